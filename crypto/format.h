@@ -1,0 +1,62 @@
+/*
+ * The on-disk file format: the 32-byte file header, the block layout of
+ * both ciphers and the exact mapping between plaintext and ciphertext
+ * sizes. Pure functions, no I/O; docs/FORMAT.md is the prose version.
+ */
+#ifndef JCFS_FORMAT_H
+#define JCFS_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FMT_MAGIC        "JCFS"          /* 4 bytes at offset 0 */
+#define FMT_VERSION      1
+#define FMT_HEADER_SIZE  32
+#define FMT_KEY_ID_SIZE  8
+#define FMT_FILE_ID_SIZE 16
+#define FMT_BLOCK_SIZE   4096            /* plaintext bytes per block */
+#define FMT_TAG_SIZE     16
+#define FMT_MAX_NONCE    24
+
+enum fmt_cipher {
+	FMT_CIPHER_CHACHAPOLY = 1,       /* XChaCha20-Poly1305, 24-byte nonce */
+	FMT_CIPHER_AES = 2,              /* AES-256-GCM, 12-byte nonce */
+};
+
+struct fmt_header {
+	uint8_t version;
+	uint8_t cipher;
+	uint8_t key_id[FMT_KEY_ID_SIZE];
+	uint8_t file_id[FMT_FILE_ID_SIZE];
+};
+
+/* "chachapoly", "chacha" (alias, as in NATS) or "aes", case-insensitive;
+ * returns the cipher id or -EINVAL. */
+int fmt_cipher_from_name(const char *name);
+/* Canonical name ("chachapoly", "aes"), or "unknown". */
+const char *fmt_cipher_name(int cipher);
+/* 1 if cipher is a cipher id this build knows. */
+int fmt_cipher_valid(int cipher);
+
+size_t fmt_nonce_size(int cipher);
+/* nonce + tag: bytes a stored block has beyond its plaintext. */
+size_t fmt_block_overhead(int cipher);
+/* Stored size of a full block: FMT_BLOCK_SIZE + overhead. */
+size_t fmt_stored_block_size(int cipher);
+/* Ciphertext offset of block blockno (after the header). */
+uint64_t fmt_block_offset(int cipher, uint64_t blockno);
+
+/* Ciphertext file size for a plaintext size, header included. */
+uint64_t fmt_ciphertext_size(int cipher, uint64_t plain);
+/* Plaintext size for a ciphertext file size, header included. 0 -> 0
+ * (an empty file has no header). Returns -EINVAL for sizes no writer
+ * produces: 1..31 bytes, or a last block with no room for a byte. */
+int fmt_plaintext_size(int cipher, uint64_t cipher_size, uint64_t *plain);
+
+void fmt_header_encode(const struct fmt_header *h, uint8_t out[FMT_HEADER_SIZE]);
+/* 0 on success; -ENODATA if buf is shorter than a header or does not
+ * start with the magic (a plaintext file); -EPROTO for a header with the
+ * magic but an unknown version, cipher or non-zero reserved bytes. */
+int fmt_header_decode(struct fmt_header *h, const uint8_t *buf, size_t len);
+
+#endif

@@ -1,0 +1,302 @@
+/*
+ * Unit tests of the store descriptor: the exact text, round trips,
+ * verification under the right and wrong master keys, rejection of every
+ * single-bit change, of every truncation and of near-miss spellings, and
+ * the known answer that docs/FORMAT.md shows. Inputs are copied into
+ * exactly-sized heap buffers so that AddressSanitizer catches any read
+ * past len.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "desc.h"
+#include "kdf.h"
+
+#define DESC_LEN 130
+#define KAT_SECRET "jetcryptfs test vector secret"
+#define KAT_REFUSED \
+	"jetcryptfs store 1\n" \
+	"key_id 0264a180807cc8a5\n" \
+	"plaintext refused\n" \
+	"mac 06f65b1b547786dcbceba056e48fad9d512b1f52ce336aa3c0656fc44ecd7d88\n"
+#define KAT_ALLOWED \
+	"jetcryptfs store 1\n" \
+	"key_id 0264a180807cc8a5\n" \
+	"plaintext allowed\n" \
+	"mac 230b763cc439f20b643efd6a369abb854bb51ada748df248c3fc478e73c75593\n"
+
+#define REQ(x) do { if (!(x)) ck_abort_msg("failed: %s", #x); } while (0)
+
+static uint8_t master[KDF_KEY_SIZE];
+static struct desc kat_desc;
+
+static void setup(void)
+{
+	ck_assert_int_eq(sodium_init() >= 0, 1);
+	ck_assert_int_eq(kdf_master_key((const uint8_t *)KAT_SECRET, strlen(KAT_SECRET), master), 0);
+	ck_assert_int_eq(kdf_key_id(master, kat_desc.key_id), 0);
+	kat_desc.plaintext_allowed = 0;
+}
+
+/* Exactly len bytes on the heap: one byte more read is an ASan report. */
+static int parse_exact(const char *buf, size_t len, struct desc *d)
+{
+	char *copy = malloc(len ? len : 1);
+	int r;
+
+	ck_assert_ptr_nonnull(copy);
+	memcpy(copy, buf, len);
+	r = desc_parse(copy, len, d);
+	free(copy);
+	return r;
+}
+
+static int verify_exact(const char *buf, size_t len, const uint8_t *m)
+{
+	char *copy = malloc(len ? len : 1);
+	int r;
+
+	ck_assert_ptr_nonnull(copy);
+	memcpy(copy, buf, len);
+	r = desc_verify(copy, len, m);
+	free(copy);
+	return r;
+}
+
+START_TEST(test_known_answer)
+{
+	char out[DESC_MAX_SIZE];
+	size_t len = 0;
+	struct desc d = kat_desc;
+
+	ck_assert_int_eq(desc_encode(&d, master, out, sizeof(out), &len), 0);
+	ck_assert_uint_eq(len, DESC_LEN);
+	ck_assert_uint_eq(strlen(KAT_REFUSED), DESC_LEN);
+	ck_assert_mem_eq(out, KAT_REFUSED, DESC_LEN);
+	d.plaintext_allowed = 1;
+	ck_assert_int_eq(desc_encode(&d, master, out, sizeof(out), &len), 0);
+	ck_assert_mem_eq(out, KAT_ALLOWED, DESC_LEN);
+	/* Any non-zero value means allowed. */
+	d.plaintext_allowed = 42;
+	ck_assert_int_eq(desc_encode(&d, master, out, sizeof(out), &len), 0);
+	ck_assert_mem_eq(out, KAT_ALLOWED, DESC_LEN);
+
+	/* docs/FORMAT.md shows the refused one. */
+	FILE *f = fopen(TESTDATA "/../../../docs/FORMAT.md", "r");
+	static char doc[1 << 17];
+	ck_assert_msg(f != NULL, "docs/FORMAT.md not found");
+	doc[fread(doc, 1, sizeof(doc) - 1, f)] = '\0';
+	fclose(f);
+	ck_assert_msg(strstr(doc, KAT_REFUSED) != NULL, "docs/FORMAT.md lacks the descriptor");
+}
+END_TEST
+
+START_TEST(test_roundtrip)
+{
+	char out[DESC_MAX_SIZE];
+	size_t len;
+	uint8_t m[KDF_KEY_SIZE];
+
+	for (int i = 0; i < 20; i++) {
+		struct desc d = { .plaintext_allowed = i & 1 }, p;
+
+		randombytes_buf(m, sizeof(m));
+		randombytes_buf(d.key_id, sizeof(d.key_id));
+		ck_assert_int_eq(desc_encode(&d, m, out, sizeof(out), &len), 0);
+		ck_assert_uint_eq(len, DESC_LEN);
+		ck_assert_uint_eq(out[len], '\0');
+		memset(&p, 0xff, sizeof(p));
+		ck_assert_int_eq(parse_exact(out, len, &p), 0);
+		ck_assert_mem_eq(p.key_id, d.key_id, sizeof(d.key_id));
+		ck_assert_int_eq(p.plaintext_allowed, d.plaintext_allowed);
+		ck_assert_int_eq(verify_exact(out, len, m), 0);
+		/* Parsing needs no key; d may be NULL. */
+		ck_assert_int_eq(desc_parse(out, len, NULL), 0);
+	}
+}
+END_TEST
+
+START_TEST(test_outlen)
+{
+	char out[DESC_MAX_SIZE];
+	size_t len = 7;
+
+	memset(out, 'x', sizeof(out));
+	ck_assert_int_eq(desc_encode(&kat_desc, master, out, DESC_LEN - 1, &len), -ENOSPC);
+	ck_assert_uint_eq(len, 7);
+	ck_assert_int_eq(desc_encode(&kat_desc, master, out, 0, &len), -ENOSPC);
+	/* Exactly enough: no terminator is written past the end. */
+	ck_assert_int_eq(desc_encode(&kat_desc, master, out, DESC_LEN, &len), 0);
+	ck_assert_uint_eq(len, DESC_LEN);
+	ck_assert_uint_eq(out[DESC_LEN], 'x');
+	ck_assert_int_eq(desc_verify(out, len, master), 0);
+}
+END_TEST
+
+START_TEST(test_wrong_master)
+{
+	uint8_t other[KDF_KEY_SIZE];
+
+	ck_assert_int_eq(verify_exact(KAT_REFUSED, DESC_LEN, master), 0);
+	ck_assert_int_eq(verify_exact(KAT_ALLOWED, DESC_LEN, master), 0);
+	for (size_t bit = 0; bit < 8 * KDF_KEY_SIZE; bit++) {
+		memcpy(other, master, sizeof(other));
+		other[bit / 8] ^= (uint8_t)(1 << (bit % 8));
+		REQ(desc_verify(KAT_REFUSED, DESC_LEN, other) == -EBADMSG);
+	}
+	ck_assert_int_eq(kdf_master_key((const uint8_t *)"another key", 11, other), 0);
+	ck_assert_int_eq(verify_exact(KAT_REFUSED, DESC_LEN, other), -EBADMSG);
+	/* The key id is readable without the key, to name the mismatch. */
+	struct desc d;
+	ck_assert_int_eq(parse_exact(KAT_REFUSED, DESC_LEN, &d), 0);
+	ck_assert_mem_eq(d.key_id, kat_desc.key_id, FMT_KEY_ID_SIZE);
+	ck_assert_int_eq(d.plaintext_allowed, 0);
+}
+END_TEST
+
+/* Every single-bit change of every byte is caught: either the text no
+ * longer parses, or the MAC no longer verifies. Turning "refused" into
+ * "allowed" needs the key. */
+START_TEST(test_every_flip)
+{
+	char buf[DESC_LEN];
+	struct desc d;
+
+	for (size_t bit = 0; bit < 8 * DESC_LEN; bit++) {
+		memcpy(buf, KAT_REFUSED, DESC_LEN);
+		buf[bit / 8] ^= (char)(1 << (bit % 8));
+		REQ(desc_verify(buf, DESC_LEN, master) == -EBADMSG);
+		int r = desc_parse(buf, DESC_LEN, &d);
+		REQ(r == 0 || r == -EINVAL);
+	}
+	/* Whole-byte substitutions too, every value at every position. */
+	for (size_t pos = 0; pos < DESC_LEN; pos++) {
+		for (int v = 0; v < 256; v++) {
+			if (v == (unsigned char)KAT_REFUSED[pos])
+				continue;
+			memcpy(buf, KAT_REFUSED, DESC_LEN);
+			buf[pos] = (char)v;
+			REQ(desc_verify(buf, DESC_LEN, master) == -EBADMSG);
+		}
+	}
+	/* The MAC of the other value does not transfer. */
+	memcpy(buf, KAT_REFUSED, DESC_LEN);
+	memcpy(buf + 43, "plaintext allowed\n", 18);
+	ck_assert_int_eq(desc_parse(buf, DESC_LEN, &d), 0);
+	ck_assert_int_eq(d.plaintext_allowed, 1);
+	ck_assert_int_eq(desc_verify(buf, DESC_LEN, master), -EBADMSG);
+}
+END_TEST
+
+START_TEST(test_truncated)
+{
+	char buf[DESC_LEN + 8];
+	struct desc d;
+
+	for (size_t len = 0; len < DESC_LEN; len++) {
+		REQ(parse_exact(KAT_REFUSED, len, &d) == -EINVAL);
+		REQ(verify_exact(KAT_REFUSED, len, master) == -EBADMSG);
+	}
+	/* Anything after the last line. */
+	memcpy(buf, KAT_REFUSED, DESC_LEN);
+	const char *tails[] = { "\n", "x", "\0", "mac 00\n", " " };
+	for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+		size_t tl = strlen(tails[i]) ? strlen(tails[i]) : 1;
+
+		memcpy(buf + DESC_LEN, tails[i], tl);
+		ck_assert_int_eq(parse_exact(buf, DESC_LEN + tl, &d), -EINVAL);
+		ck_assert_int_eq(verify_exact(buf, DESC_LEN + tl, master), -EBADMSG);
+	}
+	ck_assert_int_eq(desc_parse(NULL, DESC_LEN, &d), -EINVAL);
+	ck_assert_int_eq(desc_verify(NULL, DESC_LEN, master), -EBADMSG);
+}
+END_TEST
+
+static void expect_malformed(const char *text, size_t len)
+{
+	struct desc d;
+
+	ck_assert_msg(parse_exact(text, len, &d) == -EINVAL, "accepted: %.*s", (int)len, text);
+	ck_assert_int_eq(verify_exact(text, len, master), -EBADMSG);
+}
+
+START_TEST(test_malformed)
+{
+	char buf[DESC_LEN + 8];
+
+	/* Uppercase hex in the key id and in the MAC. */
+	memcpy(buf, KAT_REFUSED, DESC_LEN);
+	ck_assert_uint_eq((unsigned char)KAT_REFUSED[30], 'a');
+	buf[30] = 'A';   /* "0264a1..." -> "0264A1..." */
+	expect_malformed(buf, DESC_LEN);
+	memcpy(buf, KAT_REFUSED, DESC_LEN);
+	ck_assert_uint_eq((unsigned char)KAT_REFUSED[DESC_LEN - 4], 'd');
+	buf[DESC_LEN - 4] = 'D';
+	expect_malformed(buf, DESC_LEN);
+	/* CRLF line ends (same length overall if one line loses a char). */
+	expect_malformed("jetcryptfs store 1\r\n"
+			 "key_id 0264a180807cc8a5\n"
+			 "plaintext refused\n"
+			 "mac 06f65b1b547786dcbceba056e48fad9d512b1f52ce336aa3c0656fc44ecd7d8\n",
+			 DESC_LEN);
+	/* Another version, other spacing, other words. */
+	memcpy(buf, KAT_REFUSED, DESC_LEN);
+	buf[17] = '2';
+	expect_malformed(buf, DESC_LEN);
+	memcpy(buf, KAT_REFUSED, DESC_LEN);
+	buf[25] = '\t';
+	expect_malformed(buf, DESC_LEN);
+	memcpy(buf, KAT_REFUSED, DESC_LEN);
+	memcpy(buf + 53, "Refused", 7);
+	expect_malformed(buf, DESC_LEN);
+	memcpy(buf, KAT_REFUSED, DESC_LEN);
+	memcpy(buf + 53, "forbade", 7);
+	expect_malformed(buf, DESC_LEN);
+	/* Lines swapped. */
+	expect_malformed("jetcryptfs store 1\n"
+			 "plaintext refused\n"
+			 "key_id 0264a180807cc8a5\n"
+			 "mac 06f65b1b547786dcbceba056e48fad9d512b1f52ce336aa3c0656fc44ecd7d88\n",
+			 DESC_LEN);
+	/* A NUL inside, and all zeros or spaces. */
+	memcpy(buf, KAT_REFUSED, DESC_LEN);
+	buf[40] = '\0';
+	expect_malformed(buf, DESC_LEN);
+	memset(buf, 0, DESC_LEN);
+	expect_malformed(buf, DESC_LEN);
+	memset(buf, ' ', DESC_LEN);
+	expect_malformed(buf, DESC_LEN);
+	/* Non-hex in the MAC. */
+	memcpy(buf, KAT_REFUSED, DESC_LEN);
+	buf[70] = 'g';
+	expect_malformed(buf, DESC_LEN);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("desc");
+	TCase *tc = tcase_create("desc");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_test(tc, test_known_answer);
+	tcase_add_test(tc, test_roundtrip);
+	tcase_add_test(tc, test_outlen);
+	tcase_add_test(tc, test_wrong_master);
+	tcase_add_test(tc, test_every_flip);
+	tcase_add_test(tc, test_truncated);
+	tcase_add_test(tc, test_malformed);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
