@@ -1,0 +1,679 @@
+/*
+ * Encrypted file contents, block by block. Every block is written with
+ * one pwrite of nonce || ciphertext || tag, and a request's blocks go out
+ * in one pwrite when contiguous, so a killed daemon leaves whole blocks.
+ * Blocks are built in a per-thread scratch buffer: no allocation on the
+ * data path. File keys live in pages of locked memory (keyslot_*), since
+ * one sodium_malloc per open file would cost three pages of address space
+ * and a locked page each.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "block.h"
+#include "content.h"
+#include "kdf.h"
+#include "log.h"
+
+#define BS FMT_BLOCK_SIZE
+/* A request of up to 1 MiB at any offset spans at most 257 blocks. */
+#define SCRATCH_BLOCKS 258
+
+static struct content_ctx ctx;
+
+/* ---- locked key slots ---- */
+
+#define SLOTS_PER_PAGE 128
+
+struct keypage {
+	struct keypage *next;
+	uint8_t *mem;                   /* sodium_malloc'd, SLOTS_PER_PAGE keys */
+	unsigned char used[SLOTS_PER_PAGE];
+};
+
+static pthread_mutex_t keyslot_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct keypage *keypages;
+
+static uint8_t *keyslot_get(void)
+{
+	struct keypage *p;
+	uint8_t *slot = NULL;
+
+	pthread_mutex_lock(&keyslot_lock);
+	for (p = keypages; p && !slot; p = p->next) {
+		for (int i = 0; i < SLOTS_PER_PAGE; i++) {
+			if (!p->used[i]) {
+				p->used[i] = 1;
+				slot = p->mem + (size_t)i * KDF_KEY_SIZE;
+				break;
+			}
+		}
+	}
+	if (!slot) {
+		p = calloc(1, sizeof(*p));
+		if (p)
+			p->mem = sodium_malloc(SLOTS_PER_PAGE * KDF_KEY_SIZE);
+		if (p && p->mem) {
+			p->used[0] = 1;
+			slot = p->mem;
+			p->next = keypages;
+			keypages = p;
+		} else {
+			free(p);
+		}
+	}
+	pthread_mutex_unlock(&keyslot_lock);
+	return slot;
+}
+
+static void keyslot_put(uint8_t *slot)
+{
+	pthread_mutex_lock(&keyslot_lock);
+	for (struct keypage *p = keypages; p; p = p->next) {
+		if (slot >= p->mem && slot < p->mem + SLOTS_PER_PAGE * KDF_KEY_SIZE) {
+			sodium_memzero(slot, KDF_KEY_SIZE);
+			p->used[(slot - p->mem) / KDF_KEY_SIZE] = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&keyslot_lock);
+}
+
+/* ---- per-thread scratch ---- */
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p)
+{
+	free(p);
+}
+
+static void scratch_init(void)
+{
+	(void)pthread_key_create(&scratch_key, scratch_free);
+}
+
+static uint8_t *scratch(void)
+{
+	uint8_t *p;
+
+	pthread_once(&scratch_once, scratch_init);
+	p = pthread_getspecific(scratch_key);
+	if (!p) {
+		p = malloc((size_t)SCRATCH_BLOCKS * (BS + FMT_MAX_NONCE + FMT_TAG_SIZE));
+		if (p && pthread_setspecific(scratch_key, p) != 0) {
+			free(p);
+			p = NULL;
+		}
+	}
+	return p;
+}
+
+/* ---- setup ---- */
+
+int content_setup(const struct content_ctx *c)
+{
+	ctx = *c;
+	return block_init();
+}
+
+void content_teardown(void)
+{
+	while (keypages) {
+		struct keypage *p = keypages;
+
+		keypages = p->next;
+		sodium_free(p->mem);
+		free(p);
+	}
+}
+
+/* The backing path of fd, for messages. */
+static void fd_name(int fd, char *out, size_t len)
+{
+	char proc[64];
+	ssize_t n;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	n = readlink(proc, out, len - 1);
+	if (n < 0)
+		n = snprintf(out, len, "fd %d", fd) < 0 ? 0 : (ssize_t)strlen(out);
+	out[n] = '\0';
+}
+
+static void key_hex(const uint8_t *id, char out[2 * FMT_KEY_ID_SIZE + 1])
+{
+	kdf_key_id_hex(id, out);
+}
+
+int content_stat_size(int fd, const struct stat *st, uint64_t *size, int *cipher)
+{
+	uint8_t raw[FMT_HEADER_SIZE];
+	struct fmt_header h;
+	ssize_t n;
+
+	*cipher = 0;
+	if (st->st_size == 0) {
+		*size = 0;
+		return 0;
+	}
+	n = pread(fd, raw, sizeof(raw), 0);
+	if (n < 0)
+		return -errno;
+	if (fmt_header_decode(&h, raw, (size_t)n) < 0) {
+		/* Plaintext or damaged: show what is there; reads decide. */
+		*size = (uint64_t)st->st_size;
+		return 0;
+	}
+	*cipher = h.cipher;
+	if (fmt_plaintext_size(h.cipher, (uint64_t)st->st_size, size) < 0) {
+		/* Cut inside a block's overhead: count the whole blocks only. */
+		uint64_t body = (uint64_t)st->st_size - FMT_HEADER_SIZE;
+
+		*size = body / fmt_stored_block_size(h.cipher) * BS;
+	}
+	return 0;
+}
+
+int content_load(struct content *c, int fd)
+{
+	char name[PATH_MAX];
+	uint8_t raw[FMT_HEADER_SIZE];
+	struct fmt_header h;
+	const struct keyring_key *k;
+	struct stat st;
+	char hex[2 * FMT_KEY_ID_SIZE + 1];
+	ssize_t n;
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	fd_name(fd, name, sizeof(name));
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (st.st_size == 0) {
+		c->kind = CONTENT_EMPTY;
+		return 0;
+	}
+	n = pread(fd, raw, sizeof(raw), 0);
+	if (n < 0)
+		return -errno;
+	rc = fmt_header_decode(&h, raw, (size_t)n);
+	if (rc == -ENODATA) {
+		if (!ctx.plaintext_allowed) {
+			log_err("%s: not encrypted (no jetcryptfs header) in a strict store", name);
+			return -EIO;
+		}
+		c->kind = CONTENT_PLAINTEXT;
+		c->size = (uint64_t)st.st_size;
+		return 0;
+	}
+	if (rc < 0) {
+		log_err("%s: unsupported or damaged header", name);
+		return -EIO;
+	}
+	k = keyring_find(ctx.kr, h.key_id);
+	if (!k) {
+		key_hex(h.key_id, hex);
+		log_err("%s: encrypted under key id %s, which is not among the configured keys", name, hex);
+		return -EIO;
+	}
+	if (fmt_plaintext_size(h.cipher, (uint64_t)st.st_size, &c->size) < 0) {
+		log_err("%s: truncated: %lld bytes is not a whole number of blocks", name,
+			(long long)st.st_size);
+		return -EIO;
+	}
+	c->key = keyslot_get();
+	if (!c->key)
+		return -ENOMEM;
+	rc = kdf_file_key(k->master, h.cipher, h.file_id, c->key);
+	if (rc < 0) {
+		content_unload(c);
+		return rc;
+	}
+	memcpy(c->hdr, raw, FMT_HEADER_SIZE);
+	c->cipher = h.cipher;
+	c->kind = CONTENT_ENCRYPTED;
+	return 0;
+}
+
+void content_unload(struct content *c)
+{
+	if (c->key)
+		keyslot_put(c->key);
+	if (c->tail) {
+		sodium_memzero(c->tail, BS);
+		free(c->tail);
+	}
+	memset(c, 0, sizeof(*c));
+}
+
+/* Gives an empty file its header: the first write or extension does it. */
+static int content_create_header(struct content *c, int fd)
+{
+	const struct keyring_key *k = &ctx.kr->keys[0];
+	struct fmt_header h = { .version = FMT_VERSION, .cipher = (uint8_t)ctx.cipher };
+	int rc;
+
+	memcpy(h.key_id, k->id, FMT_KEY_ID_SIZE);
+	randombytes_buf(h.file_id, sizeof(h.file_id));
+	fmt_header_encode(&h, c->hdr);
+	c->key = keyslot_get();
+	if (!c->key)
+		return -ENOMEM;
+	rc = kdf_file_key(k->master, h.cipher, h.file_id, c->key);
+	if (rc == 0 && pwrite(fd, c->hdr, FMT_HEADER_SIZE, 0) != FMT_HEADER_SIZE)
+		rc = errno ? -errno : -EIO;
+	if (rc < 0) {
+		keyslot_put(c->key);
+		c->key = NULL;
+		return rc;
+	}
+	c->cipher = h.cipher;
+	c->kind = CONTENT_ENCRYPTED;
+	c->size = 0;
+	return 0;
+}
+
+/* Each bad block is logged once, not on every read the kernel retries:
+ * a small table of the blocks already reported. */
+#define LOGGED_MAX 256
+
+struct logged {
+	dev_t dev;
+	ino_t ino;
+	uint64_t block;
+};
+
+static pthread_mutex_t logged_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct logged logged[LOGGED_MAX];
+static size_t logged_n, logged_next;
+
+static int content_first_report(int fd, uint64_t b)
+{
+	struct stat st;
+	int first = 1;
+
+	if (fstat(fd, &st) < 0)
+		return 1;
+	pthread_mutex_lock(&logged_lock);
+	for (size_t i = 0; i < logged_n && first; i++)
+		if (logged[i].dev == st.st_dev && logged[i].ino == st.st_ino && logged[i].block == b)
+			first = 0;
+	if (first) {
+		logged[logged_next] = (struct logged){ st.st_dev, st.st_ino, b };
+		logged_next = (logged_next + 1) % LOGGED_MAX;
+		if (logged_n < LOGGED_MAX)
+			logged_n++;
+	}
+	pthread_mutex_unlock(&logged_lock);
+	return first;
+}
+
+static void content_log_block(int fd, uint64_t b, int rc)
+{
+	char name[PATH_MAX];
+
+	if (!content_first_report(fd, b))
+		return;
+	fd_name(fd, name, sizeof(name));
+	if (rc == -ENODATA)
+		log_err("%s: block %llu: backing file shorter than its size says", name, (unsigned long long)b);
+	else if (rc == -EBADMSG)
+		log_err("%s: block %llu: authentication failed", name, (unsigned long long)b);
+	else
+		log_err("%s: block %llu: unreadable: %s", name, (unsigned long long)b, strerror(-rc));
+}
+
+/* Plaintext length of block b in a file of size bytes (0 past the end). */
+static size_t block_len(uint64_t size, uint64_t b)
+{
+	uint64_t start = b * BS;
+
+	if (start >= size)
+		return 0;
+	return size - start >= BS ? BS : (size_t)(size - start);
+}
+
+/* Old plaintext of block b (len bytes) into out: from the tail cache, or
+ * read and decrypted. */
+static int content_fetch_block(struct content *c, int fd, uint64_t b,
+			       size_t len, uint8_t *out)
+{
+	uint8_t stored[BS + FMT_MAX_NONCE + FMT_TAG_SIZE];
+	size_t slen = len + fmt_block_overhead(c->cipher);
+	ssize_t n;
+	int rc;
+
+	if (c->tail_valid && b == c->size / BS) {
+		memcpy(out, c->tail, len);
+		return 0;
+	}
+	n = pread(fd, stored, slen, (off_t)fmt_block_offset(c->cipher, b));
+	if (n < 0)
+		return -errno;
+	if ((size_t)n != slen) {
+		content_log_block(fd, b, -ENODATA);
+		return -EIO;
+	}
+	rc = block_decrypt(c->cipher, c->key, c->hdr, b, stored, slen, out);
+	if (rc < 0) {
+		content_log_block(fd, b, rc);
+		return -EIO;
+	}
+	return 0;
+}
+
+static void content_set_tail(struct content *c, const uint8_t *plain, size_t len)
+{
+	if (len == 0) {
+		c->tail_valid = 0;
+		return;
+	}
+	if (!c->tail)
+		c->tail = malloc(BS);
+	if (!c->tail) {
+		c->tail_valid = 0;
+		return;
+	}
+	memcpy(c->tail, plain, len);
+	c->tail_valid = 1;
+}
+
+/* Encrypts one block (len bytes of plain) and writes it at its place. */
+static int content_put_block(struct content *c, int fd, uint64_t b, const uint8_t *plain, size_t len)
+{
+	uint8_t stored[BS + FMT_MAX_NONCE + FMT_TAG_SIZE];
+	size_t slen = len + fmt_block_overhead(c->cipher);
+	int rc;
+
+	rc = block_encrypt(c->cipher, c->key, c->hdr, b, plain, len, stored);
+	if (rc < 0)
+		return rc;
+	if (pwrite(fd, stored, slen, (off_t)fmt_block_offset(c->cipher, b)) != (ssize_t)slen)
+		return errno ? -errno : -ENOSPC;
+	return 0;
+}
+
+ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *out = buf, *sc, tmp[BS];
+	uint64_t first, last, end;
+	size_t stored_bs, got, want;
+	ssize_t n;
+
+	if (c->kind == CONTENT_PLAINTEXT) {
+		n = pread(fd, buf, len, (off_t)off);
+		return n < 0 ? -errno : n;
+	}
+	if (c->kind != CONTENT_ENCRYPTED || off >= c->size || len == 0)
+		return 0;
+	if (len > c->size - off)
+		len = (size_t)(c->size - off);
+	end = off + len;
+	first = off / BS;
+	last = (end - 1) / BS;
+	if (last - first + 1 > SCRATCH_BLOCKS)
+		return -EINVAL;
+	sc = scratch();
+	if (!sc)
+		return -ENOMEM;
+	stored_bs = fmt_stored_block_size(c->cipher);
+	want = (size_t)(fmt_block_offset(c->cipher, last) - fmt_block_offset(c->cipher, first)) +
+	       block_len(c->size, last) + fmt_block_overhead(c->cipher);
+	for (got = 0; got < want; got += (size_t)n) {
+		n = pread(fd, sc + got, want - got, (off_t)(fmt_block_offset(c->cipher, first) + got));
+		if (n < 0)
+			return -errno;
+		if (n == 0) {
+			content_log_block(fd, first, -ENODATA);
+			return -EIO;
+		}
+	}
+	for (uint64_t b = first; b <= last; b++) {
+		size_t blen = block_len(c->size, b);
+		uint64_t bstart = b * BS;
+		size_t from = off > bstart ? (size_t)(off - bstart) : 0;
+		size_t to = end < bstart + blen ? (size_t)(end - bstart) : blen;
+		uint8_t *dst = out + (bstart + from - off);
+		const uint8_t *in = sc + (size_t)(b - first) * stored_bs;
+		int rc;
+
+		if (from == 0 && to == blen) {
+			rc = block_decrypt(c->cipher, c->key, c->hdr, b, in,
+					   blen + fmt_block_overhead(c->cipher), dst);
+		} else {
+			rc = block_decrypt(c->cipher, c->key, c->hdr, b, in,
+					   blen + fmt_block_overhead(c->cipher), tmp);
+			if (rc == 0)
+				memcpy(dst, tmp + from, to - from);
+		}
+		if (rc < 0) {
+			content_log_block(fd, b, rc);
+			sodium_memzero(buf, len);
+			return -EIO;
+		}
+	}
+	return (ssize_t)len;
+}
+
+/* Before data goes beyond the current last block, that block, if partial,
+ * is rewritten padded with zeros to newlen (a full block, or the new end
+ * when the file grows within it). */
+static int content_grow_tail(struct content *c, int fd, uint64_t newsize)
+{
+	uint8_t plain[BS];
+	uint64_t t = c->size / BS;
+	size_t oldlen = (size_t)(c->size % BS), newlen;
+	int rc;
+
+	if (oldlen == 0)
+		return 0;
+	newlen = block_len(newsize, t);
+	rc = content_fetch_block(c, fd, t, oldlen, plain);
+	if (rc < 0)
+		return rc;
+	memset(plain + oldlen, 0, newlen - oldlen);
+	rc = content_put_block(c, fd, t, plain, newlen);
+	sodium_memzero(plain, sizeof(plain));
+	return rc;
+}
+
+ssize_t content_write(struct content *c, int fd, const void *buf, size_t len, uint64_t off)
+{
+	const uint8_t *in = buf;
+	uint8_t *sc, plain[BS];
+	uint64_t first, last, end, newsize;
+	size_t overhead, pos = 0;
+	int rc;
+
+	if (len == 0)
+		return 0;
+	if (c->kind == CONTENT_PLAINTEXT) {
+		ssize_t n = pwrite(fd, buf, len, (off_t)off);
+
+		if (n < 0)
+			return -errno;
+		if (off + (uint64_t)n > c->size)
+			c->size = off + (uint64_t)n;
+		return n;
+	}
+	if (c->kind == CONTENT_EMPTY) {
+		rc = content_create_header(c, fd);
+		if (rc < 0)
+			return rc;
+	}
+	if (c->kind != CONTENT_ENCRYPTED)
+		return -EIO;
+	end = off + len;
+	first = off / BS;
+	last = (end - 1) / BS;
+	if (last - first + 1 > SCRATCH_BLOCKS)
+		return -EINVAL;
+	sc = scratch();
+	if (!sc)
+		return -ENOMEM;
+	newsize = end > c->size ? end : c->size;
+
+	/* The old partial last block, if the write leaves it behind. */
+	if (c->size % BS && c->size / BS < first) {
+		rc = content_grow_tail(c, fd, newsize);
+		if (rc < 0)
+			return rc;
+	}
+
+	overhead = fmt_block_overhead(c->cipher);
+	for (uint64_t b = first; b <= last; b++) {
+		uint64_t bstart = b * BS;
+		size_t blen = block_len(newsize, b);
+		size_t from = off > bstart ? (size_t)(off - bstart) : 0;
+		size_t to = end < bstart + blen ? (size_t)(end - bstart) : blen;
+		const uint8_t *src = in + (bstart + from - off);
+		const uint8_t *p = src;
+
+		if (from != 0 || to != blen) {
+			size_t oldlen = block_len(c->size, b);
+
+			if (oldlen) {
+				rc = content_fetch_block(c, fd, b, oldlen, plain);
+				if (rc < 0)
+					return rc;
+			}
+			memset(plain + oldlen, 0, BS - oldlen);
+			memcpy(plain + from, src, to - from);
+			p = plain;
+		}
+		rc = block_encrypt(c->cipher, c->key, c->hdr, b, p, blen, sc + pos);
+		if (rc < 0)
+			return rc;
+		if (b == newsize / BS)
+			content_set_tail(c, p, blen);
+		pos += blen + overhead;
+	}
+	sodium_memzero(plain, sizeof(plain));
+
+	for (size_t done = 0; done < pos;) {
+		ssize_t n = pwrite(fd, sc + done, pos - done,
+				   (off_t)(fmt_block_offset(c->cipher, first) + done));
+
+		if (n < 0) {
+			c->tail_valid = 0;
+			return -errno;
+		}
+		done += (size_t)n;
+	}
+	c->size = newsize;
+	if (newsize % BS == 0)
+		c->tail_valid = 0;
+	return (ssize_t)len;
+}
+
+int content_truncate(struct content *c, int fd, uint64_t size)
+{
+	uint8_t plain[BS];
+	int rc = 0;
+
+	if (c->kind == CONTENT_PLAINTEXT) {
+		if (ftruncate(fd, (off_t)size) < 0)
+			return -errno;
+		c->size = size;
+		return 0;
+	}
+	if (c->kind == CONTENT_EMPTY) {
+		if (size == 0)
+			return 0;
+		rc = content_create_header(c, fd);
+		if (rc < 0)
+			return rc;
+	}
+	if (c->kind != CONTENT_ENCRYPTED)
+		return -EIO;
+	if (size == c->size)
+		return 0;
+
+	if (size < c->size) {
+		uint64_t b = size / BS;
+		size_t newlen = (size_t)(size % BS);
+
+		if (newlen == 0) {
+			if (ftruncate(fd, (off_t)fmt_ciphertext_size(c->cipher, size)) < 0)
+				return -errno;
+			c->tail_valid = 0;
+		} else {
+			/* Cut at the block start first, then append the shorter
+			 * block: a crash in between leaves a whole-block file. */
+			rc = content_fetch_block(c, fd, b, block_len(c->size, b), plain);
+			if (rc < 0)
+				return rc;
+			if (ftruncate(fd, (off_t)fmt_block_offset(c->cipher, b)) < 0) {
+				rc = -errno;
+			} else {
+				c->tail_valid = 0;
+				rc = content_put_block(c, fd, b, plain, newlen);
+			}
+			if (rc == 0)
+				content_set_tail(c, plain, newlen);
+			sodium_memzero(plain, sizeof(plain));
+			if (rc < 0)
+				return rc;
+		}
+		c->size = size;
+		return 0;
+	}
+
+	/* Growing: pad the old tail, then either write the new partial last
+	 * block or let ftruncate make the new whole blocks holes. */
+	rc = content_grow_tail(c, fd, size);
+	if (rc < 0)
+		return rc;
+	if (c->size % BS && size / BS == c->size / BS) {
+		/* Grew within the old tail block: grow_tail wrote it. */
+		c->tail_valid = 0;
+	} else if (size % BS) {
+		memset(plain, 0, sizeof(plain));
+		rc = content_put_block(c, fd, size / BS, plain, (size_t)(size % BS));
+		if (rc == 0)
+			content_set_tail(c, plain, (size_t)(size % BS));
+	} else {
+		if (ftruncate(fd, (off_t)fmt_ciphertext_size(c->cipher, size)) < 0)
+			rc = -errno;
+		c->tail_valid = 0;
+	}
+	if (rc < 0)
+		return rc;
+	c->size = size;
+	return 0;
+}
+
+int content_import(struct content *c, int fd, int src_fd)
+{
+	const size_t chunk = 256 * BS;
+	uint8_t *buf = malloc(chunk);
+	uint64_t off = 0;
+	ssize_t n;
+	int rc = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	while ((n = pread(src_fd, buf, chunk, (off_t)off)) > 0) {
+		ssize_t w = content_write(c, fd, buf, (size_t)n, off);
+
+		if (w < 0) {
+			rc = (int)w;
+			break;
+		}
+		off += (uint64_t)n;
+	}
+	if (n < 0)
+		rc = -errno;
+	sodium_memzero(buf, chunk);
+	free(buf);
+	return rc;
+}

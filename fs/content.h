@@ -1,0 +1,68 @@
+/*
+ * Content encryption over one backing file: the plaintext view of an
+ * encrypted file (read, write at any offset, truncate) in 4096-byte
+ * blocks. The state kept per inode -- header, file key, plaintext size,
+ * plaintext of the partial last block -- lets an append re-encrypt at most
+ * one block and read nothing back from disk. The caller serializes access:
+ * reads may run together, anything that changes the file runs alone.
+ */
+#ifndef JCFS_CONTENT_H
+#define JCFS_CONTENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "format.h"
+#include "keyring.h"
+
+enum content_kind {
+	CONTENT_UNLOADED = 0,
+	CONTENT_EMPTY,                  /* 0 bytes, no header yet */
+	CONTENT_ENCRYPTED,
+	CONTENT_PLAINTEXT,              /* headerless file in an adopted store */
+};
+
+struct content_ctx {
+	const struct keyring *kr;
+	int cipher;                     /* for new files */
+	int plaintext_allowed;
+};
+
+struct content {
+	enum content_kind kind;
+	int cipher;
+	uint8_t hdr[FMT_HEADER_SIZE];
+	uint8_t *key;                   /* file key, locked memory */
+	uint64_t size;                  /* plaintext size */
+	uint8_t *tail;                  /* plaintext of block size/4096, if cached */
+	int tail_valid;
+};
+
+/* Global setup: the context for new files, the key slot pool. */
+int content_setup(const struct content_ctx *ctx);
+void content_teardown(void);
+
+/* Reads the header of the backing file open as fd and sets up c. Log
+ * messages name the backing file (resolved from fd). -EIO (logged with the reason) for a file that cannot
+ * be read as this store's: no header in a strict store, unknown key id,
+ * bad header, impossible size. */
+int content_load(struct content *c, int fd);
+/* Drops keys and caches; c becomes UNLOADED. */
+void content_unload(struct content *c);
+
+/* Plaintext size of the backing file fd (whose stat is st) without
+ * loading it, and its header's cipher (0 if none): for stat. */
+int content_stat_size(int fd, const struct stat *st, uint64_t *size, int *cipher);
+
+ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t off);
+ssize_t content_write(struct content *c, int fd, const void *buf, size_t len, uint64_t off);
+int content_truncate(struct content *c, int fd, uint64_t size);
+
+/* Writes the plaintext bytes of src_fd (read with pread from 0 to EOF) as
+ * the contents of c, an EMPTY file open as fd: how plaintext files become
+ * encrypted ones. */
+int content_import(struct content *c, int fd, int src_fd);
+
+#endif

@@ -1,0 +1,588 @@
+/*
+ * The jetcryptfs command: "mount" (also reached as "jetcryptfs BACKING
+ * MOUNTPOINT -o OPTIONS", the form mount.fuse3 and fstab use) and the
+ * small tools. Mounting forks first: the child loads keys, checks the
+ * store, mounts and then tells the waiting parent the outcome, so the
+ * parent's exit status is the mount's (0 only once it is ready) while
+ * the keys only ever exist in the daemon.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "block.h"
+#include "config.h"
+#include "content.h"
+#include "keyring.h"
+#include "log.h"
+#include "ops.h"
+#include "store.h"
+#include "tpm.h"
+
+#ifndef JCFS_VERSION
+#define JCFS_VERSION "dev"
+#endif
+
+/* Exit statuses; see the man page and README. */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAIL = 1,
+	EXIT_USAGE = 2,
+	EXIT_NO_KEY = 3,
+	EXIT_WRONG_KEY = 4,
+	EXIT_NEED_ADOPT = 5,
+	EXIT_BAD_STORE = 6,
+};
+
+struct mount_opts {
+	const char *config;
+	const char *cipher;
+	const char *key_env;
+	const char *log_file;
+	const char *pid_file;
+	const char *backing;
+	const char *mountpoint;
+	int foreground;
+	int adopt;
+	int write_through;
+	int debug;
+	int allow_other;
+	char fuse_opts[1024];           /* passed to libfuse */
+};
+
+static void usage_mount(FILE *f)
+{
+	fprintf(f,
+		"usage: jetcryptfs mount [OPTIONS] BACKING_DIR MOUNTPOINT\n"
+		"       jetcryptfs mount -c FILE        (directories from the config)\n"
+		"       jetcryptfs BACKING_DIR MOUNTPOINT -o OPTIONS   (mount.fuse3 form)\n"
+		"\n"
+		"Mounts BACKING_DIR, whose files are stored encrypted, decrypted at MOUNTPOINT.\n"
+		"\n"
+		"  -c, --config FILE     NATS-syntax config with a jetstream { } block\n"
+		"      --cipher NAME     cipher for new files: chachapoly (default, alias chacha) or aes\n"
+		"      --key-env NAME    read the key from $NAME (default: config key/tpm, then $JS_KEY)\n"
+		"      --adopt           allow a first mount over existing plaintext files\n"
+		"      --write-through   no kernel writeback cache (every write reaches the daemon)\n"
+		"      --log-file FILE   also append log lines to FILE\n"
+		"      --pid-file FILE   write the daemon's pid to FILE\n"
+		"  -f, --foreground      do not daemonize; log to stderr\n"
+		"  -d, --debug           debug logging (implies -f)\n"
+		"  -o OPT[,OPT...]       mount options: allow_other (implies default_permissions), ro, ...\n"
+		"                        and config=FILE, cipher=NAME, key_env=NAME, adopt, write_through,\n"
+		"                        log_file=FILE, pid_file=FILE\n"
+		"  -h, --help            this text\n"
+		"\n"
+		"Exit status: 0 mounted; 1 failure; 2 usage or config error; 3 no key given;\n"
+		"4 key does not match this store; 5 backing directory holds plaintext files and\n"
+		"needs --adopt; 6 damaged store descriptor; 10-19 TPM errors.\n");
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: jetcryptfs COMMAND [ARGS]\n"
+		"\n"
+		"  mount [OPTIONS] BACKING_DIR MOUNTPOINT   mount an encrypted store\n"
+		"  genkey                                   print a fresh 256-bit key\n"
+		"  --version, --help\n"
+		"\n"
+		"Run 'jetcryptfs COMMAND --help' for a command's options.\n");
+}
+
+/* Appends opt to the libfuse option string. */
+static int fuse_opt_push(struct mount_opts *mo, const char *opt)
+{
+	size_t len = strlen(mo->fuse_opts);
+
+	if (len + strlen(opt) + 2 > sizeof(mo->fuse_opts))
+		return -E2BIG;
+	if (len)
+		mo->fuse_opts[len++] = ',';
+	strcpy(mo->fuse_opts + len, opt);
+	return 0;
+}
+
+/* Splits one -o argument: our options are taken, the rest go to libfuse,
+ * and fstab-only words that mount.fuse3 may leave in are dropped. */
+static int parse_o(struct mount_opts *mo, char *arg)
+{
+	static const char *const dropped[] = {
+		"defaults", "auto", "noauto", "nofail", "_netdev", "user", "nouser", "users", "rw", NULL
+	};
+	char *save = NULL;
+
+	for (char *o = strtok_r(arg, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+		int skip = 0;
+
+		if (!strncmp(o, "config=", 7))
+			mo->config = o + 7;
+		else if (!strncmp(o, "cipher=", 7))
+			mo->cipher = o + 7;
+		else if (!strncmp(o, "key_env=", 8))
+			mo->key_env = o + 8;
+		else if (!strncmp(o, "log_file=", 9))
+			mo->log_file = o + 9;
+		else if (!strncmp(o, "pid_file=", 9))
+			mo->pid_file = o + 9;
+		else if (!strcmp(o, "adopt"))
+			mo->adopt = 1;
+		else if (!strcmp(o, "write_through"))
+			mo->write_through = 1;
+		else if (!strncmp(o, "x-", 2) || !strncmp(o, "comment=", 8))
+			continue;
+		else {
+			for (int i = 0; dropped[i]; i++)
+				if (!strcmp(o, dropped[i]))
+					skip = 1;
+			if (skip)
+				continue;
+			if (!strcmp(o, "allow_other"))
+				mo->allow_other = 1;
+			if (fuse_opt_push(mo, o) < 0)
+				return -E2BIG;
+		}
+	}
+	return 0;
+}
+
+static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "cipher", required_argument, NULL, 'C' },
+		{ "key-env", required_argument, NULL, 'K' },
+		{ "adopt", no_argument, NULL, 'A' },
+		{ "write-through", no_argument, NULL, 'W' },
+		{ "log-file", required_argument, NULL, 'L' },
+		{ "pid-file", required_argument, NULL, 'P' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:o:fdh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': mo->config = optarg; break;
+		case 'C': mo->cipher = optarg; break;
+		case 'K': mo->key_env = optarg; break;
+		case 'A': mo->adopt = 1; break;
+		case 'W': mo->write_through = 1; break;
+		case 'L': mo->log_file = optarg; break;
+		case 'P': mo->pid_file = optarg; break;
+		case 'f': mo->foreground = 1; break;
+		case 'd': mo->debug = mo->foreground = 1; break;
+		case 'o':
+			if (parse_o(mo, optarg) < 0) {
+				fprintf(stderr, "jetcryptfs: too many -o options\n");
+				return -1;
+			}
+			break;
+		case 'h': usage_mount(stdout); exit(EXIT_OK);
+		default: usage_mount(stderr); return -1;
+		}
+	}
+	if (argc - optind == 2) {
+		mo->backing = argv[optind];
+		mo->mountpoint = argv[optind + 1];
+	} else if (argc - optind != 0 || !mo->config) {
+		usage_mount(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the daemon side ---- */
+
+static int status_fd = -1;
+
+/* Tells the waiting parent how the mount went; only the first call counts. */
+static void report_status(int status)
+{
+	unsigned char b = (unsigned char)status;
+
+	if (status_fd >= 0) {
+		(void)!write(status_fd, &b, 1);
+		close(status_fd);
+		status_fd = -1;
+	}
+}
+
+static int fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(int status, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_err("%s", msg);
+	report_status(status);
+	return status;
+}
+
+static void harden_process(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	/* No core dumps, no ptrace by other users: keys are in memory. */
+	(void)setrlimit(RLIMIT_CORE, &rl);
+	(void)prctl(PR_SET_DUMPABLE, 0);
+	/* One O_PATH descriptor per known inode. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	/* Backing files get exactly the modes the application asked for
+	 * (the kernel has applied its umask already). */
+	umask(0);
+}
+
+static int write_pid_file(const char *path)
+{
+	char buf[32];
+	int fd, n;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (write(fd, buf, (size_t)n) != n) {
+		close(fd);
+		return -EIO;
+	}
+	close(fd);
+	return 0;
+}
+
+static int exit_for_store_error(int rc)
+{
+	switch (rc) {
+	case STORE_E_WRONG_KEY: return EXIT_WRONG_KEY;
+	case STORE_E_NEED_ADOPT: return EXIT_NEED_ADOPT;
+	case STORE_E_BAD_DESC: return EXIT_BAD_STORE;
+	default: return EXIT_FAIL;
+	}
+}
+
+/* The tpm {} key source: unseal the keys file, or create one -- but only
+ * for a store that holds no data under some other key, so a lost keys
+ * file never turns into a silently new key. prev_key joins afterwards. */
+static int load_tpm_key(const struct config *cfg, const char *backing, struct keyring *kr)
+{
+	char err[1024] = "";
+	uint8_t *key = sodium_malloc(TPM_KEY_LEN);
+	int rc, fresh;
+
+	if (!key)
+		return fail(EXIT_FAIL, "cannot allocate locked memory for the key");
+	if (access(cfg->tpm.keys_file, F_OK) == 0) {
+		rc = tpm_load_key(&cfg->tpm, key, err, sizeof(err));
+	} else {
+		fresh = store_is_fresh_for(backing, kr, err, sizeof(err));
+		if (fresh < 0) {
+			sodium_free(key);
+			return fail(EXIT_FAIL, "%s", err);
+		}
+		if (!fresh) {
+			sodium_free(key);
+			return fail(tpm_exit_status(-TPM_E_MISSING), "%s: keys file missing; %s",
+				    cfg->tpm.keys_file, err);
+		}
+		rc = tpm_create_key(&cfg->tpm, key, err, sizeof(err));
+		if (rc == 0)
+			log_info("%s: created a new TPM-sealed key", cfg->tpm.keys_file);
+	}
+	if (rc < 0) {
+		sodium_free(key);
+		return fail(tpm_exit_status(rc), "%s", err);
+	}
+	if (err[0])
+		log_warn("%s", err);
+	rc = keyring_add_secret(kr, key, TPM_KEY_LEN);
+	sodium_free(key);
+	if (rc == 0 && cfg->prev_key) {
+		rc = keyring_add_secret(kr, (const uint8_t *)cfg->prev_key, strlen(cfg->prev_key));
+		if (rc == -EEXIST)
+			rc = 0;
+	}
+	if (rc < 0)
+		return fail(EXIT_FAIL, "cannot derive keys: %s", strerror(-rc));
+	return EXIT_OK;
+}
+
+static int run_daemon(struct mount_opts *mo)
+{
+	struct config cfg = { .adopt = -1 };
+	struct keyring *kr = NULL;
+	struct store st = { .dir_fd = -1 };
+	struct fuse_lowlevel_ops ops;
+	struct fuse_session *se = NULL;
+	struct fuse_loop_config *lc = NULL;
+	enum keyring_source src;
+	char err[1024], backing[PATH_MAX], mnt[PATH_MAX], fsname[PATH_MAX + 16];
+	int cipher = FMT_CIPHER_CHACHAPOLY, status = EXIT_FAIL, rc;
+
+	harden_process();
+	if (mo->log_file && (rc = log_open_file(mo->log_file)) < 0)
+		return fail(EXIT_USAGE, "%s: cannot open log file: %s", mo->log_file, strerror(-rc));
+	if (mo->config) {
+		rc = config_load(mo->config, &cfg, err, sizeof(err));
+		if (rc < 0) {
+			status = fail(EXIT_USAGE, "%s", err);
+			goto out;
+		}
+		if (cfg.warning[0])
+			log_warn("%s", cfg.warning);
+	}
+	if (!mo->backing) {
+		if (!cfg.backing_dir || !cfg.store_dir) {
+			status = fail(EXIT_USAGE, "%s: jetstream needs backing_dir and store_dir when no directories are given",
+				      mo->config);
+			goto out;
+		}
+		mo->backing = cfg.backing_dir;
+		mo->mountpoint = cfg.store_dir;
+	}
+	if (!realpath(mo->backing, backing)) {
+		status = fail(EXIT_FAIL, "%s: backing directory: %s", mo->backing, strerror(errno));
+		goto out;
+	}
+	if (!realpath(mo->mountpoint, mnt)) {
+		status = fail(EXIT_FAIL, "%s: mount point: %s", mo->mountpoint, strerror(errno));
+		goto out;
+	}
+	if (cfg.cipher)
+		cipher = cfg.cipher;
+	if (cfg.tpm.present && cfg.tpm.cipher)
+		cipher = cfg.tpm.cipher;
+	if (mo->cipher) {
+		cipher = fmt_cipher_from_name(mo->cipher);
+		if (cipher < 0) {
+			status = fail(EXIT_USAGE, "unknown cipher '%s' (use chachapoly or aes)", mo->cipher);
+			goto out;
+		}
+	}
+	if (cfg.adopt == 1)
+		mo->adopt = 1;
+
+	rc = keyring_load(mo->key_env, &cfg, &kr, &src, err, sizeof(err));
+	if (rc < 0) {
+		status = fail(rc == -ENOKEY ? EXIT_NO_KEY : EXIT_FAIL, "%s", err);
+		goto out;
+	}
+	if (src == KEYRING_SRC_TPM) {
+		status = load_tpm_key(&cfg, backing, kr);
+		if (status != EXIT_OK)
+			goto out;
+	}
+	if (kr->weak)
+		log_warn("the key looks guessable (short or repetitive); 'jetcryptfs genkey' makes a strong one");
+
+	rc = store_open(backing, kr, mo->adopt, &st, err, sizeof(err));
+	if (rc < 0) {
+		status = fail(exit_for_store_error(rc), "%s", err);
+		goto out;
+	}
+	struct content_ctx cctx = { .kr = kr, .cipher = cipher, .plaintext_allowed = st.plaintext_allowed };
+	rc = content_setup(&cctx);
+	if (rc < 0) {
+		status = fail(EXIT_FAIL, "crypto library initialisation failed");
+		goto out;
+	}
+
+	struct ops_config ocfg = { .root_fd = st.dir_fd, .writeback = !mo->write_through, .timeout = 5.0 };
+	rc = ops_init(&ocfg, &ops);
+	if (rc < 0) {
+		status = fail(EXIT_FAIL, "cannot set up: %s", strerror(-rc));
+		goto out;
+	}
+
+	snprintf(fsname, sizeof(fsname), "fsname=%s", backing);
+	if (fuse_opt_push(mo, fsname) < 0 || fuse_opt_push(mo, "subtype=jetcryptfs") < 0 ||
+	    (mo->allow_other && fuse_opt_push(mo, "default_permissions") < 0)) {
+		status = fail(EXIT_USAGE, "too many mount options");
+		goto out;
+	}
+	char *fargv[] = { "jetcryptfs", "-o", mo->fuse_opts, mo->debug ? "-d" : NULL, NULL };
+	struct fuse_args args = FUSE_ARGS_INIT(mo->debug ? 4 : 3, fargv);
+	se = fuse_session_new(&args, &ops, sizeof(ops), NULL);
+	if (!se) {
+		status = fail(EXIT_USAGE, "invalid mount options: %s", mo->fuse_opts);
+		goto out;
+	}
+	if (fuse_set_signal_handlers(se) != 0) {
+		status = fail(EXIT_FAIL, "cannot install signal handlers");
+		goto out;
+	}
+	if (fuse_session_mount(se, mnt) != 0) {
+		status = fail(EXIT_FAIL, "%s: mount failed (see the message above)", mnt);
+		goto out_signals;
+	}
+	if (mo->pid_file && (rc = write_pid_file(mo->pid_file)) < 0)
+		log_warn("%s: cannot write pid file: %s", mo->pid_file, strerror(-rc));
+	{
+		char hex[2 * FMT_KEY_ID_SIZE + 1];
+
+		kdf_key_id_hex(kr->keys[0].id, hex);
+		log_info("mounted %s on %s (cipher %s for new files, key id %s%s)", backing, mnt,
+			 fmt_cipher_name(cipher), hex, st.plaintext_allowed ? ", plaintext files allowed" : "");
+	}
+	report_status(EXIT_OK);
+	if (!mo->foreground) {
+		int null = open("/dev/null", O_RDWR);
+
+		if (null >= 0) {
+			dup2(null, STDIN_FILENO);
+			dup2(null, STDOUT_FILENO);
+			dup2(null, STDERR_FILENO);
+			if (null > STDERR_FILENO)
+				close(null);
+		}
+		log_use_syslog();
+	}
+	if (chdir("/") < 0)
+		log_warn("chdir /: %s", strerror(errno));
+
+	lc = fuse_loop_cfg_create();
+	if (!lc) {
+		status = EXIT_FAIL;
+		goto out_unmount;
+	}
+	fuse_loop_cfg_set_max_threads(lc, 16);
+	fuse_loop_cfg_set_idle_threads(lc, 4);
+	rc = fuse_session_loop_mt(se, lc);
+	status = rc == 0 ? EXIT_OK : EXIT_FAIL;
+	log_info("unmounted %s", mnt);
+	fuse_loop_cfg_destroy(lc);
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out:
+	if (se)
+		fuse_session_destroy(se);
+	ops_destroy();
+	content_teardown();
+	store_close(&st);
+	keyring_free(kr);
+	config_free(&cfg);
+	if (mo->pid_file && status == EXIT_OK)
+		unlink(mo->pid_file);
+	report_status(status);
+	return status;
+}
+
+static int cmd_mount(int argc, char **argv)
+{
+	struct mount_opts mo = { 0 };
+	unsigned char b;
+	int pipefd[2];
+	pid_t pid;
+
+	if (parse_mount_args(argc, argv, &mo) < 0)
+		return EXIT_USAGE;
+	if (mo.foreground)
+		return run_daemon(&mo);
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		perror("jetcryptfs: pipe");
+		return EXIT_FAIL;
+	}
+	pid = fork();
+	if (pid < 0) {
+		perror("jetcryptfs: fork");
+		return EXIT_FAIL;
+	}
+	if (pid == 0) {
+		close(pipefd[0]);
+		status_fd = pipefd[1];
+		setsid();
+		_exit(run_daemon(&mo));
+	}
+	/* Parent: scrub the key from our own environment too, then wait for
+	 * the daemon's verdict. */
+	close(pipefd[1]);
+	if (read(pipefd[0], &b, 1) == 1)
+		return b;
+	/* The child died before reporting. */
+	{
+		int ws;
+
+		if (waitpid(pid, &ws, 0) == pid && WIFEXITED(ws))
+			return WEXITSTATUS(ws) ? WEXITSTATUS(ws) : EXIT_FAIL;
+	}
+	return EXIT_FAIL;
+}
+
+static int cmd_genkey(int argc, char **argv)
+{
+	uint8_t key[32];
+	char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+
+	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		printf("usage: jetcryptfs genkey\n\nPrints a fresh random 256-bit key (43 characters, base64url)\n"
+		       "for JS_KEY or the config's key setting (quote it there).\n");
+		return EXIT_OK;
+	}
+	if (argc > 1) {
+		fprintf(stderr, "usage: jetcryptfs genkey\n");
+		return EXIT_USAGE;
+	}
+	if (sodium_init() < 0)
+		return EXIT_FAIL;
+	randombytes_buf(key, sizeof(key));
+	sodium_bin2base64(b64, sizeof(b64), key, sizeof(key), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(key, sizeof(key));
+	printf("%s\n", b64);
+	sodium_memzero(b64, sizeof(b64));
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	log_init("jetcryptfs");
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "mount"))
+		return cmd_mount(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "genkey"))
+		return cmd_genkey(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("jetcryptfs %s\n", JCFS_VERSION);
+		return EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (argv[1][0] != '-' && argc >= 3) {
+		struct stat st;
+
+		/* mount.fuse3 form: jetcryptfs BACKING MOUNTPOINT -o OPTIONS */
+		if (stat(argv[1], &st) == 0 && S_ISDIR(st.st_mode))
+			return cmd_mount(argc, argv);
+	}
+	fprintf(stderr, "jetcryptfs: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return EXIT_USAGE;
+}

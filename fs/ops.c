@@ -1,0 +1,908 @@
+/*
+ * The FUSE daemon's operations, in the shape of libfuse's passthrough_ll:
+ * every inode is an O_PATH descriptor of its backing file, names are
+ * passed through unchanged, and only regular file contents go through the
+ * content layer. Sizes shown to the kernel are plaintext sizes. The store
+ * descriptor at the backing root is invisible and its names are reserved.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "inode.h"
+#include "log.h"
+#include "ops.h"
+#include "store.h"
+
+/* The largest read the kernel sends (max_pages 256). */
+#define OPS_MAX_IO (1u << 20)
+
+static struct ops_config oc;
+static struct inode *root;
+static int daemon_is_root;
+
+static struct inode *ino_ptr(fuse_ino_t ino)
+{
+	return ino == FUSE_ROOT_ID ? root : (struct inode *)(uintptr_t)ino;
+}
+
+static int name_hidden(fuse_ino_t parent, const char *name)
+{
+	return ino_ptr(parent) == root && store_name_reserved(name);
+}
+
+static void proc_path(int fd, char *out, size_t len)
+{
+	snprintf(out, len, "/proc/self/fd/%d", fd);
+}
+
+/* Plaintext size for a regular file's stat. An open file's size is the
+ * cached one; otherwise it follows from the backing size and the header's
+ * cipher, which never changes for an inode once known. */
+static int fix_size(struct inode *in, struct stat *st)
+{
+	uint64_t size;
+	int fd, rc, cipher;
+
+	if (!S_ISREG(st->st_mode))
+		return 0;
+	pthread_rwlock_rdlock(&in->lock);
+	if (in->nopen && in->c.kind != CONTENT_UNLOADED) {
+		st->st_size = (off_t)in->c.size;
+		pthread_rwlock_unlock(&in->lock);
+		return 0;
+	}
+	pthread_rwlock_unlock(&in->lock);
+	if (st->st_size == 0)
+		return 0;
+	if (in->cipher_hint > 0) {
+		if (fmt_plaintext_size(in->cipher_hint, (uint64_t)st->st_size, &size) == 0) {
+			st->st_size = (off_t)size;
+			return 0;
+		}
+	}
+	fd = inode_reopen(in, O_RDONLY);
+	if (fd < 0)
+		return 0;       /* unreadable: keep the backing size */
+	rc = content_stat_size(fd, st, &size, &cipher);
+	if (rc == 0) {
+		if (cipher > 0)
+			in->cipher_hint = cipher;
+		st->st_size = (off_t)size;
+	}
+	close(fd);
+	return 0;
+}
+
+static int do_lookup(fuse_ino_t parent, const char *name, struct fuse_entry_param *e)
+{
+	struct inode *dir = ino_ptr(parent), *in;
+	int fd;
+
+	memset(e, 0, sizeof(*e));
+	e->attr_timeout = oc.timeout;
+	e->entry_timeout = oc.timeout;
+	if (name_hidden(parent, name))
+		return ENOENT;
+	fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	if (fstatat(fd, "", &e->attr, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+		int err = errno;
+
+		close(fd);
+		return err;
+	}
+	in = inode_get(fd, &e->attr);
+	if (!in)
+		return errno;
+	fix_size(in, &e->attr);
+	e->ino = (uintptr_t)in;
+	return 0;
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	if (oc.writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+	else
+		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* The kernel sends O_TRUNC as a setattr, which goes through the
+	 * content layer under the inode lock. */
+	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
+	conn->want &= ~FUSE_CAP_SPLICE_READ & ~FUSE_CAP_SPLICE_WRITE & ~FUSE_CAP_SPLICE_MOVE;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse_entry_param e;
+	int err = do_lookup(parent, name, &e);
+
+	if (err == ENOENT) {
+		e.ino = 0;      /* negative entry */
+		e.entry_timeout = 0;
+		fuse_reply_entry(req, &e);
+	} else if (err) {
+		fuse_reply_err(req, err);
+	} else {
+		fuse_reply_entry(req, &e);
+	}
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t n)
+{
+	inode_forget(ino_ptr(ino), n);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *f)
+{
+	for (size_t i = 0; i < count; i++)
+		inode_forget(ino_ptr(f[i].ino), f[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct inode *in = ino_ptr(ino);
+	struct stat st;
+
+	(void)fi;
+	if (fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	fix_size(in, &st);
+	fuse_reply_attr(req, &st, oc.timeout);
+}
+
+/* Makes in->data_fd usable for writing; in->lock held for writing. */
+static int data_fd_writable(struct inode *in)
+{
+	int fd;
+
+	if (in->data_rw)
+		return 0;
+	fd = inode_reopen(in, O_RDWR);
+	if (fd < 0)
+		return fd;
+	close(in->data_fd);
+	in->data_fd = fd;
+	in->data_rw = 1;
+	return 0;
+}
+
+/* Truncation by path or by handle, under the inode's lock. A file that
+ * is not open is loaded for the occasion. */
+static int do_truncate(struct inode *in, off_t size)
+{
+	struct content tmp = { 0 }, *c = &in->c;
+	int fd, rc;
+
+	if (size < 0)
+		return EINVAL;
+	pthread_rwlock_wrlock(&in->lock);
+	if (in->nopen) {
+		rc = data_fd_writable(in);
+		fd = in->data_fd;
+	} else {
+		fd = rc = inode_reopen(in, O_RDWR);
+		c = &tmp;
+		if (rc >= 0)
+			rc = content_load(c, fd);
+	}
+	if (rc >= 0)
+		rc = content_truncate(c, fd, (uint64_t)size);
+	if (c->kind == CONTENT_ENCRYPTED)
+		in->cipher_hint = c->cipher;
+	if (c == &tmp) {
+		content_unload(&tmp);
+		if (fd >= 0)
+			close(fd);
+	}
+	pthread_rwlock_unlock(&in->lock);
+	return rc < 0 ? -rc : 0;
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
+		       struct fuse_file_info *fi)
+{
+	struct inode *in = ino_ptr(ino);
+	char path[64];
+	int err = 0;
+
+	proc_path(in->fd, path, sizeof(path));
+	if (valid & FUSE_SET_ATTR_MODE) {
+		if (chmod(path, attr->st_mode) < 0)
+			err = errno;
+	}
+	if (!err && (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
+		uid_t uid = (valid & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
+		gid_t gid = (valid & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
+
+		if (fchownat(in->fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+			err = errno;
+	}
+	if (!err && (valid & FUSE_SET_ATTR_SIZE))
+		err = do_truncate(in, attr->st_size);
+	if (!err && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
+		struct timespec tv[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
+
+		if (valid & FUSE_SET_ATTR_ATIME_NOW)
+			tv[0].tv_nsec = UTIME_NOW;
+		else if (valid & FUSE_SET_ATTR_ATIME)
+			tv[0] = attr->st_atim;
+		if (valid & FUSE_SET_ATTR_MTIME_NOW)
+			tv[1].tv_nsec = UTIME_NOW;
+		else if (valid & FUSE_SET_ATTR_MTIME)
+			tv[1] = attr->st_mtim;
+		if (utimensat(AT_FDCWD, path, tv, 0) < 0)
+			err = errno;
+	}
+	if (err) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	op_getattr(req, ino, fi);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char buf[PATH_MAX + 1];
+	ssize_t n = readlinkat(ino_ptr(ino)->fd, "", buf, sizeof(buf));
+
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else if (n == sizeof(buf))
+		fuse_reply_err(req, ENAMETOOLONG);
+	else {
+		buf[n] = '\0';
+		fuse_reply_readlink(req, buf);
+	}
+}
+
+/* New objects belong to the caller, as on a local filesystem, when the
+ * daemon runs as root (allow_other mounts for a service user). */
+static void give_to_caller(fuse_req_t req, int dirfd, const char *name)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+	if (daemon_is_root && (ctx->uid != 0 || ctx->gid != 0))
+		(void)!fchownat(dirfd, name, ctx->uid, ctx->gid, AT_SYMLINK_NOFOLLOW);
+}
+
+static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      dev_t rdev, const char *link)
+{
+	struct inode *dir = ino_ptr(parent);
+	struct fuse_entry_param e;
+	int rc, err;
+
+	if (name_hidden(parent, name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (S_ISDIR(mode))
+		rc = mkdirat(dir->fd, name, mode & 07777);
+	else if (S_ISLNK(mode))
+		rc = symlinkat(link, dir->fd, name);
+	else
+		rc = mknodat(dir->fd, name, mode, rdev);
+	if (rc < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	give_to_caller(req, dir->fd, name);
+	err = do_lookup(parent, name, &e);
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	make_node(req, parent, name, mode, rdev, NULL);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	make_node(req, parent, name, S_IFDIR | mode, 0, NULL);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	make_node(req, parent, name, S_IFLNK, 0, link);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char *name)
+{
+	struct inode *in = ino_ptr(ino);
+	struct fuse_entry_param e;
+	char path[64];
+	int err;
+
+	if (name_hidden(parent, name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	proc_path(in->fd, path, sizeof(path));
+	if (linkat(AT_FDCWD, path, ino_ptr(parent)->fd, name, AT_SYMLINK_FOLLOW) < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	err = do_lookup(parent, name, &e);
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	if (name_hidden(parent, name)) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	fuse_reply_err(req, unlinkat(ino_ptr(parent)->fd, name, 0) < 0 ? errno : 0);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	if (name_hidden(parent, name)) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	fuse_reply_err(req, unlinkat(ino_ptr(parent)->fd, name, AT_REMOVEDIR) < 0 ? errno : 0);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	if (name_hidden(parent, name) || name_hidden(newparent, newname)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (renameat2(ino_ptr(parent)->fd, name, ino_ptr(newparent)->fd, newname, flags) < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_err(req, 0);
+}
+
+/* Backing open flags: the kernel's writeback cache reads pages of files
+ * opened write-only and computes append offsets itself, and the content
+ * layer writes whole blocks with pwrite, which O_APPEND would redirect. */
+static int backing_flags(int flags)
+{
+	flags &= ~(O_APPEND | O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_DIRECT | O_SYNC | O_DSYNC);
+	if ((flags & O_ACCMODE) == O_WRONLY)
+		flags = (flags & ~O_ACCMODE) | O_RDWR;
+	return flags | O_CLOEXEC;
+}
+
+static int wants_write(int flags)
+{
+	return (flags & O_ACCMODE) != O_RDONLY;
+}
+
+/* In an adopted store, a plaintext file that is about to change is first
+ * encrypted as a whole: written to an unnamed file beside it, synced,
+ * linked and renamed over it, so a crash leaves either the old plaintext
+ * or the complete encrypted file. New data never lands in plaintext.
+ * in->lock held for writing, in->data_fd open. */
+static int encrypt_in_place(struct inode *in)
+{
+	char proc[64], path[PATH_MAX], tmpname[NAME_MAX + 1];
+	struct content nc = { .kind = CONTENT_EMPTY };
+	struct stat st;
+	const char *base;
+	char *slash;
+	int dirfd = -1, tmpfd = -1, newfd = -1, rc;
+	ssize_t n;
+
+	proc_path(in->fd, proc, sizeof(proc));
+	n = readlink(proc, path, sizeof(path) - 1);
+	if (n < 0 || fstat(in->data_fd, &st) < 0)
+		return -errno;
+	path[n] = '\0';
+	if (st.st_nlink > 1) {
+		log_err("%s: plaintext file with %lu hard links cannot be encrypted in place; run jetcryptfs encrypt",
+			path, (unsigned long)st.st_nlink);
+		return -EIO;
+	}
+	slash = strrchr(path, '/');
+	if (!slash)
+		return -EIO;
+	*slash = '\0';
+	base = slash + 1;
+	snprintf(tmpname, sizeof(tmpname), ".%.200s.jetcryptfs-convert", base);
+	dirfd = open(path[0] ? path : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return -errno;
+	tmpfd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, st.st_mode & 07777);
+	if (tmpfd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	rc = content_import(&nc, tmpfd, in->data_fd);
+	if (rc == 0 && (fchown(tmpfd, st.st_uid, st.st_gid) < 0 && geteuid() == 0))
+		rc = -errno;
+	if (rc == 0) {
+		struct timespec tv[2] = { st.st_atim, st.st_mtim };
+
+		if (fchmod(tmpfd, st.st_mode & 07777) < 0 || futimens(tmpfd, tv) < 0 || fsync(tmpfd) < 0)
+			rc = -errno;
+	}
+	proc_path(tmpfd, proc, sizeof(proc));
+	(void)unlinkat(dirfd, tmpname, 0);
+	if (rc == 0 && linkat(AT_FDCWD, proc, dirfd, tmpname, AT_SYMLINK_FOLLOW) < 0)
+		rc = -errno;
+	if (rc == 0 && renameat(dirfd, tmpname, dirfd, base) < 0) {
+		rc = -errno;
+		unlinkat(dirfd, tmpname, 0);
+	}
+	if (rc == 0)
+		(void)fsync(dirfd);
+	if (rc == 0) {
+		newfd = openat(dirfd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (newfd < 0 || fstat(newfd, &st) < 0)
+			rc = -errno;
+	}
+	if (rc == 0) {
+		inode_rebind(in, newfd, &st);
+		newfd = -1;
+		close(in->data_fd);
+		in->data_fd = tmpfd;
+		in->data_rw = 1;
+		tmpfd = -1;
+		content_unload(&in->c);
+		in->c = nc;
+		nc.key = NULL;
+		nc.tail = NULL;
+		log_info("%s/%s: encrypted in place before its first change", path, base);
+	}
+out:
+	content_unload(&nc);
+	if (newfd >= 0)
+		close(newfd);
+	if (tmpfd >= 0)
+		close(tmpfd);
+	close(dirfd);
+	return rc;
+}
+
+/* Registers an open handle on in: the first opens the shared data
+ * descriptor and loads the content state. */
+static int attach_handle(struct inode *in, int flags, struct fuse_file_info *fi)
+{
+	int rc = 0, fd;
+
+	pthread_rwlock_wrlock(&in->lock);
+	if (in->nopen == 0) {
+		fd = inode_reopen(in, backing_flags(flags) | O_RDWR);
+		if (fd == -EACCES && !wants_write(flags))
+			fd = inode_reopen(in, backing_flags(flags));
+		if (fd < 0) {
+			rc = fd;
+			goto out;
+		}
+		rc = content_load(&in->c, fd);
+		if (rc < 0) {
+			close(fd);
+			goto out;
+		}
+		in->data_fd = fd;
+		in->data_rw = (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR;
+	} else if (wants_write(flags)) {
+		rc = data_fd_writable(in);
+		if (rc < 0)
+			goto out;
+	}
+	if (wants_write(flags) && in->c.kind == CONTENT_PLAINTEXT && in->c.size > 0) {
+		rc = encrypt_in_place(in);
+		if (rc < 0) {
+			if (in->nopen == 0) {
+				content_unload(&in->c);
+				close(in->data_fd);
+				in->data_fd = -1;
+			}
+			goto out;
+		}
+	}
+	in->nopen++;
+	if (in->c.kind == CONTENT_ENCRYPTED)
+		in->cipher_hint = in->c.cipher;
+	fi->fh = (uint64_t)flags;
+	fi->keep_cache = 1;
+out:
+	pthread_rwlock_unlock(&in->lock);
+	return -rc;
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	int err = attach_handle(ino_ptr(ino), fi->flags, fi);
+
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_open(req, fi);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	struct inode *dir = ino_ptr(parent), *in;
+	struct fuse_entry_param e;
+	int fd, err;
+
+	if (name_hidden(parent, name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	fd = openat(dir->fd, name, O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC | (fi->flags & O_EXCL), mode);
+	if (fd < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	close(fd);
+	give_to_caller(req, dir->fd, name);
+	err = do_lookup(parent, name, &e);
+	if (!err) {
+		in = ino_ptr(e.ino);
+		err = attach_handle(in, fi->flags, fi);
+		if (err)
+			inode_forget(in, 1);
+	}
+	if (err) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	fuse_reply_create(req, &e, fi);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct inode *in = ino_ptr(ino);
+
+	(void)fi;
+	pthread_rwlock_wrlock(&in->lock);
+	if (in->nopen && --in->nopen == 0) {
+		content_unload(&in->c);
+		close(in->data_fd);
+		in->data_fd = -1;
+		in->data_rw = 0;
+	}
+	pthread_rwlock_unlock(&in->lock);
+	fuse_reply_err(req, 0);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct inode *in = ino_ptr(ino);
+	int rc;
+
+	(void)fi;
+	pthread_rwlock_rdlock(&in->lock);
+	rc = datasync ? fdatasync(in->data_fd) : fsync(in->data_fd);
+	pthread_rwlock_unlock(&in->lock);
+	fuse_reply_err(req, rc < 0 ? errno : 0);
+}
+
+/* Per-thread plaintext buffer for replies: no allocation per read. */
+static pthread_key_t readbuf_key;
+
+static void *readbuf(size_t size)
+{
+	void *p = pthread_getspecific(readbuf_key);
+
+	if (!p) {
+		p = malloc(OPS_MAX_IO);
+		if (p && pthread_setspecific(readbuf_key, p) != 0) {
+			free(p);
+			p = NULL;
+		}
+	}
+	return size <= OPS_MAX_IO ? p : NULL;
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct inode *in = ino_ptr(ino);
+	void *buf = readbuf(size);
+	ssize_t n;
+
+	(void)fi;
+	if (!buf) {
+		fuse_reply_err(req, size > OPS_MAX_IO ? EINVAL : ENOMEM);
+		return;
+	}
+	pthread_rwlock_rdlock(&in->lock);
+	n = content_read(&in->c, in->data_fd, buf, size, (uint64_t)off);
+	pthread_rwlock_unlock(&in->lock);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct inode *in = ino_ptr(ino);
+	ssize_t n;
+
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	pthread_rwlock_wrlock(&in->lock);
+	n = content_write(&in->c, in->data_fd, buf, size, (uint64_t)off);
+	if (n >= 0 && (fi->fh & (O_SYNC | O_DSYNC)) && fdatasync(in->data_fd) < 0)
+		n = -errno;
+	if (in->c.kind == CONTENT_ENCRYPTED)
+		in->cipher_hint = in->c.cipher;
+	pthread_rwlock_unlock(&in->lock);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+			 struct fuse_file_info *fi)
+{
+	struct inode *in = ino_ptr(ino);
+	uint64_t size;
+
+	(void)fi;
+	if (mode) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	/* Plain allocation: extend the file with zeros if it ends before
+	 * off + len, as posix_fallocate would. */
+	pthread_rwlock_rdlock(&in->lock);
+	size = in->c.size;
+	pthread_rwlock_unlock(&in->lock);
+	fuse_reply_err(req, (uint64_t)(off + len) > size ? do_truncate(in, off + len) : 0);
+}
+
+struct dirp {
+	DIR *dp;
+	struct dirent *entry;
+	off_t offset;
+	int is_root;
+};
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct inode *in = ino_ptr(ino);
+	struct dirp *d = calloc(1, sizeof(*d));
+	int fd;
+
+	if (!d) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fd = openat(in->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(d->dp = fdopendir(fd))) {
+		int err = errno;
+
+		if (fd >= 0)
+			close(fd);
+		free(d);
+		fuse_reply_err(req, err);
+		return;
+	}
+	d->is_root = in == root;
+	fi->fh = (uintptr_t)d;
+	fuse_reply_open(req, fi);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct dirp *d = (struct dirp *)(uintptr_t)fi->fh;
+	char *buf = calloc(1, size), *p = buf;
+	size_t rem = size;
+	int err = 0;
+
+	(void)ino;
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (off != d->offset) {
+		seekdir(d->dp, off);
+		d->entry = NULL;
+		d->offset = off;
+	}
+	for (;;) {
+		struct stat st = { 0 };
+		size_t n;
+
+		if (!d->entry) {
+			errno = 0;
+			d->entry = readdir(d->dp);
+			if (!d->entry) {
+				err = errno;
+				break;
+			}
+		}
+		if (d->is_root && store_name_reserved(d->entry->d_name)) {
+			d->offset = d->entry->d_off;
+			d->entry = NULL;
+			continue;
+		}
+		st.st_ino = d->entry->d_ino;
+		st.st_mode = (mode_t)d->entry->d_type << 12;
+		n = fuse_add_direntry(req, p, rem, d->entry->d_name, &st, d->entry->d_off);
+		if (n > rem)
+			break;
+		p += n;
+		rem -= n;
+		d->offset = d->entry->d_off;
+		d->entry = NULL;
+	}
+	if (err && p == buf)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_buf(req, buf, (size_t)(p - buf));
+	free(buf);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dirp *d = (struct dirp *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	closedir(d->dp);
+	free(d);
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct dirp *d = (struct dirp *)(uintptr_t)fi->fh;
+	int fd = dirfd(d->dp);
+
+	(void)ino;
+	fuse_reply_err(req, (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? errno : 0);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+
+	if (fstatvfs(ino_ptr(ino)->fd, &sv) < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_statfs(req, &sv);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	char path[64];
+
+	proc_path(ino_ptr(ino)->fd, path, sizeof(path));
+	fuse_reply_err(req, setxattr(path, name, value, size, flags) < 0 ? errno : 0);
+}
+
+static void reply_xattr(fuse_req_t req, size_t size, ssize_t n, const char *buf)
+{
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	char path[64], *buf = size ? malloc(size) : NULL;
+
+	if (size && !buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	proc_path(ino_ptr(ino)->fd, path, sizeof(path));
+	reply_xattr(req, size, getxattr(path, name, buf, size), buf);
+	free(buf);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	char path[64], *buf = size ? malloc(size) : NULL;
+
+	if (size && !buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	proc_path(ino_ptr(ino)->fd, path, sizeof(path));
+	reply_xattr(req, size, listxattr(path, buf, size), buf);
+	free(buf);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	char path[64];
+
+	proc_path(ino_ptr(ino)->fd, path, sizeof(path));
+	fuse_reply_err(req, removexattr(path, name) < 0 ? errno : 0);
+}
+
+static void readbuf_free(void *p)
+{
+	free(p);
+}
+
+int ops_init(const struct ops_config *cfg, struct fuse_lowlevel_ops *ops)
+{
+	int rc;
+
+	oc = *cfg;
+	daemon_is_root = geteuid() == 0;
+	rc = pthread_key_create(&readbuf_key, readbuf_free);
+	if (rc)
+		return -rc;
+	rc = inode_table_init(cfg->root_fd, &root);
+	if (rc < 0)
+		return rc;
+	memset(ops, 0, sizeof(*ops));
+	ops->init = op_init;
+	ops->lookup = op_lookup;
+	ops->forget = op_forget;
+	ops->forget_multi = op_forget_multi;
+	ops->getattr = op_getattr;
+	ops->setattr = op_setattr;
+	ops->readlink = op_readlink;
+	ops->mknod = op_mknod;
+	ops->mkdir = op_mkdir;
+	ops->symlink = op_symlink;
+	ops->link = op_link;
+	ops->unlink = op_unlink;
+	ops->rmdir = op_rmdir;
+	ops->rename = op_rename;
+	ops->open = op_open;
+	ops->create = op_create;
+	ops->read = op_read;
+	ops->write = op_write;
+	ops->flush = op_flush;
+	ops->release = op_release;
+	ops->fsync = op_fsync;
+	ops->fallocate = op_fallocate;
+	ops->opendir = op_opendir;
+	ops->readdir = op_readdir;
+	ops->releasedir = op_releasedir;
+	ops->fsyncdir = op_fsyncdir;
+	ops->statfs = op_statfs;
+	ops->setxattr = op_setxattr;
+	ops->getxattr = op_getxattr;
+	ops->listxattr = op_listxattr;
+	ops->removexattr = op_removexattr;
+	return 0;
+}
+
+void ops_destroy(void)
+{
+	inode_table_destroy();
+}

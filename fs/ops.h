@@ -1,0 +1,20 @@
+/*
+ * The FUSE low-level operations over the backing directory.
+ */
+#ifndef JCFS_OPS_H
+#define JCFS_OPS_H
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
+struct ops_config {
+	int root_fd;                    /* backing root (O_PATH or O_RDONLY) */
+	int writeback;                  /* kernel writeback cache */
+	double timeout;                 /* entry and attribute timeout, seconds */
+};
+
+/* Fills ops and prepares the inode table; 0 or -errno. */
+int ops_init(const struct ops_config *cfg, struct fuse_lowlevel_ops *ops);
+void ops_destroy(void);
+
+#endif

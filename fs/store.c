@@ -1,0 +1,314 @@
+/*
+ * Mount-time reconciliation of the backing directory with the keyring.
+ * The descriptor is the store's memory of its key; when it is lost, the
+ * key ids in the file headers stand in for it, so losing it loses no data
+ * and cannot be used to slip plaintext files into a strict store (that
+ * needs an explicit adopt).
+ */
+#define _XOPEN_SOURCE 700
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "desc.h"
+#include "log.h"
+#include "store.h"
+
+#define DESC_TMP DESC_NAME ".tmp"
+
+int store_name_reserved(const char *name)
+{
+	return strncmp(name, DESC_NAME, sizeof(DESC_NAME) - 1) == 0;
+}
+
+/* What a walk of the backing tree found. */
+struct survey {
+	unsigned long entries;          /* anything but the descriptor */
+	unsigned long plaintext;        /* non-empty files without a header */
+	unsigned long ours;             /* encrypted under a key on the ring */
+	unsigned long foreign;          /* encrypted under another key */
+	uint8_t foreign_id[FMT_KEY_ID_SIZE];
+};
+
+static int survey_dir(int dirfd, const struct keyring *kr, struct survey *sv, int depth)
+{
+	DIR *dp;
+	struct dirent *de;
+	int fd, rc = 0;
+
+	if (depth > 64)
+		return -ELOOP;
+	fd = dup(dirfd);
+	if (fd < 0)
+		return -errno;
+	dp = fdopendir(fd);
+	if (!dp) {
+		close(fd);
+		return -errno;
+	}
+	while (rc == 0 && (de = readdir(dp))) {
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (depth == 0 && (store_name_reserved(de->d_name) || !strcmp(de->d_name, "lost+found")))
+			continue;
+		sv->entries++;
+		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			rc = -errno;
+			break;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+			if (sub < 0) {
+				rc = -errno;
+				break;
+			}
+			rc = survey_dir(sub, kr, sv, depth + 1);
+			close(sub);
+		} else if (S_ISREG(st.st_mode) && st.st_size > 0) {
+			uint8_t raw[FMT_HEADER_SIZE];
+			struct fmt_header h;
+			ssize_t n;
+			int f = openat(dirfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+			if (f < 0) {
+				rc = -errno;
+				break;
+			}
+			n = pread(f, raw, sizeof(raw), 0);
+			close(f);
+			if (n < 0) {
+				rc = -errno;
+			} else if (fmt_header_decode(&h, raw, (size_t)n) == -ENODATA) {
+				sv->plaintext++;
+			} else if (fmt_header_decode(&h, raw, (size_t)n) == 0) {
+				if (keyring_find(kr, h.key_id)) {
+					sv->ours++;
+				} else {
+					if (!sv->foreign)
+						memcpy(sv->foreign_id, h.key_id, FMT_KEY_ID_SIZE);
+					sv->foreign++;
+				}
+			}
+		}
+	}
+	closedir(dp);
+	return rc;
+}
+
+static int store_write_desc(int dirfd, const struct keyring *kr, int plaintext_allowed)
+{
+	struct desc d = { .plaintext_allowed = plaintext_allowed };
+	char buf[DESC_MAX_SIZE];
+	size_t len;
+	int fd, rc;
+
+	memcpy(d.key_id, kr->keys[0].id, FMT_KEY_ID_SIZE);
+	rc = desc_encode(&d, kr->keys[0].master, buf, sizeof(buf), &len);
+	if (rc < 0)
+		return rc;
+	(void)unlinkat(dirfd, DESC_TMP, 0);
+	fd = openat(dirfd, DESC_TMP, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, buf, len) != (ssize_t)len || fsync(fd) < 0) {
+		rc = errno ? -errno : -EIO;
+		close(fd);
+		unlinkat(dirfd, DESC_TMP, 0);
+		return rc;
+	}
+	close(fd);
+	if (renameat(dirfd, DESC_TMP, dirfd, DESC_NAME) < 0) {
+		rc = -errno;
+		unlinkat(dirfd, DESC_TMP, 0);
+		return rc;
+	}
+	return fsync(dirfd) < 0 ? -errno : 0;
+}
+
+/* Reads the descriptor: 0, -ENOENT if absent, -errno. */
+static int store_read_desc(int dirfd, char *buf, size_t *len)
+{
+	ssize_t n;
+	int fd = openat(dirfd, DESC_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, DESC_MAX_SIZE);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	*len = (size_t)n;
+	return 0;
+}
+
+static int store_lock(const char *backing, struct store *st, char *err, size_t errlen)
+{
+	st->dir_fd = open(backing, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (st->dir_fd < 0) {
+		int rc = -errno;
+
+		snprintf(err, errlen, "%s: cannot open backing directory: %s", backing, strerror(-rc));
+		return rc;
+	}
+	if (flock(st->dir_fd, LOCK_EX | LOCK_NB) < 0) {
+		int rc = errno == EWOULDBLOCK ? STORE_E_BUSY : -errno;
+
+		snprintf(err, errlen, "%s: in use by another jetcryptfs process (already mounted?)", backing);
+		close(st->dir_fd);
+		st->dir_fd = -1;
+		return rc;
+	}
+	return 0;
+}
+
+int store_open(const char *backing, const struct keyring *kr, int adopt, struct store *st,
+	       char *err, size_t errlen)
+{
+	char buf[DESC_MAX_SIZE], want[2 * FMT_KEY_ID_SIZE + 1], have[2 * FMT_KEY_ID_SIZE + 1];
+	struct survey sv = { 0 };
+	const struct keyring_key *k;
+	struct desc d;
+	size_t len;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	rc = store_lock(backing, st, err, errlen);
+	if (rc < 0)
+		return rc;
+	kdf_key_id_hex(kr->keys[0].id, have);
+
+	rc = store_read_desc(st->dir_fd, buf, &len);
+	if (rc == 0) {
+		if (desc_parse(buf, len, &d) < 0) {
+			snprintf(err, errlen, "%s/%s: malformed store descriptor", backing, DESC_NAME);
+			rc = STORE_E_BAD_DESC;
+			goto fail;
+		}
+		kdf_key_id_hex(d.key_id, want);
+		k = keyring_find(kr, d.key_id);
+		if (!k) {
+			snprintf(err, errlen, "%s: key does not match this store (store key id %s, given key id %s)",
+				 backing, want, have);
+			rc = STORE_E_WRONG_KEY;
+			goto fail;
+		}
+		if (desc_verify(buf, len, k->master) < 0) {
+			snprintf(err, errlen, "%s/%s: store descriptor fails authentication (modified without the key)",
+				 backing, DESC_NAME);
+			rc = STORE_E_BAD_DESC;
+			goto fail;
+		}
+		st->plaintext_allowed = d.plaintext_allowed;
+		if (adopt && !d.plaintext_allowed)
+			log_warn("%s: store is strict (no plaintext files); adopt ignored", backing);
+		if (k != &kr->keys[0]) {
+			/* Rotation: the store now belongs to the new key; files
+			 * under the old one stay readable through prev_key. */
+			rc = store_write_desc(st->dir_fd, kr, st->plaintext_allowed);
+			if (rc < 0) {
+				snprintf(err, errlen, "%s/%s: cannot update store descriptor: %s", backing,
+					 DESC_NAME, strerror(-rc));
+				goto fail;
+			}
+			log_info("%s: store key changed from %s to %s (old key kept for reading)", backing,
+				 want, have);
+		}
+		return 0;
+	}
+	if (rc != -ENOENT) {
+		snprintf(err, errlen, "%s/%s: cannot read store descriptor: %s", backing, DESC_NAME, strerror(-rc));
+		goto fail;
+	}
+
+	rc = survey_dir(st->dir_fd, kr, &sv, 0);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: cannot survey backing directory: %s", backing, strerror(-rc));
+		goto fail;
+	}
+	if (sv.foreign && !sv.ours) {
+		kdf_key_id_hex(sv.foreign_id, want);
+		snprintf(err, errlen, "%s: key does not match this store (store key id %s, given key id %s)",
+			 backing, want, have);
+		rc = STORE_E_WRONG_KEY;
+		goto fail;
+	}
+	if (sv.plaintext && !adopt) {
+		snprintf(err, errlen, "%s: not empty and not a jetcryptfs store (%lu plaintext files); "
+			 "mount with --adopt (or adopt: true) to encrypt new data beside them", backing, sv.plaintext);
+		rc = STORE_E_NEED_ADOPT;
+		goto fail;
+	}
+	st->plaintext_allowed = sv.plaintext > 0;
+	st->plaintext_files = sv.plaintext;
+	rc = store_write_desc(st->dir_fd, kr, st->plaintext_allowed);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s/%s: cannot write store descriptor: %s", backing, DESC_NAME, strerror(-rc));
+		goto fail;
+	}
+	if (sv.plaintext)
+		log_info("%s: adopted %lu plaintext files; new files are encrypted", backing, sv.plaintext);
+	else if (sv.ours)
+		log_warn("%s: store descriptor was missing; re-created from %lu encrypted files", backing, sv.ours);
+	if (sv.foreign)
+		log_warn("%s: %lu files are encrypted under key id %s, which is not configured", backing,
+			 sv.foreign, (kdf_key_id_hex(sv.foreign_id, want), want));
+	return 0;
+
+fail:
+	store_close(st);
+	return rc;
+}
+
+int store_is_fresh_for(const char *backing, const struct keyring *kr, char *err, size_t errlen)
+{
+	struct survey sv = { 0 };
+	char buf[DESC_MAX_SIZE];
+	size_t len;
+	int fd, rc;
+
+	fd = open(backing, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: cannot open backing directory: %s", backing, strerror(-rc));
+		return rc;
+	}
+	if (store_read_desc(fd, buf, &len) == 0) {
+		struct desc d;
+		char hex[2 * FMT_KEY_ID_SIZE + 1] = "unknown";
+
+		close(fd);
+		if (desc_parse(buf, len, &d) == 0)
+			kdf_key_id_hex(d.key_id, hex);
+		snprintf(err, errlen, "the store was encrypted with key id %s", hex);
+		return 0;       /* a store exists: its key is needed */
+	}
+	rc = survey_dir(fd, kr, &sv, 0);
+	close(fd);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: cannot survey backing directory: %s", backing, strerror(-rc));
+		return rc;
+	}
+	if (sv.foreign || sv.ours) {
+		char hex[2 * FMT_KEY_ID_SIZE + 1];
+
+		kdf_key_id_hex(sv.foreign ? sv.foreign_id : kr->keys[0].id, hex);
+		snprintf(err, errlen, "the store was encrypted with key id %s", hex);
+		return 0;
+	}
+	return 1;
+}
+
+void store_close(struct store *st)
+{
+	if (st->dir_fd >= 0)
+		close(st->dir_fd);
+	st->dir_fd = -1;
+}

@@ -1,0 +1,44 @@
+/*
+ * The backing store as a whole: the exclusive lock that keeps two daemons
+ * (or a daemon and the offline tools) off one backing directory, and the
+ * store descriptor that pins the store to one key id and records whether
+ * plaintext files are allowed. All checks happen before anything is
+ * mounted or written.
+ */
+#ifndef JCFS_STORE_H
+#define JCFS_STORE_H
+
+#include <stddef.h>
+
+#include "keyring.h"
+
+struct store {
+	int dir_fd;                     /* backing root, O_RDONLY, flock'd */
+	int plaintext_allowed;          /* adopted store: headerless files pass */
+	unsigned long plaintext_files;  /* found when adopting */
+};
+
+/* Error codes store_open returns, beyond plain -errno. */
+#define STORE_E_WRONG_KEY   (-EKEYREJECTED)  /* key id differs from the store's */
+#define STORE_E_NEED_ADOPT  (-ENOTEMPTY)     /* plaintext files and no descriptor */
+#define STORE_E_BUSY        (-EWOULDBLOCK)   /* another process holds the store */
+#define STORE_E_BAD_DESC    (-EBADMSG)       /* descriptor malformed or forged */
+
+/* Opens and locks the backing directory and reconciles its descriptor
+ * with the keyring: creates it for a new store, re-creates it when lost
+ * (from the key ids found in file headers), moves it to the current key
+ * after a rotation. adopt allows a first mount over plaintext files.
+ * On error returns one of the codes above or -errno, with one line in err. */
+int store_open(const char *backing, const struct keyring *kr, int adopt, struct store *st,
+	       char *err, size_t errlen);
+/* 1 if the backing directory holds no store and no encrypted file under a
+ * key that is not on kr (so a fresh key may be created for it); 0 with
+ * "the store was encrypted with key id X" in err if it does; -errno. */
+int store_is_fresh_for(const char *backing, const struct keyring *kr, char *err, size_t errlen);
+void store_close(struct store *st);
+
+/* 1 if name, at the backing root, is the descriptor or one of its temp
+ * files: hidden from the mount view and reserved. */
+int store_name_reserved(const char *name);
+
+#endif

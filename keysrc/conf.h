@@ -1,0 +1,68 @@
+/*
+ * A parser for the NATS configuration syntax: '#' and '//' comments,
+ * "key: value", "key = value" and "key value", quoted and bare strings,
+ * nested {} maps, [] arrays, $VAR references (earlier variables of the
+ * enclosing scopes, then the environment), include "file", integers with
+ * size suffixes (10K, 10KB, 10G, ...), floats and booleans. It builds a
+ * tree; what the keys mean is config.c's business. Every string it holds is
+ * wiped when freed, because a key may be in any of them.
+ */
+#ifndef JCFS_CONF_H
+#define JCFS_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum conf_type {
+	CONF_STRING,
+	CONF_INT,
+	CONF_FLOAT,
+	CONF_BOOL,
+	CONF_MAP,
+	CONF_ARRAY,
+};
+
+struct conf_value;
+
+struct conf_entry {
+	char *key;
+	struct conf_value *val;
+};
+
+struct conf_value {
+	enum conf_type type;
+	char *file;                     /* where the value was written */
+	int line, col;                  /* 1-based */
+	union {
+		char *s;                /* CONF_STRING */
+		int64_t i;              /* CONF_INT (size suffix applied) */
+		double f;               /* CONF_FLOAT */
+		int b;                  /* CONF_BOOL */
+		struct {
+			struct conf_entry *v;
+			size_t n;
+		} map;                  /* CONF_MAP, in file order; a repeated key keeps the last */
+		struct {
+			struct conf_value **v;
+			size_t n;
+		} arr;                  /* CONF_ARRAY */
+	} u;
+};
+
+/* Parses a file. On error returns a negative errno and writes one line
+ * "FILE:LINE:COL: problem" (no newline) to err. The root is a CONF_MAP. */
+int conf_parse_file(const char *path, struct conf_value **root, char *err, size_t errlen);
+/* Same for text in memory; name is used in messages and as the base for
+ * relative includes (its directory). */
+int conf_parse_string(const char *text, const char *name, struct conf_value **root,
+		      char *err, size_t errlen);
+
+/* The value of key in a map (case-insensitive, as NATS), or NULL. */
+struct conf_value *conf_map_get(const struct conf_value *map, const char *key);
+/* "string", "integer", ... for messages. */
+const char *conf_type_name(enum conf_type t);
+
+/* Frees the tree, wiping every string. NULL is fine. */
+void conf_free(struct conf_value *v);
+
+#endif
