@@ -1,0 +1,408 @@
+/*
+ * The jetcryptfs settings of a NATS-syntax config file. It reads only the
+ * top-level "jetstream" block, so the file may be the nats.conf that
+ * nats-server itself uses; every other top-level setting is none of our
+ * business. Inside that block, settings jetcryptfs does not use are named
+ * in one warning line rather than dropped silently (a typo like "chiper"
+ * must be seen). Secrets are copied into sodium_malloc'd memory and never
+ * appear in a message: errors name the setting, not its value.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <sodium.h>
+
+#include "conf.h"
+#include "format.h"
+
+#define CONFIG_PCR_MIN      17
+#define CONFIG_PCR_MAX      23
+#define CONFIG_PCR_DEFAULT  22
+
+struct config_ctx {
+	struct config *cfg;
+	char *err;
+	size_t errlen;
+	/* names for the warning line, in file order */
+	char unused[320];       /* leaves room in cfg->warning for the file name */
+	size_t n_unused;
+	int truncated;
+};
+
+__attribute__((format(printf, 3, 4)))
+static int fail_at(struct config_ctx *c, const struct conf_value *v, const char *fmt, ...)
+{
+	if (c->err && c->errlen) {
+		int n = snprintf(c->err, c->errlen, "%s:%d:%d: ", v->file, v->line, v->col);
+		if (n >= 0 && (size_t)n < c->errlen) {
+			va_list ap;
+			va_start(ap, fmt);
+			vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+			va_end(ap);
+		}
+	}
+	return -EINVAL;
+}
+
+static const char *article(enum conf_type t)
+{
+	return (t == CONF_INT || t == CONF_ARRAY) ? "an" : "a";
+}
+
+/* Names the types only: the value itself may be a secret. */
+static int fail_type(struct config_ctx *c, const char *name, const struct conf_value *v,
+		     const char *want)
+{
+	const char *hint = "";
+
+	if (strcmp(want, "a string") == 0 &&
+	    (v->type == CONF_INT || v->type == CONF_FLOAT || v->type == CONF_BOOL))
+		hint = " (put it in quotes)";
+	return fail_at(c, v, "%s must be %s, not %s %s%s", name, want, article(v->type),
+		       conf_type_name(v->type), hint);
+}
+
+static void wipe_free(char *s)
+{
+	if (s) {
+		sodium_memzero(s, strlen(s));
+		free(s);
+	}
+}
+
+static int nomem(struct config_ctx *c)
+{
+	if (c->err && c->errlen)
+		snprintf(c->err, c->errlen, "%s: out of memory", c->cfg->path ? c->cfg->path : "config");
+	return -ENOMEM;
+}
+
+static int get_string(struct config_ctx *c, const char *name, const struct conf_value *v,
+		      char **dst)
+{
+	char *s;
+
+	if (v->type != CONF_STRING)
+		return fail_type(c, name, v, "a string");
+	s = strdup(v->u.s);
+	if (!s)
+		return nomem(c);
+	wipe_free(*dst);
+	*dst = s;
+	return 0;
+}
+
+/* Secrets go to guarded, locked memory; sodium_free wipes them. */
+static int get_secret(struct config_ctx *c, const char *name, const struct conf_value *v,
+		      char **dst)
+{
+	size_t n;
+	char *s;
+
+	if (v->type != CONF_STRING)
+		return fail_type(c, name, v, "a string");
+	n = strlen(v->u.s);
+	if (n == 0)
+		return fail_at(c, v, "%s is empty", name);
+	s = sodium_malloc(n + 1);
+	if (!s)
+		return nomem(c);
+	memcpy(s, v->u.s, n + 1);
+	sodium_free(*dst);
+	*dst = s;
+	return 0;
+}
+
+/* A boolean; the string forms too, because $VAR from the environment is
+ * always a string. */
+static int get_bool(struct config_ctx *c, const char *name, const struct conf_value *v, int *dst)
+{
+	static const char *const yes[] = { "true", "yes", "on" }, *const no[] = { "false", "no", "off" };
+	size_t i;
+
+	if (v->type == CONF_BOOL) {
+		*dst = v->u.b ? 1 : 0;
+		return 0;
+	}
+	if (v->type == CONF_STRING) {
+		for (i = 0; i < 3; i++) {
+			if (strcasecmp(v->u.s, yes[i]) == 0) {
+				*dst = 1;
+				return 0;
+			}
+			if (strcasecmp(v->u.s, no[i]) == 0) {
+				*dst = 0;
+				return 0;
+			}
+		}
+	}
+	return fail_type(c, name, v, "true or false");
+}
+
+/* An integer; a string of decimal digits too (for $VAR from the environment). */
+static int get_int(const struct conf_value *v, long long *dst)
+{
+	if (v->type == CONF_INT) {
+		*dst = v->u.i;
+		return 0;
+	}
+	if (v->type == CONF_STRING && v->u.s[0]) {
+		char *end;
+		errno = 0;
+		*dst = strtoll(v->u.s, &end, 10);
+		if (!errno && *end == '\0')
+			return 0;
+	}
+	return -EINVAL;
+}
+
+static int get_cipher(struct config_ctx *c, const char *name, const struct conf_value *v, int *dst)
+{
+	int id;
+
+	if (v->type != CONF_STRING)
+		return fail_type(c, name, v, "a cipher name");
+	id = fmt_cipher_from_name(v->u.s);
+	if (id < 0) {
+		/* echo the name only if it looks like one: a key pasted here by
+		 * mistake must not end up in a log */
+		size_t n = strlen(v->u.s);
+		if (n <= 16 && strspn(v->u.s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == n)
+			return fail_at(c, v, "unknown cipher '%s' for %s (use chachapoly or aes)", v->u.s, name);
+		return fail_at(c, v, "unknown cipher for %s (use chachapoly or aes)", name);
+	}
+	*dst = id;
+	return 0;
+}
+
+static void note_unused(struct config_ctx *c, const char *prefix, const char *key)
+{
+	size_t room = sizeof(c->unused) - c->n_unused;
+	int n;
+
+	if (c->truncated)
+		return;
+	n = snprintf(c->unused + c->n_unused, room, "%s%s%.64s", c->n_unused ? ", " : "", prefix, key);
+	if (n < 0 || (size_t)n >= room - 8) {
+		/* keep room for the ", ..." that says the list goes on */
+		c->unused[c->n_unused] = '\0';
+		c->truncated = 1;
+		return;
+	}
+	c->n_unused += (size_t)n;
+}
+
+static int load_tpm(struct config_ctx *c, const struct conf_value *blk)
+{
+	struct config_tpm *t = &c->cfg->tpm;
+	size_t i;
+	int r;
+
+	if (blk->type != CONF_MAP)
+		return fail_type(c, "tpm", blk, "a block { ... }");
+	t->present = 1;
+	for (i = 0; i < blk->u.map.n; i++) {
+		const char *k = blk->u.map.v[i].key;
+		const struct conf_value *v = blk->u.map.v[i].val;
+
+		if (strcasecmp(k, "keys_file") == 0) {
+			r = get_string(c, "tpm.keys_file", v, &t->keys_file);
+		} else if (strcasecmp(k, "encryption_password") == 0) {
+			r = get_secret(c, "tpm.encryption_password", v, &t->encryption_password);
+		} else if (strcasecmp(k, "srk_password") == 0) {
+			r = get_secret(c, "tpm.srk_password", v, &t->srk_password);
+		} else if (strcasecmp(k, "pcr") == 0) {
+			long long pcr;
+			if (get_int(v, &pcr) < 0)
+				return fail_type(c, "tpm.pcr", v, "an integer between 17 and 23");
+			if (pcr < CONFIG_PCR_MIN || pcr > CONFIG_PCR_MAX)
+				return fail_at(c, v, "tpm.pcr must be between %d and %d (the PCRs a "
+					       "user may extend), not %lld", CONFIG_PCR_MIN, CONFIG_PCR_MAX, pcr);
+			t->pcr = (int)pcr;
+			r = 0;
+		} else if (strcasecmp(k, "cipher") == 0) {
+			r = get_cipher(c, "tpm.cipher", v, &t->cipher);
+		} else if (strcasecmp(k, "tcti") == 0) {
+			r = get_string(c, "tpm.tcti", v, &t->tcti);
+		} else {
+			note_unused(c, "tpm.", k);
+			r = 0;
+		}
+		if (r < 0)
+			return r;
+	}
+	if (!t->keys_file)
+		return fail_at(c, blk, "the tpm block needs keys_file");
+	if (!t->encryption_password)
+		return fail_at(c, blk, "the tpm block needs encryption_password");
+	return 0;
+}
+
+static int load_jetstream(struct config_ctx *c, const struct conf_value *js)
+{
+	struct config *cfg = c->cfg;
+	const struct conf_value *key_at = NULL, *tpm_at = NULL;
+	size_t i;
+	int r;
+
+	/* "jetstream: enabled" / "jetstream: true" switch JetStream on in
+	 * nats-server and carry no settings for us */
+	if (js->type == CONF_BOOL || js->type == CONF_STRING)
+		return 0;
+	if (js->type != CONF_MAP)
+		return fail_type(c, "jetstream", js, "a block { ... }");
+
+	for (i = 0; i < js->u.map.n; i++) {
+		const char *k = js->u.map.v[i].key;
+		const struct conf_value *v = js->u.map.v[i].val;
+
+		if (strcasecmp(k, "cipher") == 0) {
+			r = get_cipher(c, "cipher", v, &cfg->cipher);
+		} else if (strcasecmp(k, "key") == 0 || strcasecmp(k, "encryption_key") == 0 ||
+			   strcasecmp(k, "ek") == 0) {
+			/* the aliases nats-server accepts */
+			r = get_secret(c, k, v, &cfg->key);
+			key_at = v;
+		} else if (strcasecmp(k, "prev_key") == 0 ||
+			   strcasecmp(k, "prev_encryption_key") == 0) {
+			r = get_secret(c, k, v, &cfg->prev_key);
+		} else if (strcasecmp(k, "store_dir") == 0) {
+			r = get_string(c, "store_dir", v, &cfg->store_dir);
+		} else if (strcasecmp(k, "backing_dir") == 0) {
+			r = get_string(c, "backing_dir", v, &cfg->backing_dir);
+		} else if (strcasecmp(k, "adopt") == 0) {
+			r = get_bool(c, "adopt", v, &cfg->adopt);
+		} else if (strcasecmp(k, "tpm") == 0) {
+			if (tpm_at) {
+				/* two case-variants ("tpm", "TPM"): the later wins */
+				sodium_free(cfg->tpm.encryption_password);
+				sodium_free(cfg->tpm.srk_password);
+				wipe_free(cfg->tpm.keys_file);
+				wipe_free(cfg->tpm.tcti);
+				memset(&cfg->tpm, 0, sizeof(cfg->tpm));
+				cfg->tpm.pcr = CONFIG_PCR_DEFAULT;
+			}
+			r = load_tpm(c, v);
+			tpm_at = v;
+		} else {
+			note_unused(c, "", k);
+			r = 0;
+		}
+		if (r < 0)
+			return r;
+	}
+	if (key_at && tpm_at) {
+		const struct conf_value *later =
+			(tpm_at->line > key_at->line ||
+			 (tpm_at->line == key_at->line && tpm_at->col > key_at->col)) ? tpm_at : key_at;
+		/* as nats-server: the key comes from the TPM or from the config, not both */
+		return fail_at(c, later, "key and tpm cannot be used together: "
+			       "the key comes either from the config or from the TPM");
+	}
+	return 0;
+}
+
+static void config_init(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->adopt = -1;
+	cfg->tpm.pcr = CONFIG_PCR_DEFAULT;
+}
+
+static int config_apply(struct config *cfg, const char *name, struct conf_value *root,
+			char *err, size_t errlen)
+{
+	struct config_ctx c = { .cfg = cfg, .err = err, .errlen = errlen };
+	const struct conf_value *js = conf_map_get(root, "jetstream");
+	int r;
+
+	if (!js)
+		return 0;
+	r = load_jetstream(&c, js);
+	if (r < 0)
+		return r;
+	if (c.n_unused || c.truncated)
+		snprintf(cfg->warning, sizeof(cfg->warning), "%s: ignoring settings jetcryptfs does not use: %s%s",
+			 name, c.unused, c.truncated ? (c.n_unused ? ", ..." : "...") : "");
+	return 0;
+}
+
+static int config_finish(struct config *cfg, const char *name, struct conf_value *root, int r,
+			 char *err, size_t errlen)
+{
+	if (r == 0) {
+		cfg->path = strdup(name);
+		if (!cfg->path) {
+			if (err && errlen)
+				snprintf(err, errlen, "%s: out of memory", name);
+			r = -ENOMEM;
+		}
+	}
+	if (r == 0)
+		r = config_apply(cfg, name, root, err, errlen);
+	conf_free(root);
+	if (r < 0) {
+		/* the caller gets nothing half-loaded */
+		config_free(cfg);
+	}
+	return r;
+}
+
+int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
+{
+	struct conf_value *root = NULL;
+	int r;
+
+	config_init(cfg);
+	if (err && errlen)
+		err[0] = '\0';
+	if (sodium_init() < 0) {
+		if (err && errlen)
+			snprintf(err, errlen, "%s: libsodium failed to initialise", path);
+		return -EIO;
+	}
+	r = conf_parse_file(path, &root, err, errlen);
+	return config_finish(cfg, path, root, r, err, errlen);
+}
+
+int config_load_string(const char *text, const char *name, struct config *cfg,
+		       char *err, size_t errlen)
+{
+	struct conf_value *root = NULL;
+	int r;
+
+	config_init(cfg);
+	if (err && errlen)
+		err[0] = '\0';
+	if (sodium_init() < 0) {
+		if (err && errlen)
+			snprintf(err, errlen, "%s: libsodium failed to initialise", name);
+		return -EIO;
+	}
+	r = conf_parse_string(text, name, &root, err, errlen);
+	return config_finish(cfg, name, root, r, err, errlen);
+}
+
+void config_free(struct config *cfg)
+{
+	if (!cfg)
+		return;
+	wipe_free(cfg->path);
+	wipe_free(cfg->store_dir);
+	wipe_free(cfg->backing_dir);
+	sodium_free(cfg->key);
+	sodium_free(cfg->prev_key);
+	wipe_free(cfg->tpm.keys_file);
+	sodium_free(cfg->tpm.encryption_password);
+	sodium_free(cfg->tpm.srk_password);
+	wipe_free(cfg->tpm.tcti);
+	sodium_memzero(cfg, sizeof(*cfg));
+	cfg->adopt = -1;
+	cfg->tpm.pcr = CONFIG_PCR_DEFAULT;
+}

@@ -1,0 +1,828 @@
+/*
+ * Unit tests of the NATS-syntax parser (keysrc/conf.c): every syntax form
+ * it accepts, and for every error the exact FILE:LINE:COL it reports.
+ * Fixture files live in TESTDATA (tests/unit/data/conf_*.conf); tests that
+ * need files in a fresh directory write them to a mkdtemp directory.
+ */
+#include <check.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+
+static char errbuf[512];
+
+static struct conf_value *parse_ok(const char *text)
+{
+	struct conf_value *root = NULL;
+	int r = conf_parse_string(text, "t.conf", &root, errbuf, sizeof(errbuf));
+
+	ck_assert_msg(r == 0, "parse failed (%d): %s", r, errbuf);
+	ck_assert_ptr_nonnull(root);
+	ck_assert_int_eq(root->type, CONF_MAP);
+	return root;
+}
+
+/* The message must start with exactly "t.conf:LINE:COL: " and contain what. */
+#define parse_err(text, where, what) parse_err_(text, where, what, __LINE__)
+static void parse_err_(const char *text, const char *where, const char *what, int line)
+{
+	struct conf_value *root = (void *)1;
+	int r = conf_parse_string(text, "t.conf", &root, errbuf, sizeof(errbuf));
+
+	ck_assert_msg(r < 0, "line %d: parse should fail: %s", line, text);
+	ck_assert_ptr_null(root);
+	ck_assert_msg(strncmp(errbuf, where, strlen(where)) == 0,
+		      "line %d: error '%s' should start with '%s'", line, errbuf, where);
+	ck_assert_msg(strstr(errbuf, what) != NULL,
+		      "line %d: error '%s' should mention '%s'", line, errbuf, what);
+	ck_assert_msg(strchr(errbuf, '\n') == NULL, "error must be one line: %s", errbuf);
+}
+
+static const struct conf_value *get(const struct conf_value *m, const char *key, enum conf_type t)
+{
+	const struct conf_value *v = conf_map_get(m, key);
+
+	ck_assert_msg(v != NULL, "no key %s", key);
+	ck_assert_msg(v->type == t, "%s is a %s, expected %s", key, conf_type_name(v->type),
+		      conf_type_name(t));
+	return v;
+}
+
+static const char *gets(const struct conf_value *m, const char *key)
+{
+	return get(m, key, CONF_STRING)->u.s;
+}
+
+static int64_t geti(const struct conf_value *m, const char *key)
+{
+	return get(m, key, CONF_INT)->u.i;
+}
+
+/* ---- temp files ---- */
+
+static char tmpdir[64];
+
+static void tmp_setup(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_conf.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void tmp_teardown(void)
+{
+	char cmd[PATH_MAX + 16];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", tmpdir);
+}
+
+static const char *write_file(const char *name, const char *text, size_t len)
+{
+	static char path[PATH_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(text, 1, len, f), len);
+	fclose(f);
+	return path;
+}
+
+#define write_text(name, text) write_file(name, text, strlen(text))
+
+/* ---- syntax ---- */
+
+START_TEST(key_separators)
+{
+	struct conf_value *r = parse_ok("a: 1\nb = 2\nc 3\nd:4\ne=5\nf\t\t6\n g :  7\n");
+
+	ck_assert_int_eq(geti(r, "a"), 1);
+	ck_assert_int_eq(geti(r, "b"), 2);
+	ck_assert_int_eq(geti(r, "c"), 3);
+	ck_assert_int_eq(geti(r, "d"), 4);
+	ck_assert_int_eq(geti(r, "e"), 5);
+	ck_assert_int_eq(geti(r, "f"), 6);
+	ck_assert_int_eq(geti(r, "g"), 7);
+	ck_assert_uint_eq(r->u.map.n, 7);
+	/* file order */
+	ck_assert_str_eq(r->u.map.v[0].key, "a");
+	ck_assert_str_eq(r->u.map.v[6].key, "g");
+	conf_free(r);
+}
+END_TEST
+
+START_TEST(entry_separators)
+{
+	struct conf_value *r = parse_ok("m { a: 1, b: 2; c: 3 }\n"
+					"n { a: 1  b = 2\tc: three }\n"
+					"x: 1; y: 2, z: 3\n"
+					"w: 1;\n");
+	const struct conf_value *m = get(r, "m", CONF_MAP), *n = get(r, "n", CONF_MAP);
+
+	ck_assert_uint_eq(m->u.map.n, 3);
+	ck_assert_int_eq(geti(m, "c"), 3);
+	ck_assert_uint_eq(n->u.map.n, 3);
+	ck_assert_int_eq(geti(n, "b"), 2);
+	ck_assert_str_eq(gets(n, "c"), "three");
+	ck_assert_int_eq(geti(r, "x"), 1);
+	ck_assert_int_eq(geti(r, "y"), 2);
+	ck_assert_int_eq(geti(r, "z"), 3);
+	ck_assert_int_eq(geti(r, "w"), 1);
+	conf_free(r);
+}
+END_TEST
+
+START_TEST(comments)
+{
+	struct conf_value *r = parse_ok("# hash comment\n"
+					"// slash comment\n"
+					"a: 1 # trailing hash\n"
+					"b: \"x # not a comment\" // trailing slash\n"
+					"m {\n"
+					"  # inside a block\n"
+					"  c: 2 // after a value\n"
+					"  // last\n"
+					"}\n"
+					"arr [ 1, # in an array\n"
+					"  2 // another\n"
+					"  # before the end\n"
+					"]\n"
+					"url: http://example.com/x\n"
+					"   # indented, at the end, no newline");
+
+	ck_assert_int_eq(geti(r, "a"), 1);
+	ck_assert_str_eq(gets(r, "b"), "x # not a comment");
+	ck_assert_int_eq(geti(get(r, "m", CONF_MAP), "c"), 2);
+	ck_assert_uint_eq(get(r, "arr", CONF_ARRAY)->u.arr.n, 2);
+	/* "//" inside an unquoted value is part of it */
+	ck_assert_str_eq(gets(r, "url"), "http://example.com/x");
+	ck_assert_uint_eq(r->u.map.n, 5);
+	conf_free(r);
+}
+END_TEST
+
+START_TEST(quoted_keys)
+{
+	struct conf_value *r = parse_ok("\"a b\": 1\n'c:d' = 2\n\"e\" { f: 1 }\n\"include\" \"x\"\n");
+
+	ck_assert_int_eq(geti(r, "a b"), 1);
+	ck_assert_int_eq(geti(r, "c:d"), 2);
+	ck_assert_int_eq(geti(get(r, "e", CONF_MAP), "f"), 1);
+	/* a quoted "include" is an ordinary key */
+	ck_assert_str_eq(gets(r, "include"), "x");
+	conf_free(r);
+}
+END_TEST
+
+START_TEST(strings)
+{
+	struct conf_value *r = parse_ok(
+		"s1: \"tab\\there\\n\\\"q\\\" back\\\\slash \\u00e9 \\u20ac \\x41\\/\\r\"\n"
+		"s2: 'no \\escapes \"here\"'\n"
+		"s3: bare-string_1.2.3\n"
+		"s4: pa$$word\n"
+		"s5: $2a$11$abc/def\n"
+		"s6: \"$NOT_A_VAR\"\n"
+		"s7: \"\"\n"
+		"s8: 127.0.0.1:4222\n"
+		"s9: 3secret\n"
+		"s10: \"two\nlines\"\n"
+		"s11: ''\n"
+		"s12: 6dYfBV0zzEkR3vxZCNjxmnVh/aIqgid1\n"
+		"s13: 1.5G\n"
+		"s14: a=b:c\n");
+
+	ck_assert_str_eq(gets(r, "s1"), "tab\there\n\"q\" back\\slash \xc3\xa9 \xe2\x82\xac A/\r");
+	ck_assert_str_eq(gets(r, "s2"), "no \\escapes \"here\"");
+	ck_assert_str_eq(gets(r, "s3"), "bare-string_1.2.3");
+	ck_assert_str_eq(gets(r, "s4"), "pa$$word");
+	ck_assert_str_eq(gets(r, "s5"), "$2a$11$abc/def");
+	ck_assert_str_eq(gets(r, "s6"), "$NOT_A_VAR");
+	ck_assert_str_eq(gets(r, "s7"), "");
+	ck_assert_str_eq(gets(r, "s8"), "127.0.0.1:4222");
+	ck_assert_str_eq(gets(r, "s9"), "3secret");
+	ck_assert_str_eq(gets(r, "s10"), "two\nlines");
+	ck_assert_str_eq(gets(r, "s11"), "");
+	ck_assert_str_eq(gets(r, "s12"), "6dYfBV0zzEkR3vxZCNjxmnVh/aIqgid1");
+	ck_assert_str_eq(gets(r, "s13"), "1.5G");
+	ck_assert_str_eq(gets(r, "s14"), "a=b:c");
+	conf_free(r);
+}
+END_TEST
+
+START_TEST(integers_and_sizes)
+{
+	static const struct {
+		const char *text;
+		int64_t val;
+	} t[] = {
+		{ "0", 0 }, { "42", 42 }, { "-17", -17 },
+		/* as nats-server: k/m/g/t are powers of 1000, kb/ki/kib of 1024 */
+		{ "10k", 10000 }, { "10K", 10000 }, { "10kb", 10240 }, { "10KB", 10240 },
+		{ "10Kb", 10240 }, { "10ki", 10240 }, { "10KiB", 10240 },
+		{ "1m", 1000000 }, { "1M", 1000000 }, { "1mb", 1048576 }, { "1MB", 1048576 },
+		{ "10G", 10000000000LL }, { "10g", 10000000000LL },
+		{ "10GB", 10737418240LL }, { "10gb", 10737418240LL }, { "10GiB", 10737418240LL },
+		{ "2t", 2000000000000LL }, { "2TB", 2199023255552LL },
+		{ "1p", 1000000000000000LL }, { "1pb", 1125899906842624LL },
+		{ "1e", 1000000000000000000LL }, { "7eb", 8070450532247928832LL },
+		{ "-1k", -1000 },
+		{ "9223372036854775807", INT64_MAX }, { "-9223372036854775808", INT64_MIN },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char text[64];
+		struct conf_value *r;
+		snprintf(text, sizeof(text), "v: %s\n", t[i].text);
+		r = parse_ok(text);
+		ck_assert_msg(geti(r, "v") == t[i].val, "%s -> %lld, expected %lld", t[i].text,
+			      (long long)geti(r, "v"), (long long)t[i].val);
+		conf_free(r);
+	}
+}
+END_TEST
+
+START_TEST(floats)
+{
+	struct conf_value *r = parse_ok("a: 1.5\nb: -0.25\nc: 2.5e3\nd: 0.0\n");
+
+	ck_assert_double_eq(get(r, "a", CONF_FLOAT)->u.f, 1.5);
+	ck_assert_double_eq(get(r, "b", CONF_FLOAT)->u.f, -0.25);
+	ck_assert_double_eq(get(r, "c", CONF_FLOAT)->u.f, 2500.0);
+	ck_assert_double_eq(get(r, "d", CONF_FLOAT)->u.f, 0.0);
+	conf_free(r);
+}
+END_TEST
+
+START_TEST(booleans)
+{
+	struct conf_value *r = parse_ok("a: true\nb: FALSE\nc: yes\nd: No\ne: on\nf: OFF\ng: \"true\"\n");
+
+	ck_assert_int_eq(get(r, "a", CONF_BOOL)->u.b, 1);
+	ck_assert_int_eq(get(r, "b", CONF_BOOL)->u.b, 0);
+	ck_assert_int_eq(get(r, "c", CONF_BOOL)->u.b, 1);
+	ck_assert_int_eq(get(r, "d", CONF_BOOL)->u.b, 0);
+	ck_assert_int_eq(get(r, "e", CONF_BOOL)->u.b, 1);
+	ck_assert_int_eq(get(r, "f", CONF_BOOL)->u.b, 0);
+	/* quoted: a string */
+	ck_assert_str_eq(gets(r, "g"), "true");
+	conf_free(r);
+}
+END_TEST
+
+START_TEST(nested_maps_and_blocks)
+{
+	struct conf_value *r = parse_ok("a { b { c { d: 1 } } }\n"
+					"t1 { x: 1 }\n"
+					"t2: {}\n"
+					"t3 = { }\n"
+					"t4\n{\n  y: 2\n}\n"
+					"t5 {\n"
+					"  inner: {\n"
+					"    z: \"deep\"\n"
+					"  }\n"
+					"}\n");
+	const struct conf_value *a = get(r, "a", CONF_MAP);
+
+	ck_assert_int_eq(geti(get(get(a, "b", CONF_MAP), "c", CONF_MAP), "d"), 1);
+	ck_assert_int_eq(geti(get(r, "t1", CONF_MAP), "x"), 1);
+	ck_assert_uint_eq(get(r, "t2", CONF_MAP)->u.map.n, 0);
+	ck_assert_uint_eq(get(r, "t3", CONF_MAP)->u.map.n, 0);
+	ck_assert_int_eq(geti(get(r, "t4", CONF_MAP), "y"), 2);
+	ck_assert_str_eq(gets(get(get(r, "t5", CONF_MAP), "inner", CONF_MAP), "z"), "deep");
+	/* positions: the value of t5.inner is its '{' */
+	ck_assert_int_eq(get(get(r, "t5", CONF_MAP), "inner", CONF_MAP)->line, 10);
+	ck_assert_int_eq(get(get(r, "t5", CONF_MAP), "inner", CONF_MAP)->col, 10);
+	conf_free(r);
+}
+END_TEST
+
+START_TEST(arrays)
+{
+	struct conf_value *r = parse_ok("a: [1, \"two\", three, [4, 5], {six: 6}, true, 7.5]\n"
+					"b: [\n  x\n  y,\n  z,\n]\n"
+					"c: []\n"
+					"d [ 'q' ]\n"
+					"e: [ { n: 1 }\n      { n: 2 } ]\n");
+	const struct conf_value *a = get(r, "a", CONF_ARRAY), *b = get(r, "b", CONF_ARRAY);
+	const struct conf_value *e = get(r, "e", CONF_ARRAY);
+
+	ck_assert_uint_eq(a->u.arr.n, 7);
+	ck_assert_int_eq(a->u.arr.v[0]->u.i, 1);
+	ck_assert_str_eq(a->u.arr.v[1]->u.s, "two");
+	ck_assert_str_eq(a->u.arr.v[2]->u.s, "three");
+	ck_assert_int_eq(a->u.arr.v[3]->type, CONF_ARRAY);
+	ck_assert_int_eq(a->u.arr.v[3]->u.arr.v[1]->u.i, 5);
+	ck_assert_int_eq(geti(a->u.arr.v[4], "six"), 6);
+	ck_assert_int_eq(a->u.arr.v[5]->u.b, 1);
+	ck_assert_double_eq(a->u.arr.v[6]->u.f, 7.5);
+	ck_assert_int_eq(a->u.arr.v[6]->line, 1);
+	ck_assert_int_eq(a->u.arr.v[6]->col, 46);
+	ck_assert_uint_eq(b->u.arr.n, 3);
+	ck_assert_str_eq(b->u.arr.v[2]->u.s, "z");
+	ck_assert_uint_eq(get(r, "c", CONF_ARRAY)->u.arr.n, 0);
+	ck_assert_str_eq(get(r, "d", CONF_ARRAY)->u.arr.v[0]->u.s, "q");
+	ck_assert_uint_eq(e->u.arr.n, 2);
+	ck_assert_int_eq(geti(e->u.arr.v[1], "n"), 2);
+	conf_free(r);
+}
+END_TEST
+
+START_TEST(variables_from_scope)
+{
+	struct conf_value *r = parse_ok("KEY: \"outer\"\n"
+					"blk {\n"
+					"  a: $KEY\n"
+					"  KEY: \"inner\"\n"
+					"  b: $KEY\n"
+					"  sub { c: $KEY }\n"
+					"  arr: [ $KEY, [ $KEY ] ]\n"
+					"}\n"
+					"d: $KEY\n"
+					"MAPV { x: 1, y: [2] }\n"
+					"copy: $MAPV\n"
+					"N: 10G\n"
+					"n: $N\n");
+	const struct conf_value *blk = get(r, "blk", CONF_MAP), *copy;
+
+	ck_assert_str_eq(gets(blk, "a"), "outer");
+	ck_assert_str_eq(gets(blk, "b"), "inner");
+	ck_assert_str_eq(gets(get(blk, "sub", CONF_MAP), "c"), "inner");
+	ck_assert_str_eq(get(blk, "arr", CONF_ARRAY)->u.arr.v[0]->u.s, "inner");
+	ck_assert_str_eq(get(blk, "arr", CONF_ARRAY)->u.arr.v[1]->u.arr.v[0]->u.s, "inner");
+	ck_assert_str_eq(gets(r, "d"), "outer");
+	copy = get(r, "copy", CONF_MAP);
+	ck_assert_int_eq(geti(copy, "x"), 1);
+	ck_assert_int_eq(get(copy, "y", CONF_ARRAY)->u.arr.v[0]->u.i, 2);
+	/* a copy stands where the reference is written */
+	ck_assert_int_eq(copy->line, 11);
+	ck_assert_int_eq(copy->col, 7);
+	ck_assert_int_eq(get(blk, "a", CONF_STRING)->line, 3);
+	ck_assert_int_eq(get(blk, "a", CONF_STRING)->col, 6);
+	ck_assert_int_eq(geti(r, "n"), 10000000000LL);
+	conf_free(r);
+}
+END_TEST
+
+START_TEST(variables_from_env)
+{
+	struct conf_value *r;
+
+	setenv("JCFS_TEST_VAR", "from env", 1);
+	setenv("JCFS_TEST_NUM", "123", 1);
+	setenv("JCFS_TEST_KEY", "6dYfBV0zz EkR3 # not a comment", 1);
+	unsetenv("JCFS_TEST_LATER");
+	r = parse_ok("a: $JCFS_TEST_VAR\n"
+		     "b { c: $JCFS_TEST_NUM }\n"
+		     "k: $JCFS_TEST_KEY\n"
+		     "JCFS_TEST_VAR: \"from file\"\n"
+		     "d: $JCFS_TEST_VAR\n");
+	ck_assert_str_eq(gets(r, "a"), "from env");
+	/* environment values stay strings, whatever they look like */
+	ck_assert_str_eq(gets(get(r, "b", CONF_MAP), "c"), "123");
+	ck_assert_str_eq(gets(r, "k"), "6dYfBV0zz EkR3 # not a comment");
+	/* a variable of the file shadows the environment once it is set */
+	ck_assert_str_eq(gets(r, "d"), "from file");
+	conf_free(r);
+
+	/* only variables set earlier count */
+	parse_err("a: $JCFS_TEST_LATER\nJCFS_TEST_LATER: 1\n", "t.conf:1:4: ",
+		  "unknown variable $JCFS_TEST_LATER");
+	unsetenv("JCFS_TEST_VAR");
+	unsetenv("JCFS_TEST_NUM");
+	unsetenv("JCFS_TEST_KEY");
+}
+END_TEST
+
+START_TEST(repeated_keys_and_case)
+{
+	struct conf_value *r = parse_ok("a: 1\nb: 2\na: 3\nCipher: aes\ncipher: chachapoly\n");
+
+	/* the last assignment wins and moves to the end */
+	ck_assert_int_eq(geti(r, "a"), 3);
+	ck_assert_uint_eq(r->u.map.n, 4);
+	ck_assert_str_eq(r->u.map.v[0].key, "b");
+	ck_assert_str_eq(r->u.map.v[1].key, "a");
+	/* lookups ignore case; the later of two spellings wins */
+	ck_assert_str_eq(gets(r, "CIPHER"), "chachapoly");
+	ck_assert_ptr_null(conf_map_get(r, "nope"));
+	ck_assert_ptr_null(conf_map_get(NULL, "a"));
+	conf_free(r);
+}
+END_TEST
+
+START_TEST(top_level_braces)
+{
+	struct conf_value *r = parse_ok("// JSON-style\n{\n  \"a\": 1,\n  \"b\": {\"c\": [1, 2]}\n}\n");
+
+	ck_assert_int_eq(geti(r, "a"), 1);
+	ck_assert_uint_eq(get(get(r, "b", CONF_MAP), "c", CONF_ARRAY)->u.arr.n, 2);
+	conf_free(r);
+	parse_err("{ a: 1 }\nb: 2\n", "t.conf:2:1: ", "after the closing '}'");
+	parse_err("{ a: 1\n", "t.conf:1:1: ", "unterminated block");
+}
+END_TEST
+
+START_TEST(crlf_and_utf8)
+{
+	struct conf_value *r = parse_ok("a: 1\r\nb: \"x\"\r\nm {\r\n  c: yes\r\n}\r\n");
+
+	ck_assert_int_eq(geti(r, "a"), 1);
+	ck_assert_str_eq(gets(r, "b"), "x");
+	ck_assert_int_eq(get(get(r, "m", CONF_MAP), "c", CONF_BOOL)->u.b, 1);
+	conf_free(r);
+	r = parse_ok("cl\xc3\xa9: \"\xc3\xa9t\xc3\xa9\"\n");
+	ck_assert_str_eq(gets(r, "cl\xc3\xa9"), "\xc3\xa9t\xc3\xa9");
+	conf_free(r);
+	/* columns count characters, not bytes */
+	parse_err("\xc3\xa9: 1 2\n", "t.conf:1:6: ", "two settings on one line");
+	parse_err("a: 1\r\nb: \"x\r\n", "t.conf:2:4: ", "unterminated string");
+}
+END_TEST
+
+START_TEST(empty_input)
+{
+	struct conf_value *r = parse_ok("");
+	ck_assert_uint_eq(r->u.map.n, 0);
+	conf_free(r);
+	r = parse_ok("\n  # only a comment\n\n// and another");
+	ck_assert_uint_eq(r->u.map.n, 0);
+	conf_free(r);
+	conf_free(NULL);
+}
+END_TEST
+
+START_TEST(type_names)
+{
+	ck_assert_str_eq(conf_type_name(CONF_STRING), "string");
+	ck_assert_str_eq(conf_type_name(CONF_INT), "integer");
+	ck_assert_str_eq(conf_type_name(CONF_FLOAT), "float");
+	ck_assert_str_eq(conf_type_name(CONF_BOOL), "boolean");
+	ck_assert_str_eq(conf_type_name(CONF_MAP), "block");
+	ck_assert_str_eq(conf_type_name(CONF_ARRAY), "array");
+}
+END_TEST
+
+START_TEST(nats_encryption_examples)
+{
+	struct conf_value *r;
+	const struct conf_value *js;
+
+	r = parse_ok("jetstream : { cipher: chachapoly  key : \"6dYfBV0zzEkR3vxZCNjxmnVh/aIqgid1\" }\n");
+	js = get(r, "jetstream", CONF_MAP);
+	ck_assert_uint_eq(js->u.map.n, 2);
+	ck_assert_str_eq(gets(js, "cipher"), "chachapoly");
+	ck_assert_str_eq(gets(js, "key"), "6dYfBV0zzEkR3vxZCNjxmnVh/aIqgid1");
+	conf_free(r);
+
+	setenv("JS_KEY", "the key from the environment", 1);
+	r = parse_ok("jetstream : { cipher: chachapoly  key : $JS_KEY }\n");
+	js = get(r, "jetstream", CONF_MAP);
+	ck_assert_str_eq(gets(js, "key"), "the key from the environment");
+	ck_assert_int_eq(get(js, "key", CONF_STRING)->col, 41);
+	conf_free(r);
+	unsetenv("JS_KEY");
+	parse_err("jetstream : { cipher: chachapoly  key : $JS_KEY }\n", "t.conf:1:41: ",
+		  "unknown variable $JS_KEY");
+
+	r = parse_ok("jetstream : {\n"
+		     "   store_dir: \"/var/lib/nats/js\"\n"
+		     "   max_file_store: 10G\n"
+		     "   tpm {\n"
+		     "      keys_file: \"/etc/nats/keys.json\"\n"
+		     "      encryption_password: \"mypassword\"\n"
+		     "   }\n"
+		     "}\n");
+	js = get(r, "jetstream", CONF_MAP);
+	ck_assert_str_eq(gets(js, "store_dir"), "/var/lib/nats/js");
+	ck_assert_int_eq(geti(js, "max_file_store"), 10000000000LL);
+	ck_assert_str_eq(gets(get(js, "tpm", CONF_MAP), "keys_file"), "/etc/nats/keys.json");
+	ck_assert_str_eq(gets(get(js, "tpm", CONF_MAP), "encryption_password"), "mypassword");
+	conf_free(r);
+}
+END_TEST
+
+/* ---- errors ---- */
+
+START_TEST(err_unterminated_string)
+{
+	parse_err("a: 1\nb: \"abc\nc: 2\n", "t.conf:2:4: ", "unterminated string");
+	parse_err("a: 'abc", "t.conf:1:4: ", "unterminated string");
+	parse_err("m {\n  k: \"x\\", "t.conf:2:6: ", "unterminated string");
+	parse_err("\"abc: 1\n", "t.conf:1:1: ", "unterminated quoted name");
+}
+END_TEST
+
+START_TEST(err_unterminated_block)
+{
+	parse_err("a: 1\nb {\n  c: 2\n", "t.conf:2:3: ", "unterminated block");
+	/* the innermost block that is never closed */
+	parse_err("x {\n  y {\n  }\n", "t.conf:1:3: ", "unterminated block");
+	parse_err("x {\n  y: {\n", "t.conf:2:6: ", "unterminated block");
+	parse_err("jetstream : { cipher: chachapoly", "t.conf:1:13: ", "unterminated block");
+}
+END_TEST
+
+START_TEST(err_unterminated_array)
+{
+	parse_err("a: [1, 2,\n 3\n", "t.conf:1:4: ", "unterminated array");
+	parse_err("m {\n  a: [ [1] ", "t.conf:2:6: ", "unterminated array");
+}
+END_TEST
+
+START_TEST(err_unknown_variable)
+{
+	unsetenv("NOPE_JCFS");
+	parse_err("a: 1\nb: {\n  c: $NOPE_JCFS\n}\n", "t.conf:3:6: ", "unknown variable $NOPE_JCFS");
+	parse_err("a: [ 1, $NOPE_JCFS ]\n", "t.conf:1:9: ", "unknown variable $NOPE_JCFS");
+	parse_err("a: $\n", "t.conf:1:4: ", "without a variable name");
+	/* a variable of an inner block is not visible outside it */
+	parse_err("b { NOPE_JCFS: 1 }\nc: $NOPE_JCFS\n", "t.conf:2:4: ", "unknown variable");
+}
+END_TEST
+
+START_TEST(err_missing_value)
+{
+	parse_err("a:\nb: 1\n", "t.conf:1:1: ", "missing value for 'a'");
+	parse_err("x: 1\n  a", "t.conf:2:3: ", "missing value for 'a'");
+	parse_err("m { a: }\n", "t.conf:1:5: ", "missing value for 'a'");
+	parse_err("a =  # comment\nb: 2\n", "t.conf:1:1: ", "missing value for 'a'");
+	parse_err("m { a, b: 1 }\n", "t.conf:1:5: ", "missing value for 'a'");
+}
+END_TEST
+
+START_TEST(err_unexpected)
+{
+	parse_err("a: \"x\"y\n", "t.conf:1:7: ", "unexpected character after a value");
+	parse_err(": x\n", "t.conf:1:1: ", "unexpected ':'");
+	parse_err("a: 1\n}\n", "t.conf:2:1: ", "unexpected '}'");
+	parse_err("m { a: 1 ] }\n", "t.conf:1:10: ", "unexpected ']'");
+	parse_err("a: [1 2]\n", "t.conf:1:7: ", "expected ',' or ']'");
+	parse_err("a: [1,,2]\n", "t.conf:1:7: ", "unexpected ','");
+	parse_err("a: {b: 1}c: 2\n", "t.conf:1:10: ", "unexpected character after a value");
+	/* an unquoted value with spaces is not silently two settings */
+	parse_err("store_dir: /a b c\n", "t.conf:1:15: ", "quote values that contain spaces");
+}
+END_TEST
+
+START_TEST(err_escape)
+{
+	parse_err("a: \"x\\qy\"\n", "t.conf:1:6: ", "invalid escape sequence");
+	parse_err("a: \"\\x4\"\n", "t.conf:1:5: ", "invalid escape sequence");
+	parse_err("a: \"\\uD800\"\n", "t.conf:1:5: ", "invalid escape sequence");
+	parse_err("a: \"\\x00\"\n", "t.conf:1:5: ", "invalid escape sequence");
+	/* the text of a value (maybe a key) never appears in a message */
+	parse_err("key: \"s3cr3t-k3y\\q\"\n", "t.conf:1:17: ", "invalid escape");
+	ck_assert_ptr_null(strstr(errbuf, "s3cr3t"));
+}
+END_TEST
+
+START_TEST(err_integer_range)
+{
+	parse_err("a: 99999999999999999999\n", "t.conf:1:4: ", "integer out of range");
+	parse_err("a: 9223372036854775808\n", "t.conf:1:4: ", "integer out of range");
+	parse_err("a: 8eb\n", "t.conf:1:4: ", "integer out of range");
+	parse_err("m {\n  b: 10000000000000T\n}\n", "t.conf:2:6: ", "integer out of range");
+}
+END_TEST
+
+START_TEST(err_nesting)
+{
+	char text[512];
+	size_t i;
+
+	memcpy(text, "a: ", 3);
+	for (i = 0; i < 200; i++)
+		text[3 + i] = '[';
+	text[203] = '\0';
+	parse_err(text, "t.conf:1:", "nested too deeply");
+}
+END_TEST
+
+/* ---- files and includes ---- */
+
+START_TEST(file_relative_include)
+{
+	struct conf_value *r = NULL;
+	char cwd[PATH_MAX];
+	const struct conf_value *js;
+	int rc;
+
+	/* relative to the including file, whatever the cwd */
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+	ck_assert_int_eq(chdir("/"), 0);
+	rc = conf_parse_file(TESTDATA "/conf_include_main.conf", &r, errbuf, sizeof(errbuf));
+	ck_assert_int_eq(chdir(cwd), 0);
+	ck_assert_msg(rc == 0, "%s", errbuf);
+	ck_assert_int_eq(geti(r, "top"), 1);
+	ck_assert_str_eq(gets(r, "CHILD_VAR"), "set in child");
+	/* variables of an included file are visible after the include */
+	ck_assert_str_eq(gets(r, "from_child"), "set in child");
+	/* an include in the included file, relative to that file */
+	ck_assert_int_eq(get(r, "leaf", CONF_BOOL)->u.b, 1);
+	/* an include inside a block merges into that block */
+	js = get(r, "jetstream", CONF_MAP);
+	ck_assert_str_eq(gets(js, "cipher"), "aes");
+	ck_assert_str_eq(gets(js, "key"), "included key");
+	ck_assert_str_eq(gets(js, "store_dir"), "/srv/js");
+	/* values remember the file they were written in */
+	ck_assert_str_eq(get(js, "cipher", CONF_STRING)->file, TESTDATA "/conf_inc/js.conf");
+	ck_assert_int_eq(get(js, "key", CONF_STRING)->line, 2);
+	ck_assert_str_eq(get(js, "store_dir", CONF_STRING)->file, TESTDATA "/conf_include_main.conf");
+	conf_free(r);
+}
+END_TEST
+
+START_TEST(file_include_loop)
+{
+	struct conf_value *r = NULL;
+	int rc = conf_parse_file(TESTDATA "/conf_loop_a.conf", &r, errbuf, sizeof(errbuf));
+
+	ck_assert_int_lt(rc, 0);
+	ck_assert_ptr_null(r);
+	ck_assert_str_eq(errbuf, TESTDATA "/conf_loop_b.conf:3:5: include loop: "
+			 "'conf_loop_a.conf' is already being read");
+}
+END_TEST
+
+START_TEST(file_missing_include)
+{
+	struct conf_value *r = NULL;
+	int rc = conf_parse_file(TESTDATA "/conf_missing_include.conf", &r, errbuf, sizeof(errbuf));
+
+	ck_assert_int_eq(rc, -ENOENT);
+	ck_assert_ptr_null(r);
+	ck_assert_str_eq(errbuf, TESTDATA "/conf_missing_include.conf:3:5: cannot read include file "
+			 "'conf_does_not_exist.conf': No such file or directory");
+}
+END_TEST
+
+START_TEST(file_missing)
+{
+	struct conf_value *r = NULL;
+	int rc = conf_parse_file(TESTDATA "/conf_no_such_file.conf", &r, errbuf, sizeof(errbuf));
+
+	ck_assert_int_eq(rc, -ENOENT);
+	ck_assert_str_eq(errbuf, TESTDATA "/conf_no_such_file.conf: cannot read: No such file or directory");
+	rc = conf_parse_file(TESTDATA, &r, errbuf, sizeof(errbuf));
+	ck_assert_int_eq(rc, -EISDIR);
+}
+END_TEST
+
+START_TEST(tmp_includes)
+{
+	struct conf_value *r = NULL;
+	const char *main;
+	char path[PATH_MAX];
+	int rc;
+
+	/* include forms: double, single quoted and bare; absolute paths */
+	write_text("one.conf", "one: 1\n");
+	write_text("two.conf", "two: 2\n");
+	write_text("three.conf", "three: 3\n");
+	{
+		char text[PATH_MAX + 128];
+		snprintf(text, sizeof(text),
+			 "include \"one.conf\"\ninclude 'two.conf'\nINCLUDE %s/three.conf\ninclude: 5\n",
+			 tmpdir);
+		main = write_text("main.conf", text);
+	}
+	rc = conf_parse_file(main, &r, errbuf, sizeof(errbuf));
+	ck_assert_msg(rc == 0, "%s", errbuf);
+	ck_assert_int_eq(geti(r, "one"), 1);
+	ck_assert_int_eq(geti(r, "two"), 2);
+	ck_assert_int_eq(geti(r, "three"), 3);
+	/* "include:" is an ordinary setting */
+	ck_assert_int_eq(geti(r, "include"), 5);
+	conf_free(r);
+
+	/* an error in an included file is reported in that file */
+	write_text("bad.conf", "ok: 1\nbad: \"never closed\n");
+	main = write_text("main2.conf", "a: 1\ninclude bad.conf\n");
+	rc = conf_parse_file(main, &r, errbuf, sizeof(errbuf));
+	ck_assert_int_lt(rc, 0);
+	snprintf(path, sizeof(path), "%s/bad.conf:2:6: unterminated string", tmpdir);
+	ck_assert_msg(strncmp(errbuf, path, strlen(path)) == 0, "%s", errbuf);
+
+	/* a file that includes itself */
+	main = write_text("self.conf", "x: 1\n  include \"self.conf\"\n");
+	rc = conf_parse_file(main, &r, errbuf, sizeof(errbuf));
+	ck_assert_int_eq(rc, -ELOOP);
+	snprintf(path, sizeof(path), "%s/self.conf:2:3: include loop", tmpdir);
+	ck_assert_msg(strncmp(errbuf, path, strlen(path)) == 0, "%s", errbuf);
+
+	/* an included file does not see the includer's variables (as NATS) */
+	write_text("uses.conf", "v: $PARENT_ONLY_JCFS\n");
+	main = write_text("main3.conf", "PARENT_ONLY_JCFS: 1\ninclude uses.conf\n");
+	unsetenv("PARENT_ONLY_JCFS");
+	rc = conf_parse_file(main, &r, errbuf, sizeof(errbuf));
+	ck_assert_int_lt(rc, 0);
+	snprintf(path, sizeof(path), "%s/uses.conf:1:4: unknown variable $PARENT_ONLY_JCFS", tmpdir);
+	ck_assert_msg(strncmp(errbuf, path, strlen(path)) == 0, "%s", errbuf);
+
+	/* include needs a name */
+	parse_err("include ;\n", "t.conf:1:1: ", "include needs a file name");
+
+	/* a string's includes are relative to the directory of its name */
+	{
+		char name[PATH_MAX];
+		snprintf(name, sizeof(name), "%s/virtual.conf", tmpdir);
+		rc = conf_parse_string("include one.conf\n", name, &r, errbuf, sizeof(errbuf));
+		ck_assert_msg(rc == 0, "%s", errbuf);
+		ck_assert_int_eq(geti(r, "one"), 1);
+		conf_free(r);
+	}
+}
+END_TEST
+
+START_TEST(tmp_nul_byte)
+{
+	struct conf_value *r = NULL;
+	const char *p = write_file("nul.conf", "a: 1\nb\0: 2\n", 11);
+	char want[PATH_MAX + 64];
+	int rc = conf_parse_file(p, &r, errbuf, sizeof(errbuf));
+
+	ck_assert_int_lt(rc, 0);
+	snprintf(want, sizeof(want), "%s:2:2: unexpected NUL byte", p);
+	ck_assert_msg(strncmp(errbuf, want, strlen(want)) == 0, "%s", errbuf);
+}
+END_TEST
+
+START_TEST(small_err_buffer)
+{
+	struct conf_value *r = NULL;
+	char small[8];
+
+	ck_assert_int_lt(conf_parse_string("a: \"x", "t.conf", &r, small, sizeof(small)), 0);
+	ck_assert_str_eq(small, "t.conf:");
+	ck_assert_int_lt(conf_parse_string("a: \"x", "t.conf", &r, NULL, 0), 0);
+}
+END_TEST
+
+static Suite *conf_suite(void)
+{
+	Suite *s = suite_create("conf");
+	TCase *tc = tcase_create("syntax");
+	TCase *te = tcase_create("errors");
+	TCase *tf = tcase_create("files");
+
+	tcase_add_test(tc, key_separators);
+	tcase_add_test(tc, entry_separators);
+	tcase_add_test(tc, comments);
+	tcase_add_test(tc, quoted_keys);
+	tcase_add_test(tc, strings);
+	tcase_add_test(tc, integers_and_sizes);
+	tcase_add_test(tc, floats);
+	tcase_add_test(tc, booleans);
+	tcase_add_test(tc, nested_maps_and_blocks);
+	tcase_add_test(tc, arrays);
+	tcase_add_test(tc, variables_from_scope);
+	tcase_add_test(tc, variables_from_env);
+	tcase_add_test(tc, repeated_keys_and_case);
+	tcase_add_test(tc, top_level_braces);
+	tcase_add_test(tc, crlf_and_utf8);
+	tcase_add_test(tc, empty_input);
+	tcase_add_test(tc, type_names);
+	tcase_add_test(tc, nats_encryption_examples);
+	suite_add_tcase(s, tc);
+
+	tcase_add_test(te, err_unterminated_string);
+	tcase_add_test(te, err_unterminated_block);
+	tcase_add_test(te, err_unterminated_array);
+	tcase_add_test(te, err_unknown_variable);
+	tcase_add_test(te, err_missing_value);
+	tcase_add_test(te, err_unexpected);
+	tcase_add_test(te, err_escape);
+	tcase_add_test(te, err_integer_range);
+	tcase_add_test(te, err_nesting);
+	tcase_add_test(te, small_err_buffer);
+	suite_add_tcase(s, te);
+
+	tcase_add_checked_fixture(tf, tmp_setup, tmp_teardown);
+	tcase_add_test(tf, file_relative_include);
+	tcase_add_test(tf, file_include_loop);
+	tcase_add_test(tf, file_missing_include);
+	tcase_add_test(tf, file_missing);
+	tcase_add_test(tf, tmp_includes);
+	tcase_add_test(tf, tmp_nul_byte);
+	suite_add_tcase(s, tf);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(conf_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
