@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Keys: where they come from and what happens when they are wrong or absent.
+# A wrong key is refused with status 4 naming both key ids, no key with
+# status 3, a malformed config with status 2 and FILE:LINE:COL, a non-empty
+# directory without a store descriptor with status 5 unless --adopt; a
+# refused mount writes nothing. --key-env, the config's key (quoted or
+# $VAR) and JS_KEY are used in that order. Once mounted, the key is neither
+# in the daemon's environment, nor in its command line, nor in its log.
+. "$(dirname "$0")/lib.sh"
+
+KEY1=$(jc_genkey)
+KEY2=$(jc_genkey)
+B=$JC_TMP/b M=$JC_TMP/m
+mkdir -p "$M"
+unset JS_KEY
+
+# try_mount CODE [VAR=VALUE...] -- ARGS...: a mount attempt expected to end
+# with CODE; it must leave nothing mounted unless CODE is 0.
+try_mount() {
+	local code=$1 envs=()
+	shift
+	while [ "$1" != -- ]; do envs+=("$1"); shift; done
+	shift
+	expect_exit "$code" env -u JS_KEY "${envs[@]}" "$JCFS" mount --log-file "$JC_LOG" "$@"
+	if [ "$code" -ne 0 ] && jc_is_mounted "$M"; then
+		fail "a mount refused with status $code left $M mounted"
+	fi
+}
+
+# readback MNT: the file written when the store was made reads back.
+readback() {
+	[ "$(cat "$1/hello.txt")" = "hello from key 1" ] || fail "store content does not read back: $(cat "$1/hello.txt" 2>&1)"
+}
+
+# The store, made with KEY1.
+JS_KEY=$KEY1 jc_mount "$B" "$M"
+echo "hello from key 1" >"$M/hello.txt"
+mkdir "$M/dir"
+jc_umount "$M"
+store_id=$(awk '$1 == "key_id" { print $2 }' "$B/.jetcryptfs")
+[ -n "$store_id" ] || fail "no key_id in the store descriptor: $(cat "$B/.jetcryptfs")"
+jc_snapshot "$B" >"$JC_TMP/before"
+
+# The key id KEY2 would have: the descriptor of a fresh store made with it.
+JS_KEY=$KEY2 jc_mount "$JC_TMP/b2" "$JC_TMP/m2"
+jc_umount "$JC_TMP/m2"
+other_id=$(awk '$1 == "key_id" { print $2 }' "$JC_TMP/b2/.jetcryptfs")
+[ -n "$other_id" ] && [ "$other_id" != "$store_id" ] || fail "key ids of two keys: '$store_id' '$other_id'"
+
+# Wrong key.
+try_mount 4 JS_KEY="$KEY2" -- "$B" "$M"
+expect_output_contains "key does not match this store"
+expect_output_contains "$store_id"
+expect_output_contains "$other_id"
+ok "wrong key refused with status 4: $JC_OUTPUT"
+
+# No key at all.
+try_mount 3 -- "$B" "$M"
+grep -qi "key" <<<"$JC_OUTPUT" || fail "no-key refusal does not mention the key: $JC_OUTPUT"
+ok "missing key refused with status 3: $JC_OUTPUT"
+try_mount 3 JS_KEY="$KEY1" -- --key-env JCFS_NO_SUCH_VAR "$B" "$M"
+ok "--key-env naming an unset variable refused with status 3"
+
+# A wrong key given through the other sources is refused the same way.
+try_mount 4 MYKEY="$KEY2" -- --key-env MYKEY "$B" "$M"
+printf 'jetstream {\n  key: "%s"\n}\n' "$KEY2" >"$JC_TMP/wrong.conf"
+try_mount 4 -- -c "$JC_TMP/wrong.conf" "$B" "$M"
+
+jc_snapshot "$B" >"$JC_TMP/after"
+diff "$JC_TMP/before" "$JC_TMP/after" >/dev/null ||
+	fail "refused mounts changed the backing dir: $(diff "$JC_TMP/before" "$JC_TMP/after" | head)"
+ok "refused mounts wrote nothing"
+
+# --key-env NAME is used over JS_KEY, and the variable leaves the daemon.
+MYKEY=$KEY1 JS_KEY=$KEY2 jc_mount "$B" "$M" --key-env MYKEY
+readback "$M"
+# /proc/PID/environ shows the process's original environment block: the
+# name may stay there, the value must be gone.
+tr '\0' '\n' </proc/"$JC_PID"/environ | grep -q '^MYKEY=.' && fail "MYKEY is still set in the daemon's environment"
+grep -qaF -- "$KEY1" /proc/"$JC_PID"/environ && fail "the key is still in the daemon's environment block"
+jc_umount "$M"
+ok "--key-env over JS_KEY"
+
+# Config file with a quoted key, the NATS page's form; JS_KEY loses to it.
+printf '# jetcryptfs test\njetstream : { cipher: chachapoly  key : "%s" }\n' "$KEY1" >"$JC_TMP/quoted.conf"
+JS_KEY=$KEY2 jc_mount "$B" "$M" -c "$JC_TMP/quoted.conf"
+readback "$M"
+jc_umount "$M"
+ok "config key: \"...\" over JS_KEY"
+
+# Config file with key: $JS_KEY.
+printf 'jetstream {\n  cipher: chachapoly\n  key: $JS_KEY\n}\n' >"$JC_TMP/var.conf"
+JS_KEY=$KEY1 jc_mount "$B" "$M" -c "$JC_TMP/var.conf"
+readback "$M"
+jc_umount "$M"
+ok "config key: \$JS_KEY"
+
+# --key-env over the config's key.
+MYKEY=$KEY1 jc_mount "$B" "$M" -c "$JC_TMP/wrong.conf" --key-env MYKEY
+readback "$M"
+jc_umount "$M"
+ok "--key-env over the config key"
+
+# mount -c FILE alone: both directories from the jetstream block.
+printf 'jetstream {\n  key: "%s"\n  backing_dir: "%s"\n  store_dir: "%s"\n}\n' "$KEY1" "$B" "$M" >"$JC_TMP/dirs.conf"
+expect_exit 0 "$JCFS" mount -c "$JC_TMP/dirs.conf" --pid-file "$JC_TMP/dirs.pid" --log-file "$JC_LOG"
+JC_DAEMON[$M]=$(cat "$JC_TMP/dirs.pid")
+jc_is_mounted "$M" || fail "mount -c FILE exited 0 but mounted nothing"
+readback "$M"
+jc_umount "$M"
+ok "mount -c FILE takes both directories from the config"
+
+# Malformed configs: status 2, FILE:LINE:COL, nothing mounted.
+bad_config() {
+	local name=$1 line=$2
+	try_mount 2 JS_KEY="$KEY1" -- -c "$JC_TMP/$name" "$B" "$M"
+	grep -qE -- "$JC_TMP/$name:$line:[0-9]+: " <<<"$JC_OUTPUT" ||
+		fail "$name: no $name:$line:COL: message: $JC_OUTPUT"
+	ok "malformed config $name: $(grep -F "$name:" <<<"$JC_OUTPUT" | head -n 1)"
+}
+printf 'jetstream {\n  cipher: chachapoly\n  key: "unterminated\n}\n' >"$JC_TMP/unterminated.conf"
+bad_config unterminated.conf 3
+printf 'jetstream {\n  key: $JCFS_TEST_UNDEFINED_VARIABLE\n}\n' >"$JC_TMP/undefined.conf"
+bad_config undefined.conf 2
+printf '\njetstream {\n  cipher: rot13\n  key: "%s"\n}\n' "$KEY1" >"$JC_TMP/cipher.conf"
+bad_config cipher.conf 3
+
+jc_snapshot "$B" >"$JC_TMP/after"
+diff -q "$JC_TMP/before" "$JC_TMP/after" >/dev/null || fail "bad configs changed the backing dir"
+
+# A non-empty directory without a descriptor is not taken silently.
+P=$JC_TMP/plain
+mkdir -p "$P/sub"
+echo "existing plaintext" >"$P/sub/old.txt"
+sum=$(sha256sum "$P/sub/old.txt")
+try_mount 5 JS_KEY="$KEY1" -- "$P" "$M"
+grep -qi adopt <<<"$JC_OUTPUT" || fail "status 5 message does not mention --adopt: $JC_OUTPUT"
+[ ! -e "$P/.jetcryptfs" ] || fail "refused adopt wrote a store descriptor"
+ok "non-empty dir refused with status 5"
+JS_KEY=$KEY1 jc_mount "$P" "$M" --adopt
+echo "new" >"$M/new.txt"
+jc_umount "$M"
+[ -f "$P/.jetcryptfs" ] || fail "--adopt wrote no store descriptor"
+[ "$(sha256sum "$P/sub/old.txt")" = "$sum" ] || fail "--adopt rewrote an existing plaintext file"
+[ "$(head -c 4 "$P/new.txt")" = JCFS ] || fail "new file in an adopted dir is not encrypted"
+ok "--adopt mounts a non-empty dir and leaves its files alone"
+
+# The key leaves no trace in the running daemon.
+JS_KEY=$KEY1 jc_mount "$B" "$M"
+readback "$M"
+tr '\0' '\n' </proc/"$JC_PID"/environ | grep -q '^JS_KEY=.' && fail "JS_KEY is still set in the daemon's environment"
+grep -qaF -- "$KEY1" /proc/"$JC_PID"/environ && fail "the key is still in the daemon's environment block"
+grep -qaF -- "$KEY1" /proc/"$JC_PID"/cmdline && fail "the key is in the daemon's command line"
+jc_umount "$M"
+grep -qaF -- "$KEY1" "$JC_LOG" && fail "the key is in the log"
+grep -qaF -- "$KEY2" "$JC_LOG" && fail "a wrong key is in the log"
+ok "key not in environ, cmdline or log"

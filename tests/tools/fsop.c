@@ -1,0 +1,126 @@
+/*
+ * fsop: single file-system calls for the shell integration tests, for the
+ * calls coreutils cannot make (renameat2 flags) or makes in ways a test
+ * cannot pin down (O_EXCL, O_APPEND after a seek, two descriptors at once).
+ * Prints "ok" or the errno name (e.g. "EEXIST") and exits 0, so a test
+ * compares the output; exits 2 on bad usage and 1 when a data check fails.
+ *
+ *   fsop excl PATH                      open(O_CREAT|O_EXCL)
+ *   fsop rename OLD NEW [noreplace|exchange]
+ *   fsop wronly-read PATH TEXT          write TEXT through an O_WRONLY fd, read
+ *                                       it back through a second fd while the
+ *                                       first is still open
+ *   fsop append PATH TEXT               open O_WRONLY|O_APPEND, seek to 0,
+ *                                       write TEXT: it must land at the end
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int result(int rc)
+{
+	if (rc < 0) {
+		const char *name = strerrorname_np(errno);
+		printf("%s\n", name ? name : "EUNKNOWN");
+	} else {
+		printf("ok\n");
+	}
+	return 0;
+}
+
+static int do_wronly_read(const char *path, const char *text)
+{
+	size_t len = strlen(text);
+	char buf[4096];
+	int w, r;
+	ssize_t n;
+
+	if (len >= sizeof(buf))
+		return 2;
+	w = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (w < 0)
+		return result(-1);
+	if (write(w, text, len) != (ssize_t)len)
+		return result(-1);
+	r = open(path, O_RDONLY);
+	if (r < 0)
+		return result(-1);
+	n = read(r, buf, sizeof(buf));
+	if (n < 0)
+		return result(-1);
+	if ((size_t)n != len || memcmp(buf, text, len) != 0) {
+		printf("read back %zd bytes \"%.*s\", wrote %zu \"%s\"\n", n, (int)n, buf, len, text);
+		return 1;
+	}
+	close(r);
+	close(w);
+	return result(0);
+}
+
+static int do_append(const char *path, const char *text)
+{
+	size_t len = strlen(text);
+	struct stat before, after;
+	char buf[4096];
+	int fd;
+
+	if (len >= sizeof(buf) || stat(path, &before) < 0)
+		return result(-1);
+	fd = open(path, O_WRONLY | O_APPEND);
+	if (fd < 0)
+		return result(-1);
+	if (lseek(fd, 0, SEEK_SET) != 0 || write(fd, text, len) != (ssize_t)len)
+		return result(-1);
+	if (close(fd) < 0 || stat(path, &after) < 0)
+		return result(-1);
+	if (after.st_size != before.st_size + (off_t)len) {
+		printf("size %lld after appending %zu bytes to %lld\n", (long long)after.st_size,
+		       len, (long long)before.st_size);
+		return 1;
+	}
+	fd = open(path, O_RDONLY);
+	if (fd < 0 || pread(fd, buf, len, before.st_size) != (ssize_t)len)
+		return result(-1);
+	close(fd);
+	if (memcmp(buf, text, len) != 0) {
+		printf("appended bytes read back as \"%.*s\"\n", (int)len, buf);
+		return 1;
+	}
+	return result(0);
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : "";
+
+	if (!strcmp(cmd, "excl") && argc == 3) {
+		int fd = open(argv[2], O_WRONLY | O_CREAT | O_EXCL, 0644);
+		if (fd >= 0)
+			close(fd);
+		return result(fd);
+	}
+	if (!strcmp(cmd, "rename") && (argc == 4 || argc == 5)) {
+		unsigned flags = 0;
+		if (argc == 5 && !strcmp(argv[4], "noreplace"))
+			flags = RENAME_NOREPLACE;
+		else if (argc == 5 && !strcmp(argv[4], "exchange"))
+			flags = RENAME_EXCHANGE;
+		else if (argc == 5)
+			return 2;
+		return result(renameat2(AT_FDCWD, argv[2], AT_FDCWD, argv[3], flags));
+	}
+	if (!strcmp(cmd, "wronly-read") && argc == 4)
+		return do_wronly_read(argv[2], argv[3]);
+	if (!strcmp(cmd, "append") && argc == 4)
+		return do_append(argv[2], argv[3]);
+	fprintf(stderr, "usage: fsop excl PATH | rename OLD NEW [noreplace|exchange] |\n"
+		"            wronly-read PATH TEXT | append PATH TEXT\n");
+	return 2;
+}
