@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -272,6 +274,82 @@ static int write_pid_file(const char *path)
 	return 0;
 }
 
+/* SIGTERM, SIGINT and SIGHUP detach the mount instead of stopping the
+ * loop at once: the kernel flushes what it has cached and the daemon keeps
+ * serving files that are still open, and the loop ends when the last one
+ * is closed and the kernel ends the session. Nothing cached or open is
+ * lost. A second signal stops the loop outright. */
+static struct fuse_session *sig_se;
+static char sig_mnt[PATH_MAX];
+static sigset_t sig_set;
+static pthread_t sig_main;
+
+static void wake_handler(int sig)
+{
+	(void)sig;
+}
+
+static void *signal_thread(void *arg)
+{
+	int sig, n = 0;
+
+	(void)arg;
+	while (sigwait(&sig_set, &sig) == 0) {
+		if (n++) {
+			log_warn("signal %d again: stopping now", sig);
+			fuse_session_exit(sig_se);
+			/* The loop waits in sem_wait(), which only a signal
+			 * interrupts; the others are blocked in that thread. */
+			pthread_kill(sig_main, SIGUSR1);
+			continue;
+		}
+		log_info("signal %d: unmounting %s", sig, sig_mnt);
+		if (geteuid() == 0) {
+			if (umount2(sig_mnt, MNT_DETACH) < 0) {
+				log_warn("%s: unmount failed: %s; stopping", sig_mnt, strerror(errno));
+				fuse_session_exit(sig_se);
+			}
+		} else {
+			pid_t pid = fork();
+
+			if (pid == 0) {
+				execlp("fusermount3", "fusermount3", "-u", "-z", "--", sig_mnt, (char *)NULL);
+				_exit(127);
+			}
+			if (pid > 0)
+				(void)waitpid(pid, NULL, 0);
+		}
+	}
+	return NULL;
+}
+
+static int signals_start(struct fuse_session *se, const char *mnt)
+{
+	pthread_t t;
+
+	sig_se = se;
+	snprintf(sig_mnt, sizeof(sig_mnt), "%s", mnt);
+	sigemptyset(&sig_set);
+	sigaddset(&sig_set, SIGTERM);
+	sigaddset(&sig_set, SIGINT);
+	sigaddset(&sig_set, SIGHUP);
+	/* Blocked here, before any worker thread exists, so only the signal
+	 * thread ever receives them. */
+	if (pthread_sigmask(SIG_BLOCK, &sig_set, NULL) != 0)
+		return -1;
+	signal(SIGPIPE, SIG_IGN);
+	/* No SA_RESTART: the wake-up must interrupt the loop's wait. */
+	struct sigaction sa = { .sa_handler = wake_handler };
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGUSR1, &sa, NULL) < 0)
+		return -1;
+	sig_main = pthread_self();
+	if (pthread_create(&t, NULL, signal_thread, NULL) != 0)
+		return -1;
+	pthread_detach(t);
+	return 0;
+}
+
 static int exit_for_store_error(int rc)
 {
 	switch (rc) {
@@ -428,13 +506,13 @@ static int run_daemon(struct mount_opts *mo)
 		status = fail(EXIT_USAGE, "invalid mount options: %s", mo->fuse_opts);
 		goto out;
 	}
-	if (fuse_set_signal_handlers(se) != 0) {
-		status = fail(EXIT_FAIL, "cannot install signal handlers");
-		goto out;
-	}
 	if (fuse_session_mount(se, mnt) != 0) {
 		status = fail(EXIT_FAIL, "%s: mount failed (see the message above)", mnt);
-		goto out_signals;
+		goto out;
+	}
+	if (signals_start(se, mnt) < 0) {
+		status = fail(EXIT_FAIL, "cannot set up signal handling");
+		goto out_unmount;
 	}
 	if (mo->pid_file && (rc = write_pid_file(mo->pid_file)) < 0)
 		log_warn("%s: cannot write pid file: %s", mo->pid_file, strerror(-rc));
@@ -474,8 +552,6 @@ static int run_daemon(struct mount_opts *mo)
 	fuse_loop_cfg_destroy(lc);
 out_unmount:
 	fuse_session_unmount(se);
-out_signals:
-	fuse_remove_signal_handlers(se);
 out:
 	if (se)
 		fuse_session_destroy(se);
