@@ -34,6 +34,18 @@ awk '$2 ~ "^/tmp/jcfs-test\\." { print $2 }' /proc/self/mounts | while read -r m
 	fi
 done
 
+# Processes such a run started (swtpm, nats-server) outlive it the same way:
+# stop those whose command line names a temp dir whose owner is gone.
+for p in $(pgrep -f '/tmp/jcfs-test\.' || true); do
+	top=$(tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | grep -o '/tmp/jcfs-test\.[A-Za-z0-9]*' | head -n 1)
+	[ -n "$top" ] || continue
+	owner=$(cat "$top/owner" 2>/dev/null || echo 0)
+	if [ "$owner" = 0 ] || ! kill -0 "$owner" 2>/dev/null; then
+		echo "test: stopping stale process $p ($top)"
+		kill -TERM "$p" 2>/dev/null || true
+	fi
+done
+
 status=0
 ctest --test-dir "$dir" --output-on-failure "$@" || status=$?
 exit "$status"

@@ -22,6 +22,7 @@ JC_LOG=$JC_TMP/jcfs.log         # every daemon of this test appends here
 JC_MOUNTS=()                    # mount points we mounted
 declare -A JC_DAEMON=()         # mount point -> daemon pid
 JC_PIDS=()                      # other processes the test started
+JC_CLEANUP_HOOKS=()             # functions the cleanup runs (e.g. stop a swtpm)
 JC_PID=                         # daemon pid of the last jc_mount
 JC_OUTPUT=                      # output of the last expect_exit
 JC_NMOUNT=0
@@ -117,6 +118,9 @@ jc_cleanup() {
 	done
 	for pid in "${JC_PIDS[@]}"; do
 		jc_wait_pid "$pid" 5 || kill -KILL "$pid" 2>/dev/null
+	done
+	for f in "${JC_CLEANUP_HOOKS[@]}"; do
+		"$f"
 	done
 	# Everything mounted under the temp dir, including mounts a test did
 	# not expect to succeed; deepest first.
