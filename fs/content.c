@@ -1,13 +1,17 @@
 /*
  * Encrypted file contents, block by block. Every block is written with
  * one pwrite of nonce || ciphertext || tag, and a request's blocks go out
- * in one pwrite when contiguous, so a killed daemon leaves whole blocks.
+ * in one pwrite when contiguous, made by a helper process a SIGKILL of the
+ * daemon does not stop (safewrite.h), so a killed daemon leaves whole
+ * blocks. The bytes a write will cover are reserved with fallocate first,
+ * so a full disk fails it with ENOSPC before anything has changed.
  * Blocks are built in a per-thread scratch buffer: no allocation on the
  * data path. File keys live in pages of locked memory (keyslot_*), since
  * one sodium_malloc per open file would cost three pages of address space
  * and a locked page each.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <pthread.h>
@@ -21,6 +25,7 @@
 #include "content.h"
 #include "kdf.h"
 #include "log.h"
+#include "safewrite.h"
 
 #define BS FMT_BLOCK_SIZE
 /* A request of up to 1 MiB at any offset spans at most 257 blocks. */
@@ -152,6 +157,21 @@ static void fd_name(int fd, char *out, size_t len)
 static void key_hex(const uint8_t *id, char out[2 * FMT_KEY_ID_SIZE + 1])
 {
 	kdf_key_id_hex(id, out);
+}
+
+/* Reserves backing bytes [from, to) before they are written, as gocryptfs
+ * does: on a full disk the write then fails with ENOSPC before any block
+ * changed, never half done. Filesystems without fallocate go ahead (and
+ * copy-on-write ones may still fail later: see docs/SECURITY.md). */
+static int content_reserve(int fd, uint64_t from, uint64_t to)
+{
+	if (to <= from)
+		return 0;
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)from, (off_t)(to - from)) == 0)
+		return 0;
+	if (errno == EOPNOTSUPP || errno == ENOSYS)
+		return 0;
+	return -errno;
 }
 
 int content_stat_size(int fd, const struct stat *st, uint64_t *size, int *cipher)
@@ -392,14 +412,18 @@ static int content_put_block(struct content *c, int fd, uint64_t b, const uint8_
 {
 	uint8_t stored[BS + FMT_MAX_NONCE + FMT_TAG_SIZE];
 	size_t slen = len + fmt_block_overhead(c->cipher);
+	uint64_t at = fmt_block_offset(c->cipher, b);
+	ssize_t n;
 	int rc;
 
+	rc = content_reserve(fd, at, at + slen);
+	if (rc < 0)
+		return rc;
 	rc = block_encrypt(c->cipher, c->key, c->hdr, b, plain, len, stored);
 	if (rc < 0)
 		return rc;
-	if (pwrite(fd, stored, slen, (off_t)fmt_block_offset(c->cipher, b)) != (ssize_t)slen)
-		return errno ? -errno : -ENOSPC;
-	return 0;
+	n = safewrite_pwrite(fd, stored, slen, (off_t)at);
+	return n < 0 ? (int)n : 0;
 }
 
 ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t off)
@@ -466,7 +490,8 @@ ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t 
 
 /* Before data goes beyond the current last block, that block, if partial,
  * is rewritten padded with zeros to newlen (a full block, or the new end
- * when the file grows within it). */
+ * when the file grows within it). c->size then says so, so that the state
+ * matches the disk even if the next step fails. */
 static int content_grow_tail(struct content *c, int fd, uint64_t newsize)
 {
 	uint8_t plain[BS];
@@ -482,6 +507,13 @@ static int content_grow_tail(struct content *c, int fd, uint64_t newsize)
 		return rc;
 	memset(plain + oldlen, 0, newlen - oldlen);
 	rc = content_put_block(c, fd, t, plain, newlen);
+	if (rc == 0) {
+		c->size = t * BS + newlen;
+		if (newlen < BS)
+			content_set_tail(c, plain, newlen);
+		else
+			c->tail_valid = 0;
+	}
 	sodium_memzero(plain, sizeof(plain));
 	return rc;
 }
@@ -492,13 +524,13 @@ ssize_t content_write(struct content *c, int fd, const void *buf, size_t len, ui
 	uint8_t *sc, plain[BS];
 	uint64_t first, last, end, newsize;
 	size_t overhead, pos = 0;
-	int rc;
+	ssize_t n;
+	int rc, grow;
 
 	if (len == 0)
 		return 0;
 	if (c->kind == CONTENT_PLAINTEXT) {
-		ssize_t n = pwrite(fd, buf, len, (off_t)off);
-
+		n = pwrite(fd, buf, len, (off_t)off);
 		if (n < 0)
 			return -errno;
 		if (off + (uint64_t)n > c->size)
@@ -521,15 +553,20 @@ ssize_t content_write(struct content *c, int fd, const void *buf, size_t len, ui
 	if (!sc)
 		return -ENOMEM;
 	newsize = end > c->size ? end : c->size;
+	overhead = fmt_block_overhead(c->cipher);
+	grow = c->size % BS && c->size / BS < first;
+	rc = content_reserve(fd, fmt_block_offset(c->cipher, grow ? c->size / BS : first),
+			     fmt_block_offset(c->cipher, last) + block_len(newsize, last) + overhead);
+	if (rc < 0)
+		return rc;
 
 	/* The old partial last block, if the write leaves it behind. */
-	if (c->size % BS && c->size / BS < first) {
+	if (grow) {
 		rc = content_grow_tail(c, fd, newsize);
 		if (rc < 0)
 			return rc;
 	}
 
-	overhead = fmt_block_overhead(c->cipher);
 	for (uint64_t b = first; b <= last; b++) {
 		uint64_t bstart = b * BS;
 		size_t blen = block_len(newsize, b);
@@ -559,15 +596,10 @@ ssize_t content_write(struct content *c, int fd, const void *buf, size_t len, ui
 	}
 	sodium_memzero(plain, sizeof(plain));
 
-	for (size_t done = 0; done < pos;) {
-		ssize_t n = pwrite(fd, sc + done, pos - done,
-				   (off_t)(fmt_block_offset(c->cipher, first) + done));
-
-		if (n < 0) {
-			c->tail_valid = 0;
-			return -errno;
-		}
-		done += (size_t)n;
+	n = safewrite_pwrite(fd, sc, pos, (off_t)fmt_block_offset(c->cipher, first));
+	if (n < 0) {
+		c->tail_valid = 0;
+		return n;
 	}
 	c->size = newsize;
 	if (newsize % BS == 0)
@@ -633,9 +665,8 @@ int content_truncate(struct content *c, int fd, uint64_t size)
 	rc = content_grow_tail(c, fd, size);
 	if (rc < 0)
 		return rc;
-	if (c->size % BS && size / BS == c->size / BS) {
+	if (c->size == size) {
 		/* Grew within the old tail block: grow_tail wrote it. */
-		c->tail_valid = 0;
 	} else if (size % BS) {
 		memset(plain, 0, sizeof(plain));
 		rc = content_put_block(c, fd, size / BS, plain, (size_t)(size % BS));

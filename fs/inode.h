@@ -24,7 +24,8 @@ struct inode {
 	int data_fd;                    /* shared by all handles while nopen > 0 */
 	int data_rw;                    /* data_fd is open for writing */
 	struct content c;               /* loaded while nopen > 0 */
-	int cipher_hint;                /* header cipher seen by stat, 0 unknown */
+	_Atomic int cipher_hint;        /* header cipher seen by stat, 0 unknown;
+					   atomic: stats set it under the read lock */
 };
 
 int inode_table_init(int root_fd, struct inode **root);

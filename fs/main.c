@@ -28,31 +28,26 @@
 #include "block.h"
 #include "config.h"
 #include "content.h"
+#include "fuseio.h"
 #include "keyring.h"
+#include "keys.h"
 #include "log.h"
 #include "ops.h"
+#include "safewrite.h"
+#include "status.h"
 #include "store.h"
-#include "tpm.h"
+#include "tools.h"
 
 #ifndef JCFS_VERSION
 #define JCFS_VERSION "dev"
 #endif
 
-/* Exit statuses; see the man page and README. */
-enum {
-	EXIT_OK = 0,
-	EXIT_FAIL = 1,
-	EXIT_USAGE = 2,
-	EXIT_NO_KEY = 3,
-	EXIT_WRONG_KEY = 4,
-	EXIT_NEED_ADOPT = 5,
-	EXIT_BAD_STORE = 6,
-};
 
 struct mount_opts {
 	const char *config;
 	const char *cipher;
 	const char *key_env;
+	const char *key_file;
 	const char *log_file;
 	const char *pid_file;
 	const char *backing;
@@ -77,6 +72,7 @@ static void usage_mount(FILE *f)
 		"  -c, --config FILE     NATS-syntax config with a jetstream { } block\n"
 		"      --cipher NAME     cipher for new files: chachapoly (default, alias chacha) or aes\n"
 		"      --key-env NAME    read the key from $NAME (default: config key/tpm, then $JS_KEY)\n"
+		"      --key-file FILE   read the key from FILE, e.g. a systemd credential\n"
 		"      --adopt           allow a first mount over existing plaintext files\n"
 		"      --write-through   no kernel writeback cache (every write reaches the daemon)\n"
 		"      --log-file FILE   also append log lines to FILE\n"
@@ -84,13 +80,15 @@ static void usage_mount(FILE *f)
 		"  -f, --foreground      do not daemonize; log to stderr\n"
 		"  -d, --debug           debug logging (implies -f)\n"
 		"  -o OPT[,OPT...]       mount options: allow_other (implies default_permissions), ro, ...\n"
-		"                        and config=FILE, cipher=NAME, key_env=NAME, adopt, write_through,\n"
-		"                        log_file=FILE, pid_file=FILE\n"
+		"                        and config=FILE, cipher=NAME, key_env=NAME, key_file=FILE, adopt,\n"
+		"                        write_through, log_file=FILE, pid_file=FILE; fstab-only words\n"
+		"                        (defaults, noauto, nofail, _netdev, user, x-*, ...) are ignored\n"
 		"  -h, --help            this text\n"
 		"\n"
 		"Exit status: 0 mounted; 1 failure; 2 usage or config error; 3 no key given;\n"
 		"4 key does not match this store; 5 backing directory holds plaintext files and\n"
-		"needs --adopt; 6 damaged store descriptor; 10-19 TPM errors.\n");
+		"needs --adopt; 6 damaged store descriptor; 7 store in use (already mounted,\n"
+		"or encrypt/rekey running); 10-19 TPM errors.\n");
 }
 
 static void usage(FILE *f)
@@ -100,9 +98,16 @@ static void usage(FILE *f)
 		"\n"
 		"  mount [OPTIONS] BACKING_DIR MOUNTPOINT   mount an encrypted store\n"
 		"  genkey                                   print a fresh 256-bit key\n"
+		"  inspect [--json] FILE|DIR...             show file headers (no key needed)\n"
+		"  cat [KEY OPTIONS] BACKING_FILE           decrypt one backing file to stdout\n"
+		"  fsck [KEY OPTIONS] [--json] BACKING_DIR  verify every block of every file\n"
+		"  encrypt [KEY OPTIONS] BACKING_DIR        encrypt the plaintext files of an adopted store\n"
+		"  rekey [KEY OPTIONS] BACKING_DIR          re-encrypt files under prev_key or the other cipher\n"
 		"  --version, --help\n"
 		"\n"
-		"Run 'jetcryptfs COMMAND --help' for a command's options.\n");
+		"KEY OPTIONS, as for mount: -c FILE (config with a jetstream { } block),\n"
+		"--key-env NAME or --key-file FILE; else $JS_KEY. Run 'jetcryptfs COMMAND --help'\n"
+		"for a command's options and exit statuses.\n");
 }
 
 /* Appends opt to the libfuse option string. */
@@ -118,12 +123,21 @@ static int fuse_opt_push(struct mount_opts *mo, const char *opt)
 	return 0;
 }
 
-/* Splits one -o argument: our options are taken, the rest go to libfuse,
- * and fstab-only words that mount.fuse3 may leave in are dropped. */
+/* Splits one -o argument: our options are taken, the rest go to libfuse.
+ * Dropped: fstab-only words that mount(8) or mount.fuse3 may leave in, and
+ * the VFS flags mount(8) passes on but libfuse rejects as unknown -- atime
+ * policy (a FUSE mount leaves atime to the backing filesystem), iversion,
+ * mand, silent. Everything else, e.g. ro, nosuid, nodev, noexec, sync,
+ * allow_other, auto_unmount, reaches libfuse, which refuses what it does
+ * not know (exit status 2). */
 static int parse_o(struct mount_opts *mo, char *arg)
 {
 	static const char *const dropped[] = {
-		"defaults", "auto", "noauto", "nofail", "_netdev", "user", "nouser", "users", "rw", NULL
+		"defaults", "auto", "noauto", "nofail", "_netdev", "user", "nouser", "users",
+		"owner", "group", "rw",
+		"relatime", "norelatime", "strictatime", "nostrictatime", "diratime", "nodiratime",
+		"lazytime", "nolazytime", "iversion", "noiversion", "mand", "nomand", "silent", "loud",
+		NULL
 	};
 	char *save = NULL;
 
@@ -136,6 +150,8 @@ static int parse_o(struct mount_opts *mo, char *arg)
 			mo->cipher = o + 7;
 		else if (!strncmp(o, "key_env=", 8))
 			mo->key_env = o + 8;
+		else if (!strncmp(o, "key_file=", 9))
+			mo->key_file = o + 9;
 		else if (!strncmp(o, "log_file=", 9))
 			mo->log_file = o + 9;
 		else if (!strncmp(o, "pid_file=", 9))
@@ -144,7 +160,7 @@ static int parse_o(struct mount_opts *mo, char *arg)
 			mo->adopt = 1;
 		else if (!strcmp(o, "write_through"))
 			mo->write_through = 1;
-		else if (!strncmp(o, "x-", 2) || !strncmp(o, "comment=", 8))
+		else if (((o[0] == 'x' || o[0] == 'X') && o[1] == '-') || !strncmp(o, "comment=", 8))
 			continue;
 		else {
 			for (int i = 0; dropped[i]; i++)
@@ -167,6 +183,7 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 		{ "config", required_argument, NULL, 'c' },
 		{ "cipher", required_argument, NULL, 'C' },
 		{ "key-env", required_argument, NULL, 'K' },
+		{ "key-file", required_argument, NULL, 'F' },
 		{ "adopt", no_argument, NULL, 'A' },
 		{ "write-through", no_argument, NULL, 'W' },
 		{ "log-file", required_argument, NULL, 'L' },
@@ -184,6 +201,7 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 		case 'c': mo->config = optarg; break;
 		case 'C': mo->cipher = optarg; break;
 		case 'K': mo->key_env = optarg; break;
+		case 'F': mo->key_file = optarg; break;
 		case 'A': mo->adopt = 1; break;
 		case 'W': mo->write_through = 1; break;
 		case 'L': mo->log_file = optarg; break;
@@ -199,6 +217,10 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 		case 'h': usage_mount(stdout); exit(EXIT_OK);
 		default: usage_mount(stderr); return -1;
 		}
+	}
+	if (mo->key_env && mo->key_file) {
+		fprintf(stderr, "jetcryptfs: --key-env and --key-file cannot be used together\n");
+		return -1;
 	}
 	if (argc - optind == 2) {
 		mo->backing = argv[optind];
@@ -255,6 +277,85 @@ static void harden_process(void)
 	/* Backing files get exactly the modes the application asked for
 	 * (the kernel has applied its umask already). */
 	umask(0);
+}
+
+/* The environment strings as the process received them. keyring_load
+ * unsets the key variables, but /proc/PID/environ shows this original
+ * block, whatever environ points at later: the strings themselves must be
+ * wiped. Taken before any key is read; NULL if out of memory. */
+static char **env_snapshot(void)
+{
+	size_t n = 0;
+	char **snap;
+
+	while (environ[n])
+		n++;
+	snap = calloc(n + 1, sizeof(*snap));
+	if (snap)
+		memcpy(snap, environ, n * sizeof(*snap));
+	return snap;
+}
+
+static int env_value_is(const char *value, const char *secret)
+{
+	size_t len = strlen(value);
+
+	return secret && *secret && len == strlen(secret) && sodium_memcmp(value, secret, len) == 0;
+}
+
+/* Wipes every variable a secret came from -- $JS_KEY, --key-env NAME, and
+ * any variable whose value is a secret of the config (`key: $VAR`, TPM
+ * passwords) -- name and value, from the original block, and removes it
+ * from environ. Frees snap. */
+static void env_scrub(char **snap, const char *key_env, const struct config *cfg)
+{
+	const char *secrets[] = { cfg->key, cfg->prev_key, cfg->tpm.encryption_password,
+				  cfg->tpm.srk_password };
+	char name[256];
+
+	for (size_t i = 0; snap && snap[i]; i++) {
+		char *eq = strchr(snap[i], '=');
+		size_t nlen = eq ? (size_t)(eq - snap[i]) : 0;
+		int hit = 0;
+
+		if (!eq || nlen >= sizeof(name))
+			continue;
+		memcpy(name, snap[i], nlen);
+		name[nlen] = '\0';
+		hit = !strcmp(name, KEYRING_DEFAULT_ENV) || (key_env && !strcmp(name, key_env));
+		for (size_t k = 0; k < sizeof(secrets) / sizeof(secrets[0]) && !hit; k++)
+			hit = env_value_is(eq + 1, secrets[k]);
+		if (!hit)
+			continue;
+		unsetenv(name);
+		sodium_memzero(snap[i], nlen + 1 + strlen(eq + 1));
+	}
+	free(snap);
+}
+
+/* A config file that holds a secret itself (not as $VAR) should be
+ * readable by its owner only. */
+static void check_config_mode(const char *path, const struct config *cfg, char **snap)
+{
+	const char *secrets[] = { cfg->key, cfg->prev_key, cfg->tpm.encryption_password,
+				  cfg->tpm.srk_password };
+	struct stat stt;
+	int in_file = 0;
+
+	for (size_t k = 0; k < sizeof(secrets) / sizeof(secrets[0]); k++) {
+		int from_env = 0;
+
+		if (!secrets[k])
+			continue;
+		for (size_t i = 0; snap && snap[i] && !from_env; i++) {
+			char *eq = strchr(snap[i], '=');
+
+			from_env = eq && env_value_is(eq + 1, secrets[k]);
+		}
+		in_file |= !from_env;
+	}
+	if (in_file && stat(path, &stt) == 0 && (stt.st_mode & (S_IRWXG | S_IRWXO)))
+		log_warn("%s: holds key material and is readable by group or others (chmod 600 it)", path);
 }
 
 static int write_pid_file(const char *path)
@@ -356,54 +457,9 @@ static int exit_for_store_error(int rc)
 	case STORE_E_WRONG_KEY: return EXIT_WRONG_KEY;
 	case STORE_E_NEED_ADOPT: return EXIT_NEED_ADOPT;
 	case STORE_E_BAD_DESC: return EXIT_BAD_STORE;
+	case STORE_E_BUSY: return EXIT_BUSY;
 	default: return EXIT_FAIL;
 	}
-}
-
-/* The tpm {} key source: unseal the keys file, or create one -- but only
- * for a store that holds no data under some other key, so a lost keys
- * file never turns into a silently new key. prev_key joins afterwards. */
-static int load_tpm_key(const struct config *cfg, const char *backing, struct keyring *kr)
-{
-	char err[1024] = "";
-	uint8_t *key = sodium_malloc(TPM_KEY_LEN);
-	int rc, fresh;
-
-	if (!key)
-		return fail(EXIT_FAIL, "cannot allocate locked memory for the key");
-	if (access(cfg->tpm.keys_file, F_OK) == 0) {
-		rc = tpm_load_key(&cfg->tpm, key, err, sizeof(err));
-	} else {
-		fresh = store_is_fresh_for(backing, kr, err, sizeof(err));
-		if (fresh < 0) {
-			sodium_free(key);
-			return fail(EXIT_FAIL, "%s", err);
-		}
-		if (!fresh) {
-			sodium_free(key);
-			return fail(tpm_exit_status(-TPM_E_MISSING), "%s: keys file missing; %s",
-				    cfg->tpm.keys_file, err);
-		}
-		rc = tpm_create_key(&cfg->tpm, key, err, sizeof(err));
-		if (rc == 0)
-			log_info("%s: created a new TPM-sealed key", cfg->tpm.keys_file);
-	}
-	if (rc < 0) {
-		sodium_free(key);
-		return fail(tpm_exit_status(rc), "%s", err);
-	}
-	if (err[0])
-		log_warn("%s", err);
-	rc = keyring_add_secret(kr, key, TPM_KEY_LEN);
-	sodium_free(key);
-	if (rc == 0 && cfg->prev_key) {
-		rc = keyring_add_secret(kr, (const uint8_t *)cfg->prev_key, strlen(cfg->prev_key));
-		if (rc == -EEXIST)
-			rc = 0;
-	}
-	if (rc < 0)
-		return fail(EXIT_FAIL, "cannot derive keys: %s", strerror(-rc));
-	return EXIT_OK;
 }
 
 static int run_daemon(struct mount_opts *mo)
@@ -414,13 +470,15 @@ static int run_daemon(struct mount_opts *mo)
 	struct fuse_lowlevel_ops ops;
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *lc = NULL;
-	enum keyring_source src;
 	char err[1024], backing[PATH_MAX], mnt[PATH_MAX], fsname[PATH_MAX + 16];
 	int cipher = FMT_CIPHER_CHACHAPOLY, status = EXIT_FAIL, rc;
+	char **env = env_snapshot();
 
 	harden_process();
-	if (mo->log_file && (rc = log_open_file(mo->log_file)) < 0)
-		return fail(EXIT_USAGE, "%s: cannot open log file: %s", mo->log_file, strerror(-rc));
+	if (mo->log_file && (rc = log_open_file(mo->log_file)) < 0) {
+		status = fail(EXIT_USAGE, "%s: cannot open log file: %s", mo->log_file, strerror(-rc));
+		goto out;
+	}
 	if (mo->config) {
 		rc = config_load(mo->config, &cfg, err, sizeof(err));
 		if (rc < 0) {
@@ -461,18 +519,20 @@ static int run_daemon(struct mount_opts *mo)
 	if (cfg.adopt == 1)
 		mo->adopt = 1;
 
-	rc = keyring_load(mo->key_env, &cfg, &kr, &src, err, sizeof(err));
-	if (rc < 0) {
-		status = fail(rc == -ENOKEY ? EXIT_NO_KEY : EXIT_FAIL, "%s", err);
-		goto out;
-	}
-	if (src == KEYRING_SRC_TPM) {
-		status = load_tpm_key(&cfg, backing, kr);
-		if (status != EXIT_OK)
+	{
+		struct key_opts ko = { .key_env = mo->key_env, .key_file = mo->key_file, .cfg = &cfg,
+				       .backing = backing, .may_create = 1 };
+
+		if (mo->config)
+			check_config_mode(mo->config, &cfg, env);
+		rc = keys_load(&ko, &kr, err, sizeof(err));
+		env_scrub(env, mo->key_env, &cfg);
+		env = NULL;
+		if (rc < 0) {
+			status = fail(keys_exit_status(rc), "%s", err);
 			goto out;
+		}
 	}
-	if (kr->weak)
-		log_warn("the key looks guessable (short or repetitive); 'jetcryptfs genkey' makes a strong one");
 
 	rc = store_open(backing, kr, mo->adopt, &st, err, sizeof(err));
 	if (rc < 0) {
@@ -502,6 +562,7 @@ static int run_daemon(struct mount_opts *mo)
 	char *fargv[] = { "jetcryptfs", "-o", mo->fuse_opts, mo->debug ? "-d" : NULL, NULL };
 	struct fuse_args args = FUSE_ARGS_INIT(mo->debug ? 4 : 3, fargv);
 	se = fuse_session_new(&args, &ops, sizeof(ops), NULL);
+	fuse_opt_free_args(&args);      /* the parser may have copied them */
 	if (!se) {
 		status = fail(EXIT_USAGE, "invalid mount options: %s", mo->fuse_opts);
 		goto out;
@@ -510,6 +571,10 @@ static int run_daemon(struct mount_opts *mo)
 		status = fail(EXIT_FAIL, "%s: mount failed (see the message above)", mnt);
 		goto out;
 	}
+	/* Before the loop reads INIT: lets the kernel skip a getxattr round
+	 * trip on every write (fuseio.h). */
+	if ((rc = fuseio_install(se, ops_kill_suidgid)) < 0)
+		log_warn("cannot hook the FUSE device (%s): every write will cost a getxattr", strerror(-rc));
 	if (signals_start(se, mnt) < 0) {
 		status = fail(EXIT_FAIL, "cannot set up signal handling");
 		goto out_unmount;
@@ -539,20 +604,42 @@ static int run_daemon(struct mount_opts *mo)
 	if (chdir("/") < 0)
 		log_warn("chdir /: %s", strerror(errno));
 
+	/* After the fork and the redirections: the helpers share our
+	 * descriptor table and memory. */
+	rc = safewrite_start(4);
+	if (rc < 0)
+		log_warn("writes are made by the daemon itself (%s): if it is killed, the block it was writing may be torn",
+			 strerror(-rc));
 	lc = fuse_loop_cfg_create();
 	if (!lc) {
 		status = EXIT_FAIL;
 		goto out_unmount;
 	}
+	/* Workers are kept once started: a new one costs its buffers anew
+	 * (libfuse's 1 MiB request buffer, the reply and block scratch), and
+	 * a burst of writeback requests started and ended dozens of threads
+	 * per second; keeping them saved 12% of the daemon's CPU time on
+	 * sequential writes (docs/PERFORMANCE.md). */
 	fuse_loop_cfg_set_max_threads(lc, 16);
-	fuse_loop_cfg_set_idle_threads(lc, 4);
+	fuse_loop_cfg_set_idle_threads(lc, 16);
 	rc = fuse_session_loop_mt(se, lc);
+	/* A worker that takes a request just as the kernel tears the
+	 * connection down after the unmount reads ECONNABORTED instead of
+	 * ENODEV: the same end of the session, not a failure. (An abort
+	 * through /sys/fs/fuse/connections ends it the same way; every write
+	 * the daemon took is on the backing files either way.) */
+	if (rc == -ECONNABORTED)
+		rc = 0;
 	status = rc == 0 ? EXIT_OK : EXIT_FAIL;
+	if (rc)
+		log_err("%s: the FUSE session ended with an error: %s", mnt, strerror(rc < 0 ? -rc : rc));
 	log_info("unmounted %s", mnt);
 	fuse_loop_cfg_destroy(lc);
 out_unmount:
 	fuse_session_unmount(se);
 out:
+	env_scrub(env, mo->key_env, &cfg);     /* an early failure left it */
+	safewrite_stop();
 	if (se)
 		fuse_session_destroy(se);
 	ops_destroy();
@@ -596,6 +683,11 @@ static int cmd_mount(int argc, char **argv)
 	/* Parent: scrub the key from our own environment too, then wait for
 	 * the daemon's verdict. */
 	close(pipefd[1]);
+	{
+		struct config none = { .adopt = -1 };
+
+		env_scrub(env_snapshot(), mo.key_env, &none);
+	}
 	if (read(pipefd[0], &b, 1) == 1)
 		return b;
 	/* The child died before reporting. */
@@ -643,6 +735,16 @@ int main(int argc, char **argv)
 		return cmd_mount(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "genkey"))
 		return cmd_genkey(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "inspect"))
+		return tools_inspect(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "cat"))
+		return tools_cat(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "fsck"))
+		return tools_fsck(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "encrypt"))
+		return tools_encrypt(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "rekey"))
+		return tools_rekey(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
 		printf("jetcryptfs %s\n", JCFS_VERSION);
 		return EXIT_OK;

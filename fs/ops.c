@@ -3,7 +3,8 @@
  * every inode is an O_PATH descriptor of its backing file, names are
  * passed through unchanged, and only regular file contents go through the
  * content layer. Sizes shown to the kernel are plaintext sizes. The store
- * descriptor at the backing root is invisible and its names are reserved.
+ * descriptor at the backing root is invisible and its names are reserved,
+ * and so are the temp files of encrypt/rekey in every directory.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -37,7 +38,7 @@ static struct inode *ino_ptr(fuse_ino_t ino)
 
 static int name_hidden(fuse_ino_t parent, const char *name)
 {
-	return ino_ptr(parent) == root && store_name_reserved(name);
+	return store_name_hidden(name, ino_ptr(parent) == root);
 }
 
 static void proc_path(int fd, char *out, size_t len)
@@ -47,32 +48,36 @@ static void proc_path(int fd, char *out, size_t len)
 
 /* Plaintext size for a regular file's stat. An open file's size is the
  * cached one; otherwise it follows from the backing size and the header's
- * cipher, which never changes for an inode once known. */
+ * cipher, which never changes for an inode once known. Under the lock
+ * throughout, with the backing size read again there: a truncate by path
+ * of a file nobody has open (do_truncate, write lock) passes through
+ * backing sizes that are not the file's (cut to the block start before the
+ * shorter last block goes back), and a stat must not report those. */
 static int fix_size(struct inode *in, struct stat *st)
 {
+	struct stat now;
 	uint64_t size;
-	int fd, rc, cipher;
+	int fd, rc, cipher, hint;
 
 	if (!S_ISREG(st->st_mode))
 		return 0;
 	pthread_rwlock_rdlock(&in->lock);
 	if (in->nopen && in->c.kind != CONTENT_UNLOADED) {
 		st->st_size = (off_t)in->c.size;
-		pthread_rwlock_unlock(&in->lock);
-		return 0;
+		goto out;
 	}
-	pthread_rwlock_unlock(&in->lock);
+	if (fstatat(in->fd, "", &now, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0)
+		st->st_size = now.st_size;
 	if (st->st_size == 0)
-		return 0;
-	if (in->cipher_hint > 0) {
-		if (fmt_plaintext_size(in->cipher_hint, (uint64_t)st->st_size, &size) == 0) {
-			st->st_size = (off_t)size;
-			return 0;
-		}
+		goto out;
+	hint = in->cipher_hint;
+	if (hint > 0 && fmt_plaintext_size(hint, (uint64_t)st->st_size, &size) == 0) {
+		st->st_size = (off_t)size;
+		goto out;
 	}
 	fd = inode_reopen(in, O_RDONLY);
 	if (fd < 0)
-		return 0;       /* unreadable: keep the backing size */
+		goto out;       /* unreadable: keep the backing size */
 	rc = content_stat_size(fd, st, &size, &cipher);
 	if (rc == 0) {
 		if (cipher > 0)
@@ -80,6 +85,8 @@ static int fix_size(struct inode *in, struct stat *st)
 		st->st_size = (off_t)size;
 	}
 	close(fd);
+out:
+	pthread_rwlock_unlock(&in->lock);
 	return 0;
 }
 
@@ -121,6 +128,13 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * content layer under the inode lock. */
 	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->want &= ~FUSE_CAP_SPLICE_READ & ~FUSE_CAP_SPLICE_WRITE & ~FUSE_CAP_SPLICE_MOVE;
+	/* No page-cache invalidation when a getattr shows a new mtime: every
+	 * change comes through this mount (keep_cache already assumes so), and
+	 * with --write-through every write changes the mtime, so another
+	 * thread's stat dropped clean pages while a write was still on its
+	 * way here; a read refilled them from the old contents and the writer
+	 * then read its own write back stale (found by tests/tools/soak). */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -746,7 +760,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 				break;
 			}
 		}
-		if (d->is_root && store_name_reserved(d->entry->d_name)) {
+		if (store_name_hidden(d->entry->d_name, d->is_root)) {
 			d->offset = d->entry->d_off;
 			d->entry = NULL;
 			continue;
@@ -900,6 +914,27 @@ int ops_init(const struct ops_config *cfg, struct fuse_lowlevel_ops *ops)
 	ops->listxattr = op_listxattr;
 	ops->removexattr = op_removexattr;
 	return 0;
+}
+
+void ops_kill_suidgid(uint64_t nodeid)
+{
+	struct inode *in = ino_ptr((fuse_ino_t)nodeid);
+	struct stat st;
+	mode_t mode;
+	char path[64];
+
+	if (fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+		return;
+	mode = st.st_mode & 07777 & ~(mode_t)S_ISUID;
+	/* S_ISGID without group execute is not a privilege (mandatory
+	 * locking on old systems): a write leaves it, as the kernel does. */
+	if (mode & S_IXGRP)
+		mode &= ~(mode_t)S_ISGID;
+	if (mode == (st.st_mode & 07777))
+		return;
+	proc_path(in->fd, path, sizeof(path));
+	if (chmod(path, mode) < 0)
+		log_warn("cannot clear the set-id bits of a written file: %s", strerror(errno));
 }
 
 void ops_destroy(void)

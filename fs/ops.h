@@ -17,4 +17,9 @@ struct ops_config {
 int ops_init(const struct ops_config *cfg, struct fuse_lowlevel_ops *ops);
 void ops_destroy(void);
 
+/* Clears the set-id bits of the backing file of FUSE inode nodeid as a
+ * write by an unprivileged user would (fuseio.h): S_ISUID, and S_ISGID
+ * when the group may execute. */
+void ops_kill_suidgid(uint64_t nodeid);
+
 #endif

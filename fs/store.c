@@ -26,6 +26,24 @@ int store_name_reserved(const char *name)
 	return strncmp(name, DESC_NAME, sizeof(DESC_NAME) - 1) == 0;
 }
 
+int store_name_is_tmp(const char *name)
+{
+	const char *hex = name + sizeof(STORE_TMP_PREFIX) - 1;
+
+	if (strncmp(name, STORE_TMP_PREFIX, sizeof(STORE_TMP_PREFIX) - 1) != 0 ||
+	    strlen(name) != STORE_TMP_NAME_LEN)
+		return 0;
+	for (; *hex; hex++)
+		if (!((*hex >= '0' && *hex <= '9') || (*hex >= 'a' && *hex <= 'f')))
+			return 0;
+	return 1;
+}
+
+int store_name_hidden(const char *name, int at_root)
+{
+	return (at_root && store_name_reserved(name)) || store_name_is_tmp(name);
+}
+
 /* What a walk of the backing tree found. */
 struct survey {
 	unsigned long entries;          /* anything but the descriptor */
@@ -76,8 +94,12 @@ static int survey_dir(int dirfd, const struct keyring *kr, struct survey *sv, in
 			uint8_t raw[FMT_HEADER_SIZE];
 			struct fmt_header h;
 			ssize_t n;
-			int f = openat(dirfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			/* Reading a header is no access: adopted files keep
+			 * their atime (encrypt carries it over). */
+			int f = openat(dirfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
 
+			if (f < 0 && errno == EPERM)
+				f = openat(dirfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 			if (f < 0) {
 				rc = -errno;
 				break;
@@ -304,6 +326,15 @@ int store_is_fresh_for(const char *backing, const struct keyring *kr, char *err,
 		return 0;
 	}
 	return 1;
+}
+
+int store_set_plaintext(struct store *st, const struct keyring *kr, int allowed)
+{
+	int rc = store_write_desc(st->dir_fd, kr, allowed);
+
+	if (rc == 0)
+		st->plaintext_allowed = allowed;
+	return rc;
 }
 
 void store_close(struct store *st)

@@ -41,4 +41,21 @@ void store_close(struct store *st);
  * files: hidden from the mount view and reserved. */
 int store_name_reserved(const char *name);
 
+/* The temp files of "encrypt" and "rekey", beside the file they replace:
+ * STORE_TMP_PREFIX followed by 16 lowercase hex digits, in any directory.
+ * Left behind only by a killed run, removed by the next one. */
+#define STORE_TMP_PREFIX ".jetcryptfs-tmp-"
+#define STORE_TMP_NAME_LEN (sizeof(STORE_TMP_PREFIX) - 1 + 16)
+/* 1 if name is such a temp file name. */
+int store_name_is_tmp(const char *name);
+/* 1 if name, in a directory that is (at_root) or is not the backing root,
+ * is hidden from the mount view: reserved names at the root, temp files
+ * anywhere. */
+int store_name_hidden(const char *name, int at_root);
+
+/* Rewrites the descriptor of the open (locked) store under the current key
+ * with the given plaintext policy: how "encrypt" makes a store strict.
+ * 0 or -errno; st->plaintext_allowed follows. */
+int store_set_plaintext(struct store *st, const struct keyring *kr, int allowed);
+
 #endif

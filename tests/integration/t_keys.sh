@@ -107,8 +107,17 @@ expect_exit 0 "$JCFS" mount -c "$JC_TMP/dirs.conf" --pid-file "$JC_TMP/dirs.pid"
 JC_DAEMON[$M]=$(cat "$JC_TMP/dirs.pid")
 jc_is_mounted "$M" || fail "mount -c FILE exited 0 but mounted nothing"
 readback "$M"
-jc_umount "$M"
 ok "mount -c FILE takes both directories from the config"
+
+# A second daemon on the same backing directory: refused, the store is
+# locked by the first (status 7), and the first keeps working.
+mkdir -p "$JC_TMP/m2"
+expect_exit 7 env JS_KEY="$KEY1" "$JCFS" mount --log-file "$JC_LOG" "$B" "$JC_TMP/m2"
+expect_output_contains "$B"
+! jc_is_mounted "$JC_TMP/m2" || fail "second mount of one store mounted"
+readback "$M"
+jc_umount "$M"
+ok "second mount of a mounted store refused: $(head -n 1 <<<"$JC_OUTPUT")"
 
 # Malformed configs: status 2, FILE:LINE:COL, nothing mounted.
 bad_config() {

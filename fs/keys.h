@@ -1,0 +1,40 @@
+/*
+ * Key loading shared by mount and the offline tools: the key-source
+ * precedence of keyring_load (--key-env NAME, the config's key or tpm {}
+ * block, then $JS_KEY) plus prev_key, with the TPM keys file unsealed here.
+ * A new TPM key is created only when the caller allows it (mount) and the
+ * store holds no data under another key, so a lost keys file never turns
+ * into a silently new key.
+ */
+#ifndef JCFS_KEYS_H
+#define JCFS_KEYS_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "keyring.h"
+
+struct key_opts {
+	const char *key_env;            /* --key-env NAME, or NULL */
+	const char *key_file;           /* --key-file PATH (a systemd credential), or NULL */
+	const struct config *cfg;       /* the loaded -c FILE, or NULL */
+	const char *backing;            /* the store the keys are for (TPM creation check) */
+	int may_create;                 /* tpm: create a missing keys file for a fresh store */
+};
+
+/* A TPM error n (10..19, enum tpm_status) as keys_load returns it: outside
+ * the errno range so that it cannot be mistaken for one. */
+#define KEYS_TPM_BASE 4096
+#define KEYS_E_TPM(n) (-(KEYS_TPM_BASE + (n)))
+
+/* Fills *kr (keys[0] current, then prev_key). Logs warnings (weak key,
+ * keys file readable by others) and the creation of a TPM key. Returns 0,
+ * -ENOKEY when no key is given, KEYS_E_TPM(n), or another -errno; one line
+ * naming the problem in err. */
+int keys_load(const struct key_opts *ko, struct keyring **kr, char *err, size_t errlen);
+
+/* The process exit status for keys_load's return value: 0, EXIT_NO_KEY,
+ * 10..19 for TPM errors, EXIT_FAIL otherwise. */
+int keys_exit_status(int rc);
+
+#endif

@@ -1,0 +1,288 @@
+/*
+ * Unkillable writes (see safewrite.h for why). Each helper is a process
+ * created with clone(CLONE_VM | CLONE_FILES) but without CLONE_THREAD, so
+ * it sees the daemon's buffers and descriptors while a SIGKILL of the
+ * daemon's thread group leaves it alone. A caller claims an idle helper,
+ * puts the job into its slot, rings its eventfd and sleeps on the slot's
+ * futex until the helper marks the job done. An idle helper sleeps in
+ * ppoll on that eventfd and on a pidfd of the daemon, so it leaves as soon
+ * as the daemon has died -- after finishing the write it was making.
+ *
+ * The helper shares the TLS of the thread that cloned it (a "spawner"
+ * thread that does nothing but wait for it), so its code makes raw system
+ * calls only: no allocation, no stdio, no locks, nothing a sanitizer
+ * instruments.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "safewrite.h"
+
+#define SW_MAX 8
+#define SW_STACK (64 * 1024)
+
+enum { SW_FREE, SW_CLAIMED, SW_QUEUED, SW_DONE };
+
+struct sw_helper {
+	_Atomic uint32_t state;         /* futex word, one of the above */
+	_Atomic int dead;               /* the helper process is gone */
+	int efd;                        /* doorbell: a job is queued */
+	/* The job, written by the claimant before SW_QUEUED. */
+	int fd;
+	const void *buf;
+	size_t len;
+	off_t off;
+	ssize_t result;                 /* len or -errno, before SW_DONE */
+	pid_t pid;
+	void *stack;
+	pthread_t spawner;
+	int spawned;                    /* spawner thread exists */
+	sem_t started;
+};
+
+static struct sw_helper helpers[SW_MAX];
+static unsigned nhelpers;
+static sem_t sw_idle;                   /* helpers not claimed */
+static int sw_pidfd = -1;
+static _Atomic int sw_stopping;
+
+static ssize_t direct_pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, off + (off_t)done);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		done += (size_t)n;
+	}
+	return (ssize_t)len;
+}
+
+/* The helper process. Raw system calls only (see the top of the file). */
+__attribute__((no_sanitize_address, no_sanitize_undefined, no_sanitize_thread))
+static int helper_main(void *arg)
+{
+	struct sw_helper *h = arg;
+	struct pollfd p[2];
+	int orphan = 0;
+	uint64_t v;
+
+	for (;;) {
+		if (atomic_load(&h->state) == SW_QUEUED) {
+			size_t done = 0;
+			ssize_t r = 0;
+
+			while (done < h->len) {
+				r = syscall(SYS_pwrite64, h->fd, (const char *)h->buf + done, h->len - done,
+					    h->off + (off_t)done);
+				if (r < 0) {
+					if (errno == EINTR)
+						continue;
+					r = -errno;
+					break;
+				}
+				if (r == 0) {
+					r = -EIO;
+					break;
+				}
+				done += (size_t)r;
+			}
+			h->result = done == h->len ? (ssize_t)done : (r < 0 ? r : -EIO);
+			atomic_store(&h->state, SW_DONE);
+			syscall(SYS_futex, &h->state, FUTEX_WAKE, 1, NULL, NULL, 0);
+			continue;
+		}
+		if (orphan || atomic_load(&sw_stopping))
+			return 0;
+		p[0].fd = h->efd;
+		p[0].events = POLLIN;
+		p[0].revents = 0;
+		p[1].fd = sw_pidfd;
+		p[1].events = POLLIN;
+		p[1].revents = 0;
+		if (syscall(SYS_ppoll, p, 2, NULL, NULL, 0) < 0)
+			continue;
+		if (p[0].revents & POLLIN)
+			(void)!syscall(SYS_read, h->efd, &v, sizeof(v));
+		/* The daemon is gone: finish a job it queued, then leave. */
+		if (p[1].revents)
+			orphan = 1;
+	}
+}
+
+/* Creates one helper and then waits for it to exit, so that the TLS the
+ * helper borrows stays valid for its whole life. */
+static void *spawner_main(void *arg)
+{
+	struct sw_helper *h = arg;
+	sigset_t all;
+	int ws;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, NULL);       /* the helper inherits this */
+	h->pid = clone(helper_main, (char *)h->stack + SW_STACK,
+		       CLONE_VM | CLONE_FILES, h);
+	if (h->pid < 0) {
+		h->result = -errno;
+		atomic_store(&h->dead, 1);
+		sem_post(&h->started);
+		return NULL;
+	}
+	sem_post(&h->started);
+	while (waitpid(h->pid, &ws, __WALL) < 0 && errno == EINTR)
+		;
+	atomic_store(&h->dead, 1);
+	/* Gone unexpectedly with a job queued: its caller must not hang. */
+	if (atomic_load(&h->state) == SW_QUEUED) {
+		h->result = -EIO;
+		atomic_store(&h->state, SW_DONE);
+		syscall(SYS_futex, &h->state, FUTEX_WAKE, 1, NULL, NULL, 0);
+	}
+	return NULL;
+}
+
+int safewrite_start(unsigned n)
+{
+	int rc = 0;
+
+	if (n > SW_MAX)
+		n = SW_MAX;
+	if (n == 0 || nhelpers)
+		return -EINVAL;
+#ifdef SYS_pidfd_open
+	sw_pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+#endif
+	if (sw_pidfd < 0)
+		return -ENOSYS;
+	atomic_store(&sw_stopping, 0);
+	for (unsigned i = 0; i < n; i++) {
+		struct sw_helper *h = &helpers[i];
+
+		memset(h, 0, sizeof(*h));
+		h->efd = eventfd(0, EFD_CLOEXEC);
+		h->stack = mmap(NULL, SW_STACK, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+		if (h->efd < 0 || h->stack == MAP_FAILED) {
+			rc = -errno;
+			if (h->efd >= 0)
+				close(h->efd);
+			if (h->stack != MAP_FAILED)
+				munmap(h->stack, SW_STACK);
+			break;
+		}
+		sem_init(&h->started, 0, 0);
+		rc = -pthread_create(&h->spawner, NULL, spawner_main, h);
+		if (rc == 0) {
+			h->spawned = 1;
+			sem_wait(&h->started);
+			if (atomic_load(&h->dead))
+				rc = (int)h->result;
+		}
+		nhelpers = i + 1;
+		if (rc < 0)
+			break;
+	}
+	if (rc < 0) {
+		safewrite_stop();
+		return rc;
+	}
+	sem_init(&sw_idle, 0, nhelpers);
+	return 0;
+}
+
+void safewrite_stop(void)
+{
+	atomic_store(&sw_stopping, 1);
+	for (unsigned i = 0; i < nhelpers; i++) {
+		struct sw_helper *h = &helpers[i];
+		uint64_t one = 1;
+
+		if (h->spawned) {
+			(void)!write(h->efd, &one, sizeof(one));
+			pthread_join(h->spawner, NULL);
+		}
+		sem_destroy(&h->started);
+		close(h->efd);
+		munmap(h->stack, SW_STACK);
+	}
+	nhelpers = 0;
+	if (sw_pidfd >= 0)
+		close(sw_pidfd);
+	sw_pidfd = -1;
+}
+
+int safewrite_active(void)
+{
+	return nhelpers > 0 && !atomic_load(&sw_stopping);
+}
+
+ssize_t safewrite_pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+	struct sw_helper *h = NULL;
+	uint64_t one = 1;
+	uint32_t s;
+	ssize_t r;
+
+	if (!safewrite_active())
+		return direct_pwrite(fd, buf, len, off);
+	while (sem_wait(&sw_idle) < 0)
+		;
+	for (unsigned i = 0; i < nhelpers && !h; i++) {
+		uint32_t free_state = SW_FREE;
+
+		if (atomic_compare_exchange_strong(&helpers[i].state, &free_state, SW_CLAIMED))
+			h = &helpers[i];
+	}
+	if (!h || atomic_load(&h->dead)) {
+		/* A helper died (killed on its own): write directly. */
+		if (h)
+			atomic_store(&h->state, SW_FREE);
+		sem_post(&sw_idle);
+		return direct_pwrite(fd, buf, len, off);
+	}
+	h->fd = fd;
+	h->buf = buf;
+	h->len = len;
+	h->off = off;
+	atomic_store(&h->state, SW_QUEUED);
+	if (write(h->efd, &one, sizeof(one)) < 0)
+		log_warn("safewrite: cannot wake a helper: %s", strerror(errno));
+	while ((s = atomic_load(&h->state)) != SW_DONE) {
+		struct timespec ts = { 1, 0 };
+
+		syscall(SYS_futex, &h->state, FUTEX_WAIT, s, &ts, NULL, 0);
+		/* Its spawner normally finishes the job of a helper that died;
+		 * this covers a death between the claim and the queueing. */
+		if (atomic_load(&h->dead) && atomic_load(&h->state) != SW_DONE) {
+			h->result = -EIO;
+			break;
+		}
+	}
+	r = h->result;
+	atomic_store(&h->state, SW_FREE);
+	sem_post(&sw_idle);
+	return r;
+}

@@ -1,0 +1,34 @@
+/*
+ * Writes that killing the daemon cannot tear. Linux copies a buffered
+ * pwrite into the page cache one page (folio) at a time and stops between
+ * pages as soon as the writing task has a fatal signal pending, returning
+ * a short write: a daemon killed with SIGKILL in the middle of writing a
+ * 4136-byte block leaves it half new and half old, so it fails
+ * authentication and the fsync'd bytes it held are gone. This module
+ * makes the daemon's data writes in helper processes that share its
+ * memory and descriptor table but not its thread group, so a SIGKILL of
+ * the daemon does not reach them: a write that has begun is completed,
+ * and a helper exits once it is idle and the daemon is gone. Where the
+ * helpers cannot be started (clone refused, e.g. under valgrind), and in
+ * the offline tools, writes are made directly.
+ */
+#ifndef JCFS_SAFEWRITE_H
+#define JCFS_SAFEWRITE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Starts n helper processes (1..8). 0, or -errno when none could be
+ * started (writes are then direct). Call after any fork of the daemon and
+ * before the first write. */
+int safewrite_start(unsigned n);
+/* Stops the helpers and waits for them. */
+void safewrite_stop(void);
+/* 1 while helpers are running. */
+int safewrite_active(void);
+
+/* Writes all len bytes of buf at off in fd. Returns len, or -errno; on an
+ * error part of the range may have been written. */
+ssize_t safewrite_pwrite(int fd, const void *buf, size_t len, off_t off);
+
+#endif

@@ -1,0 +1,219 @@
+/*
+ * "jetcryptfs cat": one backing file decrypted to stdout through the
+ * content layer, without a mount. Output stops at the first block that
+ * fails authentication, after every good byte before it: never a byte of
+ * a bad block, never a guess.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "content.h"
+#include "format.h"
+#include "kdf.h"
+#include "log.h"
+#include "status.h"
+#include "tool_common.h"
+#include "tools.h"
+
+#define CAT_CHUNK (256 * FMT_BLOCK_SIZE)
+
+static void usage_cat(FILE *f)
+{
+	fprintf(f,
+		"usage: jetcryptfs cat [-c FILE] [--key-env NAME|--key-file FILE] BACKING_FILE\n"
+		"\n"
+		"Decrypts one file of a backing directory to standard output, without mounting\n"
+		"(the store may be mounted or not). The key comes as for mount: --key-env NAME\n"
+		"or --key-file FILE, else the config's key or tpm { } block, else $JS_KEY; the\n"
+		"config's prev_key is used too.\n"
+		"A block that fails authentication stops the output with an error naming the\n"
+		"file and the block, after writing only the good bytes before it. A plaintext\n"
+		"file (no jetcryptfs header, as in an adopted store) is copied as it is, with a\n"
+		"warning.\n"
+		"\n"
+		"  -c, --config FILE     NATS-syntax config with a jetstream { } block\n"
+		"      --key-env NAME    read the key from $NAME\n"
+		"      --key-file FILE   read the key from FILE (e.g. a systemd credential)\n"
+		"  -h, --help            this text\n"
+		"\n"
+		"Exit status: 0 the whole file was written; 1 a bad block, a damaged or truncated\n"
+		"file, or a read or write error; 2 usage or config error; 3 no key given; 4 the\n"
+		"file is encrypted under a key that was not given (both key ids named); 10-19 TPM\n"
+		"errors.\n");
+}
+
+static int write_all(const uint8_t *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(STDOUT_FILENO, buf, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Copies a plaintext file as it is. */
+static int cat_plain(const char *path, int fd, uint8_t *buf)
+{
+	uint64_t off = 0;
+	ssize_t n;
+	int rc;
+
+	log_warn("%s: not encrypted (plaintext file); copying it as it is", path);
+	while ((n = pread(fd, buf, CAT_CHUNK, (off_t)off)) > 0) {
+		rc = write_all(buf, (size_t)n);
+		if (rc < 0) {
+			log_err("standard output: %s", strerror(-rc));
+			return EXIT_FAIL;
+		}
+		off += (uint64_t)n;
+	}
+	if (n < 0) {
+		log_err("%s: %s", path, strerror(errno));
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+static int cat_encrypted(const char *path, int fd, struct content *c, uint8_t *buf)
+{
+	uint64_t off = 0;
+	ssize_t n;
+	int rc;
+
+	while (off < c->size) {
+		n = content_read(c, fd, buf, CAT_CHUNK, off);
+		if (n < 0) {
+			/* Somewhere in this chunk: go block by block to write
+			 * the good ones and name the bad one. */
+			for (;;) {
+				n = content_read(c, fd, buf, FMT_BLOCK_SIZE, off);
+				if (n <= 0)
+					break;
+				rc = write_all(buf, (size_t)n);
+				if (rc < 0) {
+					log_err("standard output: %s", strerror(-rc));
+					return EXIT_FAIL;
+				}
+				off += (uint64_t)n;
+			}
+			log_err("%s: output stopped at block %llu, after %llu good bytes", path,
+				(unsigned long long)(off / FMT_BLOCK_SIZE), (unsigned long long)off);
+			return EXIT_FAIL;
+		}
+		if (n == 0)
+			break;
+		rc = write_all(buf, (size_t)n);
+		if (rc < 0) {
+			log_err("standard output: %s", strerror(-rc));
+			return EXIT_FAIL;
+		}
+		off += (uint64_t)n;
+	}
+	return EXIT_OK;
+}
+
+int tools_cat(int argc, char **argv)
+{
+	struct tool_opts o;
+	struct tool_keys k;
+	struct content c = { 0 };
+	struct fmt_header h;
+	struct stat st;
+	uint8_t raw[FMT_HEADER_SIZE], *buf = NULL;
+	const char *path;
+	ssize_t n;
+	int first, fd = -1, rc, status;
+
+	first = tool_parse(argc, argv, TOOL_OPT_KEYS, &o, usage_cat);
+	if (first < 0)
+		return EXIT_USAGE;
+	if (argc - first != 1) {
+		usage_cat(stderr);
+		return EXIT_USAGE;
+	}
+	path = argv[first];
+	status = tool_load(&o, &path, 0, &k);
+	if (status)
+		goto out;
+	status = EXIT_FAIL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		log_err("%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		log_err("%s: not a regular file", path);
+		goto out;
+	}
+	buf = malloc(CAT_CHUNK);
+	if (!buf) {
+		log_err("out of memory");
+		goto out;
+	}
+	if (st.st_size == 0) {
+		status = EXIT_OK;
+		goto out;
+	}
+	n = pread(fd, raw, sizeof(raw), 0);
+	if (n < 0) {
+		log_err("%s: %s", path, strerror(errno));
+		goto out;
+	}
+	rc = fmt_header_decode(&h, raw, (size_t)n);
+	if (rc == -ENODATA) {
+		status = cat_plain(path, fd, buf);
+		goto out;
+	}
+	if (rc < 0) {
+		log_err("%s: damaged or unsupported header", path);
+		goto out;
+	}
+	if (!keyring_find(k.kr, h.key_id)) {
+		char have[2 * FMT_KEY_ID_SIZE + 1], want[2 * FMT_KEY_ID_SIZE + 1];
+
+		kdf_key_id_hex(h.key_id, want);
+		kdf_key_id_hex(k.kr->keys[0].id, have);
+		log_err("%s: key does not match this file (file key id %s, given key id %s)", path, want, have);
+		status = EXIT_WRONG_KEY;
+		goto out;
+	}
+	{
+		struct content_ctx cctx = { .kr = k.kr, .cipher = k.cipher, .plaintext_allowed = 1 };
+
+		if (content_setup(&cctx) < 0) {
+			log_err("crypto library initialisation failed");
+			goto out;
+		}
+	}
+	rc = content_load(&c, fd);
+	if (rc < 0) {
+		if (rc != -EIO)         /* -EIO was logged with its reason */
+			log_err("%s: %s", path, strerror(-rc));
+		goto out;
+	}
+	status = cat_encrypted(path, fd, &c, buf);
+out:
+	content_unload(&c);
+	content_teardown();
+	if (buf) {
+		sodium_memzero(buf, CAT_CHUNK);
+		free(buf);
+	}
+	if (fd >= 0)
+		close(fd);
+	tool_keys_free(&k);
+	return status;
+}

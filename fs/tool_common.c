@@ -1,0 +1,373 @@
+/*
+ * Shared machinery of the offline tools. The tree walk collects the whole
+ * file list before any tool acts on it, so that renames made while
+ * converting never disturb a directory being read, and so that a progress
+ * bar knows its total up front.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "format.h"
+#include "keys.h"
+#include "log.h"
+#include "status.h"
+#include "store.h"
+#include "tool_common.h"
+
+int tool_parse(int argc, char **argv, unsigned flags, struct tool_opts *o,
+	       void (*usage)(FILE *f))
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "key-env", required_argument, NULL, 'K' },
+		{ "key-file", required_argument, NULL, 'F' },
+		{ "cipher", required_argument, NULL, 'C' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	unsigned need;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': o->config = optarg; need = TOOL_OPT_KEYS; break;
+		case 'K': o->key_env = optarg; need = TOOL_OPT_KEYS; break;
+		case 'F': o->key_file = optarg; need = TOOL_OPT_KEYS; break;
+		case 'C': o->cipher = optarg; need = TOOL_OPT_CIPHER; break;
+		case 'J': o->json = 1; need = TOOL_OPT_JSON; break;
+		case 'q': o->quiet = 1; need = TOOL_OPT_QUIET; break;
+		case 'h': usage(stdout); exit(EXIT_OK);
+		default: usage(stderr); return -1;
+		}
+		if (!(flags & need)) {
+			/* optarg may be the word after the option itself */
+			const char *opt = optarg && optind >= 2 && optarg == argv[optind - 1] ? argv[optind - 2]
+											 : argv[optind - 1];
+
+			fprintf(stderr, "jetcryptfs %s: option %s does not apply here\n", argv[0], opt);
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (o->key_env && o->key_file) {
+		fprintf(stderr, "jetcryptfs %s: --key-env and --key-file cannot be used together\n", argv[0]);
+		return -1;
+	}
+	return optind;
+}
+
+static int tool_config_load(const struct tool_opts *o, const char **backing, int need_backing,
+			    struct tool_keys *k)
+{
+	char err[1024];
+	int rc;
+
+	memset(k, 0, sizeof(*k));
+	k->cfg.adopt = -1;
+	if (o->config) {
+		rc = config_load(o->config, &k->cfg, err, sizeof(err));
+		if (rc < 0) {
+			log_err("%s", err);
+			return EXIT_USAGE;
+		}
+		if (k->cfg.warning[0])
+			log_warn("%s", k->cfg.warning);
+	}
+	if (need_backing && !*backing) {
+		if (!k->cfg.backing_dir) {
+			log_err("no BACKING_DIR given%s", o->config ? " and the config has no backing_dir" : "");
+			return EXIT_USAGE;
+		}
+		*backing = k->cfg.backing_dir;
+	}
+	return 0;
+}
+
+static int tool_keys_load(const struct tool_opts *o, struct tool_keys *k)
+{
+	struct key_opts ko = { .key_env = o->key_env, .key_file = o->key_file,
+			       .cfg = o->config ? &k->cfg : NULL };
+	char err[1024];
+	int rc;
+
+	struct rlimit nocore = { 0, 0 };
+
+	/* Keys are about to be in memory: no core dumps, no ptrace by others. */
+	(void)setrlimit(RLIMIT_CORE, &nocore);
+	(void)prctl(PR_SET_DUMPABLE, 0);
+	k->cipher = FMT_CIPHER_CHACHAPOLY;
+	if (k->cfg.cipher)
+		k->cipher = k->cfg.cipher;
+	if (k->cfg.tpm.present && k->cfg.tpm.cipher)
+		k->cipher = k->cfg.tpm.cipher;
+	if (o->cipher) {
+		k->cipher = fmt_cipher_from_name(o->cipher);
+		if (k->cipher < 0) {
+			log_err("unknown cipher '%s' (use chachapoly or aes)", o->cipher);
+			return EXIT_USAGE;
+		}
+	}
+	rc = keys_load(&ko, &k->kr, err, sizeof(err));
+	if (rc < 0) {
+		log_err("%s", err);
+		return keys_exit_status(rc);
+	}
+	return 0;
+}
+
+int tool_load(const struct tool_opts *o, const char **backing, int need_backing,
+	      struct tool_keys *k)
+{
+	int status = tool_config_load(o, backing, need_backing, k);
+
+	return status ? status : tool_keys_load(o, k);
+}
+
+void tool_keys_free(struct tool_keys *k)
+{
+	keyring_free(k->kr);
+	k->kr = NULL;
+	config_free(&k->cfg);
+}
+
+/* ---- tree walk ---- */
+
+static int tree_add(struct tool_tree *t, const char *rel, const struct stat *st)
+{
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 256;
+		struct tool_file *f = realloc(t->files, cap * sizeof(*f));
+
+		if (!f)
+			return -ENOMEM;
+		t->files = f;
+		t->cap = cap;
+	}
+	t->files[t->n].rel = strdup(rel);
+	if (!t->files[t->n].rel)
+		return -ENOMEM;
+	t->files[t->n].st = *st;
+	t->n++;
+	return 0;
+}
+
+struct walk {
+	struct tool_tree *t;
+	const char *backing;
+	int remove_tmp;
+	char *err;
+	size_t errlen;
+	char path[PATH_MAX];
+};
+
+static int walk_fail(struct walk *w, const char *rel, int rc)
+{
+	snprintf(w->err, w->errlen, "%s/%s: %s", w->backing, rel, strerror(-rc));
+	return rc;
+}
+
+static int walk_dir(struct walk *w, int dfd, size_t plen, int depth)
+{
+	struct dirent *de;
+	DIR *dp;
+	int fd, rc = 0, removed = 0;
+
+	if (depth > 256)
+		return walk_fail(w, w->path, -ELOOP);
+	fd = dup(dfd);
+	if (fd < 0)
+		return walk_fail(w, w->path, -errno);
+	dp = fdopendir(fd);
+	if (!dp) {
+		rc = -errno;
+		close(fd);
+		return walk_fail(w, w->path, rc);
+	}
+	/* The dup shares its offset with dfd, which an earlier reader (the
+	 * store survey) may have left at the end. */
+	rewinddir(dp);
+	while (rc == 0) {
+		struct stat st;
+		size_t nlen;
+
+		errno = 0;
+		de = readdir(dp);
+		if (!de) {
+			if (errno)
+				rc = walk_fail(w, w->path, -errno);
+			break;
+		}
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		nlen = strlen(de->d_name);
+		if (plen + nlen + 2 > sizeof(w->path)) {
+			rc = walk_fail(w, w->path, -ENAMETOOLONG);
+			break;
+		}
+		if (plen)
+			w->path[plen] = '/';
+		memcpy(w->path + plen + (plen ? 1 : 0), de->d_name, nlen + 1);
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			rc = walk_fail(w, w->path, -errno);
+			break;
+		}
+		if (store_name_is_tmp(de->d_name) && S_ISREG(st.st_mode)) {
+			w->t->tmp_files++;
+			if (w->remove_tmp) {
+				if (unlinkat(dfd, de->d_name, 0) < 0) {
+					rc = walk_fail(w, w->path, -errno);
+					break;
+				}
+				removed = 1;
+			}
+		} else if (depth == 0 && (store_name_reserved(de->d_name) || !strcmp(de->d_name, "lost+found"))) {
+			/* the descriptor and its temp file, fsck's directory */
+		} else if (S_ISDIR(st.st_mode)) {
+			int sub = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+			if (sub < 0) {
+				rc = walk_fail(w, w->path, -errno);
+				break;
+			}
+			rc = walk_dir(w, sub, plen + (plen ? 1 : 0) + nlen, depth + 1);
+			close(sub);
+		} else if (S_ISREG(st.st_mode)) {
+			rc = tree_add(w->t, w->path, &st);
+			if (rc < 0)
+				walk_fail(w, w->path, rc);
+		} else if (!S_ISLNK(st.st_mode)) {
+			w->t->skipped++;
+		}
+		w->path[plen] = '\0';
+	}
+	closedir(dp);
+	if (rc == 0 && removed && fsync(dfd) < 0)
+		rc = walk_fail(w, w->path, -errno);
+	return rc;
+}
+
+static int tree_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct tool_file *)a)->rel, ((const struct tool_file *)b)->rel);
+}
+
+int tool_tree_walk(int rootfd, const char *backing, int remove_tmp, struct tool_tree *t,
+		   char *err, size_t errlen)
+{
+	struct walk *w = calloc(1, sizeof(*w));
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	if (!w) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	w->t = t;
+	w->backing = backing;
+	w->remove_tmp = remove_tmp;
+	w->err = err;
+	w->errlen = errlen;
+	rc = walk_dir(w, rootfd, 0, 0);
+	free(w);
+	if (rc < 0) {
+		tool_tree_free(t);
+		return rc;
+	}
+	if (t->n)
+		qsort(t->files, t->n, sizeof(*t->files), tree_cmp);
+	return 0;
+}
+
+void tool_tree_free(struct tool_tree *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->files[i].rel);
+	free(t->files);
+	memset(t, 0, sizeof(*t));
+}
+
+int tool_open_read(int dirfd, const char *path)
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+
+	if (fd < 0 && errno == EPERM)
+		fd = openat(dirfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	return fd;
+}
+
+int tool_open_parent(int rootfd, const char *rel, const char **base)
+{
+	const char *slash = strrchr(rel, '/');
+	char dir[PATH_MAX];
+	int fd;
+
+	if (!slash) {
+		*base = rel;
+		fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	} else {
+		if ((size_t)(slash - rel) >= sizeof(dir))
+			return -ENAMETOOLONG;
+		memcpy(dir, rel, (size_t)(slash - rel));
+		dir[slash - rel] = '\0';
+		*base = slash + 1;
+		fd = openat(rootfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	return fd < 0 ? -errno : fd;
+}
+
+/* ---- signals ---- */
+
+static volatile sig_atomic_t tool_sig;
+
+static void tool_on_signal(int sig)
+{
+	tool_sig = sig;
+}
+
+void tool_signals_catch(void)
+{
+	struct sigaction sa = { .sa_handler = tool_on_signal, .sa_flags = SA_RESTART };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+int tool_interrupted(void)
+{
+	return tool_sig;
+}
+
+/* ---- JSON ---- */
+
+void tool_json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p == '\n')
+			fputs("\\n", f);
+		else if (*p == '\t')
+			fputs("\\t", f);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}

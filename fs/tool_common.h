@@ -1,0 +1,94 @@
+/*
+ * What the offline tools share: their common options (-c, --key-env,
+ * --key-file, --cipher, --json, --quiet), loading the config and keys with the same
+ * exit statuses as mount, a sorted walk of a backing tree, signals that
+ * ask a long run to stop at a safe point, and JSON string output.
+ */
+#ifndef JCFS_TOOL_COMMON_H
+#define JCFS_TOOL_COMMON_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "keyring.h"
+
+/* Which common options a tool takes. */
+enum {
+	TOOL_OPT_KEYS = 1,              /* -c FILE, --key-env NAME, --key-file FILE */
+	TOOL_OPT_CIPHER = 2,            /* --cipher NAME */
+	TOOL_OPT_JSON = 4,              /* --json */
+	TOOL_OPT_QUIET = 8,             /* -q, --quiet */
+};
+
+struct tool_opts {
+	const char *config;
+	const char *key_env;
+	const char *key_file;
+	const char *cipher;
+	int json;
+	int quiet;
+};
+
+/* Parses argv with the options in flags; -h/--help prints usage to stdout
+ * and exits 0. Returns the index of the first operand, or -1 after
+ * printing usage to stderr. */
+int tool_parse(int argc, char **argv, unsigned flags, struct tool_opts *o,
+	       void (*usage)(FILE *f));
+
+struct tool_keys {
+	struct config cfg;
+	struct keyring *kr;
+	int cipher;                     /* for new files: --cipher, config, chachapoly */
+};
+
+/* Loads -c FILE (if given) into k->cfg -- if *backing is NULL and
+ * need_backing, the config's backing_dir stands in -- then the keys as
+ * mount does (never creating a TPM key) and the cipher for new files.
+ * Returns 0 or an exit status after printing the problem (2 for a config
+ * error or no backing directory, 3/4/10-19 for keys). */
+int tool_load(const struct tool_opts *o, const char **backing, int need_backing,
+	      struct tool_keys *k);
+void tool_keys_free(struct tool_keys *k);
+
+/* A regular file of a backing tree. */
+struct tool_file {
+	char *rel;                      /* path from the backing root */
+	struct stat st;
+};
+
+struct tool_tree {
+	struct tool_file *files;        /* sorted by rel */
+	size_t n, cap;
+	unsigned long tmp_files;        /* leftover temp files found (or removed) */
+	unsigned long skipped;          /* symlinks, devices, sockets, fifos */
+};
+
+/* Collects every regular file under the backing directory open as rootfd,
+ * without following symlinks, leaving out the descriptor and lost+found at
+ * the root. Temp files of encrypt/rekey are counted and, with remove_tmp,
+ * deleted (each directory fsync'd). Returns 0, or -errno with one line
+ * naming the path in err. */
+int tool_tree_walk(int rootfd, const char *backing, int remove_tmp, struct tool_tree *t,
+		   char *err, size_t errlen);
+void tool_tree_free(struct tool_tree *t);
+
+/* openat(dirfd, path, O_RDONLY | O_NOFOLLOW) without updating the file's
+ * access time where the caller may (owner or CAP_FOWNER): the tools read
+ * every file, and encrypt must keep each file's atime as it was. */
+int tool_open_read(int dirfd, const char *path);
+
+/* Opens the directory of rel (relative to rootfd) and sets *base to its
+ * last component: the directory fd or -errno. */
+int tool_open_parent(int rootfd, const char *rel, const char **base);
+
+/* SIGINT, SIGTERM and SIGHUP only set a flag, so that a long run stops
+ * between two safe points; tool_interrupted() returns the signal or 0. */
+void tool_signals_catch(void);
+int tool_interrupted(void);
+
+/* A JSON string literal for s (bytes >= 0x80 pass through as they are). */
+void tool_json_str(FILE *f, const char *s);
+
+#endif

@@ -1,0 +1,488 @@
+/*
+ * "jetcryptfs fsck": read-only verification of a whole backing directory.
+ * A first pass reads every header (so that a key that fits no file is
+ * named before any block is read), a second authenticates every block of
+ * every file under a given key with the crypto layer directly, so that
+ * each bad block is named rather than the first one only.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "block.h"
+#include "desc.h"
+#include "format.h"
+#include "kdf.h"
+#include "log.h"
+#include "progress.h"
+#include "status.h"
+#include "tool_common.h"
+#include "tools.h"
+
+#define FSCK_CHUNK_BLOCKS 64
+
+static void usage_fsck(FILE *f)
+{
+	fprintf(f,
+		"usage: jetcryptfs fsck [-c FILE] [--key-env NAME|--key-file FILE] [--json] [--quiet]\n"
+		"                       [BACKING_DIR]\n"
+		"\n"
+		"Verifies, read-only, that every block of every file in BACKING_DIR authenticates\n"
+		"under the given key (and prev_key). Reports, one line each, every bad block\n"
+		"(FILE: block N: problem), plaintext files in a strict store, files encrypted\n"
+		"under a key id that was not given, damaged headers, impossible sizes, and a\n"
+		"damaged or forged store descriptor. Noted but not problems: a missing descriptor\n"
+		"(the next mount re-creates it), files still under prev_key or the other cipher\n"
+		"(rekey converts them), plaintext files of an adopted store (encrypt converts\n"
+		"them), temp files left by an interrupted encrypt or rekey (the next run removes\n"
+		"them). It may run while the store is mounted; a file being written at that\n"
+		"moment can show a problem that a second run does not. BACKING_DIR defaults to\n"
+		"the config's backing_dir.\n"
+		"\n"
+		"  -c, --config FILE     NATS-syntax config with a jetstream { } block\n"
+		"      --key-env NAME    read the key from $NAME (default: config key/tpm, then $JS_KEY)\n"
+		"      --key-file FILE   read the key from FILE (e.g. a systemd credential)\n"
+		"      --json            one JSON object: backing, status, clean, descriptor, counts\n"
+		"                        (files, encrypted, plaintext, empty, blocks,\n"
+		"                        under_previous_key, other_cipher, temp_files) and problems\n"
+		"                        [{file, block (or null), problem}]\n"
+		"  -q, --quiet           no progress bar (there is none when stderr is not a terminal)\n"
+		"  -h, --help            this text\n"
+		"\n"
+		"Exit status: 0 clean; 1 problems found (each listed); 2 usage or config error;\n"
+		"3 no key given; 4 key does not match this store (the descriptor's key id, or that\n"
+		"of every encrypted file, is not among the given keys; both named); 6 the store\n"
+		"descriptor is damaged or fails authentication (other problems are listed too);\n"
+		"10-19 TPM errors.\n");
+}
+
+enum cls { CLS_EMPTY, CLS_PLAIN, CLS_DAMAGED, CLS_FOREIGN, CLS_OURS, CLS_ERROR };
+
+struct problem {
+	char *file;
+	long long block;                /* -1: the file as a whole */
+	char *what;
+};
+
+struct fsck {
+	const char *backing;
+	int rootfd;
+	const struct keyring *kr;
+	int cipher;                     /* the configured cipher */
+	int json;
+	int strict;                     /* plaintext files are problems */
+	struct progress prog;
+	struct problem *probs;
+	size_t nprobs, capprobs;
+	unsigned long files, encrypted, plaintext, empty, prev_key, other_cipher, foreign;
+	unsigned long long blocks;
+	uint8_t *key;                   /* file key, locked */
+	uint8_t *buf;                   /* stored blocks of one chunk */
+	uint8_t plain[FMT_BLOCK_SIZE];
+};
+
+static void problem(struct fsck *f, const char *rel, long long block, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void problem(struct fsck *f, const char *rel, long long block, const char *fmt, ...)
+{
+	char what[512], file[PATH_MAX * 2];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(file, sizeof(file), "%s/%s", f->backing, rel);
+	if (f->nprobs == f->capprobs) {
+		size_t cap = f->capprobs ? 2 * f->capprobs : 16;
+		struct problem *p = realloc(f->probs, cap * sizeof(*p));
+
+		if (!p) {
+			log_err("out of memory");
+			exit(EXIT_FAIL);
+		}
+		f->probs = p;
+		f->capprobs = cap;
+	}
+	f->probs[f->nprobs].file = strdup(file);
+	f->probs[f->nprobs].what = strdup(what);
+	f->probs[f->nprobs].block = block;
+	if (!f->probs[f->nprobs].file || !f->probs[f->nprobs].what) {
+		log_err("out of memory");
+		exit(EXIT_FAIL);
+	}
+	f->nprobs++;
+	if (!f->json) {
+		progress_clear(&f->prog);
+		if (block >= 0)
+			printf("%s: block %lld: %s\n", file, block, what);
+		else
+			printf("%s: %s\n", file, what);
+		fflush(stdout);
+	}
+}
+
+/* What the header of one file says (first pass). */
+static enum cls classify(struct fsck *f, const struct tool_file *tf, int *errnum,
+			 const struct keyring_key **key, struct fmt_header *h)
+{
+	uint8_t raw[FMT_HEADER_SIZE];
+	ssize_t n;
+	int fd, rc;
+
+	if (tf->st.st_size == 0)
+		return CLS_EMPTY;
+	fd = tool_open_read(f->rootfd, tf->rel);
+	if (fd < 0) {
+		*errnum = errno;
+		return CLS_ERROR;
+	}
+	n = pread(fd, raw, sizeof(raw), 0);
+	*errnum = errno;
+	close(fd);
+	if (n < 0)
+		return CLS_ERROR;
+	rc = fmt_header_decode(h, raw, (size_t)n);
+	if (rc == -ENODATA)
+		return CLS_PLAIN;
+	if (rc < 0)
+		return CLS_DAMAGED;
+	*key = keyring_find(f->kr, h->key_id);
+	return *key ? CLS_OURS : CLS_FOREIGN;
+}
+
+/* Authenticates every block of one file under key k (second pass). */
+static void verify(struct fsck *f, const struct tool_file *tf, const struct keyring_key *k)
+{
+	uint8_t hdr[FMT_HEADER_SIZE];
+	struct fmt_header h;
+	struct stat st;
+	uint64_t plain, nblocks, b = 0;
+	size_t ovh, sbs;
+	int fd, rc, size_ok;
+
+	fd = tool_open_read(f->rootfd, tf->rel);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		problem(f, tf->rel, -1, "cannot read: %s", strerror(errno));
+		goto out;
+	}
+	if (pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
+	    fmt_header_decode(&h, hdr, sizeof(hdr)) < 0) {
+		problem(f, tf->rel, -1, "header changed or unreadable while checking");
+		goto out;
+	}
+	if (kdf_file_key(k->master, h.cipher, h.file_id, f->key) < 0) {
+		problem(f, tf->rel, -1, "cannot derive the file key");
+		goto out;
+	}
+	ovh = fmt_block_overhead(h.cipher);
+	sbs = fmt_stored_block_size(h.cipher);
+	size_ok = fmt_plaintext_size(h.cipher, (uint64_t)st.st_size, &plain) == 0;
+	if (!size_ok)   /* the whole blocks are still worth checking */
+		plain = ((uint64_t)st.st_size - FMT_HEADER_SIZE) / sbs * FMT_BLOCK_SIZE;
+	nblocks = (plain + FMT_BLOCK_SIZE - 1) / FMT_BLOCK_SIZE;
+	f->encrypted++;
+	if (k != &f->kr->keys[0])
+		f->prev_key++;
+	if (h.cipher != f->cipher)
+		f->other_cipher++;
+
+	while (b < nblocks) {
+		uint64_t n = nblocks - b < FSCK_CHUNK_BLOCKS ? nblocks - b : FSCK_CHUNK_BLOCKS;
+		uint64_t last = b + n - 1;
+		size_t lastlen = (size_t)(plain - last * FMT_BLOCK_SIZE);
+		size_t want, got = 0;
+		ssize_t r;
+
+		if (lastlen > FMT_BLOCK_SIZE)
+			lastlen = FMT_BLOCK_SIZE;
+		want = (size_t)(n - 1) * sbs + lastlen + ovh;
+		while (got < want) {
+			r = pread(fd, f->buf + got, want - got, (off_t)(fmt_block_offset(h.cipher, b) + got));
+			if (r <= 0)
+				break;
+			got += (size_t)r;
+		}
+		for (uint64_t i = 0; i < n; i++, b++) {
+			size_t len = b == last ? lastlen + ovh : sbs;
+			size_t at = (size_t)i * sbs;
+
+			if (at + len > got) {
+				problem(f, tf->rel, (long long)b, "missing (the file is shorter than its size says)");
+				b = nblocks;
+				break;
+			}
+			rc = block_decrypt(h.cipher, f->key, hdr, b, f->buf + at, len, f->plain);
+			if (rc < 0) {
+				/* A block being rewritten on a live mount can be read
+				 * half-written: look once more before reporting. */
+				uint8_t again[FMT_BLOCK_SIZE + FMT_MAX_NONCE + FMT_TAG_SIZE];
+
+				if (pread(fd, again, len, (off_t)fmt_block_offset(h.cipher, b)) == (ssize_t)len)
+					rc = block_decrypt(h.cipher, f->key, hdr, b, again, len, f->plain);
+			}
+			if (rc == -EBADMSG)
+				problem(f, tf->rel, (long long)b, "authentication failed");
+			else if (rc < 0)
+				problem(f, tf->rel, (long long)b, "cannot be decrypted: %s", strerror(-rc));
+			f->blocks++;
+		}
+		progress_add(&f->prog, n * sbs);
+	}
+	if (!size_ok)
+		problem(f, tf->rel, (long long)nblocks,
+			"truncated: %lld ciphertext bytes are not a whole number of blocks", (long long)st.st_size);
+out:
+	if (fd >= 0)
+		close(fd);
+}
+
+/* The descriptor: 0 fine or missing, 1 damaged/forged, or EXIT_WRONG_KEY
+ * after printing why. Sets *state and f->strict. */
+static int check_desc(struct fsck *f, const char **state, struct desc *d)
+{
+	char buf[DESC_MAX_SIZE], want[2 * FMT_KEY_ID_SIZE + 1], have[2 * FMT_KEY_ID_SIZE + 1];
+	const struct keyring_key *k;
+	ssize_t n;
+	int fd = openat(f->rootfd, DESC_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0) {
+		*state = errno == ENOENT ? "missing" : "unreadable";
+		if (errno != ENOENT) {
+			problem(f, DESC_NAME, -1, "cannot read the store descriptor: %s", strerror(errno));
+			return 1;
+		}
+		return 0;
+	}
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < 0 || desc_parse(buf, (size_t)n, d) < 0) {
+		*state = "malformed";
+		f->strict = 1;
+		problem(f, DESC_NAME, -1, "malformed store descriptor");
+		return 1;
+	}
+	k = keyring_find(f->kr, d->key_id);
+	if (!k) {
+		kdf_key_id_hex(d->key_id, want);
+		kdf_key_id_hex(f->kr->keys[0].id, have);
+		log_err("%s: key does not match this store (store key id %s, given key id %s)", f->backing, want,
+			have);
+		return EXIT_WRONG_KEY;
+	}
+	if (desc_verify(buf, (size_t)n, k->master) < 0) {
+		*state = "forged";
+		f->strict = 1;  /* its policy cannot be trusted */
+		problem(f, DESC_NAME, -1, "store descriptor fails authentication (modified without the key)");
+		return 1;
+	}
+	*state = "ok";
+	f->strict = !d->plaintext_allowed;
+	return 0;
+}
+
+static void report_json(struct fsck *f, int status, const char *dstate, const struct desc *d,
+			unsigned long tmp)
+{
+	char hex[2 * FMT_KEY_ID_SIZE + 1];
+
+	printf("{\n  \"backing\": ");
+	tool_json_str(stdout, f->backing);
+	printf(",\n  \"status\": %d,\n  \"clean\": %s,\n  \"descriptor\": {\"state\": \"%s\"", status,
+	       status == 0 ? "true" : "false", dstate);
+	if (!strcmp(dstate, "ok") || !strcmp(dstate, "forged")) {
+		kdf_key_id_hex(d->key_id, hex);
+		printf(", \"key_id\": \"%s\", \"plaintext\": \"%s\"", hex, d->plaintext_allowed ? "allowed" : "refused");
+	}
+	printf("},\n  \"files\": %lu, \"encrypted\": %lu, \"plaintext\": %lu, \"empty\": %lu, \"blocks\": %llu,\n"
+	       "  \"under_previous_key\": %lu, \"other_cipher\": %lu, \"temp_files\": %lu,\n  \"problems\": [",
+	       f->files, f->encrypted, f->plaintext, f->empty, f->blocks, f->prev_key, f->other_cipher, tmp);
+	for (size_t i = 0; i < f->nprobs; i++) {
+		printf("%s\n    {\"file\": ", i ? "," : "");
+		tool_json_str(stdout, f->probs[i].file);
+		if (f->probs[i].block >= 0)
+			printf(", \"block\": %lld, \"problem\": ", f->probs[i].block);
+		else
+			printf(", \"block\": null, \"problem\": ");
+		tool_json_str(stdout, f->probs[i].what);
+		printf("}");
+	}
+	printf("%s]\n}\n", f->nprobs ? "\n  " : "");
+}
+
+static void report_text(struct fsck *f, const char *dstate, unsigned long tmp)
+{
+	printf("%s: %lu files: %lu encrypted (%llu blocks checked), %lu empty, %lu plaintext: ", f->backing,
+	       f->files, f->encrypted, f->blocks, f->empty, f->plaintext);
+	if (f->nprobs)
+		printf("%zu problem%s\n", f->nprobs, f->nprobs == 1 ? "" : "s");
+	else
+		printf("clean\n");
+	if (!strcmp(dstate, "missing"))
+		printf("note: no store descriptor (%s); the next mount re-creates it\n", DESC_NAME);
+	if (f->plaintext && !f->strict && !strcmp(dstate, "missing"))
+		printf("note: %lu plaintext files and no descriptor: a mount needs --adopt (check that they belong "
+		       "here)\n", f->plaintext);
+	else if (f->plaintext && !f->strict)
+		printf("note: %lu plaintext files (adopted store); 'jetcryptfs encrypt' converts them\n", f->plaintext);
+	if (f->prev_key)
+		printf("note: %lu files are under a previous key; 'jetcryptfs rekey' converts them\n", f->prev_key);
+	if (f->other_cipher)
+		printf("note: %lu files use another cipher than %s\n", f->other_cipher, fmt_cipher_name(f->cipher));
+	if (tmp)
+		printf("note: %lu temp file%s of an interrupted encrypt or rekey; its next run removes them\n", tmp,
+		       tmp == 1 ? "" : "s");
+}
+
+int tools_fsck(int argc, char **argv)
+{
+	struct tool_opts o;
+	struct tool_keys k;
+	struct tool_tree t = { 0 };
+	struct fsck f = { .rootfd = -1 };
+	struct desc d = { 0 };
+	const char *backing = NULL, *dstate = "missing";
+	enum cls *cls = NULL;
+	const struct keyring_key **keys = NULL;
+	uint64_t total = 0;
+	unsigned long ours = 0;
+	char err[1024];
+	int first, status, desc_bad;
+
+	first = tool_parse(argc, argv, TOOL_OPT_KEYS | TOOL_OPT_JSON | TOOL_OPT_QUIET, &o, usage_fsck);
+	if (first < 0)
+		return EXIT_USAGE;
+	if (argc - first > 1) {
+		usage_fsck(stderr);
+		return EXIT_USAGE;
+	}
+	if (argc - first == 1)
+		backing = argv[first];
+	status = tool_load(&o, &backing, 1, &k);
+	if (status)
+		goto out;
+	status = EXIT_FAIL;
+	f.backing = backing;
+	f.kr = k.kr;
+	f.cipher = k.cipher;
+	f.json = o.json;
+	f.rootfd = open(backing, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (f.rootfd < 0) {
+		log_err("%s: cannot open backing directory: %s", backing, strerror(errno));
+		goto out;
+	}
+	f.key = sodium_malloc(KDF_KEY_SIZE);
+	f.buf = malloc((size_t)FSCK_CHUNK_BLOCKS * (FMT_BLOCK_SIZE + FMT_MAX_NONCE + FMT_TAG_SIZE));
+	if (!f.key || !f.buf || block_init() < 0) {
+		log_err("cannot set up the crypto library");
+		goto out;
+	}
+	desc_bad = check_desc(&f, &dstate, &d);
+	if (desc_bad == EXIT_WRONG_KEY) {
+		status = EXIT_WRONG_KEY;
+		goto out;
+	}
+	if (tool_tree_walk(f.rootfd, backing, 0, &t, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		goto out;
+	}
+	cls = calloc(t.n + 1, sizeof(*cls));
+	keys = calloc(t.n + 1, sizeof(*keys));
+	if (!cls || !keys) {
+		log_err("out of memory");
+		goto out;
+	}
+
+	/* Pass 1: headers. */
+	for (size_t i = 0; i < t.n; i++) {
+		struct fmt_header h;
+		int errnum = 0;
+
+		cls[i] = classify(&f, &t.files[i], &errnum, &keys[i], &h);
+		f.files++;
+		switch (cls[i]) {
+		case CLS_EMPTY: f.empty++; break;
+		case CLS_PLAIN: f.plaintext++; break;
+		case CLS_FOREIGN: f.foreign++; break;
+		case CLS_OURS: ours++; total += (uint64_t)t.files[i].st.st_size; break;
+		default: break;
+		}
+	}
+	if (!strcmp(dstate, "missing") && f.foreign && !ours) {
+		log_err("%s: key does not match this store (no descriptor, and none of its %lu encrypted files is under the given key)",
+			backing, f.foreign);
+		status = EXIT_WRONG_KEY;
+		goto out;
+	}
+
+	/* Pass 2: blocks. A signal stops it between two files. */
+	tool_signals_catch();
+	progress_start(&f.prog, "fsck", total, ours, o.quiet || o.json);
+	for (size_t i = 0; i < t.n && !tool_interrupted(); i++) {
+		struct fmt_header h;
+		const struct keyring_key *kk = NULL;
+		int errnum = 0;
+		char hex[2 * FMT_KEY_ID_SIZE + 1];
+
+		switch (cls[i]) {
+		case CLS_PLAIN:
+			if (f.strict)
+				problem(&f, t.files[i].rel, -1, "not encrypted (plaintext file in a strict store)");
+			break;
+		case CLS_DAMAGED:
+			problem(&f, t.files[i].rel, -1, "damaged or unsupported header");
+			break;
+		case CLS_ERROR:
+			(void)classify(&f, &t.files[i], &errnum, &kk, &h);
+			problem(&f, t.files[i].rel, -1, "cannot read: %s", strerror(errnum));
+			break;
+		case CLS_FOREIGN:
+			if (classify(&f, &t.files[i], &errnum, &kk, &h) == CLS_FOREIGN) {
+				kdf_key_id_hex(h.key_id, hex);
+				problem(&f, t.files[i].rel, -1, "encrypted under key id %s, which is not among the given keys",
+					hex);
+			}
+			break;
+		case CLS_OURS:
+			verify(&f, &t.files[i], keys[i]);
+			progress_item(&f.prog);
+			break;
+		default:
+			break;
+		}
+	}
+	progress_end(&f.prog);
+	if (tool_interrupted()) {
+		log_err("%s: interrupted; the report is incomplete", backing);
+		status = 128 + tool_interrupted();
+		goto out;
+	}
+	status = desc_bad ? EXIT_BAD_STORE : f.nprobs ? EXIT_FAIL : EXIT_OK;
+	if (o.json)
+		report_json(&f, status, dstate, &d, t.tmp_files);
+	else
+		report_text(&f, dstate, t.tmp_files);
+out:
+	for (size_t i = 0; i < f.nprobs; i++) {
+		free(f.probs[i].file);
+		free(f.probs[i].what);
+	}
+	free(f.probs);
+	free(cls);
+	free(keys);
+	tool_tree_free(&t);
+	if (f.key)
+		sodium_free(f.key);
+	free(f.buf);
+	sodium_memzero(f.plain, sizeof(f.plain));
+	if (f.rootfd >= 0)
+		close(f.rootfd);
+	tool_keys_free(&k);
+	return status;
+}

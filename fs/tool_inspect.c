@@ -1,0 +1,241 @@
+/*
+ * "jetcryptfs inspect": what the header of each backing file says, without
+ * a key. Everything shown is public by design (docs/FORMAT.md): key ids
+ * and file ids are fingerprints, not secrets.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "desc.h"
+#include "format.h"
+#include "kdf.h"
+#include "log.h"
+#include "status.h"
+#include "tool_common.h"
+#include "tools.h"
+
+static void usage_inspect(FILE *f)
+{
+	fprintf(f,
+		"usage: jetcryptfs inspect [--json] FILE|DIR...\n"
+		"\n"
+		"Shows what the header of each backing file says; no key is needed. For each file:\n"
+		"whether it is encrypted, the format version, cipher, key id, file id, plaintext\n"
+		"size and number of blocks. A directory is walked recursively (symlinks are not\n"
+		"followed), and the store descriptor at its root is shown too (its key id and\n"
+		"plaintext policy; its MAC cannot be checked without the key).\n"
+		"\n"
+		"      --json            one JSON array, one object per file with the fields\n"
+		"                        file, type (encrypted, plaintext, empty, damaged,\n"
+		"                        descriptor or error), version, cipher, cipher_id, key_id,\n"
+		"                        file_id, size, blocks, ciphertext_size, plaintext (the\n"
+		"                        descriptor's policy), error\n"
+		"  -h, --help            this text\n"
+		"\n"
+		"Exit status: 0 every file was read; 1 a file could not be read, has a damaged\n"
+		"header or an impossible size; 2 usage error.\n");
+}
+
+struct insp {
+	int json;
+	int first;                      /* no JSON object printed yet */
+	int bad;                        /* some file could not be read */
+};
+
+static void hexstr(const uint8_t *b, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", b[i]);
+	out[2 * n] = '\0';
+}
+
+static void json_begin(struct insp *in, const char *path, const char *type)
+{
+	printf("%s\n  {\"file\": ", in->first ? "[" : ",");
+	in->first = 0;
+	tool_json_str(stdout, path);
+	printf(", \"type\": \"%s\"", type);
+}
+
+static void inspect_error(struct insp *in, const char *path, int err)
+{
+	in->bad = 1;
+	if (in->json) {
+		json_begin(in, path, "error");
+		printf(", \"error\": ");
+		tool_json_str(stdout, strerror(err));
+		printf("}");
+	} else {
+		log_err("%s: cannot read: %s", path, strerror(err));
+	}
+}
+
+/* The store descriptor, if buf is one. */
+static int inspect_desc(struct insp *in, const char *path, const char *buf, size_t len)
+{
+	char hex[2 * FMT_KEY_ID_SIZE + 1];
+	struct desc d;
+
+	if (desc_parse(buf, len, &d) < 0)
+		return 0;
+	kdf_key_id_hex(d.key_id, hex);
+	if (in->json) {
+		json_begin(in, path, "descriptor");
+		printf(", \"key_id\": \"%s\", \"plaintext\": \"%s\"}", hex,
+		       d.plaintext_allowed ? "allowed" : "refused");
+	} else {
+		printf("%s: store descriptor, key id %s, plaintext %s (MAC not checked without the key)\n",
+		       path, hex, d.plaintext_allowed ? "allowed" : "refused");
+	}
+	return 1;
+}
+
+static void inspect_fd(struct insp *in, const char *path, int fd, int is_desc)
+{
+	uint8_t raw[DESC_MAX_SIZE];
+	char kid[2 * FMT_KEY_ID_SIZE + 1], fid[2 * FMT_FILE_ID_SIZE + 1];
+	struct fmt_header h;
+	struct stat st;
+	uint64_t plain;
+	ssize_t n;
+	int rc, size_ok;
+
+	if (fstat(fd, &st) < 0 || (n = pread(fd, raw, sizeof(raw), 0)) < 0) {
+		inspect_error(in, path, errno);
+		return;
+	}
+	if (is_desc && inspect_desc(in, path, (const char *)raw, (size_t)n))
+		return;
+	if (st.st_size == 0) {
+		if (in->json) {
+			json_begin(in, path, "empty");
+			printf(", \"size\": 0, \"ciphertext_size\": 0}");
+		} else {
+			printf("%s: empty (0 bytes, no header yet)\n", path);
+		}
+		return;
+	}
+	rc = fmt_header_decode(&h, raw, (size_t)n);
+	if (rc == -ENODATA) {
+		if (in->json) {
+			json_begin(in, path, "plaintext");
+			printf(", \"size\": %lld}", (long long)st.st_size);
+		} else {
+			printf("%s: not encrypted (plaintext), %lld bytes\n", path, (long long)st.st_size);
+		}
+		return;
+	}
+	if (rc < 0) {
+		in->bad = 1;
+		if (in->json) {
+			json_begin(in, path, "damaged");
+			printf(", \"version\": %u, \"cipher_id\": %u, \"ciphertext_size\": %lld}", raw[4], raw[5],
+			       (long long)st.st_size);
+		} else {
+			printf("%s: damaged or unsupported header (JCFS magic, version %u, cipher id %u, reserved %02x%02x)\n",
+			       path, raw[4], raw[5], raw[6], raw[7]);
+		}
+		return;
+	}
+	hexstr(h.key_id, FMT_KEY_ID_SIZE, kid);
+	hexstr(h.file_id, FMT_FILE_ID_SIZE, fid);
+	size_ok = fmt_plaintext_size(h.cipher, (uint64_t)st.st_size, &plain) == 0;
+	if (!size_ok)
+		in->bad = 1;
+	if (in->json) {
+		json_begin(in, path, "encrypted");
+		printf(", \"version\": %u, \"cipher\": \"%s\", \"cipher_id\": %u, \"key_id\": \"%s\", \"file_id\": \"%s\"",
+		       h.version, fmt_cipher_name(h.cipher), h.cipher, kid, fid);
+		if (size_ok)
+			printf(", \"size\": %llu, \"blocks\": %llu", (unsigned long long)plain,
+			       (unsigned long long)((plain + FMT_BLOCK_SIZE - 1) / FMT_BLOCK_SIZE));
+		else
+			printf(", \"size\": null, \"blocks\": null, \"error\": \"impossible ciphertext size\"");
+		printf(", \"ciphertext_size\": %lld}", (long long)st.st_size);
+	} else if (size_ok) {
+		unsigned long long blocks = (plain + FMT_BLOCK_SIZE - 1) / FMT_BLOCK_SIZE;
+
+		printf("%s: encrypted, format %u, cipher %s, key id %s, file id %s, %llu bytes in %llu block%s\n",
+		       path, h.version, fmt_cipher_name(h.cipher), kid, fid, (unsigned long long)plain, blocks,
+		       blocks == 1 ? "" : "s");
+	} else {
+		printf("%s: encrypted, format %u, cipher %s, key id %s, file id %s, impossible size: "
+		       "%lld ciphertext bytes are not a whole number of blocks\n",
+		       path, h.version, fmt_cipher_name(h.cipher), kid, fid, (long long)st.st_size);
+	}
+}
+
+static void inspect_dir(struct insp *in, const char *dir, int dfd)
+{
+	struct tool_tree t;
+	char err[1024], path[PATH_MAX * 2];
+	size_t dlen = strlen(dir);
+	int fd;
+
+	while (dlen > 1 && dir[dlen - 1] == '/')
+		dlen--;
+	fd = openat(dfd, DESC_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		snprintf(path, sizeof(path), "%.*s/%s", (int)dlen, dir, DESC_NAME);
+		inspect_fd(in, path, fd, 1);
+		close(fd);
+	}
+	if (tool_tree_walk(dfd, dir, 0, &t, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		in->bad = 1;
+		return;
+	}
+	for (size_t i = 0; i < t.n; i++) {
+		snprintf(path, sizeof(path), "%.*s/%s", (int)dlen, dir, t.files[i].rel);
+		fd = tool_open_read(dfd, t.files[i].rel);
+		if (fd < 0) {
+			inspect_error(in, path, errno);
+			continue;
+		}
+		inspect_fd(in, path, fd, 0);
+		close(fd);
+	}
+	tool_tree_free(&t);
+}
+
+int tools_inspect(int argc, char **argv)
+{
+	struct tool_opts o;
+	struct insp in = { .first = 1 };
+	int first = tool_parse(argc, argv, TOOL_OPT_JSON, &o, usage_inspect);
+
+	if (first < 0)
+		return EXIT_USAGE;
+	if (first >= argc) {
+		usage_inspect(stderr);
+		return EXIT_USAGE;
+	}
+	in.json = o.json;
+	for (int i = first; i < argc; i++) {
+		const char *path = argv[i], *base = strrchr(path, '/');
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		struct stat st;
+
+		if (fd < 0 || fstat(fd, &st) < 0) {
+			inspect_error(&in, path, errno);
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		if (S_ISDIR(st.st_mode))
+			inspect_dir(&in, path, fd);
+		else if (S_ISREG(st.st_mode))
+			inspect_fd(&in, path, fd, !strcmp(base ? base + 1 : path, DESC_NAME));
+		else
+			inspect_error(&in, path, EINVAL);
+		close(fd);
+	}
+	if (in.json)
+		printf("%s\n", in.first ? "[]" : "\n]");
+	return in.bad ? EXIT_FAIL : EXIT_OK;
+}

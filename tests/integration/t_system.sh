@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# System integration: `cmake --install` puts the binary, the man page and the
+# systemd unit in place (with a prefix and with DESTDIR); `mount -t
+# fuse.jetcryptfs ... -o config=` and an fstab line (`mount -T FILE`) mount
+# through mount(8) and mount.fuse3, and umount(8) unmounts; the installed
+# unit's own ExecStart line mounts with a credential file and stops on
+# SIGTERM as systemd would stop it; no key ever shows in a command line or in
+# the daemon's environment; the man page renders without warnings; every
+# subcommand's --help exits 0. Budget: well under a minute.
+#
+# mount(8) removes PATH from the environment of its helpers, so mount.fuse3's
+# /bin/sh finds `jetcryptfs` only in the shell's default path
+# (/usr/local/sbin:/usr/local/bin:...). The test therefore runs in a private
+# mount namespace and bind-mounts a directory holding a link to the installed
+# binary over /usr/local/sbin there; nothing outside the namespace changes.
+if [ -z "${JC_SYSTEM_NS:-}" ]; then
+	exec env JC_SYSTEM_NS=1 unshare --mount --propagation private bash "$0" "$@"
+fi
+
+source "$(dirname "$0")/lib.sh"
+
+BUILD=${BUILDDIR:-$(dirname "$JCFS")}
+[ -f "$BUILD/cmake_install.cmake" ] || fail "no cmake_install.cmake in $BUILD (set BUILDDIR)"
+KEY=$(jc_genkey)
+KEY2=$(jc_genkey)
+# Patterns for grep -f: a key must never be an argument of any process,
+# grep's own included.
+printf '%s\n%s\n' "$KEY" "$KEY2" >"$JC_TMP/keys.pat"
+
+# ---- cmake --install ------------------------------------------------------
+P=$JC_TMP/prefix
+cmake --install "$BUILD" --prefix "$P" >"$JC_TMP/install.log" 2>&1 ||
+	fail "cmake --install --prefix failed: $(tail -n 5 "$JC_TMP/install.log")"
+for f in bin/jetcryptfs share/man/man1/jetcryptfs.1 lib/systemd/system/jetcryptfs@.service; do
+	[ -s "$P/$f" ] || fail "cmake --install did not install $f"
+done
+[ -x "$P/bin/jetcryptfs" ] || fail "installed binary is not executable"
+cmp -s "$P/share/man/man1/jetcryptfs.1" "$SRCDIR/docs/jetcryptfs.1" || fail "installed man page differs from docs/jetcryptfs.1"
+UNIT=$P/lib/systemd/system/jetcryptfs@.service
+grep -q "^ExecStart=$P/bin/jetcryptfs mount " "$UNIT" || fail "installed unit does not run $P/bin/jetcryptfs: $(grep ExecStart= "$UNIT")"
+[ "$(MANPATH=$P/share/man man -w jetcryptfs)" = "$P/share/man/man1/jetcryptfs.1" ] || fail "man does not find the installed page"
+
+D=$JC_TMP/destdir
+DESTDIR=$D cmake --install "$BUILD" --prefix /usr/local >"$JC_TMP/install2.log" 2>&1 ||
+	fail "DESTDIR cmake --install failed: $(tail -n 5 "$JC_TMP/install2.log")"
+for f in usr/local/bin/jetcryptfs usr/local/share/man/man1/jetcryptfs.1 usr/local/lib/systemd/system/jetcryptfs@.service; do
+	[ -s "$D/$f" ] || fail "DESTDIR install did not install $f"
+done
+grep -q '^ExecStart=/usr/local/bin/jetcryptfs mount ' "$D/usr/local/lib/systemd/system/jetcryptfs@.service" ||
+	fail "DESTDIR-installed unit does not run /usr/local/bin/jetcryptfs"
+ok "cmake --install: binary, man page and unit, with --prefix and with DESTDIR"
+
+if command -v systemd-analyze >/dev/null; then
+	mkdir -p "$JC_TMP/units"
+	cp "$UNIT" "$JC_TMP/units/jetcryptfs@test.service"
+	# Documentation=man:jetcryptfs(1) is checked too: the installed page must be found.
+	out=$(MANPATH=$P/share/man systemd-analyze verify "$JC_TMP/units/jetcryptfs@test.service" 2>&1) ||
+		fail "systemd-analyze verify: $out"
+	# verify prints problems of the unit itself as "jetcryptfs@test.service:LINE: ..."
+	! grep -i 'jetcryptfs@' <<<"$out" || fail "systemd-analyze verify complains: $out"
+	ok "systemd-analyze verify accepts the unit"
+else
+	echo "skip: systemd-analyze not installed"
+fi
+
+# ---- mount(8) and fstab -----------------------------------------------------
+LINKS=$JC_TMP/links
+mkdir -p "$LINKS"
+ln -s "$P/bin/jetcryptfs" "$LINKS/jetcryptfs"
+[ -d /usr/local/sbin ] || fail "/usr/local/sbin missing: the test needs it as a bind-mount target"
+mount --bind "$LINKS" /usr/local/sbin
+
+B=$JC_TMP/backing M=$JC_TMP/mnt
+mkdir -p "$B" "$M" "$JC_TMP/etc" "$JC_TMP/run"
+umask 077
+printf 'jetstream {\n  cipher: aes\n  key: "%s"\n}\n' "$KEY" >"$JC_TMP/etc/a.conf"
+printf 'jetstream {\n  cipher: chachapoly\n}\n' >"$JC_TMP/etc/b.conf"
+printf '%s\n' "$KEY" >"$JC_TMP/etc/b.key"
+umask 022
+
+# Fails the test if a key is in any process's command line, or in the
+# environment of daemon $1.
+check_no_key_visible() {
+	local hits
+	hits=$(grep -laFf "$JC_TMP/keys.pat" /proc/[0-9]*/cmdline 2>/dev/null || true)
+	[ -z "$hits" ] || fail "a key is visible in a command line: $hits"
+	ps -eo args >"$JC_TMP/ps.out"
+	! grep -qFf "$JC_TMP/keys.pat" "$JC_TMP/ps.out" || fail "a key is visible in ps"
+	! grep -qaFf "$JC_TMP/keys.pat" "/proc/$1/environ" || fail "a key is in the environment of daemon $1"
+}
+
+# Registers the daemon of mount point $1 (pid file $2) with lib.sh's cleanup,
+# sets JC_PID and checks that the daemon runs the installed binary.
+track_daemon() {
+	[ -s "$2" ] || fail "no pid file $2 for $1"
+	JC_PID=$(cat "$2")
+	JC_DAEMON[$1]=$JC_PID
+	JC_MOUNTS+=("$1")
+	[ "$(readlink "/proc/$JC_PID/exe")" = "$P/bin/jetcryptfs" ] ||
+		fail "daemon $JC_PID runs $(readlink "/proc/$JC_PID/exe"), not the installed binary"
+}
+
+# umount(8), then the daemon must exit.
+umount_and_wait() {
+	local pid=${JC_DAEMON[$1]}
+	umount "$1" || fail "umount $1 failed"
+	! jc_is_mounted "$1" || fail "$1 still mounted after umount"
+	jc_wait_pid "$pid" 20 || fail "daemon $pid did not exit after umount"
+	unset "JC_DAEMON[$1]"
+}
+
+# 1. mount -t fuse.jetcryptfs with -o config= (cipher aes and the key come
+#    from the config, which wins over $JS_KEY; the daemon must still wipe
+#    JS_KEY, which mount(8) and mount.fuse3 pass on), plus fstab words
+#    mount(8) and mount.fuse3 pass on that libfuse alone would refuse.
+JS_KEY=$KEY2 mount -t fuse.jetcryptfs "$B" "$M" \
+	-o "config=$JC_TMP/etc/a.conf,pid_file=$JC_TMP/run/a.pid,log_file=$JC_LOG,relatime,nodiratime,x-test=1" ||
+	fail "mount -t fuse.jetcryptfs failed with status $?"
+jc_is_mounted "$M" || fail "mount -t fuse.jetcryptfs exited 0 but nothing is mounted"
+awk -v m="$M" '$2 == m { print $3 }' /proc/self/mounts | grep -qx fuse.jetcryptfs ||
+	fail "$M is not of type fuse.jetcryptfs: $(grep " $M " /proc/self/mounts)"
+track_daemon "$M" "$JC_TMP/run/a.pid"
+echo "secret payload one" >"$M/one"
+[ "$(cat "$M/one")" = "secret payload one" ] || fail "data written through mount -t not read back"
+[ "$(head -c 4 "$B/one")" = JCFS ] || fail "backing file has no JCFS header"
+[ "$(od -An -tx1 -j5 -N1 "$B/one" | tr -d ' ')" = 02 ] || fail "cipher from config= (aes) not used"
+assert_no_plaintext "$B" "secret payload one"
+check_no_key_visible "$JC_PID"
+umount_and_wait "$M"
+ok "mount -t fuse.jetcryptfs -o config= and umount"
+
+# 2. An /etc/fstab line, key from key_file=, through mount -T.
+cat >"$JC_TMP/fstab" <<EOF
+# a comment, as in /etc/fstab
+$B  $M  fuse.jetcryptfs  config=$JC_TMP/etc/b.conf,key_file=$JC_TMP/etc/b.key,pid_file=$JC_TMP/run/b.pid,log_file=$JC_LOG,allow_other,nosuid,nodev,noexec,noauto,nofail,_netdev,x-systemd.required-by=nats-server.service,x-systemd.before=nats-server.service  0  0
+EOF
+env -u JS_KEY mount -T "$JC_TMP/fstab" "$M" || fail "mount -T fstab failed with status $?"
+jc_is_mounted "$M" || fail "mount -T fstab exited 0 but nothing is mounted"
+opts=$(awk -v m="$M" '$2 == m { print $4 }' /proc/self/mounts)
+for o in nosuid nodev noexec allow_other default_permissions; do
+	grep -qw "$o" <<<"${opts//,/ }" || fail "fstab mount lacks $o: $opts"
+done
+track_daemon "$M" "$JC_TMP/run/b.pid"
+[ "$(cat "$M/one")" = "secret payload one" ] || fail "file from the first mount not readable through the fstab mount"
+echo "secret payload two" >"$M/two"
+[ "$(od -An -tx1 -j5 -N1 "$B/two" | tr -d ' ')" = 01 ] || fail "cipher from the fstab config (chachapoly) not used"
+assert_no_plaintext "$B" "secret payload one" "secret payload two"
+assert_encrypted "$B"
+check_no_key_visible "$JC_PID"
+umount_and_wait "$M"
+ok "fstab line via mount -T, key_file=, umount"
+
+# 3. The installed unit's ExecStart, as systemd would run it: the key is a
+#    credential file, the daemon forks and reports readiness, SIGTERM (the
+#    stop) unmounts it.
+printf 'jetstream {\n  store_dir: %s\n  backing_dir: %s\n}\n' "$M" "$B" >"$JC_TMP/etc/test.conf"
+mkdir -p "$JC_TMP/cred"
+printf '%s' "$KEY" >"$JC_TMP/cred/key"
+chmod 0400 "$JC_TMP/cred/key"
+cmdline=$(sed -n 's/^ExecStart=//p' "$UNIT")
+cmdline=${cmdline//\/etc\/jetcryptfs\//$JC_TMP/etc/}
+cmdline=${cmdline//\$\{CREDENTIALS_DIRECTORY\}/$JC_TMP/cred}
+cmdline=${cmdline//\/run\//$JC_TMP/run/}
+cmdline=${cmdline//%i/test}
+pidfile=$(sed -n 's/^PIDFile=//p' "$UNIT")
+pidfile=${pidfile//\/run\//$JC_TMP/run/}
+pidfile=${pidfile//%i/test}
+read -r -a argv <<<"$cmdline"
+env -u JS_KEY CREDENTIALS_DIRECTORY="$JC_TMP/cred" "${argv[@]}" --log-file "$JC_LOG" ||
+	fail "the unit's ExecStart failed with status $?: $cmdline"
+jc_is_mounted "$M" || fail "the unit's ExecStart exited 0 but nothing is mounted"
+track_daemon "$M" "$pidfile"
+[ "$(cat "$M/two")" = "secret payload two" ] || fail "data not readable through the unit's mount"
+check_no_key_visible "$JC_PID"
+kill -TERM "$JC_PID"
+jc_wait_pid "$JC_PID" 20 || fail "daemon $JC_PID did not exit on SIGTERM"
+unset "JC_DAEMON[$M]"
+! jc_is_mounted "$M" || fail "$M still mounted after SIGTERM"
+[ ! -e "$pidfile" ] || fail "pid file $pidfile left behind after a clean stop"
+ok "the unit's ExecStart with a credential file; SIGTERM unmounts"
+
+# 4. mount.fuse3 run directly (it keeps PATH), with no config at all: the
+#    key file alone, a file mode that earns a warning, then fusermount3 -u.
+chmod 0644 "$JC_TMP/etc/b.key"
+env -u JS_KEY PATH="$LINKS:$PATH" mount.fuse3 "$B" "$M" -t fuse.jetcryptfs \
+	-o "key_file=$JC_TMP/etc/b.key,pid_file=$JC_TMP/run/c.pid,log_file=$JC_LOG" ||
+	fail "mount.fuse3 with key_file= only failed with status $?"
+track_daemon "$M" "$JC_TMP/run/c.pid"
+[ "$(cat "$M/one")" = "secret payload one" ] || fail "data not readable through the mount.fuse3 mount"
+grep -q "b.key: the key file is readable by group or others" "$JC_LOG" || fail "no warning about a key file readable by others"
+check_no_key_visible "$JC_PID"
+jc_umount "$M"
+ok "mount.fuse3 with key_file= and no config; fusermount3 -u"
+
+# 5. A binary outside the shell's path: type fuse, "BINARY#BACKING" source.
+env -u JS_KEY mount -t fuse "$P/bin/jetcryptfs#$B" "$M" \
+	-o "key_file=$JC_TMP/etc/b.key,pid_file=$JC_TMP/run/d.pid,log_file=$JC_LOG" ||
+	fail "mount -t fuse BINARY#BACKING failed with status $?"
+track_daemon "$M" "$JC_TMP/run/d.pid"
+[ "$(cat "$M/two")" = "secret payload two" ] || fail "data not readable through the BINARY#BACKING mount"
+umount_and_wait "$M"
+ok "mount -t fuse with the binary's path in the source"
+
+# An option libfuse does not know refuses the mount with status 2.
+expect_exit 2 env -u JS_KEY "$JCFS" "$B" "$M" -o "config=$JC_TMP/etc/a.conf,no_such_option"
+expect_output_contains "no_such_option"
+! jc_is_mounted "$M" || fail "mounted despite an unknown option"
+ok "unknown mount option: status 2"
+
+# ---- man page and --help --------------------------------------------------
+out=$(MANWIDTH=80 man --warnings -l "$SRCDIR/docs/jetcryptfs.1" 2>&1 >/dev/null) || fail "man -l failed: $out"
+[ -z "$out" ] || fail "man -l warns: $out"
+out=$(groff -ww -z -man "$SRCDIR/docs/jetcryptfs.1" 2>&1) || fail "groff failed: $out"
+[ -z "$out" ] || fail "groff -ww warns: $out"
+if command -v mandoc >/dev/null; then
+	out=$(mandoc -Tlint -Wwarning "$SRCDIR/docs/jetcryptfs.1" 2>&1) || fail "mandoc -Tlint: $out"
+fi
+ok "man page renders without warnings"
+
+for cmd in mount genkey inspect cat fsck encrypt rekey; do
+	expect_exit 0 "$JCFS" "$cmd" --help
+	grep -qi usage <<<"$JC_OUTPUT" || fail "jetcryptfs $cmd --help prints no usage: $JC_OUTPUT"
+	grep -qF -- "$cmd" "$SRCDIR/docs/jetcryptfs.1" || fail "man page does not mention $cmd"
+done
+expect_exit 0 "$JCFS" --help
+ok "--help of every subcommand exits 0"

@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# The offline tools on real stores made through the mount, one per cipher:
+# inspect names each file's cipher and key id (and its --json parses);
+# cat of every backing file equals the mounted view, also while mounted;
+# fsck is clean (0) until one flipped byte, then names the file and block
+# (1), and refuses a wrong key (4) or no key (3); cat stops at the bad
+# block after exactly the good bytes before it. rekey from prev_key moves
+# every file and the descriptor to the new key (and cipher), after which the
+# new key alone mounts and the old one alone is refused (4); rekey and
+# encrypt refuse a mounted store (7).
+. "$(dirname "$0")/lib.sh"
+
+unset JS_KEY
+OLD=$(jc_genkey)
+NEW=$(jc_genkey)
+export JS_KEY=$OLD
+
+# node parses the --json outputs (it is there for the NATS tests).
+json() {
+	node -e 'const j = JSON.parse(require("fs").readFileSync(0, "utf8")); process.stdout.write(String(eval(process.argv[1])) + "\n")' "$1"
+}
+
+# fill MNT: a few files of telling sizes (0, 1, a block, blocks and a bit).
+fill() {
+	mkdir -p "$1/dir/sub"
+	: >"$1/empty"
+	printf x >"$1/one"
+	head -c 4096 /dev/urandom >"$1/block"
+	head -c 10000 /dev/urandom >"$1/dir/ten"
+	head -c 300000 /dev/urandom >"$1/dir/sub/big"
+	seq 1 20000 >"$1/dir/seq.txt"
+}
+FILES="empty one block dir/ten dir/sub/big dir/seq.txt"
+
+declare -A CIPHER=([c]=chachapoly [a]=aes)
+for s in c a; do
+	jc_mount "$JC_TMP/b$s" "$JC_TMP/m$s" --cipher "${CIPHER[$s]}"
+	fill "$JC_TMP/m$s"
+done
+
+# cat while mounted equals the mounted view.
+for s in c a; do
+	for f in $FILES; do
+		"$JCFS" cat "$JC_TMP/b$s/$f" | cmp -s - "$JC_TMP/m$s/$f" ||
+			fail "cat of b$s/$f differs from the mounted view"
+	done
+done
+ok "cat equals the mounted view for every file, both ciphers, while mounted"
+
+# encrypt and rekey refuse a mounted store; fsck and inspect do not.
+expect_exit 7 "$JCFS" encrypt "$JC_TMP/bc"
+expect_output_contains "in use"
+expect_exit 7 "$JCFS" rekey "$JC_TMP/ba"
+expect_exit 0 "$JCFS" fsck "$JC_TMP/bc"
+ok "encrypt/rekey refused while mounted (7); fsck runs"
+for s in a c; do
+	for f in $FILES; do cat "$JC_TMP/m$s/$f"; done | sha256sum >"$JC_TMP/sum.$s"
+	cp "$JC_TMP/m$s/dir/sub/big" "$JC_TMP/big.orig"        # the c copy stays
+	jc_umount "$JC_TMP/m$s"
+done
+
+# inspect: no key needed.
+for s in c a; do
+	expect_exit 0 env -u JS_KEY "$JCFS" inspect "$JC_TMP/b$s"
+	key_id=$(awk '$1 == "key_id" { print $2 }' "$JC_TMP/b$s/.jetcryptfs")
+	for f in one block dir/ten dir/sub/big dir/seq.txt; do
+		line=$(grep -F "$JC_TMP/b$s/$f: " <<<"$JC_OUTPUT") || fail "inspect lists no $f: $JC_OUTPUT"
+		grep -qF "cipher ${CIPHER[$s]}, key id $key_id" <<<"$line" || fail "inspect line for $f: $line"
+	done
+	grep -qF "$JC_TMP/b$s/dir/ten: encrypted, format 1, cipher ${CIPHER[$s]}" <<<"$JC_OUTPUT" || fail "$JC_OUTPUT"
+	grep -qF "10000 bytes in 3 blocks" <<<"$JC_OUTPUT" || fail "inspect size of dir/ten: $JC_OUTPUT"
+	grep -qF "$JC_TMP/b$s/empty: empty" <<<"$JC_OUTPUT" || fail "inspect of the empty file: $JC_OUTPUT"
+	"$JCFS" inspect --json "$JC_TMP/b$s/dir/ten" >"$JC_TMP/i.json"
+	[ "$(json 'j[0].cipher + " " + j[0].size + " " + j[0].blocks + " " + j[0].key_id' <"$JC_TMP/i.json")" = \
+		"${CIPHER[$s]} 10000 3 $key_id" ] || fail "inspect --json: $(cat "$JC_TMP/i.json")"
+done
+ok "inspect names cipher, key id, size and blocks for both ciphers (text and JSON)"
+
+# cat offline equals what the mount showed.
+for s in c a; do
+	for f in $FILES; do "$JCFS" cat "$JC_TMP/b$s/$f"; done | sha256sum | cmp -s - "$JC_TMP/sum.$s" ||
+		fail "offline cat of b$s differs from the mounted view"
+done
+ok "offline cat equals the mounted view"
+
+# fsck: clean, then one flipped byte in block 2 of dir/sub/big (chachapoly,
+# stored blocks of 4136 bytes after the 32-byte header).
+for s in c a; do
+	expect_exit 0 "$JCFS" fsck "$JC_TMP/b$s"
+	expect_output_contains "clean"
+	"$JCFS" fsck --json "$JC_TMP/b$s" >"$JC_TMP/f.json"
+	[ "$(json 'j.clean + " " + j.encrypted + " " + j.problems.length' <"$JC_TMP/f.json")" = "true 5 0" ] ||
+		fail "fsck --json: $(cat "$JC_TMP/f.json")"
+done
+ok "fsck clean: 0"
+
+BAD=$JC_TMP/bc/dir/sub/big
+off=$((32 + 2 * 4136 + 100))
+byte=$(xxd -s "$off" -l 1 -p "$BAD")
+printf "\\x$(printf %02x $((0x$byte ^ 0x01)))" | dd of="$BAD" bs=1 seek="$off" conv=notrunc status=none
+expect_exit 1 "$JCFS" fsck "$JC_TMP/bc"
+expect_output_contains "$BAD: block 2: authentication failed"
+[ "$(grep -c ': block ' <<<"$JC_OUTPUT")" -eq 1 ] || fail "fsck reported more than one bad block: $JC_OUTPUT"
+"$JCFS" fsck --json "$JC_TMP/bc" >"$JC_TMP/f.json" || true
+[ "$(json 'j.clean + " " + j.status + " " + j.problems[0].file + " " + j.problems[0].block' <"$JC_TMP/f.json")" = \
+	"false 1 $BAD 2" ] || fail "fsck --json of the damaged store: $(cat "$JC_TMP/f.json")"
+ok "fsck names the flipped byte's file and block, exit 1"
+
+rc=0
+"$JCFS" cat "$BAD" >"$JC_TMP/partial" 2>"$JC_TMP/cat.err" || rc=$?
+[ "$rc" -eq 1 ] || fail "cat of a damaged file exited $rc"
+grep -qF "block 2" "$JC_TMP/cat.err" && grep -qF "$BAD" "$JC_TMP/cat.err" || fail "cat error: $(cat "$JC_TMP/cat.err")"
+[ "$(stat -c %s "$JC_TMP/partial")" -eq 8192 ] || fail "cat wrote $(stat -c %s "$JC_TMP/partial") bytes, not the 8192 good ones"
+cmp -s "$JC_TMP/partial" <(head -c 8192 "$JC_TMP/big.orig") || fail "the good bytes before the bad block differ"
+ok "cat stops at the bad block after exactly the good bytes: $(tr '\n' ' ' <"$JC_TMP/cat.err")"
+
+expect_exit 4 env JS_KEY="$NEW" "$JCFS" fsck "$JC_TMP/ba"
+expect_output_contains "key does not match this store"
+expect_exit 3 env -u JS_KEY "$JCFS" fsck "$JC_TMP/ba"
+expect_exit 4 env JS_KEY="$NEW" "$JCFS" cat "$JC_TMP/ba/one"
+ok "fsck/cat: wrong key 4, no key 3"
+
+# rekey: store ba (aes, OLD) to NEW with chachapoly, through prev_key.
+printf 'jetstream {\n  key: "%s"\n  prev_key: "%s"\n  cipher: chachapoly\n}\n' "$NEW" "$OLD" >"$JC_TMP/rekey.conf"
+jc_mount "$JC_TMP/ba" "$JC_TMP/ma" -c "$JC_TMP/rekey.conf"
+echo "written under the new key" >"$JC_TMP/ma/new.txt"
+jc_umount "$JC_TMP/ma"
+expect_exit 0 env -u JS_KEY "$JCFS" rekey -c "$JC_TMP/rekey.conf" "$JC_TMP/ba"
+new_id=$(awk '$1 == "key_id" { print $2 }' "$JC_TMP/ba/.jetcryptfs")
+"$JCFS" inspect "$JC_TMP/ba" >"$JC_TMP/inspect.txt"
+grep ': encrypted' "$JC_TMP/inspect.txt" | grep -vF "cipher chachapoly, key id $new_id" &&
+	fail "files left under the old key or cipher after rekey"
+[ "$(grep -c ': encrypted' "$JC_TMP/inspect.txt")" -eq 6 ] || fail "inspect after rekey: $(cat "$JC_TMP/inspect.txt")"
+expect_exit 0 env -u JS_KEY "$JCFS" rekey -c "$JC_TMP/rekey.conf" "$JC_TMP/ba"
+expect_output_contains "re-encrypted 0 of 0 files"
+ok "rekey converts every file to the new key and cipher; a second run has nothing to do"
+
+expect_exit 0 env JS_KEY="$NEW" "$JCFS" fsck "$JC_TMP/ba"
+JS_KEY=$NEW jc_mount "$JC_TMP/ba" "$JC_TMP/ma"
+for f in $FILES; do cat "$JC_TMP/ma/$f"; done | sha256sum | cmp -s - "$JC_TMP/sum.a" || fail "content changed by rekey"
+[ "$(cat "$JC_TMP/ma/new.txt")" = "written under the new key" ] || fail "new.txt after rekey"
+stat -c '%n %s' "$JC_TMP"/ma/dir/ten | grep -q ' 10000$' || fail "size after rekey"
+jc_umount "$JC_TMP/ma"
+expect_exit 4 env JS_KEY="$OLD" "$JCFS" mount --log-file "$JC_LOG" "$JC_TMP/ba" "$JC_TMP/ma"
+expect_output_contains "key does not match this store"
+jc_is_mounted "$JC_TMP/ma" && fail "the old key mounted"
+ok "after rekey the new key alone mounts and the old key alone is refused (4)"
+
+# rekey cannot convert a file with a bad block: named, exit 1, rest done.
+printf 'jetstream {\n  key: "%s"\n  prev_key: "%s"\n}\n' "$NEW" "$OLD" >"$JC_TMP/rekey2.conf"
+expect_exit 1 env -u JS_KEY "$JCFS" rekey -c "$JC_TMP/rekey2.conf" "$JC_TMP/bc"
+expect_output_contains "$BAD: block 2: authentication failed"
+expect_output_contains "1 file"
+[ "$(head -c 4 "$BAD")" = JCFS ] || fail "the damaged file was replaced"
+[ -z "$(find "$JC_TMP/bc" -name '.jetcryptfs-tmp-*')" ] || fail "rekey left a temp file"
+ok "rekey names a file it cannot decrypt and converts the rest"
