@@ -815,6 +815,18 @@ out:
 
 /* ---- public API --------------------------------------------------------- */
 
+int tpm_keysfile_check(const char *path, const char *buf, size_t len,
+		       char *err, size_t errlen)
+{
+	struct config_tpm cfg = { .keys_file = (char *)path };
+	struct tpm_conn c = { .cfg = &cfg, .err = err, .errlen = errlen };
+	struct keysfile kf;
+
+	if (errlen)
+		err[0] = '\0';
+	return kf_parse(&c, buf, len, &kf);
+}
+
 int tpm_load_key(const struct config_tpm *cfg, uint8_t key[TPM_KEY_LEN],
 		 char *err, size_t errlen)
 {

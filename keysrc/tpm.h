@@ -53,6 +53,12 @@ int tpm_load_key(const struct config_tpm *cfg, uint8_t key[TPM_KEY_LEN],
 int tpm_create_key(const struct config_tpm *cfg, uint8_t key[TPM_KEY_LEN],
 		   char *err, size_t errlen);
 
+/* Checks that buf[0..len) is a well-formed keys file: the parse that
+ * tpm_load_key does before it talks to the TPM. No I/O; for tests and the
+ * fuzzer. Returns 0 or -TPM_E_CORRUPT with one line naming path in err. */
+int tpm_keysfile_check(const char *path, const char *buf, size_t len,
+		       char *err, size_t errlen);
+
 /* The process exit status for a return value of the functions above:
  * 0 for 0, 10..19 for -TPM_E_*, 19 for anything else negative. */
 int tpm_exit_status(int rc);

@@ -19,6 +19,10 @@ packages=(
 	nats-server
 	swtpm swtpm-tools tpm2-tools libtss2-tcti-swtpm0 libtss2-tcti-device0
 	xxd attr psmisc procps
+	curl iproute2
+	man-db systemd                  # t_system: man -l, groff; systemd-analyze verify
+	clang libclang-rt-14-dev        # tests/fuzz: libFuzzer + sanitizer runtimes
+	valgrind                        # t_hygiene: leak check of a mount/unmount cycle
 )
 
 # Node: keep an existing node >= 18 (it may come from another repository,

@@ -73,12 +73,16 @@ jc_mount() {
 	[ -n "${JC_DAEMON[$mnt]:-}" ] || fail "mount of $mnt wrote no pid file"
 }
 
-# Waits up to $2 seconds for pid $1 to exit; 0 if it did.
+# Waits up to $2 seconds for pid $1 to exit; 0 if it did. A zombie has
+# exited: a daemonized process is reaped by PID 1, which may take a while
+# (in containers, seconds), and kill -0 still finds it until then.
 jc_wait_pid() {
-	local pid=$1 i
-	for ((i = 0; i < $2 * 10; i++)); do
+	local pid=$1 i state
+	for ((i = 0; i < $2 * 20; i++)); do
 		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.1
+		state=$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null || echo X)
+		[ "$state" = Z ] || [ "$state" = X ] && return 0
+		sleep 0.05
 	done
 	return 1
 }

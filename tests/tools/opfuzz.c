@@ -887,6 +887,16 @@ static int parse_num(const char *s, long min, long *out)
 	return 0;
 }
 
+static void workers_free(struct worker *ws, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(ws[i].wbuf);
+		free(ws[i].bt);
+		free(ws[i].br);
+	}
+	free(ws);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -960,12 +970,14 @@ int main(int argc, char **argv)
 	}
 
 	if (verify) {
-		if (verify_tree(&ws[0], cfg.target, cfg.ref)) {
+		int differs = verify_tree(&ws[0], cfg.target, cfg.ref);
+
+		if (differs)
 			fprintf(stderr, "opfuzz: verify: %s differs from %s\n", cfg.target, cfg.ref);
-			return 1;
-		}
-		printf("opfuzz: verify: %s matches %s\n", cfg.target, cfg.ref);
-		return 0;
+		else
+			printf("opfuzz: verify: %s matches %s\n", cfg.target, cfg.ref);
+		workers_free(ws, cfg.threads);
+		return differs ? 1 : 0;
 	}
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -990,12 +1002,7 @@ int main(int argc, char **argv)
 	printf("opfuzz: seed %" PRIu64 ": %ld operations in %d threads on %s matched %s (%.1f s)\n",
 	       cfg.seed, cfg.ops, cfg.threads, cfg.target, cfg.ref,
 	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-	for (i = 0; i < cfg.threads; i++) {
-		free(ws[i].wbuf);
-		free(ws[i].bt);
-		free(ws[i].br);
-	}
-	free(ws);
+	workers_free(ws, cfg.threads);
 	return 0;
 bad:
 	usage(stderr);

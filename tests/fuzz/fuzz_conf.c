@@ -1,0 +1,79 @@
+/*
+ * libFuzzer target for the NATS-syntax config parser (keysrc/conf.c) and
+ * the jetstream-block reader on top of it (keysrc/config.c). The input is
+ * the text of a config file named "fuzz.conf" in the current directory, so
+ * relative includes resolve against the run directory (the run script puts
+ * the unit tests' config files there). The whole tree is walked after a
+ * successful parse; an error must come with a message.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "config.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Touches every node, as a consumer would, and counts them. */
+static size_t walk(const struct conf_value *v, int depth)
+{
+	size_t n = 1, i;
+
+	if (!v || depth > 200 || !v->file || v->line < 1 || v->col < 1)
+		abort();
+	(void)conf_type_name(v->type);
+	switch (v->type) {
+	case CONF_STRING:
+		n += strlen(v->u.s) > 0;
+		break;
+	case CONF_MAP:
+		for (i = 0; i < v->u.map.n; i++) {
+			if (!v->u.map.v[i].key ||
+			    conf_map_get(v, v->u.map.v[i].key) == NULL)
+				abort();
+			n += walk(v->u.map.v[i].val, depth + 1);
+		}
+		break;
+	case CONF_ARRAY:
+		for (i = 0; i < v->u.arr.n; i++)
+			n += walk(v->u.arr.v[i], depth + 1);
+		break;
+	default:
+		break;
+	}
+	return n;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct conf_value *root = NULL;
+	struct config cfg;
+	char err[512];
+	char *text;
+	int r;
+
+	text = malloc(size + 1);
+	if (!text)
+		return 0;
+	memcpy(text, data, size);
+	text[size] = '\0';
+
+	r = conf_parse_string(text, "fuzz.conf", &root, err, sizeof(err));
+	if (r == 0) {
+		if (!root || root->type != CONF_MAP)
+			abort();
+		walk(root, 0);
+	} else if (root != NULL || err[0] == '\0') {
+		abort();
+	}
+	conf_free(root);
+
+	memset(&cfg, 0, sizeof(cfg));
+	r = config_load_string(text, "fuzz.conf", &cfg, err, sizeof(err));
+	if (r != 0 && err[0] == '\0')
+		abort();
+	config_free(&cfg);
+	free(text);
+	return 0;
+}
