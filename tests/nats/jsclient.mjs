@@ -20,6 +20,8 @@ const USAGE = `usage: jsclient.mjs COMMAND [--server URL[,URL...]] [options]
   stream-info    --stream S [--wait-current --replicas R [--count N]] [--timeout SEC]
   stream-delete  --stream S
   stream-leader  --stream S --want SERVER_NAME [--tries N]   (step down until SERVER_NAME leads)
+  wait-leaders   --stream S [--consumer D] [--not SERVER_NAME] [--timeout SEC]
+                 (until the meta group, the stream and the consumer have leaders, none of them --not)
   local-state    --monitor http://HOST:PORT --stream S [--count N] [--last-seq N]
                  (the stream as that one server stores it, from its /jsz endpoint)
   stream-list
@@ -40,6 +42,8 @@ const USAGE = `usage: jsclient.mjs COMMAND [--server URL[,URL...]] [options]
   obj-put        --bucket B --name N --size BYTES --seed K [--replicas R]
   obj-get        --bucket B --name N --size BYTES --seed K
   payload        --seed K --idx I --size B          (prints one payload, for grep tests)
+  send           --stream S --subject X --data TEXT   (one text message; for the demo)
+  dump           --stream S                           (every message as "seq subject: text")
 Payload markers: messages "JCMSG:", headers "JCHDR-", KV values "JCKV:", objects "JCOBJ:".`;
 
 class Fail extends Error {}
@@ -230,7 +234,9 @@ async function open(o) {
     pingInterval: 5000,
   });
   const tmo = num(o, "api-timeout-ms", 30000);
-  const jsm = await nc.jetstreamManager({ timeout: tmo });
+  // wait-leaders runs while the cluster may have no meta leader: no API
+  // check (an account info request) on connect there.
+  const jsm = await nc.jetstreamManager({ timeout: tmo, checkAPI: !o.noCheckAPI });
   const js = nc.jetstream({ timeout: tmo });
   return { nc, js, jsm };
 }
@@ -331,6 +337,41 @@ async function streamLeader(c, o) {
     await sleep(1500);
   }
   throw new Fail(`${stream}: could not make ${want} the leader in ${tries} tries`);
+}
+
+// After a node dies, its groups (meta, stream, consumer) elect new leaders
+// within seconds, but a request sent before that is dropped and only times
+// out after the full API timeout. Poll with short timeouts instead, so the
+// commands that follow meet a cluster that answers.
+async function waitLeaders(c, o) {
+  const stream = req(o, "stream");
+  const consumer = o.consumer;
+  const not = o.not;
+  const deadline = Date.now() + num(o, "timeout", 60) * 1000;
+  const jsm = await c.nc.jetstreamManager({ timeout: 3000, checkAPI: false });
+  let why = "";
+  for (;;) {
+    try {
+      await jsm.getAccountInfo();
+      const si = await jsm.streams.info(stream);
+      const sl = si.cluster && si.cluster.leader;
+      why = !sl ? "stream has no leader" : sl === not ? `stream leader is still ${not}` : "";
+      let cl;
+      if (!why && consumer) {
+        const ci = await jsm.consumers.info(stream, consumer);
+        cl = ci.cluster && ci.cluster.leader;
+        why = !cl ? "consumer has no leader" : cl === not ? `consumer leader is still ${not}` : "";
+      }
+      if (!why) {
+        out({ stream, stream_leader: sl, consumer, consumer_leader: cl });
+        return;
+      }
+    } catch (e) {
+      why = e.message;
+    }
+    if (Date.now() > deadline) throw new Fail(`${stream}: no leaders: ${why}`);
+    await sleep(500);
+  }
 }
 
 // Reads one server's own view of a stream from its monitoring port: a
@@ -560,6 +601,30 @@ async function verifyByConsumer(c, o, stream, st, seen, addBytes) {
   } finally {
     clearInterval(idle);
     msgs.stop();
+  }
+}
+
+// ---- text messages, for scripts/demo.sh --------------------------------------
+
+async function send(c, o) {
+  const stream = req(o, "stream");
+  const pa = await c.js.publish(req(o, "subject"), new TextEncoder().encode(String(req(o, "data"))),
+    { expect: { streamName: stream } });
+  out({ stream: pa.stream, seq: pa.seq });
+}
+
+async function dump(c, o) {
+  const stream = req(o, "stream");
+  const st = (await c.jsm.streams.info(stream)).state;
+  for (let seq = st.first_seq; st.messages > 0 && seq <= st.last_seq; seq++) {
+    let sm;
+    try {
+      sm = await c.jsm.streams.getMessage(stream, { seq });
+    } catch (e) {
+      if (/no message found/i.test(e.message)) continue;
+      throw new Fail(`get seq ${seq}: ${e.message}`);
+    }
+    process.stdout.write(`${seq} ${sm.subject}: ${new TextDecoder().decode(sm.data)}\n`);
   }
 }
 
@@ -813,6 +878,7 @@ const COMMANDS = {
   "stream-delete": streamDelete,
   "stream-list": streamList,
   "stream-leader": streamLeader,
+  "wait-leaders": waitLeaders,
   publish,
   verify,
   purge,
@@ -824,6 +890,8 @@ const COMMANDS = {
   "kv-verify": kvVerify,
   "obj-put": objPut,
   "obj-get": objGet,
+  send,
+  dump,
 };
 
 async function main() {
@@ -847,6 +915,7 @@ async function main() {
     }
     const fn = COMMANDS[cmd];
     if (!fn) throw new UsageError(`unknown command '${cmd}'`);
+    if (cmd === "wait-leaders") o.noCheckAPI = true;
     c = await open(o);
     await fn(c, o);
     await c.nc.drain().catch(() => {});

@@ -212,6 +212,11 @@ jn_assert_headers() {
 	echo "headers: $n backing files under $1 start with JCFS"
 }
 
+# jn_is_encrypted FILE: 0 if FILE starts with the JCFS header magic.
+jn_is_encrypted() {
+	[ "$(head -c 4 "$1" | od -An -c | tr -d ' ')" = JCFS ]
+}
+
 # jn_cipher_ids BACKING: the set of cipher ids (header byte 5) and key ids
 # (bytes 8..15, hex) of the encrypted backing files, "cipher keyid count".
 jn_header_census() {
