@@ -231,7 +231,11 @@ ls -l "$MNT/$sdir" "$MNT/$sdir/msgs"
 step "through the mount: cat $MNT/$sdir/meta.inf"
 cat "$MNT/$sdir/meta.inf"
 echo
-step "underneath: ls -l $ENC/$sdir{,/msgs}"
+# nats-server has not fsync'd its newest writes yet; they sit in the
+# kernel's writeback cache until it does. sync pushes them down, so the
+# ciphertext underneath is complete.
+sync
+step "underneath (after sync): ls -l $ENC/$sdir{,/msgs}"
 ls -l "$ENC/$sdir" "$ENC/$sdir/msgs"
 step "underneath: xxd $ENC/$sdir/meta.inf | head"
 xxd "$ENC/$sdir/meta.inf" | head -n 8
