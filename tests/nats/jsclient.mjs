@@ -22,8 +22,9 @@ const USAGE = `usage: jsclient.mjs COMMAND [--server URL[,URL...]] [options]
   stream-leader  --stream S --want SERVER_NAME [--tries N]   (step down until SERVER_NAME leads)
   wait-leaders   --stream S [--consumer D] [--not SERVER_NAME] [--timeout SEC]
                  (until the meta group, the stream and the consumer have leaders, none of them --not)
-  local-state    --monitor http://HOST:PORT --stream S [--count N] [--last-seq N]
-                 (the stream as that one server stores it, from its /jsz endpoint)
+  local-state    --monitor http://HOST:PORT --stream S [--count N] [--last-seq N] [--timeout SEC]
+                 (the stream as that one server stores it, from its /jsz endpoint; waits
+                 up to SEC, default 30, for that state)
   stream-list
   publish        --stream S --subject X --count N --size B --seed K [--start I] [--headers]
                  [--msgid] [--inflight W] [--retries R] [--progress FILE] [--tolerate-errors]
@@ -376,26 +377,37 @@ async function waitLeaders(c, o) {
 
 // Reads one server's own view of a stream from its monitoring port: a
 // follower's copy, which no client API exposes in 2.9.
+// A replica the leader reports as current may still be applying the last
+// entries to its store: poll until the expected state or --timeout (s).
 async function localState(o) {
   const stream = req(o, "stream");
   const base = req(o, "monitor");
-  const r = await fetch(`${base}/jsz?streams=true&config=true`);
-  if (!r.ok) throw new Fail(`${base}/jsz: HTTP ${r.status}`);
-  const j = await r.json();
-  let found = null;
-  for (const acc of j.account_details || []) {
-    for (const sd of acc.stream_detail || []) if (sd.name === stream) found = sd;
+  const deadline = Date.now() + 1000 * num(o, "timeout", 30);
+  for (;;) {
+    const r = await fetch(`${base}/jsz?streams=true&config=true`);
+    if (!r.ok) throw new Fail(`${base}/jsz: HTTP ${r.status}`);
+    const j = await r.json();
+    let found = null;
+    for (const acc of j.account_details || []) {
+      for (const sd of acc.stream_detail || []) if (sd.name === stream) found = sd;
+    }
+    let problem = null;
+    if (!found) {
+      problem = `${base}: no stream ${stream}`;
+    } else if (o.count !== undefined && found.state.messages !== num(o, "count")) {
+      problem = `${base}: ${stream} has ${found.state.messages} messages, expected ${num(o, "count")}`;
+    } else if (o["last-seq"] !== undefined && found.state.last_seq !== num(o, "last-seq")) {
+      problem = `${base}: ${stream} last_seq ${found.state.last_seq}, expected ${num(o, "last-seq")}`;
+    }
+    if (!problem) {
+      const st = found.state;
+      out({ stream, server: j.server_name, messages: st.messages, bytes: st.bytes, first_seq: st.first_seq,
+        last_seq: st.last_seq });
+      return;
+    }
+    if (Date.now() > deadline) throw new Fail(problem);
+    await new Promise((res) => setTimeout(res, 250));
   }
-  if (!found) throw new Fail(`${base}: no stream ${stream}`);
-  const st = found.state;
-  if (o.count !== undefined && st.messages !== num(o, "count")) {
-    throw new Fail(`${base}: ${stream} has ${st.messages} messages, expected ${num(o, "count")}`);
-  }
-  if (o["last-seq"] !== undefined && st.last_seq !== num(o, "last-seq")) {
-    throw new Fail(`${base}: ${stream} last_seq ${st.last_seq}, expected ${num(o, "last-seq")}`);
-  }
-  out({ stream, server: j.server_name, messages: st.messages, bytes: st.bytes, first_seq: st.first_seq,
-    last_seq: st.last_seq });
 }
 
 async function streamList(c) {
