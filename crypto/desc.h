@@ -3,12 +3,17 @@
  * (".jetcryptfs", hidden from the mount view) recording the store's key id
  * and whether plaintext files are allowed, with an HMAC-SHA256 under a key
  * derived from the master key so that nobody without the key can turn a
- * strict store into one that accepts forged plaintext files.
+ * strict store into one that accepts forged plaintext files. After a key
+ * rotation it also names the retired key ids that files may still be under,
+ * so that a mount without them is refused rather than half readable.
  *
- *   jetcryptfs store 1
- *   key_id <16 hex>
- *   plaintext allowed|refused
- *   mac <64 hex>
+ *   jetcryptfs store 1              jetcryptfs store 2
+ *   key_id <16 hex>                 key_id <16 hex>
+ *   plaintext allowed|refused       plaintext allowed|refused
+ *   mac <64 hex>                    retired <16 hex>[ <16 hex>]...
+ *                                   mac <64 hex>
+ *
+ * Version 1 is written when no key is retired, version 2 otherwise.
  */
 #ifndef JCFS_DESC_H
 #define JCFS_DESC_H
@@ -21,14 +26,28 @@
 
 #define DESC_NAME ".jetcryptfs"
 #define DESC_MAX_SIZE 256
+/* At most KEYRING_MAX - 1: a store with more retired keys than a keyring
+ * can hold beside the current one could never be mounted whole. */
+#define DESC_RETIRED_MAX 3
 
 struct desc {
 	uint8_t key_id[FMT_KEY_ID_SIZE];
 	int plaintext_allowed;
+	/* Key ids that files of the store may still be under (rotated out,
+	 * not yet rekeyed): strictly ascending, none equal to key_id. */
+	unsigned nretired;
+	uint8_t retired[DESC_RETIRED_MAX][FMT_KEY_ID_SIZE];
 };
 
+/* Adds id to d's retired ids in order; nothing if it is there already or
+ * is d->key_id. 0, or -ENOSPC if DESC_RETIRED_MAX are there. */
+int desc_retired_add(struct desc *d, const uint8_t id[FMT_KEY_ID_SIZE]);
+/* Removes id from d's retired ids if it is there. */
+void desc_retired_remove(struct desc *d, const uint8_t id[FMT_KEY_ID_SIZE]);
+
 /* Writes the descriptor text for d, MAC'd with master, to out; *len gets
- * its length. Returns 0 or -ENOSPC if outlen is too small. */
+ * its length. Returns 0, -ENOSPC if outlen is too small, or -EINVAL if
+ * the retired ids are not as struct desc says. */
 int desc_encode(const struct desc *d, const uint8_t master[KDF_KEY_SIZE],
 		char *out, size_t outlen, size_t *len);
 /* Parses without a key (so a wrong key can be named). -EINVAL if

@@ -3,7 +3,10 @@
  * The descriptor is the store's memory of its key; when it is lost, the
  * key ids in the file headers stand in for it, so losing it loses no data
  * and cannot be used to slip plaintext files into a strict store (that
- * needs an explicit adopt).
+ * needs an explicit adopt). After a rotation it also remembers the old
+ * key ids that files are still under until rekey has converted them, so
+ * that a mount with the new key alone is refused instead of serving a
+ * store whose old files read as EIO.
  */
 #define _XOPEN_SOURCE 700
 #include <dirent.h>
@@ -20,6 +23,8 @@
 #include "store.h"
 
 #define DESC_TMP DESC_NAME ".tmp"
+
+_Static_assert(DESC_RETIRED_MAX == KEYRING_MAX - 1, "a descriptor names at most the keys a ring holds beside the current one");
 
 int store_name_reserved(const char *name)
 {
@@ -51,6 +56,9 @@ struct survey {
 	unsigned long ours;             /* encrypted under a key on the ring */
 	unsigned long foreign;          /* encrypted under another key */
 	uint8_t foreign_id[FMT_KEY_ID_SIZE];
+	/* key_id: the current key; retired: other key ids of the ring that
+	 * files are under (never more than DESC_RETIRED_MAX). */
+	struct desc ids;
 };
 
 static int survey_dir(int dirfd, const struct keyring *kr, struct survey *sv, int depth)
@@ -113,6 +121,7 @@ static int survey_dir(int dirfd, const struct keyring *kr, struct survey *sv, in
 			} else if (fmt_header_decode(&h, raw, (size_t)n) == 0) {
 				if (keyring_find(kr, h.key_id)) {
 					sv->ours++;
+					(void)desc_retired_add(&sv->ids, h.key_id);
 				} else {
 					if (!sv->foreign)
 						memcpy(sv->foreign_id, h.key_id, FMT_KEY_ID_SIZE);
@@ -125,14 +134,16 @@ static int survey_dir(int dirfd, const struct keyring *kr, struct survey *sv, in
 	return rc;
 }
 
-static int store_write_desc(int dirfd, const struct keyring *kr, int plaintext_allowed)
+/* Writes the descriptor for the current key with st's retired ids. */
+static int store_write_desc(const struct store *st, const struct keyring *kr, int plaintext_allowed)
 {
-	struct desc d = { .plaintext_allowed = plaintext_allowed };
+	struct desc d = { .plaintext_allowed = plaintext_allowed, .nretired = st->nretired };
 	char buf[DESC_MAX_SIZE];
 	size_t len;
-	int fd, rc;
+	int fd, rc, dirfd = st->dir_fd;
 
 	memcpy(d.key_id, kr->keys[0].id, FMT_KEY_ID_SIZE);
+	memcpy(d.retired, st->retired, sizeof(d.retired));
 	rc = desc_encode(&d, kr->keys[0].master, buf, sizeof(buf), &len);
 	if (rc < 0)
 		return rc;
@@ -169,6 +180,29 @@ static int store_read_desc(int dirfd, char *buf, size_t *len)
 		return -errno;
 	*len = (size_t)n;
 	return 0;
+}
+
+/* 0 if every retired id is on kr, else STORE_E_WRONG_KEY naming the
+ * first missing one in err. */
+static int store_check_retired(const char *backing, const struct keyring *kr, const struct desc *d,
+			       char *err, size_t errlen)
+{
+	char hex[2 * FMT_KEY_ID_SIZE + 1];
+
+	for (unsigned i = 0; i < d->nretired; i++) {
+		if (keyring_find(kr, d->retired[i]))
+			continue;
+		kdf_key_id_hex(d->retired[i], hex);
+		snprintf(err, errlen, STORE_RETIRED_FMT, backing, hex);
+		return STORE_E_WRONG_KEY;
+	}
+	return 0;
+}
+
+static void store_take_retired(struct store *st, const struct desc *d)
+{
+	st->nretired = d->nretired;
+	memcpy(st->retired, d->retired, sizeof(st->retired));
 }
 
 static int store_lock(const char *backing, struct store *st, char *err, size_t errlen)
@@ -228,13 +262,29 @@ int store_open(const char *backing, const struct keyring *kr, int adopt, struct 
 			rc = STORE_E_BAD_DESC;
 			goto fail;
 		}
+		/* Trusted only now that the MAC verifies. */
+		rc = store_check_retired(backing, kr, &d, err, errlen);
+		if (rc < 0)
+			goto fail;
+		store_take_retired(st, &d);
 		st->plaintext_allowed = d.plaintext_allowed;
 		if (adopt && !d.plaintext_allowed)
 			log_warn("%s: store is strict (no plaintext files); adopt ignored", backing);
 		if (k != &kr->keys[0]) {
 			/* Rotation: the store now belongs to the new key; files
-			 * under the old one stay readable through prev_key. */
-			rc = store_write_desc(st->dir_fd, kr, st->plaintext_allowed);
+			 * under the old one stay readable through prev_key, and
+			 * the old key id is recorded as retired until rekey has
+			 * converted them. All retired ids are on the ring, which
+			 * holds at most DESC_RETIRED_MAX besides the current key. */
+			uint8_t old_id[FMT_KEY_ID_SIZE];
+
+			memcpy(old_id, d.key_id, FMT_KEY_ID_SIZE);
+			memcpy(d.key_id, kr->keys[0].id, FMT_KEY_ID_SIZE);
+			desc_retired_remove(&d, d.key_id);
+			rc = desc_retired_add(&d, old_id);
+			store_take_retired(st, &d);
+			if (rc == 0)
+				rc = store_write_desc(st, kr, st->plaintext_allowed);
 			if (rc < 0) {
 				snprintf(err, errlen, "%s/%s: cannot update store descriptor: %s", backing,
 					 DESC_NAME, strerror(-rc));
@@ -250,6 +300,7 @@ int store_open(const char *backing, const struct keyring *kr, int adopt, struct 
 		goto fail;
 	}
 
+	memcpy(sv.ids.key_id, kr->keys[0].id, FMT_KEY_ID_SIZE);
 	rc = survey_dir(st->dir_fd, kr, &sv, 0);
 	if (rc < 0) {
 		snprintf(err, errlen, "%s: cannot survey backing directory: %s", backing, strerror(-rc));
@@ -262,6 +313,14 @@ int store_open(const char *backing, const struct keyring *kr, int adopt, struct 
 		rc = STORE_E_WRONG_KEY;
 		goto fail;
 	}
+	if (sv.foreign) {
+		/* The headers stand in for the lost descriptor: a key id they
+		 * carry that is not given is a retired key not yet rekeyed. */
+		kdf_key_id_hex(sv.foreign_id, want);
+		snprintf(err, errlen, STORE_RETIRED_FMT, backing, want);
+		rc = STORE_E_WRONG_KEY;
+		goto fail;
+	}
 	if (sv.plaintext && !adopt) {
 		snprintf(err, errlen, "%s: not empty and not a jetcryptfs store (%lu plaintext files); "
 			 "mount with --adopt (or adopt: true) to encrypt new data beside them", backing, sv.plaintext);
@@ -270,7 +329,8 @@ int store_open(const char *backing, const struct keyring *kr, int adopt, struct 
 	}
 	st->plaintext_allowed = sv.plaintext > 0;
 	st->plaintext_files = sv.plaintext;
-	rc = store_write_desc(st->dir_fd, kr, st->plaintext_allowed);
+	store_take_retired(st, &sv.ids);
+	rc = store_write_desc(st, kr, st->plaintext_allowed);
 	if (rc < 0) {
 		snprintf(err, errlen, "%s/%s: cannot write store descriptor: %s", backing, DESC_NAME, strerror(-rc));
 		goto fail;
@@ -278,10 +338,8 @@ int store_open(const char *backing, const struct keyring *kr, int adopt, struct 
 	if (sv.plaintext)
 		log_info("%s: adopted %lu plaintext files; new files are encrypted", backing, sv.plaintext);
 	else if (sv.ours)
-		log_warn("%s: store descriptor was missing; re-created from %lu encrypted files", backing, sv.ours);
-	if (sv.foreign)
-		log_warn("%s: %lu files are encrypted under key id %s, which is not configured", backing,
-			 sv.foreign, (kdf_key_id_hex(sv.foreign_id, want), want));
+		log_warn("%s: store descriptor was missing; re-created from %lu encrypted files%s", backing, sv.ours,
+			 st->nretired ? " (some under a previous key, recorded as retired)" : "");
 	return 0;
 
 fail:
@@ -330,10 +388,22 @@ int store_is_fresh_for(const char *backing, const struct keyring *kr, char *err,
 
 int store_set_plaintext(struct store *st, const struct keyring *kr, int allowed)
 {
-	int rc = store_write_desc(st->dir_fd, kr, allowed);
+	int rc = store_write_desc(st, kr, allowed);
 
 	if (rc == 0)
 		st->plaintext_allowed = allowed;
+	return rc;
+}
+
+int store_clear_retired(struct store *st, const struct keyring *kr)
+{
+	unsigned n = st->nretired;
+	int rc;
+
+	st->nretired = 0;
+	rc = store_write_desc(st, kr, st->plaintext_allowed);
+	if (rc < 0)
+		st->nretired = n;
 	return rc;
 }
 

@@ -10,24 +10,34 @@
 
 #include <stddef.h>
 
+#include "desc.h"
 #include "keyring.h"
 
 struct store {
 	int dir_fd;                     /* backing root, O_RDONLY, flock'd */
 	int plaintext_allowed;          /* adopted store: headerless files pass */
 	unsigned long plaintext_files;  /* found when adopting */
+	/* Retired key ids files may still be under (all on the keyring). */
+	unsigned nretired;
+	uint8_t retired[DESC_RETIRED_MAX][FMT_KEY_ID_SIZE];
 };
 
-/* Error codes store_open returns, beyond plain -errno. */
+/* Error codes store_open returns, beyond plain -errno. WRONG_KEY also
+ * when a retired key that files are still under is not given. */
 #define STORE_E_WRONG_KEY   (-EKEYREJECTED)  /* key id differs from the store's */
 #define STORE_E_NEED_ADOPT  (-ENOTEMPTY)     /* plaintext files and no descriptor */
 #define STORE_E_BUSY        (-EWOULDBLOCK)   /* another process holds the store */
 #define STORE_E_BAD_DESC    (-EBADMSG)       /* descriptor malformed or forged */
+/* The one line for a retired key that is not given: backing dir, key id. */
+#define STORE_RETIRED_FMT "%s: files under key id %s remain (rotated out, not yet rekeyed): " \
+	"add it as prev_key, or run jetcryptfs rekey with it"
 
 /* Opens and locks the backing directory and reconciles its descriptor
  * with the keyring: creates it for a new store, re-creates it when lost
  * (from the key ids found in file headers), moves it to the current key
- * after a rotation. adopt allows a first mount over plaintext files.
+ * after a rotation, recording the old key as retired. A retired key that
+ * is not on kr is refused (STORE_E_WRONG_KEY): some files would not read.
+ * adopt allows a first mount over plaintext files.
  * On error returns one of the codes above or -errno, with one line in err. */
 int store_open(const char *backing, const struct keyring *kr, int adopt, struct store *st,
 	       char *err, size_t errlen);
@@ -57,5 +67,8 @@ int store_name_hidden(const char *name, int at_root);
  * with the given plaintext policy: how "encrypt" makes a store strict.
  * 0 or -errno; st->plaintext_allowed follows. */
 int store_set_plaintext(struct store *st, const struct keyring *kr, int allowed);
+/* Rewrites the descriptor with no retired key: how "rekey" records that
+ * every file is under the current key. 0 or -errno. */
+int store_clear_retired(struct store *st, const struct keyring *kr);
 
 #endif

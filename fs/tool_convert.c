@@ -85,7 +85,9 @@ static void usage_rekey(FILE *f)
 		"are converted as by encrypt: temp file beside each (" STORE_TMP_PREFIX "<16 hex>),\n"
 		"mode, owner and times kept, fsync, rename, directory fsync; a killed run can be\n"
 		"run again and finishes the job. The store descriptor moves to the current key\n"
-		"(as on a mount with prev_key), so once rekey has finished prev_key can be\n"
+		"(as on a mount with prev_key) and records the old key id as retired: until rekey\n"
+		"has converted every file, a mount or fsck without that key is refused (exit 4).\n"
+		"Once rekey has finished, the retired key ids are cleared, prev_key can be\n"
 		"dropped and a mount with the old key alone is refused (exit 4). Plaintext files\n"
 		"of an adopted store are left to 'jetcryptfs encrypt'. The store must not be\n"
 		"mounted. SIGINT, SIGTERM and SIGHUP stop the run at the next safe point.\n"
@@ -103,7 +105,8 @@ static void usage_rekey(FILE *f)
 		"Exit status: 0 every encrypted file is under the current key and cipher; 1 some\n"
 		"files could not be converted (each named: a key id that was not given, a bad\n"
 		"block, a read or write error); 2 usage or config error; 3 no key given; 4 key\n"
-		"does not match this store; 6 damaged store descriptor; 7 the store is mounted or\n"
+		"does not match this store, or a retired key that files are still under is not\n"
+		"given; 6 damaged store descriptor; 7 the store is mounted or\n"
 		"another jetcryptfs command is working on it; 10-19 TPM errors; 128+N stopped by\n"
 		"signal N (run again to finish).\n");
 }
@@ -476,6 +479,17 @@ static int convert(int argc, char **argv, int rekey)
 				 backing);
 	} else if (!rekey && !o.quiet) {
 		log_info("%s: the store is strict", backing);
+	}
+	if (rekey && st.nretired) {
+		/* Every file is under the current key now: the retired keys
+		 * are no longer needed to mount. */
+		rc = store_clear_retired(&st, k.kr);
+		if (rc < 0) {
+			log_err("%s/%s: cannot rewrite the store descriptor: %s", backing, DESC_NAME, strerror(-rc));
+			goto out;
+		}
+		if (!o.quiet)
+			log_info("%s: no file is left under a retired key; prev_key is no longer needed", backing);
 	}
 	status = EXIT_OK;
 out:

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "progress.h"
 #include "status.h"
+#include "store.h"
 #include "tool_common.h"
 #include "tools.h"
 
@@ -58,9 +59,10 @@ static void usage_fsck(FILE *f)
 		"\n"
 		"Exit status: 0 clean; 1 problems found (each listed); 2 usage or config error;\n"
 		"3 no key given; 4 key does not match this store (the descriptor's key id, or that\n"
-		"of every encrypted file, is not among the given keys; both named); 6 the store\n"
-		"descriptor is damaged or fails authentication (other problems are listed too);\n"
-		"10-19 TPM errors.\n");
+		"of every encrypted file, is not among the given keys; both named), or a retired\n"
+		"key id that files are still under (rotated out, not yet rekeyed) is not given;\n"
+		"6 the store descriptor is damaged or fails authentication (other problems are\n"
+		"listed too); 10-19 TPM errors.\n");
 }
 
 enum cls { CLS_EMPTY, CLS_PLAIN, CLS_DAMAGED, CLS_FOREIGN, CLS_OURS, CLS_ERROR };
@@ -281,6 +283,13 @@ static int check_desc(struct fsck *f, const char **state, struct desc *d)
 		f->strict = 1;  /* its policy cannot be trusted */
 		problem(f, DESC_NAME, -1, "store descriptor fails authentication (modified without the key)");
 		return 1;
+	}
+	for (unsigned i = 0; i < d->nretired; i++) {
+		if (keyring_find(f->kr, d->retired[i]))
+			continue;
+		kdf_key_id_hex(d->retired[i], want);
+		log_err(STORE_RETIRED_FMT, f->backing, want);
+		return EXIT_WRONG_KEY;
 	}
 	*state = "ok";
 	f->strict = !d->plaintext_allowed;

@@ -6,8 +6,10 @@
 # (1), and refuses a wrong key (4) or no key (3); cat stops at the bad
 # block after exactly the good bytes before it. rekey from prev_key moves
 # every file and the descriptor to the new key (and cipher), after which the
-# new key alone mounts and the old one alone is refused (4); rekey and
-# encrypt refuse a mounted store (7).
+# new key alone mounts and the old one alone is refused (4); before rekey
+# has finished, the new key alone is refused too (4: the old key is
+# recorded as retired), by mount, fsck and rekey; rekey and encrypt refuse
+# a mounted store (7).
 . "$(dirname "$0")/lib.sh"
 
 unset JS_KEY
@@ -122,11 +124,37 @@ ok "fsck/cat: wrong key 4, no key 3"
 
 # rekey: store ba (aes, OLD) to NEW with chachapoly, through prev_key.
 printf 'jetstream {\n  key: "%s"\n  prev_key: "%s"\n  cipher: chachapoly\n}\n' "$NEW" "$OLD" >"$JC_TMP/rekey.conf"
+old_id=$(awk '$1 == "key_id" { print $2 }' "$JC_TMP/ba/.jetcryptfs")
 jc_mount "$JC_TMP/ba" "$JC_TMP/ma" -c "$JC_TMP/rekey.conf"
 echo "written under the new key" >"$JC_TMP/ma/new.txt"
 jc_umount "$JC_TMP/ma"
+[ "$(awk '$1 == "retired" { print $2 }' "$JC_TMP/ba/.jetcryptfs")" = "$old_id" ] ||
+	fail "the rotation did not record key id $old_id as retired: $(cat "$JC_TMP/ba/.jetcryptfs")"
+cp "$JC_TMP/ba/.jetcryptfs" "$JC_TMP/desc.rotated"
+RETIRED_MSG="$JC_TMP/ba: files under key id $old_id remain (rotated out, not yet rekeyed): add it as prev_key, or run jetcryptfs rekey with it"
+expect_exit 4 env JS_KEY="$NEW" "$JCFS" mount --log-file "$JC_LOG" "$JC_TMP/ba" "$JC_TMP/ma"
+expect_output_contains "$RETIRED_MSG"
+[ "$(grep -cF "rotated out" <<<"$JC_OUTPUT")" -eq 1 ] || fail "not one line: $JC_OUTPUT"
+jc_is_mounted "$JC_TMP/ma" && fail "the new key alone mounted a store with files under the retired key"
+expect_exit 4 env JS_KEY="$NEW" "$JCFS" fsck "$JC_TMP/ba"
+expect_output_contains "$RETIRED_MSG"
+expect_exit 4 env JS_KEY="$NEW" "$JCFS" rekey "$JC_TMP/ba"
+expect_output_contains "$RETIRED_MSG"
+cmp -s "$JC_TMP/ba/.jetcryptfs" "$JC_TMP/desc.rotated" || fail "a refused command changed the descriptor"
+# A lost descriptor is re-created from the headers, retired key included.
+rm "$JC_TMP/ba/.jetcryptfs"
+expect_exit 4 env JS_KEY="$NEW" "$JCFS" mount --log-file "$JC_LOG" "$JC_TMP/ba" "$JC_TMP/ma"
+expect_output_contains "$RETIRED_MSG"
+[ ! -e "$JC_TMP/ba/.jetcryptfs" ] || fail "a refused mount wrote a descriptor"
+jc_mount "$JC_TMP/ba" "$JC_TMP/ma" -c "$JC_TMP/rekey.conf"
+jc_umount "$JC_TMP/ma"
+cmp -s "$JC_TMP/ba/.jetcryptfs" "$JC_TMP/desc.rotated" ||
+	fail "the descriptor re-created from the headers differs: $(cat "$JC_TMP/ba/.jetcryptfs")"
+ok "rotated, not yet rekeyed: the new key alone is refused (4, one line) by mount, fsck and rekey; a lost descriptor is re-created with the retired key"
 expect_exit 0 env -u JS_KEY "$JCFS" rekey -c "$JC_TMP/rekey.conf" "$JC_TMP/ba"
 new_id=$(awk '$1 == "key_id" { print $2 }' "$JC_TMP/ba/.jetcryptfs")
+[ "$(head -n 1 "$JC_TMP/ba/.jetcryptfs")" = "jetcryptfs store 1" ] && ! grep -q '^retired' "$JC_TMP/ba/.jetcryptfs" ||
+	fail "rekey did not clear the retired key: $(cat "$JC_TMP/ba/.jetcryptfs")"
 "$JCFS" inspect "$JC_TMP/ba" >"$JC_TMP/inspect.txt"
 grep ': encrypted' "$JC_TMP/inspect.txt" | grep -vF "cipher chachapoly, key id $new_id" &&
 	fail "files left under the old key or cipher after rekey"

@@ -2,7 +2,8 @@
  * Unit tests of the store descriptor: the exact text, round trips,
  * verification under the right and wrong master keys, rejection of every
  * single-bit change, of every truncation and of near-miss spellings, and
- * the known answer that docs/FORMAT.md shows. Inputs are copied into
+ * the known answers that docs/FORMAT.md shows; the same for version 2
+ * (retired key ids), plus its ordering rules and its helpers. Inputs are copied into
  * exactly-sized heap buffers so that AddressSanitizer catches any read
  * past len.
  */
@@ -30,10 +31,30 @@
 	"plaintext allowed\n" \
 	"mac 230b763cc439f20b643efd6a369abb854bb51ada748df248c3fc478e73c75593\n"
 
+/* Version 2: two retired key ids (public values, any will do). */
+#define KAT_RETIRED_LEN 172
+#define KAT_RETIRED \
+	"jetcryptfs store 2\n" \
+	"key_id 0264a180807cc8a5\n" \
+	"plaintext refused\n" \
+	"retired 0011223344556677 8899aabbccddeeff\n" \
+	"mac 9758899cd8a5db1e06a7cfcf60813ec7ff98e2ce37d70b656855cd4ee0f01e11\n"
+#define KAT_RETIRED1_ALLOWED \
+	"jetcryptfs store 2\n" \
+	"key_id 0264a180807cc8a5\n" \
+	"plaintext allowed\n" \
+	"retired 0011223344556677\n" \
+	"mac 4d49d7ff12a13f95d83602ceb53bbafd81a2ac58b656ee7330119246d1ee9c9b\n"
+
+static const uint8_t ret_a[FMT_KEY_ID_SIZE] = { 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77 };
+static const uint8_t ret_b[FMT_KEY_ID_SIZE] = { 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff };
+
 #define REQ(x) do { if (!(x)) ck_abort_msg("failed: %s", #x); } while (0)
 
 static uint8_t master[KDF_KEY_SIZE];
 static struct desc kat_desc;
+
+static void expect_malformed(const char *text, size_t len);
 
 static void setup(void)
 {
@@ -93,6 +114,147 @@ START_TEST(test_known_answer)
 	doc[fread(doc, 1, sizeof(doc) - 1, f)] = '\0';
 	fclose(f);
 	ck_assert_msg(strstr(doc, KAT_REFUSED) != NULL, "docs/FORMAT.md lacks the descriptor");
+	ck_assert_msg(strstr(doc, KAT_RETIRED) != NULL, "docs/FORMAT.md lacks the version 2 descriptor");
+	ck_assert_msg(strstr(doc, "4d49d7ff12a13f95d83602ceb53bbafd81a2ac58b656ee7330119246d1ee9c9b") != NULL,
+		      "docs/FORMAT.md lacks the MAC of the one-id version 2 descriptor");
+}
+END_TEST
+
+START_TEST(test_retired_known_answer)
+{
+	char out[DESC_MAX_SIZE];
+	size_t len = 0;
+	struct desc d = kat_desc, p;
+
+	/* Added out of order: the helper keeps them ascending. */
+	ck_assert_int_eq(desc_retired_add(&d, ret_b), 0);
+	ck_assert_int_eq(desc_retired_add(&d, ret_a), 0);
+	ck_assert_uint_eq(d.nretired, 2);
+	ck_assert_int_eq(desc_encode(&d, master, out, sizeof(out), &len), 0);
+	ck_assert_uint_eq(strlen(KAT_RETIRED), KAT_RETIRED_LEN);
+	ck_assert_uint_eq(len, KAT_RETIRED_LEN);
+	ck_assert_mem_eq(out, KAT_RETIRED, KAT_RETIRED_LEN);
+	ck_assert_int_eq(verify_exact(KAT_RETIRED, KAT_RETIRED_LEN, master), 0);
+	ck_assert_int_eq(parse_exact(KAT_RETIRED, KAT_RETIRED_LEN, &p), 0);
+	ck_assert_mem_eq(p.key_id, kat_desc.key_id, FMT_KEY_ID_SIZE);
+	ck_assert_int_eq(p.plaintext_allowed, 0);
+	ck_assert_uint_eq(p.nretired, 2);
+	ck_assert_mem_eq(p.retired[0], ret_a, FMT_KEY_ID_SIZE);
+	ck_assert_mem_eq(p.retired[1], ret_b, FMT_KEY_ID_SIZE);
+
+	d = kat_desc;
+	d.plaintext_allowed = 1;
+	ck_assert_int_eq(desc_retired_add(&d, ret_a), 0);
+	ck_assert_int_eq(desc_encode(&d, master, out, sizeof(out), &len), 0);
+	ck_assert_uint_eq(len, strlen(KAT_RETIRED1_ALLOWED));
+	ck_assert_mem_eq(out, KAT_RETIRED1_ALLOWED, len);
+	/* Removing the last retired id writes version 1 again, byte for byte. */
+	desc_retired_remove(&d, ret_a);
+	ck_assert_uint_eq(d.nretired, 0);
+	ck_assert_int_eq(desc_encode(&d, master, out, sizeof(out), &len), 0);
+	ck_assert_uint_eq(len, DESC_LEN);
+	ck_assert_mem_eq(out, KAT_ALLOWED, DESC_LEN);
+	/* A version 1 descriptor parses with no retired ids. */
+	memset(&p, 0xff, sizeof(p));
+	ck_assert_int_eq(parse_exact(KAT_REFUSED, DESC_LEN, &p), 0);
+	ck_assert_uint_eq(p.nretired, 0);
+}
+END_TEST
+
+START_TEST(test_retired_helpers)
+{
+	struct desc d = kat_desc;
+	uint8_t ids[DESC_RETIRED_MAX + 1][FMT_KEY_ID_SIZE];
+
+	for (int i = 0; i <= DESC_RETIRED_MAX; i++)
+		memset(ids[i], 0x10 * (DESC_RETIRED_MAX + 1 - i), FMT_KEY_ID_SIZE);  /* descending */
+	/* The store's own key id is never retired. */
+	ck_assert_int_eq(desc_retired_add(&d, kat_desc.key_id), 0);
+	ck_assert_uint_eq(d.nretired, 0);
+	for (int i = 0; i < DESC_RETIRED_MAX; i++) {
+		ck_assert_int_eq(desc_retired_add(&d, ids[i]), 0);
+		ck_assert_int_eq(desc_retired_add(&d, ids[i]), 0);      /* once only */
+	}
+	ck_assert_uint_eq(d.nretired, DESC_RETIRED_MAX);
+	for (int i = 1; i < DESC_RETIRED_MAX; i++)
+		ck_assert_int_lt(memcmp(d.retired[i - 1], d.retired[i], FMT_KEY_ID_SIZE), 0);
+	ck_assert_int_eq(desc_retired_add(&d, ids[DESC_RETIRED_MAX]), -ENOSPC);
+	ck_assert_int_eq(desc_retired_add(&d, ids[0]), 0);              /* present: no room needed */
+	ck_assert_uint_eq(d.nretired, DESC_RETIRED_MAX);
+	/* The largest fits DESC_MAX_SIZE and round-trips. */
+	{
+		char out[DESC_MAX_SIZE];
+		size_t len;
+		struct desc p;
+
+		ck_assert_int_eq(desc_encode(&d, master, out, sizeof(out), &len), 0);
+		ck_assert_uint_eq(len, 138 + 17 * DESC_RETIRED_MAX);
+		ck_assert_int_eq(parse_exact(out, len, &p), 0);
+		ck_assert_mem_eq(&p, &d, sizeof(p));
+		ck_assert_int_eq(verify_exact(out, len, master), 0);
+		ck_assert_int_eq(desc_encode(&d, master, out, len - 1, &len), -ENOSPC);
+	}
+	desc_retired_remove(&d, ids[1]);
+	desc_retired_remove(&d, ids[1]);                                /* absent: nothing */
+	ck_assert_uint_eq(d.nretired, DESC_RETIRED_MAX - 1);
+	ck_assert_mem_eq(d.retired[0], ids[2], FMT_KEY_ID_SIZE);
+	ck_assert_mem_eq(d.retired[1], ids[0], FMT_KEY_ID_SIZE);
+}
+END_TEST
+
+/* The encoder writes only the one spelling the parser accepts. */
+START_TEST(test_retired_encode_invalid)
+{
+	char out[DESC_MAX_SIZE];
+	size_t len = 7;
+	struct desc d = kat_desc;
+
+	d.nretired = 2;                                 /* descending */
+	memcpy(d.retired[0], ret_b, FMT_KEY_ID_SIZE);
+	memcpy(d.retired[1], ret_a, FMT_KEY_ID_SIZE);
+	ck_assert_int_eq(desc_encode(&d, master, out, sizeof(out), &len), -EINVAL);
+	memcpy(d.retired[1], ret_b, FMT_KEY_ID_SIZE);  /* duplicate */
+	ck_assert_int_eq(desc_encode(&d, master, out, sizeof(out), &len), -EINVAL);
+	d.nretired = 1;                                 /* the store's own key id */
+	memcpy(d.retired[0], d.key_id, FMT_KEY_ID_SIZE);
+	ck_assert_int_eq(desc_encode(&d, master, out, sizeof(out), &len), -EINVAL);
+	d.nretired = DESC_RETIRED_MAX + 1;
+	ck_assert_int_eq(desc_encode(&d, master, out, sizeof(out), &len), -EINVAL);
+	ck_assert_uint_eq(len, 7);
+}
+END_TEST
+
+START_TEST(test_retired_tamper)
+{
+	char buf[KAT_RETIRED_LEN + 8];
+	struct desc d;
+
+	for (size_t bit = 0; bit < 8 * KAT_RETIRED_LEN; bit++) {
+		memcpy(buf, KAT_RETIRED, KAT_RETIRED_LEN);
+		buf[bit / 8] ^= (char)(1 << (bit % 8));
+		REQ(desc_verify(buf, KAT_RETIRED_LEN, master) == -EBADMSG);
+		int r = desc_parse(buf, KAT_RETIRED_LEN, &d);
+		REQ(r == 0 || r == -EINVAL);
+	}
+	for (size_t len = 0; len < KAT_RETIRED_LEN; len++) {
+		REQ(parse_exact(KAT_RETIRED, len, &d) == -EINVAL);
+		REQ(verify_exact(KAT_RETIRED, len, master) == -EBADMSG);
+	}
+	memcpy(buf, KAT_RETIRED, KAT_RETIRED_LEN);
+	buf[KAT_RETIRED_LEN] = '\n';
+	expect_malformed(buf, KAT_RETIRED_LEN + 1);
+	/* Dropping the retired line (a downgrade to version 1) needs the
+	 * key: the MAC of either form does not transfer to the other. */
+	memcpy(buf, KAT_REFUSED, DESC_LEN - 65);
+	memcpy(buf + DESC_LEN - 65, KAT_RETIRED + KAT_RETIRED_LEN - 65, 65);
+	ck_assert_int_eq(parse_exact(buf, DESC_LEN, &d), 0);
+	ck_assert_int_eq(verify_exact(buf, DESC_LEN, master), -EBADMSG);
+	/* Nor does removing one of the two ids. */
+	memcpy(buf, KAT_RETIRED1_ALLOWED, strlen(KAT_RETIRED1_ALLOWED));
+	memcpy(buf + 53, "refused", 7);
+	memcpy(buf + strlen(KAT_RETIRED1_ALLOWED) - 65, KAT_RETIRED + KAT_RETIRED_LEN - 65, 65);
+	ck_assert_int_eq(parse_exact(buf, strlen(KAT_RETIRED1_ALLOWED), &d), 0);
+	ck_assert_int_eq(verify_exact(buf, strlen(KAT_RETIRED1_ALLOWED), master), -EBADMSG);
 }
 END_TEST
 
@@ -278,6 +440,53 @@ START_TEST(test_malformed)
 }
 END_TEST
 
+/* Near misses of version 2: every one has exactly one fault. */
+START_TEST(test_retired_malformed)
+{
+#define V2(magic, ret) magic "key_id 0264a180807cc8a5\nplaintext refused\n" ret \
+	"mac 9758899cd8a5db1e06a7cfcf60813ec7ff98e2ce37d70b656855cd4ee0f01e11\n"
+#define M2 "jetcryptfs store 2\n"
+	static const char *bad[] = {
+		/* version 1 with a retired line; version 2 without one */
+		V2("jetcryptfs store 1\n", "retired 0011223344556677 8899aabbccddeeff\n"),
+		V2(M2, ""),
+		V2(M2, "retired \n"),
+		V2(M2, "retired\n"),
+		/* order, duplicates, the store's own id */
+		V2(M2, "retired 8899aabbccddeeff 0011223344556677\n"),
+		V2(M2, "retired 0011223344556677 0011223344556677\n"),
+		V2(M2, "retired 0264a180807cc8a5\n"),
+		V2(M2, "retired 0011223344556677 0264a180807cc8a5\n"),
+		/* spelling: case, separators, short ids, too many */
+		V2(M2, "retired 0011223344556677 8899AABBCCDDEEFF\n"),
+		V2(M2, "retired 0011223344556677  8899aabbccddeeff\n"),
+		V2(M2, "retired 0011223344556677\t8899aabbccddeeff\n"),
+		V2(M2, "retired 0011223344556677,8899aabbccddeeff\n"),
+		V2(M2, "retired 0011223344556677 8899aabbccddeeff \n"),
+		V2(M2, "retired  0011223344556677 8899aabbccddeef\n"),
+		V2(M2, "retired 0011223344556677\nretired 8899aabbccddeeff\n"),
+		V2(M2, "Retired 0011223344556677 8899aabbccddeeff\n"),
+		V2(M2, "retired 1111111111111111 2222222222222222 3333333333333333 4444444444444444\n"),
+		V2("jetcryptfs store 3\n", "retired 0011223344556677 8899aabbccddeeff\n"),
+	};
+#undef V2
+#undef M2
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_malformed(bad[i], strlen(bad[i]));
+	/* The retired line after the mac line, or before plaintext. */
+	expect_malformed("jetcryptfs store 2\n"
+			 "key_id 0264a180807cc8a5\n"
+			 "retired 0011223344556677 8899aabbccddeeff\n"
+			 "plaintext refused\n"
+			 "mac 9758899cd8a5db1e06a7cfcf60813ec7ff98e2ce37d70b656855cd4ee0f01e11\n", KAT_RETIRED_LEN);
+	expect_malformed("jetcryptfs store 2\n"
+			 "key_id 0264a180807cc8a5\n"
+			 "plaintext refused\n"
+			 "mac 9758899cd8a5db1e06a7cfcf60813ec7ff98e2ce37d70b656855cd4ee0f01e11\n"
+			 "retired 0011223344556677 8899aabbccddeeff\n", KAT_RETIRED_LEN);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("desc");
@@ -293,6 +502,11 @@ int main(void)
 	tcase_add_test(tc, test_every_flip);
 	tcase_add_test(tc, test_truncated);
 	tcase_add_test(tc, test_malformed);
+	tcase_add_test(tc, test_retired_known_answer);
+	tcase_add_test(tc, test_retired_helpers);
+	tcase_add_test(tc, test_retired_encode_invalid);
+	tcase_add_test(tc, test_retired_tamper);
+	tcase_add_test(tc, test_retired_malformed);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
