@@ -8,6 +8,8 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <time.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -657,6 +659,34 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		fuse_reply_buf(req, buf, (size_t)n);
 }
 
+/* A write the kernel makes from its writeback cache that fails (a full
+ * backing disk, say) reaches the application only at its next fsync or
+ * close, which it may never check: say so in the log, where an operator
+ * looks. At most one line per 10 s, with the count of those left out. */
+static void log_writeback_error(struct inode *in, int err)
+{
+	static _Atomic long last;
+	static _Atomic unsigned long quiet;
+	struct timespec now;
+	char proc[64], path[PATH_MAX];
+	ssize_t n;
+	long prev;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	prev = last;
+	if (prev && now.tv_sec - prev < 10) {
+		quiet++;
+		return;
+	}
+	last = now.tv_sec ? now.tv_sec : 1;
+	proc_path(in->fd, proc, sizeof(proc));
+	n = readlink(proc, path, sizeof(path) - 1);
+	path[n < 0 ? 0 : n] = '\0';
+	log_err("%s: writing back cached data failed: %s; the application sees this only at its "
+		"next fsync or close (%lu more such failures not logged)", path, strerror(err),
+		(unsigned long)atomic_exchange(&quiet, 0));
+}
+
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
@@ -674,10 +704,13 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	if (in->c.kind == CONTENT_ENCRYPTED)
 		in->cipher_hint = in->c.cipher;
 	pthread_rwlock_unlock(&in->lock);
-	if (n < 0)
+	if (n < 0) {
+		if (fi->writepage)
+			log_writeback_error(in, (int)-n);
 		fuse_reply_err(req, (int)-n);
-	else
+	} else {
 		fuse_reply_write(req, (size_t)n);
+	}
 }
 
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
