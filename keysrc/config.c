@@ -222,8 +222,8 @@ static int load_tpm(struct config_ctx *c, const struct conf_value *blk)
 			if (get_int(v, &pcr) < 0)
 				return fail_type(c, "tpm.pcr", v, "an integer between 17 and 23");
 			if (pcr < CONFIG_PCR_MIN || pcr > CONFIG_PCR_MAX)
-				return fail_at(c, v, "tpm.pcr must be between %d and %d (the PCRs a "
-					       "user may extend), not %lld", CONFIG_PCR_MIN, CONFIG_PCR_MAX, pcr);
+				return fail_at(c, v, "tpm.pcr must be between %d and %d (NATS's range; "
+					       "see docs/TPM.md), not %lld", CONFIG_PCR_MIN, CONFIG_PCR_MAX, pcr);
 			t->pcr = (int)pcr;
 			r = 0;
 		} else if (strcasecmp(k, "cipher") == 0) {
