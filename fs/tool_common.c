@@ -136,6 +136,25 @@ int tool_load(const struct tool_opts *o, const char **backing, int need_backing,
 	return status ? status : tool_keys_load(o, k);
 }
 
+int tool_start_dir(int argc, char **argv, unsigned flags, void (*usage)(FILE *f),
+		   struct tool_opts *o, struct tool_keys *k, const char **backing)
+{
+	int first;
+
+	memset(k, 0, sizeof(*k));
+	*backing = NULL;
+	first = tool_parse(argc, argv, flags, o, usage);
+	if (first < 0)
+		return EXIT_USAGE;
+	if (argc - first > 1) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (argc - first == 1)
+		*backing = argv[first];
+	return tool_load(o, backing, 1, k);
+}
+
 void tool_keys_free(struct tool_keys *k)
 {
 	keyring_free(k->kr);

@@ -50,6 +50,12 @@ struct tool_keys {
  * error or no backing directory, 3/4/10-19 for keys). */
 int tool_load(const struct tool_opts *o, const char **backing, int need_backing,
 	      struct tool_keys *k);
+/* The start of the commands that take one optional BACKING_DIR (the
+ * config's backing_dir stands in): tool_parse, then tool_load. Returns 0,
+ * or an exit status after printing the problem; k is zeroed first, so
+ * tool_keys_free(k) is always safe. */
+int tool_start_dir(int argc, char **argv, unsigned flags, void (*usage)(FILE *f),
+		   struct tool_opts *o, struct tool_keys *k, const char **backing);
 void tool_keys_free(struct tool_keys *k);
 
 /* A regular file of a backing tree. */

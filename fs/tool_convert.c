@@ -370,18 +370,9 @@ static int convert(int argc, char **argv, int rekey)
 	char err[1024], *todo = NULL, hex[2 * FMT_KEY_ID_SIZE + 1];
 	uint64_t total = 0;
 	unsigned long ntodo = 0, plain_left = 0;
-	int first, status, rc, adopt = 0, sig = 0;
+	int status, rc, adopt = 0, sig = 0;
 
-	first = tool_parse(argc, argv, TOOL_OPT_KEYS | TOOL_OPT_CIPHER | TOOL_OPT_QUIET, &o, usage);
-	if (first < 0)
-		return EXIT_USAGE;
-	if (argc - first > 1) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	if (argc - first == 1)
-		backing = argv[first];
-	status = tool_load(&o, &backing, 1, &k);
+	status = tool_start_dir(argc, argv, TOOL_OPT_KEYS | TOOL_OPT_CIPHER | TOOL_OPT_QUIET, usage, &o, &k, &backing);
 	if (status)
 		goto out;
 	status = EXIT_FAIL;

@@ -362,18 +362,9 @@ int tools_fsck(int argc, char **argv)
 	uint64_t total = 0;
 	unsigned long ours = 0;
 	char err[1024];
-	int first, status, desc_bad;
+	int status, desc_bad;
 
-	first = tool_parse(argc, argv, TOOL_OPT_KEYS | TOOL_OPT_JSON | TOOL_OPT_QUIET, &o, usage_fsck);
-	if (first < 0)
-		return EXIT_USAGE;
-	if (argc - first > 1) {
-		usage_fsck(stderr);
-		return EXIT_USAGE;
-	}
-	if (argc - first == 1)
-		backing = argv[first];
-	status = tool_load(&o, &backing, 1, &k);
+	status = tool_start_dir(argc, argv, TOOL_OPT_KEYS | TOOL_OPT_JSON | TOOL_OPT_QUIET, usage_fsck, &o, &k, &backing);
 	if (status)
 		goto out;
 	status = EXIT_FAIL;
