@@ -179,3 +179,17 @@ int keys_exit_status(int rc)
 		return -rc - KEYS_TPM_BASE;
 	return EXIT_FAIL;
 }
+
+int keys_new_file_cipher(const char *option, const struct config *cfg)
+{
+	if (option) {
+		int c = fmt_cipher_from_name(option);
+
+		return c < 0 ? -EINVAL : c;
+	}
+	if (cfg && cfg->tpm.present && cfg->tpm.cipher)
+		return cfg->tpm.cipher;
+	if (cfg && cfg->cipher)
+		return cfg->cipher;
+	return FMT_CIPHER_CHACHAPOLY;
+}

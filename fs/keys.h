@@ -33,6 +33,11 @@ struct key_opts {
  * naming the problem in err. */
 int keys_load(const struct key_opts *ko, struct keyring **kr, char *err, size_t errlen);
 
+/* The cipher for new files: --cipher NAME (option, may be NULL), else the
+ * tpm { cipher }, else the config's cipher, else chachapoly. Returns
+ * FMT_CIPHER_*, or -EINVAL for an unknown name. */
+int keys_new_file_cipher(const char *option, const struct config *cfg);
+
 /* The process exit status for keys_load's return value: 0, EXIT_NO_KEY,
  * 10..19 for TPM errors, EXIT_FAIL otherwise. */
 int keys_exit_status(int rc);

@@ -471,7 +471,7 @@ static int run_daemon(struct mount_opts *mo)
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *lc = NULL;
 	char err[1024], backing[PATH_MAX], mnt[PATH_MAX], fsname[PATH_MAX + 16];
-	int cipher = FMT_CIPHER_CHACHAPOLY, status = EXIT_FAIL, rc;
+	int cipher, status = EXIT_FAIL, rc;
 	char **env = env_snapshot();
 
 	harden_process();
@@ -505,16 +505,10 @@ static int run_daemon(struct mount_opts *mo)
 		status = fail(EXIT_FAIL, "%s: mount point: %s", mo->mountpoint, strerror(errno));
 		goto out;
 	}
-	if (cfg.cipher)
-		cipher = cfg.cipher;
-	if (cfg.tpm.present && cfg.tpm.cipher)
-		cipher = cfg.tpm.cipher;
-	if (mo->cipher) {
-		cipher = fmt_cipher_from_name(mo->cipher);
-		if (cipher < 0) {
-			status = fail(EXIT_USAGE, "unknown cipher '%s' (use chachapoly or aes)", mo->cipher);
-			goto out;
-		}
+	cipher = keys_new_file_cipher(mo->cipher, &cfg);
+	if (cipher < 0) {
+		status = fail(EXIT_USAGE, "unknown cipher '%s' (use chachapoly or aes)", mo->cipher);
+		goto out;
 	}
 	if (cfg.adopt == 1)
 		mo->adopt = 1;

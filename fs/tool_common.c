@@ -108,17 +108,10 @@ static int tool_keys_load(const struct tool_opts *o, struct tool_keys *k)
 	/* Keys are about to be in memory: no core dumps, no ptrace by others. */
 	(void)setrlimit(RLIMIT_CORE, &nocore);
 	(void)prctl(PR_SET_DUMPABLE, 0);
-	k->cipher = FMT_CIPHER_CHACHAPOLY;
-	if (k->cfg.cipher)
-		k->cipher = k->cfg.cipher;
-	if (k->cfg.tpm.present && k->cfg.tpm.cipher)
-		k->cipher = k->cfg.tpm.cipher;
-	if (o->cipher) {
-		k->cipher = fmt_cipher_from_name(o->cipher);
-		if (k->cipher < 0) {
-			log_err("unknown cipher '%s' (use chachapoly or aes)", o->cipher);
-			return EXIT_USAGE;
-		}
+	k->cipher = keys_new_file_cipher(o->cipher, &k->cfg);
+	if (k->cipher < 0) {
+		log_err("unknown cipher '%s' (use chachapoly or aes)", o->cipher);
+		return EXIT_USAGE;
 	}
 	rc = keys_load(&ko, &k->kr, err, sizeof(err));
 	if (rc < 0) {
