@@ -354,29 +354,10 @@ static int config_finish(struct config *cfg, const char *name, struct conf_value
 	return r;
 }
 
-int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
+/* What both loaders do first: an empty cfg and err, and libsodium ready
+ * for the locked memory that secrets go into. */
+static int config_begin(struct config *cfg, const char *name, char *err, size_t errlen)
 {
-	struct conf_value *root = NULL;
-	int r;
-
-	config_init(cfg);
-	if (err && errlen)
-		err[0] = '\0';
-	if (sodium_init() < 0) {
-		if (err && errlen)
-			snprintf(err, errlen, "%s: libsodium failed to initialise", path);
-		return -EIO;
-	}
-	r = conf_parse_file(path, &root, err, errlen);
-	return config_finish(cfg, path, root, r, err, errlen);
-}
-
-int config_load_string(const char *text, const char *name, struct config *cfg,
-		       char *err, size_t errlen)
-{
-	struct conf_value *root = NULL;
-	int r;
-
 	config_init(cfg);
 	if (err && errlen)
 		err[0] = '\0';
@@ -385,6 +366,28 @@ int config_load_string(const char *text, const char *name, struct config *cfg,
 			snprintf(err, errlen, "%s: libsodium failed to initialise", name);
 		return -EIO;
 	}
+	return 0;
+}
+
+int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
+{
+	struct conf_value *root = NULL;
+	int r = config_begin(cfg, path, err, errlen);
+
+	if (r < 0)
+		return r;
+	r = conf_parse_file(path, &root, err, errlen);
+	return config_finish(cfg, path, root, r, err, errlen);
+}
+
+int config_load_string(const char *text, const char *name, struct config *cfg,
+		       char *err, size_t errlen)
+{
+	struct conf_value *root = NULL;
+	int r = config_begin(cfg, name, err, errlen);
+
+	if (r < 0)
+		return r;
 	r = conf_parse_string(text, name, &root, err, errlen);
 	return config_finish(cfg, name, root, r, err, errlen);
 }
