@@ -627,7 +627,9 @@ static void op_reopen(struct worker *w, struct space *sp)
 	check_handle(w, sp, hi);
 }
 
-static void op_rename(struct worker *w, struct space *sp)
+/* rename or link of one slot onto another, on both trees. */
+static void op_two_names(struct worker *w, struct space *sp, const char *what,
+			 int (*fn)(const char *, const char *))
 {
 	int a = (int)rnd_below(w, sp->nslots), b = (int)rnd_below(w, sp->nslots), et, er;
 	char ta[PATH_MAX], ra[PATH_MAX], tb[PATH_MAX], rb[PATH_MAX];
@@ -637,30 +639,22 @@ static void op_rename(struct worker *w, struct space *sp)
 	slot_path(ra, sizeof(ra), sp->rdir, a);
 	slot_path(tb, sizeof(tb), sp->tdir, b);
 	slot_path(rb, sizeof(rb), sp->rdir, b);
-	note(w, "rename f%d -> f%d", a, b);
-	rt = rename(ta, tb); et = errno;
-	rr = rename(ra, rb); er = errno;
-	same(w, "rename", rt, et, rr, er);
+	note(w, "%s f%d -> f%d", what, a, b);
+	rt = fn(ta, tb); et = errno;
+	rr = fn(ra, rb); er = errno;
+	same(w, what, rt, et, rr, er);
 	check_slot(w, sp, a);
 	check_slot(w, sp, b);
 }
 
+static void op_rename(struct worker *w, struct space *sp)
+{
+	op_two_names(w, sp, "rename", rename);
+}
+
 static void op_link(struct worker *w, struct space *sp)
 {
-	int a = (int)rnd_below(w, sp->nslots), b = (int)rnd_below(w, sp->nslots), et, er;
-	char ta[PATH_MAX], ra[PATH_MAX], tb[PATH_MAX], rb[PATH_MAX];
-	long rt, rr;
-
-	slot_path(ta, sizeof(ta), sp->tdir, a);
-	slot_path(ra, sizeof(ra), sp->rdir, a);
-	slot_path(tb, sizeof(tb), sp->tdir, b);
-	slot_path(rb, sizeof(rb), sp->rdir, b);
-	note(w, "link f%d -> f%d", a, b);
-	rt = link(ta, tb); et = errno;
-	rr = link(ra, rb); er = errno;
-	same(w, "link", rt, et, rr, er);
-	check_slot(w, sp, a);
-	check_slot(w, sp, b);
+	op_two_names(w, sp, "link", link);
 }
 
 static void op_unlink(struct worker *w, struct space *sp)
