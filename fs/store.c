@@ -172,6 +172,7 @@ static int store_read_desc(int dirfd, char *buf, size_t *len)
 	ssize_t n;
 	int fd = openat(dirfd, DESC_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 
+	*len = 0;
 	if (fd < 0)
 		return -errno;
 	n = read(fd, buf, DESC_MAX_SIZE);
