@@ -30,6 +30,7 @@
 #define BS FMT_BLOCK_SIZE
 /* A request of up to 1 MiB at any offset spans at most 257 blocks. */
 #define SCRATCH_BLOCKS 258
+#define PAGE 4096
 
 static struct content_ctx ctx;
 
@@ -106,20 +107,32 @@ static void scratch_init(void)
 	(void)pthread_key_create(&scratch_key, scratch_free);
 }
 
-static uint8_t *scratch(void)
+/* The thread's buffer for the stored blocks of one request, placed for a
+ * pread or pwrite at backing offset at: at the same offset within a page.
+ * The kernel copies between the page cache and this buffer page by page,
+ * with `rep movsb`, which on the AMD EPYC of docs/PERFORMANCE.md is 2-5x
+ * slower when source and destination are not equally aligned -- and a
+ * stored block (4096 + 40 bytes) rarely starts at a page boundary.
+ * Measured there: 1 MiB preads from the page cache ran at 6.7 GB/s into
+ * malloc's buffer (16 bytes past a page) and 12.5 GB/s equally aligned;
+ * pwrites to file offset 8 at 3.1 GB/s from a page-aligned buffer and
+ * 14.6 GB/s from one at offset 8. */
+static uint8_t *scratch(uint64_t at)
 {
+	void *v;
 	uint8_t *p;
 
 	pthread_once(&scratch_once, scratch_init);
 	p = pthread_getspecific(scratch_key);
 	if (!p) {
-		p = malloc((size_t)SCRATCH_BLOCKS * (BS + FMT_MAX_NONCE + FMT_TAG_SIZE));
+		p = posix_memalign(&v, PAGE, (size_t)SCRATCH_BLOCKS * (BS + FMT_MAX_NONCE + FMT_TAG_SIZE) +
+						 PAGE) == 0 ? v : NULL;
 		if (p && pthread_setspecific(scratch_key, p) != 0) {
 			free(p);
 			p = NULL;
 		}
 	}
-	return p;
+	return p ? p + at % PAGE : NULL;
 }
 
 /* ---- setup ---- */
@@ -446,7 +459,7 @@ ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t 
 	last = (end - 1) / BS;
 	if (last - first + 1 > SCRATCH_BLOCKS)
 		return -EINVAL;
-	sc = scratch();
+	sc = scratch(fmt_block_offset(c->cipher, first));
 	if (!sc)
 		return -ENOMEM;
 	stored_bs = fmt_stored_block_size(c->cipher);
@@ -549,7 +562,7 @@ ssize_t content_write(struct content *c, int fd, const void *buf, size_t len, ui
 	last = (end - 1) / BS;
 	if (last - first + 1 > SCRATCH_BLOCKS)
 		return -EINVAL;
-	sc = scratch();
+	sc = scratch(fmt_block_offset(c->cipher, first));
 	if (!sc)
 		return -ENOMEM;
 	newsize = end > c->size ? end : c->size;

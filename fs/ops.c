@@ -630,7 +630,9 @@ static void *readbuf(size_t size)
 	void *p = pthread_getspecific(readbuf_key);
 
 	if (!p) {
-		p = malloc(OPS_MAX_IO);
+		/* Page-aligned: the reply is copied into page-cache pages. */
+		if (posix_memalign(&p, 4096, OPS_MAX_IO) != 0)
+			p = NULL;
 		if (p && pthread_setspecific(readbuf_key, p) != 0) {
 			free(p);
 			p = NULL;
