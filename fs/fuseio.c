@@ -25,6 +25,7 @@
 #include "log.h"
 
 static void (*kill_cb)(uint64_t nodeid);
+static void (*init_cb)(void);
 static struct fuse_session *sess;
 static _Atomic uint64_t init_unique;    /* the INIT request, until answered */
 static _Atomic int init_pending;
@@ -101,13 +102,17 @@ static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
 
 static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
+	int init_ok = 0;
+	ssize_t n;
+
 	(void)userdata;
 	if (init_pending && count >= 2 && iov[0].iov_len >= sizeof(struct fuse_out_header)) {
 		struct fuse_out_header *out = iov[0].iov_base;
 
 		if (out->unique == init_unique) {
 			init_pending = 0;
-			if (out->error == 0 && killpriv_offered &&
+			init_ok = out->error == 0;
+			if (init_ok && killpriv_offered &&
 			    iov[1].iov_len >= offsetof(struct fuse_init_out, flags) + sizeof(uint32_t)) {
 				struct fuse_init_out *o = iov[1].iov_base;
 
@@ -116,14 +121,24 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 			}
 		}
 	}
-	return writev(fd, iov, count);
+	n = writev(fd, iov, count);
+	/* The kernel applies the INIT reply within this writev. */
+	if (init_ok && n >= 0 && init_cb) {
+		int saved = errno;
+
+		init_cb();
+		errno = saved;
+	}
+	return n;
 }
 
-int fuseio_install(struct fuse_session *se, void (*kill_suidgid)(uint64_t nodeid))
+int fuseio_install(struct fuse_session *se, void (*kill_suidgid)(uint64_t nodeid),
+		   void (*after_init)(void))
 {
 	static const struct fuse_custom_io io = { .read = io_read, .writev = io_writev };
 
 	kill_cb = kill_suidgid;
+	init_cb = after_init;
 	sess = se;
 	return fuse_session_custom_io(se, &io, fuse_session_fd(se));
 }

@@ -21,7 +21,10 @@
  * before the loop). kill_suidgid(nodeid) is called, in the thread that
  * will process the request and before it does, for every request the
  * kernel flags with "kill suid/sgid": it clears S_ISUID, and S_ISGID when
- * the group may execute, of the backing file. 0 or -errno. */
-int fuseio_install(struct fuse_session *se, void (*kill_suidgid)(uint64_t nodeid));
+ * the group may execute, of the backing file. after_init(), if not NULL,
+ * is called once the kernel has taken a successful reply to INIT: the
+ * first moment the mount's settings are final (bdi.h). 0 or -errno. */
+int fuseio_install(struct fuse_session *se, void (*kill_suidgid)(uint64_t nodeid),
+		   void (*after_init)(void));
 
 #endif

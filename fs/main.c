@@ -25,6 +25,7 @@
 
 #include <sodium.h>
 
+#include "bdi.h"
 #include "block.h"
 #include "config.h"
 #include "content.h"
@@ -50,6 +51,8 @@ struct mount_opts {
 	const char *key_file;
 	const char *log_file;
 	const char *pid_file;
+	const char *readahead;          /* KiB, as given; NULL: the default */
+	unsigned readahead_kb;
 	const char *backing;
 	const char *mountpoint;
 	int foreground;
@@ -75,14 +78,17 @@ static void usage_mount(FILE *f)
 		"      --key-file FILE   read the key from FILE, e.g. a systemd credential\n"
 		"      --adopt           allow a first mount over existing plaintext files\n"
 		"      --write-through   no kernel writeback cache (every write reaches the daemon)\n"
+		"      --readahead KIB   kernel readahead window for the mount (default 4096; 0 leaves\n"
+		"                        the kernel's 128; needs root)\n"
 		"      --log-file FILE   also append log lines to FILE\n"
 		"      --pid-file FILE   write the daemon's pid to FILE\n"
 		"  -f, --foreground      do not daemonize; log to stderr\n"
 		"  -d, --debug           debug logging (implies -f)\n"
 		"  -o OPT[,OPT...]       mount options: allow_other (implies default_permissions), ro, ...\n"
 		"                        and config=FILE, cipher=NAME, key_env=NAME, key_file=FILE, adopt,\n"
-		"                        write_through, log_file=FILE, pid_file=FILE; fstab-only words\n"
-		"                        (defaults, noauto, nofail, _netdev, user, x-*, ...) are ignored\n"
+		"                        write_through, readahead=KIB, log_file=FILE, pid_file=FILE;\n"
+		"                        fstab-only words (defaults, noauto, nofail, _netdev, user,\n"
+		"                        x-*, ...) are ignored\n"
 		"  -h, --help            this text\n"
 		"\n"
 		"Exit status: 0 mounted; 1 failure; 2 usage or config error; 3 no key given;\n"
@@ -160,6 +166,8 @@ static int parse_o(struct mount_opts *mo, char *arg)
 			mo->adopt = 1;
 		else if (!strcmp(o, "write_through"))
 			mo->write_through = 1;
+		else if (!strncmp(o, "readahead=", 10))
+			mo->readahead = o + 10;
 		else if (((o[0] == 'x' || o[0] == 'X') && o[1] == '-') || !strncmp(o, "comment=", 8))
 			continue;
 		else {
@@ -186,6 +194,7 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 		{ "key-file", required_argument, NULL, 'F' },
 		{ "adopt", no_argument, NULL, 'A' },
 		{ "write-through", no_argument, NULL, 'W' },
+		{ "readahead", required_argument, NULL, 'R' },
 		{ "log-file", required_argument, NULL, 'L' },
 		{ "pid-file", required_argument, NULL, 'P' },
 		{ "foreground", no_argument, NULL, 'f' },
@@ -204,6 +213,7 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 		case 'F': mo->key_file = optarg; break;
 		case 'A': mo->adopt = 1; break;
 		case 'W': mo->write_through = 1; break;
+		case 'R': mo->readahead = optarg; break;
 		case 'L': mo->log_file = optarg; break;
 		case 'P': mo->pid_file = optarg; break;
 		case 'f': mo->foreground = 1; break;
@@ -217,6 +227,21 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 		case 'h': usage_mount(stdout); exit(EXIT_OK);
 		default: usage_mount(stderr); return -1;
 		}
+	}
+	mo->readahead_kb = BDI_DEFAULT_READAHEAD_KB;
+	if (mo->readahead) {
+		char *end;
+		unsigned long v;
+
+		errno = 0;
+		v = strtoul(mo->readahead, &end, 10);
+		if (errno || end == mo->readahead || *end || mo->readahead[0] == '-' ||
+		    v > BDI_MAX_READAHEAD_KB) {
+			fprintf(stderr, "jetcryptfs: readahead '%s': not a size in KiB from 0 to %u\n",
+				mo->readahead, BDI_MAX_READAHEAD_KB);
+			return -1;
+		}
+		mo->readahead_kb = (unsigned)v;
 	}
 	if (mo->key_env && mo->key_file) {
 		fprintf(stderr, "jetcryptfs: --key-env and --key-file cannot be used together\n");
@@ -233,6 +258,26 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 }
 
 /* ---- the daemon side ---- */
+
+/* The mount's bdi and the readahead to give it once INIT is done. */
+static char tune_bdi[64];
+static unsigned tune_readahead_kb;
+static int tune_asked;          /* given on the command line: failing is worth a warning */
+
+static void tune_after_init(void)
+{
+	int rc;
+
+	if (!tune_bdi[0])
+		return;
+	rc = bdi_set_readahead(tune_bdi, tune_readahead_kb);
+	if (rc == 0)
+		log_debug("readahead %u KiB (%s)", tune_readahead_kb, tune_bdi);
+	else if (tune_asked)
+		log_warn("%s/read_ahead_kb: cannot set readahead: %s", tune_bdi, strerror(-rc));
+	else
+		log_debug("%s/read_ahead_kb: readahead stays at the kernel's: %s", tune_bdi, strerror(-rc));
+}
 
 static int status_fd = -1;
 
@@ -565,9 +610,19 @@ static int run_daemon(struct mount_opts *mo)
 		status = fail(EXIT_FAIL, "%s: mount failed (see the message above)", mnt);
 		goto out;
 	}
+	if (mo->readahead_kb) {
+		tune_readahead_kb = mo->readahead_kb;
+		tune_asked = mo->readahead != NULL;
+		if ((rc = bdi_find(mnt, tune_bdi, sizeof(tune_bdi))) < 0) {
+			tune_bdi[0] = '\0';
+			if (tune_asked)
+				log_warn("%s: cannot find the mount's device to set readahead: %s", mnt,
+					 strerror(-rc));
+		}
+	}
 	/* Before the loop reads INIT: lets the kernel skip a getxattr round
 	 * trip on every write (fuseio.h). */
-	if ((rc = fuseio_install(se, ops_kill_suidgid)) < 0)
+	if ((rc = fuseio_install(se, ops_kill_suidgid, tune_after_init)) < 0)
 		log_warn("cannot hook the FUSE device (%s): every write will cost a getxattr", strerror(-rc));
 	if (signals_start(se, mnt) < 0) {
 		status = fail(EXIT_FAIL, "cannot set up signal handling");

@@ -100,6 +100,11 @@ track_daemon() {
 		fail "daemon $JC_PID runs $(readlink "/proc/$JC_PID/exe"), not the installed binary"
 }
 
+# The kernel readahead window of the mount at $1, in KiB (bdi.h).
+readahead_of() {
+	cat "/sys/class/bdi/$(mountpoint -d "$1")/read_ahead_kb"
+}
+
 # umount(8), then the daemon must exit.
 umount_and_wait() {
 	local pid=${JC_DAEMON[$1]}
@@ -120,6 +125,7 @@ jc_is_mounted "$M" || fail "mount -t fuse.jetcryptfs exited 0 but nothing is mou
 awk -v m="$M" '$2 == m { print $3 }' /proc/self/mounts | grep -qx fuse.jetcryptfs ||
 	fail "$M is not of type fuse.jetcryptfs: $(grep " $M " /proc/self/mounts)"
 track_daemon "$M" "$JC_TMP/run/a.pid"
+[ "$(readahead_of "$M")" = 4096 ] || fail "default readahead is $(readahead_of "$M") KiB, not 4096"
 echo "secret payload one" >"$M/one"
 [ "$(cat "$M/one")" = "secret payload one" ] || fail "data written through mount -t not read back"
 [ "$(head -c 4 "$B/one")" = JCFS ] || fail "backing file has no JCFS header"
@@ -132,7 +138,7 @@ ok "mount -t fuse.jetcryptfs -o config= and umount"
 # 2. An /etc/fstab line, key from key_file=, through mount -T.
 cat >"$JC_TMP/fstab" <<EOF
 # a comment, as in /etc/fstab
-$B  $M  fuse.jetcryptfs  config=$JC_TMP/etc/b.conf,key_file=$JC_TMP/etc/b.key,pid_file=$JC_TMP/run/b.pid,log_file=$JC_LOG,allow_other,nosuid,nodev,noexec,noauto,nofail,_netdev,x-systemd.required-by=nats-server.service,x-systemd.before=nats-server.service  0  0
+$B  $M  fuse.jetcryptfs  config=$JC_TMP/etc/b.conf,key_file=$JC_TMP/etc/b.key,pid_file=$JC_TMP/run/b.pid,log_file=$JC_LOG,allow_other,nosuid,nodev,noexec,noauto,nofail,_netdev,x-systemd.required-by=nats-server.service,x-systemd.before=nats-server.service,readahead=1024  0  0
 EOF
 env -u JS_KEY mount -T "$JC_TMP/fstab" "$M" || fail "mount -T fstab failed with status $?"
 jc_is_mounted "$M" || fail "mount -T fstab exited 0 but nothing is mounted"
@@ -141,6 +147,7 @@ for o in nosuid nodev noexec allow_other default_permissions; do
 	grep -qw "$o" <<<"${opts//,/ }" || fail "fstab mount lacks $o: $opts"
 done
 track_daemon "$M" "$JC_TMP/run/b.pid"
+[ "$(readahead_of "$M")" = 1024 ] || fail "readahead=1024 gave $(readahead_of "$M") KiB"
 [ "$(cat "$M/one")" = "secret payload one" ] || fail "file from the first mount not readable through the fstab mount"
 echo "secret payload two" >"$M/two"
 [ "$(od -An -tx1 -j5 -N1 "$B/two" | tr -d ' ')" = 01 ] || fail "cipher from the fstab config (chachapoly) not used"
@@ -148,7 +155,7 @@ assert_no_plaintext "$B" "secret payload one" "secret payload two"
 assert_encrypted "$B"
 check_no_key_visible "$JC_PID"
 umount_and_wait "$M"
-ok "fstab line via mount -T, key_file=, umount"
+ok "fstab line via mount -T, key_file=, readahead=, umount"
 
 # 3. The installed unit's ExecStart, as systemd would run it: the key is a
 #    credential file, the daemon forks and reports readiness, SIGTERM (the
@@ -205,7 +212,10 @@ ok "mount -t fuse with the binary's path in the source"
 expect_exit 2 env -u JS_KEY "$JCFS" "$B" "$M" -o "config=$JC_TMP/etc/a.conf,no_such_option"
 expect_output_contains "no_such_option"
 ! jc_is_mounted "$M" || fail "mounted despite an unknown option"
-ok "unknown mount option: status 2"
+expect_exit 2 env -u JS_KEY "$JCFS" "$B" "$M" -o "config=$JC_TMP/etc/a.conf,readahead=4k"
+expect_output_contains "readahead '4k': not a size in KiB"
+! jc_is_mounted "$M" || fail "mounted despite a malformed readahead="
+ok "unknown mount option, malformed readahead=: status 2"
 
 # ---- man page and --help --------------------------------------------------
 out=$(MANWIDTH=80 man --warnings -l "$SRCDIR/docs/jetcryptfs.1" 2>&1 >/dev/null) || fail "man -l failed: $out"
