@@ -307,7 +307,13 @@ static void report_json(struct fsck *f, int status, const char *dstate, const st
 	       status == 0 ? "true" : "false", dstate);
 	if (!strcmp(dstate, "ok") || !strcmp(dstate, "forged")) {
 		kdf_key_id_hex(d->key_id, hex);
-		printf(", \"key_id\": \"%s\", \"plaintext\": \"%s\"", hex, d->plaintext_allowed ? "allowed" : "refused");
+		printf(", \"key_id\": \"%s\", \"plaintext\": \"%s\", \"retired\": [", hex,
+		       d->plaintext_allowed ? "allowed" : "refused");
+		for (unsigned i = 0; i < d->nretired; i++) {
+			kdf_key_id_hex(d->retired[i], hex);
+			printf("%s\"%s\"", i ? ", " : "", hex);
+		}
+		printf("]");
 	}
 	printf("},\n  \"files\": %lu, \"encrypted\": %lu, \"plaintext\": %lu, \"empty\": %lu, \"blocks\": %llu,\n"
 	       "  \"under_previous_key\": %lu, \"other_cipher\": %lu, \"temp_files\": %lu,\n  \"problems\": [",
@@ -325,8 +331,10 @@ static void report_json(struct fsck *f, int status, const char *dstate, const st
 	printf("%s]\n}\n", f->nprobs ? "\n  " : "");
 }
 
-static void report_text(struct fsck *f, const char *dstate, unsigned long tmp)
+static void report_text(struct fsck *f, const char *dstate, const struct desc *d, unsigned long tmp)
 {
+	char hex[2 * FMT_KEY_ID_SIZE + 1];
+
 	printf("%s: %lu files: %lu encrypted (%llu blocks checked), %lu empty, %lu plaintext: ", f->backing,
 	       f->files, f->encrypted, f->blocks, f->empty, f->plaintext);
 	if (f->nprobs)
@@ -335,6 +343,12 @@ static void report_text(struct fsck *f, const char *dstate, unsigned long tmp)
 		printf("clean\n");
 	if (!strcmp(dstate, "missing"))
 		printf("note: no store descriptor (%s); the next mount re-creates it\n", DESC_NAME);
+	/* Each retired key is still needed, beside the current one, until a
+	 * rekey moves its files over. */
+	for (unsigned i = 0; !strcmp(dstate, "ok") && i < d->nretired; i++) {
+		kdf_key_id_hex(d->retired[i], hex);
+		printf("note: key id %s is retired: a mount needs it too (prev_key) until jetcryptfs rekey\n", hex);
+	}
 	if (f->plaintext && !f->strict && !strcmp(dstate, "missing"))
 		printf("note: %lu plaintext files and no descriptor: a mount needs --adopt (check that they belong "
 		       "here)\n", f->plaintext);
@@ -467,7 +481,7 @@ int tools_fsck(int argc, char **argv)
 	if (o.json)
 		report_json(&f, status, dstate, &d, t.tmp_files);
 	else
-		report_text(&f, dstate, t.tmp_files);
+		report_text(&f, dstate, &d, t.tmp_files);
 out:
 	for (size_t i = 0; i < f.nprobs; i++) {
 		free(f.probs[i].file);

@@ -151,10 +151,19 @@ jc_umount "$JC_TMP/ma"
 cmp -s "$JC_TMP/ba/.jetcryptfs" "$JC_TMP/desc.rotated" ||
 	fail "the descriptor re-created from the headers differs: $(cat "$JC_TMP/ba/.jetcryptfs")"
 ok "rotated, not yet rekeyed: the new key alone is refused (4, one line) by mount, fsck and rekey; a lost descriptor is re-created with the retired key"
+expect_exit 0 env -u JS_KEY "$JCFS" fsck -c "$JC_TMP/rekey.conf" "$JC_TMP/ba"
+expect_output_contains "note: key id $old_id is retired: a mount needs it too (prev_key) until jetcryptfs rekey"
+env -u JS_KEY "$JCFS" fsck -c "$JC_TMP/rekey.conf" --json "$JC_TMP/ba" >"$JC_TMP/f.json"
+[ "$(json 'j.descriptor.retired.join(",")' <"$JC_TMP/f.json")" = "$old_id" ] ||
+	fail "fsck --json does not list the retired key id $old_id: $(cat "$JC_TMP/f.json")"
+ok "fsck with both keys: clean, and names the retired key id (text and --json)"
 expect_exit 0 env -u JS_KEY "$JCFS" rekey -c "$JC_TMP/rekey.conf" "$JC_TMP/ba"
 new_id=$(awk '$1 == "key_id" { print $2 }' "$JC_TMP/ba/.jetcryptfs")
 [ "$(head -n 1 "$JC_TMP/ba/.jetcryptfs")" = "jetcryptfs store 1" ] && ! grep -q '^retired' "$JC_TMP/ba/.jetcryptfs" ||
 	fail "rekey did not clear the retired key: $(cat "$JC_TMP/ba/.jetcryptfs")"
+env -u JS_KEY "$JCFS" fsck -c "$JC_TMP/rekey.conf" --json "$JC_TMP/ba" >"$JC_TMP/f.json"
+[ "$(json 'j.descriptor.retired.length' <"$JC_TMP/f.json")" = 0 ] ||
+	fail "fsck --json still lists retired keys after rekey: $(cat "$JC_TMP/f.json")"
 "$JCFS" inspect "$JC_TMP/ba" >"$JC_TMP/inspect.txt"
 grep ': encrypted' "$JC_TMP/inspect.txt" | grep -vF "cipher chachapoly, key id $new_id" &&
 	fail "files left under the old key or cipher after rekey"
