@@ -234,3 +234,22 @@ for cmd in mount genkey inspect cat fsck encrypt rekey; do
 done
 expect_exit 0 "$JCFS" --help
 ok "--help of every subcommand exits 0"
+
+# Every option a --help names is in the man page: the long options of each
+# command and mount's -o words (NAME= forms and the bare ones it lists).
+man_text=$(MANWIDTH=1000 man -l "$SRCDIR/docs/jetcryptfs.1" 2>/dev/null | col -b)
+missing=()
+for cmd in mount genkey inspect cat fsck encrypt rekey; do
+	help=$("$JCFS" "$cmd" --help 2>&1)
+	opts=$({ grep -oE -- '--[a-z][a-z-]+' <<<"$help" || true; } | sort -u)
+	opts+=" $({ grep -oE '\b[a-z_]+=' <<<"$help" || true; } | sort -u)"
+	for opt in $opts; do
+		grep -qF -- "$opt" <<<"$man_text" || missing+=("$cmd $opt")
+	done
+done
+for word in adopt write_through allow_other; do
+	grep -qw -- "$word" <<<"$("$JCFS" mount --help 2>&1)" || fail "mount --help no longer names $word"
+	grep -qw -- "$word" <<<"$man_text" || missing+=("mount -o $word")
+done
+[ "${#missing[@]}" -eq 0 ] || fail "options in --help but not in the man page: ${missing[*]}"
+ok "every option of every --help is in the man page"
