@@ -68,12 +68,26 @@ int bdi_find(const char *mnt, char *out, size_t outlen)
 	return 0;
 }
 
+static int readahead_file(const char *path, char *file, size_t len)
+{
+	return (size_t)snprintf(file, len, "%s/read_ahead_kb", path) >= len ? -ENAMETOOLONG : 0;
+}
+
+int bdi_check_writable(const char *path)
+{
+	char file[256];
+
+	if (readahead_file(path, file, sizeof(file)) < 0)
+		return -ENAMETOOLONG;
+	return access(file, W_OK) == 0 ? 0 : -errno;
+}
+
 int bdi_set_readahead(const char *path, unsigned kib)
 {
 	char file[256], val[16];
 	int fd, len, rc = 0;
 
-	if ((size_t)snprintf(file, sizeof(file), "%s/read_ahead_kb", path) >= sizeof(file))
+	if (readahead_file(path, file, sizeof(file)) < 0)
 		return -ENAMETOOLONG;
 	fd = open(file, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)

@@ -20,6 +20,10 @@
  * 0, -ENOENT if mnt is not a FUSE mount point, -ENAMETOOLONG, or -errno. */
 int bdi_find(const char *mnt, char *out, size_t outlen);
 
+/* 0 if this process may change the settings of the bdi at path, else
+ * -errno (-EACCES when not root). */
+int bdi_check_writable(const char *path);
+
 /* Sets the readahead window of the bdi at path (from bdi_find) to kib.
  * Needs root. Must run after the kernel has processed the INIT reply,
  * which would otherwise clamp it back. 0 or -errno. */

@@ -618,6 +618,11 @@ static int run_daemon(struct mount_opts *mo)
 			if (tune_asked)
 				log_warn("%s: cannot find the mount's device to set readahead: %s", mnt,
 					 strerror(-rc));
+		} else if ((rc = bdi_check_writable(tune_bdi)) < 0) {
+			/* Said now, while stderr is still the caller's terminal. */
+			if (tune_asked)
+				log_warn("%s/read_ahead_kb: cannot set readahead: %s", tune_bdi, strerror(-rc));
+			tune_bdi[0] = '\0';
 		}
 	}
 	/* Before the loop reads INIT: lets the kernel skip a getxattr round
