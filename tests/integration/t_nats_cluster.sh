@@ -25,20 +25,7 @@ for n in "${NODES[@]}"; do
 	JS_KEY=${KEY[$n]} jc_mount "$JC_TMP/b-$n" "$JC_TMP/m-$n"
 	jn_server "$n" "$JC_TMP/m-$n"
 done
-jn_cluster "${NODES[@]}"
-for n in "${NODES[@]}"; do
-	jn_start "$n" nowait
-done
-for n in "${NODES[@]}"; do
-	jn_wait_ready "$n" 90
-done
-all_urls() {
-	local n u=""
-	for n in "$@"; do u+="${u:+,}$(jn_url "$n")"; done
-	echo "$u"
-}
-export NATS_URL
-NATS_URL=$(all_urls "${NODES[@]}")
+jn_cluster_start "${NODES[@]}"
 ok "cluster of three up, each node on its own jetcryptfs mount"
 
 jsc stream-add --stream ORDERS --subjects 'jcorders.>' --replicas 3
@@ -56,7 +43,7 @@ ok "R3 stream: $N1 messages on every replica"
 # --- crash the stream leader with its mount --------------------------------------------------
 jn_kill n3
 jn_crash_mount "$JC_TMP/m-n3"
-NATS_URL=$(all_urls n1 n2)
+NATS_URL=$(jn_urls n1 n2)
 jsc wait-leaders --stream ORDERS --consumer JCPULLDUR --not n3
 jsc publish --stream ORDERS --subject jcorders.new --count $N2 --start $((N1 + 1)) --size 300 --seed "$SEED" --headers --msgid --retries 20
 jsc consume --stream ORDERS --name JCPULLDUR --count 500 --seed "$SEED" --headers --expect-first-seq 501
@@ -67,7 +54,7 @@ ok "n3 and its jetcryptfs daemon killed (SIGKILL), mount detached; $N2 more mess
 JS_KEY=${KEY[n3]} jc_mount "$JC_TMP/b-n3" "$JC_TMP/m-n3"
 jn_start n3 nowait
 jn_wait_ready n3 90
-NATS_URL=$(all_urls "${NODES[@]}")
+NATS_URL=$(jn_urls "${NODES[@]}")
 jsc wait-leaders --stream ORDERS --consumer JCPULLDUR
 jsc stream-info --stream ORDERS --wait-current --replicas 3 --count $((N1 + N2)) --timeout 120 >"$JC_TMP/si.json"
 jsc local-state --monitor "http://127.0.0.1:${JN_MPORT[n3]}" --stream ORDERS --count $((N1 + N2)) --last-seq $((N1 + N2))
@@ -78,21 +65,10 @@ jsc consumer-info --stream ORDERS --name JCPULLDUR --expect-ack-floor 1000
 jsc consume --stream ORDERS --name JCPULLDUR --count 500 --seed "$SEED" --headers --expect-first-seq 1001
 ok "n3 remounted and restarted: caught up (all replicas current, lag 0) and serves every message as leader"
 
+jn_stop_all "${NODES[@]}"
 for n in "${NODES[@]}"; do
-	jn_stop "$n"
-done
-for n in "${NODES[@]}"; do
-	jn_check_log "$n"
 	jc_umount "$JC_TMP/m-$n"
 done
 
 # --- nothing in the clear, raft logs included -------------------------------------------
-for n in "${NODES[@]}"; do
-	b=$JC_TMP/b-$n
-	raft=$(find "$b" -path '*/_js_/*' -type f -size +0 | wc -l)
-	[ "$raft" -gt 0 ] || fail "no raft state under $b/jetstream/\$SYS/_js_"
-	jn_assert_headers "$b"
-	assert_no_plaintext "$b" "${JN_SECRET_STRINGS[@]}" "JCMSG:$SEED:" ORDERS JCPULLDUR jcorders \
-		'"peers"' '"known_peers"' "ORDERS-$SEED-"
-	ok "$n: $raft raft files among $(find "$b" -type f | wc -l) backing files, all encrypted, no plaintext"
-done
+jn_assert_cluster_encrypted "$SEED" "${NODES[@]}"

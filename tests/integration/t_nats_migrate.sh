@@ -22,11 +22,6 @@ NODES=(n1 n2 n3)
 NATS_KEY=$(jc_genkey)   # nats-server's own key, not jetcryptfs's
 declare -A KEY=()
 
-all_urls() {
-	local n u=""
-	for n in "$@"; do u+="${u:+,}$(jn_url "$n")"; done
-	echo "$u"
-}
 
 # --- the cluster as an operator has it: NATS's own encryption on plain disks -------
 for n in "${NODES[@]}"; do
@@ -35,15 +30,7 @@ for n in "${NODES[@]}"; do
   key: \"$NATS_KEY\""
 	jn_server "$n" "$JC_TMP/p-$n"
 done
-jn_cluster "${NODES[@]}"
-for n in "${NODES[@]}"; do
-	jn_start "$n" nowait
-done
-for n in "${NODES[@]}"; do
-	jn_wait_ready "$n" 90
-done
-export NATS_URL
-NATS_URL=$(all_urls "${NODES[@]}")
+jn_cluster_start "${NODES[@]}"
 jsc stream-add --stream ORDERS --subjects 'jcorders.>' --replicas 3
 jsc consumer-add --stream ORDERS --name JCPULLDUR --type pull
 jsc publish --stream ORDERS --subject jcorders.new --count $N1 --size 300 --seed "$SEED" --headers --msgid --retries 20
@@ -88,18 +75,9 @@ jsc consumer-info --stream ORDERS --name JCPULLDUR --expect-ack-floor 500
 jsc consume --stream ORDERS --name JCPULLDUR --count 500 --seed "$SEED" --headers --expect-first-seq 501
 ok "every node serves all $total messages as leader; the consumer resumes at 501"
 
+jn_stop_all "${NODES[@]}"
 for n in "${NODES[@]}"; do
-	jn_stop "$n"
-done
-for n in "${NODES[@]}"; do
-	jn_check_log "$n"
 	jc_umount "$JC_TMP/m-$n"
 done
 
-for n in "${NODES[@]}"; do
-	b=$JC_TMP/b-$n
-	jn_assert_headers "$b"
-	assert_no_plaintext "$b" "${JN_SECRET_STRINGS[@]}" "JCMSG:$SEED:" ORDERS JCPULLDUR jcorders \
-		'"peers"' '"known_peers"'
-	ok "$n: $(find "$b" -type f | wc -l) backing files, all encrypted, no plaintext"
-done
+jn_assert_cluster_encrypted "$SEED" "${NODES[@]}"

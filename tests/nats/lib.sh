@@ -153,6 +153,41 @@ jn_stop() {
 	unset "JN_PID[$name]"
 }
 
+# jn_stop_all NAME...: stops every named server, then checks each one's log
+# (all stopped first, so that no log shows a peer going away mid-check).
+jn_stop_all() {
+	local n
+	for n in "$@"; do
+		jn_stop "$n"
+	done
+	for n in "$@"; do
+		jn_check_log "$n"
+	done
+}
+
+# jn_cluster_start NAME...: the declared servers form one cluster, all start
+# at once (a member is ready only once the meta group has a leader), and
+# NATS_URL names all of them for jsc.
+jn_cluster_start() {
+	local n
+	jn_cluster "$@"
+	for n in "$@"; do
+		jn_start "$n" nowait
+	done
+	for n in "$@"; do
+		jn_wait_ready "$n" 90
+	done
+	NATS_URL=$(jn_urls "$@")
+	export NATS_URL
+}
+
+# jn_urls NAME...: the client URLs of the named servers, comma-separated.
+jn_urls() {
+	local n u=""
+	for n in "$@"; do u+="${u:+,}$(jn_url "$n")"; done
+	echo "$u"
+}
+
 # jn_kill NAME: SIGKILL by PID: a crash, nothing flushed.
 jn_kill() {
 	local name=$1 pid=${JN_PID[$1]:-}
@@ -210,6 +245,25 @@ jn_assert_headers() {
 	n=$(find "$1" -type f ! -path "$1/.jetcryptfs" -size +0 | wc -l)
 	[ "$n" -gt 0 ] || fail "no encrypted files under $1 at all"
 	echo "headers: $n backing files under $1 start with JCFS"
+}
+
+# jn_assert_cluster_encrypted SEED NAME...: for the cluster tests' naming
+# (backing dir $JC_TMP/b-NAME; stream ORDERS, consumer JCPULLDUR, subjects
+# jcorders.>, payloads and message ids of SEED): each node's backing dir
+# holds raft state, every file in it has a JCFS header, and no file holds
+# any of those names, payloads or the raft peer lists in the clear.
+jn_assert_cluster_encrypted() {
+	local seed=$1 n b raft
+	shift
+	for n in "$@"; do
+		b=$JC_TMP/b-$n
+		raft=$(find "$b" -path '*/_js_/*' -type f -size +0 | wc -l)
+		[ "$raft" -gt 0 ] || fail "no raft state under $b/jetstream/\$SYS/_js_"
+		jn_assert_headers "$b"
+		assert_no_plaintext "$b" "${JN_SECRET_STRINGS[@]}" "JCMSG:$seed:" ORDERS JCPULLDUR jcorders \
+			'"peers"' '"known_peers"' "ORDERS-$seed-"
+		ok "$n: $raft raft files among $(find "$b" -type f | wc -l) backing files, all encrypted, no plaintext"
+	done
 }
 
 # jn_is_encrypted FILE: 0 if FILE starts with the JCFS header magic.
