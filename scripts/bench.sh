@@ -29,6 +29,11 @@
 # which is below a plain disk's rate, so it cannot measure this.
 set -euo pipefail
 
+# The whole script is one brace group, read before any of it runs: a full
+# run takes a quarter of an hour, and bash reads a plain script as it goes,
+# so editing this file (or checking out another version) mid-run would
+# make it execute fragments of the new text.
+{
 cd "$(dirname "$0")/.."
 quick=0 rounds='' only='' setups='' install=1 keep=0
 while [ $# -gt 0 ]; do
@@ -601,3 +606,5 @@ if wants tpm && [ -f scripts/bench-tpm.sh ]; then
 	JCFS=$JCFS RUNS=$([ "$quick" = 1 ] && echo 3 || echo 7) bash scripts/bench-tpm.sh 2>&1 || echo "(bench-tpm.sh failed)"
 	echo '```'
 fi
+exit
+}
