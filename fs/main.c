@@ -496,17 +496,6 @@ static int signals_start(struct fuse_session *se, const char *mnt)
 	return 0;
 }
 
-static int exit_for_store_error(int rc)
-{
-	switch (rc) {
-	case STORE_E_WRONG_KEY: return EXIT_WRONG_KEY;
-	case STORE_E_NEED_ADOPT: return EXIT_NEED_ADOPT;
-	case STORE_E_BAD_DESC: return EXIT_BAD_STORE;
-	case STORE_E_BUSY: return EXIT_BUSY;
-	default: return EXIT_FAIL;
-	}
-}
-
 static int run_daemon(struct mount_opts *mo)
 {
 	struct config cfg = { .adopt = -1 };
@@ -575,7 +564,7 @@ static int run_daemon(struct mount_opts *mo)
 
 	rc = store_open(backing, kr, mo->adopt, &st, err, sizeof(err));
 	if (rc < 0) {
-		status = fail(exit_for_store_error(rc), "%s", err);
+		status = fail(store_exit_status(rc), "%s", err);
 		goto out;
 	}
 	struct content_ctx cctx = { .kr = kr, .cipher = cipher, .plaintext_allowed = st.plaintext_allowed };

@@ -20,6 +20,7 @@
 
 #include "desc.h"
 #include "log.h"
+#include "status.h"
 #include "store.h"
 
 #define DESC_TMP DESC_NAME ".tmp"
@@ -413,4 +414,15 @@ void store_close(struct store *st)
 	if (st->dir_fd >= 0)
 		close(st->dir_fd);
 	st->dir_fd = -1;
+}
+
+int store_exit_status(int rc)
+{
+	switch (rc) {
+	case STORE_E_WRONG_KEY: return EXIT_WRONG_KEY;
+	case STORE_E_NEED_ADOPT: return EXIT_NEED_ADOPT;
+	case STORE_E_BAD_DESC: return EXIT_BAD_STORE;
+	case STORE_E_BUSY: return EXIT_BUSY;
+	default: return EXIT_FAIL;
+	}
 }

@@ -41,6 +41,10 @@ struct store {
  * On error returns one of the codes above or -errno, with one line in err. */
 int store_open(const char *backing, const struct keyring *kr, int adopt, struct store *st,
 	       char *err, size_t errlen);
+/* The process exit status (status.h) for an error of store_open:
+ * EXIT_WRONG_KEY, EXIT_NEED_ADOPT, EXIT_BAD_STORE, EXIT_BUSY,
+ * else EXIT_FAIL. */
+int store_exit_status(int rc);
 /* 1 if the backing directory holds no store and no encrypted file under a
  * key that is not on kr (so a fresh key may be created for it); 0 with
  * "the store was encrypted with key id X" in err if it does; -errno. */

@@ -346,17 +346,6 @@ static int plan(struct conv *cv, const struct tool_tree *t, int strict, char *to
 	return 0;
 }
 
-static int store_exit_status(int rc)
-{
-	switch (rc) {
-	case STORE_E_WRONG_KEY: return EXIT_WRONG_KEY;
-	case STORE_E_NEED_ADOPT: return EXIT_NEED_ADOPT;
-	case STORE_E_BAD_DESC: return EXIT_BAD_STORE;
-	case STORE_E_BUSY: return EXIT_BUSY;
-	default: return EXIT_FAIL;
-	}
-}
-
 static int convert(int argc, char **argv, int rekey)
 {
 	void (*usage)(FILE *) = rekey ? usage_rekey : usage_encrypt;
