@@ -48,15 +48,20 @@ static void usage_cat(FILE *f)
 		"errors.\n");
 }
 
+/* Writes len bytes to standard output; on failure says so (one line) and
+ * returns -errno. */
 static int write_all(const uint8_t *buf, size_t len)
 {
 	while (len) {
 		ssize_t n = write(STDOUT_FILENO, buf, len);
 
 		if (n < 0) {
-			if (errno == EINTR)
+			int err = errno;
+
+			if (err == EINTR)
 				continue;
-			return -errno;
+			log_err("standard output: %s", strerror(err));
+			return -err;
 		}
 		buf += n;
 		len -= (size_t)n;
@@ -69,15 +74,11 @@ static int cat_plain(const char *path, int fd, uint8_t *buf)
 {
 	uint64_t off = 0;
 	ssize_t n;
-	int rc;
 
 	log_warn("%s: not encrypted (plaintext file); copying it as it is", path);
 	while ((n = pread(fd, buf, CAT_CHUNK, (off_t)off)) > 0) {
-		rc = write_all(buf, (size_t)n);
-		if (rc < 0) {
-			log_err("standard output: %s", strerror(-rc));
+		if (write_all(buf, (size_t)n) < 0)
 			return EXIT_FAIL;
-		}
 		off += (uint64_t)n;
 	}
 	if (n < 0) {
@@ -91,7 +92,6 @@ static int cat_encrypted(const char *path, int fd, struct content *c, uint8_t *b
 {
 	uint64_t off = 0;
 	ssize_t n;
-	int rc;
 
 	while (off < c->size) {
 		n = content_read(c, fd, buf, CAT_CHUNK, off);
@@ -102,11 +102,8 @@ static int cat_encrypted(const char *path, int fd, struct content *c, uint8_t *b
 				n = content_read(c, fd, buf, FMT_BLOCK_SIZE, off);
 				if (n <= 0)
 					break;
-				rc = write_all(buf, (size_t)n);
-				if (rc < 0) {
-					log_err("standard output: %s", strerror(-rc));
+				if (write_all(buf, (size_t)n) < 0)
 					return EXIT_FAIL;
-				}
 				off += (uint64_t)n;
 			}
 			log_err("%s: output stopped at block %llu, after %llu good bytes", path,
@@ -115,11 +112,8 @@ static int cat_encrypted(const char *path, int fd, struct content *c, uint8_t *b
 		}
 		if (n == 0)
 			break;
-		rc = write_all(buf, (size_t)n);
-		if (rc < 0) {
-			log_err("standard output: %s", strerror(-rc));
+		if (write_all(buf, (size_t)n) < 0)
 			return EXIT_FAIL;
-		}
 		off += (uint64_t)n;
 	}
 	return EXIT_OK;
