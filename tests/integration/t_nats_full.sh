@@ -40,9 +40,11 @@ assert_daemon_ok() {
 	fi
 }
 
-# round NAME [mount options...]
-round() {
-	local name=$1 S=$JC_TMP/small-$1 M=$JC_TMP/m-$1 res acked err stored pid
+# full_start NAME [mount options...]: an 8 MiB tmpfs at $S holding the
+# backing dir of a mount at $M (daemon pid in $pid), nats-server NAME on it
+# and an empty stream FULL. S, M and pid are the caller's locals.
+full_start() {
+	local name=$1
 	shift
 	mkdir -p "$S"
 	mount -t tmpfs -o size=8m tmpfs "$S"
@@ -53,6 +55,13 @@ round() {
 	JN_SERVER=$name
 	jn_start "$name"
 	jsc stream-add --stream FULL --subjects 'jcfull.>' >/dev/null
+}
+
+# round NAME [mount options...]
+round() {
+	local name=$1 S=$JC_TMP/small-$1 M=$JC_TMP/m-$1 res acked err stored pid
+	shift
+	full_start "$name" "$@"
 
 	res=$(timeout 120 node "$JN_CLIENT" publish --stream FULL --subject jcfull.x --count $MAXN \
 		--size 1024 --seed "$SEED" --inflight 1 --tolerate-errors "${J[@]}" --server "$(jn_url "$name")") ||
@@ -123,15 +132,7 @@ round() {
 # The writeback cache on a full disk: the failure is in the daemon's log.
 round_writeback() {
 	local name=wb S=$JC_TMP/small-wb M=$JC_TMP/m-wb pid
-	mkdir -p "$S"
-	mount -t tmpfs -o size=8m tmpfs "$S"
-	jc_mount "$S/b" "$M"
-	pid=$JC_PID
-	JN_EXTRA[$name]="max_file_store: 1G"
-	jn_server "$name" "$M"
-	JN_SERVER=$name
-	jn_start "$name"
-	jsc stream-add --stream FULL --subjects 'jcfull.>' >/dev/null
+	full_start "$name"
 	timeout 120 node "$JN_CLIENT" publish --stream FULL --subject jcfull.x --count 12000 \
 		--size 1024 --seed "$SEED" --inflight 64 --tolerate-errors "${J[@]}" \
 		--server "$(jn_url "$name")" >/dev/null || fail "$name: publishing until full: client failed or hung"
