@@ -63,14 +63,23 @@ jc_mount() {
 	JC_NMOUNT=$((JC_NMOUNT + 1))
 	pidf=$JC_TMP/daemon.$JC_NMOUNT.pid
 	"$JCFS" mount --pid-file "$pidf" --log-file "$JC_LOG" "$@" "$backing" "$mnt" || rc=$?
+	jc_mount_check "$mnt" "$pidf" "$rc" "mount $backing on $mnt"
+}
+
+# jc_mount_check MNT PIDFILE STATUS WHAT: after a mount command (WHAT, for
+# messages) that wrote PIDFILE and exited with STATUS: registers the mount
+# and its daemon for cleanup (JC_PID is the daemon), and fails the test
+# unless the command succeeded, MNT is mounted and the pid file was written.
+jc_mount_check() {
+	local mnt=$1 pidf=$2 rc=$3 what=$4
 	if [ -s "$pidf" ]; then
 		JC_PID=$(cat "$pidf")
 		JC_DAEMON[$mnt]=$JC_PID
 	fi
 	JC_MOUNTS+=("$mnt")
-	[ "$rc" -eq 0 ] || fail "mount $backing on $mnt failed with status $rc (log: $(tail -n 5 "$JC_LOG" 2>/dev/null))"
-	jc_is_mounted "$mnt" || fail "mount of $mnt exited 0 but nothing is mounted there"
-	[ -n "${JC_DAEMON[$mnt]:-}" ] || fail "mount of $mnt wrote no pid file"
+	[ "$rc" -eq 0 ] || fail "$what failed with status $rc (log: $(tail -n 5 "$JC_LOG" 2>/dev/null))"
+	jc_is_mounted "$mnt" || fail "$what exited 0 but nothing is mounted on $mnt"
+	[ -n "${JC_DAEMON[$mnt]:-}" ] || fail "$what wrote no pid file"
 }
 
 # Waits up to $2 seconds for pid $1 to exit; 0 if it did. A zombie has

@@ -151,13 +151,7 @@ tpm_mount() {
 	JC_NMOUNT=$((JC_NMOUNT + 1))
 	pidf=$JC_TMP/daemon.$JC_NMOUNT.pid
 	env "$@" "$JCFS" mount --pid-file "$pidf" --log-file "$JC_LOG" -c "$conf" || rc=$?
-	if [ -s "$pidf" ]; then
-		JC_PID=$(cat "$pidf")
-		JC_DAEMON[$M]=$JC_PID
-	fi
-	JC_MOUNTS+=("$M")
-	[ "$rc" -eq 0 ] || fail "mount -c $conf failed with status $rc (log: $(tail -n 3 "$JC_LOG" 2>/dev/null))"
-	jc_is_mounted "$M" || fail "mount -c $conf exited 0 but nothing is mounted on $M"
+	jc_mount_check "$M" "$pidf" "$rc" "mount -c $conf"
 }
 
 # refuse CODE CONF WORD... [-- VAR=VALUE...]: the mount must fail with CODE,
