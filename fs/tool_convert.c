@@ -276,8 +276,8 @@ out:
 }
 
 /* Which files to convert: each file's header, read once. */
-static int plan(struct conv *cv, const struct tool_tree *t, int strict, char *todo, uint64_t *total,
-		unsigned long *ntodo, unsigned long *plain_left)
+static int plan(struct conv *cv, const struct tool_tree *t, int strict, char *chosen, uint64_t *total,
+		unsigned long *nchosen, unsigned long *plain_left)
 {
 	for (size_t i = 0; i < t->n; i++) {
 		const struct tool_file *tf = &t->files[i];
@@ -288,7 +288,7 @@ static int plan(struct conv *cv, const struct tool_tree *t, int strict, char *to
 		ssize_t n;
 		int fd, rc;
 
-		todo[i] = 0;
+		chosen[i] = 0;
 		if (tf->st.st_size == 0)
 			continue;
 		fd = tool_open_read(cv->rootfd, tf->rel);
@@ -313,7 +313,7 @@ static int plan(struct conv *cv, const struct tool_tree *t, int strict, char *to
 				conv_fail(cv, tf->rel, "has %lu hard links; not converted (renaming would split them)",
 					  (unsigned long)tf->st.st_nlink);
 			} else {
-				todo[i] = 1;
+				chosen[i] = 1;
 				*total += (uint64_t)tf->st.st_size;
 			}
 			continue;
@@ -337,12 +337,12 @@ static int plan(struct conv *cv, const struct tool_tree *t, int strict, char *to
 				  (unsigned long)tf->st.st_nlink);
 			continue;
 		}
-		todo[i] = 1;
+		chosen[i] = 1;
 		if (fmt_plaintext_size(h.cipher, (uint64_t)tf->st.st_size, &plain) == 0)
 			*total += plain;
 	}
 	for (size_t i = 0; i < t->n; i++)
-		*ntodo += (unsigned long)todo[i];
+		*nchosen += (unsigned long)chosen[i];
 	return 0;
 }
 
@@ -356,9 +356,9 @@ static int convert(int argc, char **argv, int rekey)
 	struct store st = { .dir_fd = -1 };
 	struct conv cv = { .rekey = rekey, .rootfd = -1 };
 	const char *backing = NULL, *delay;
-	char err[1024], *todo = NULL, hex[2 * FMT_KEY_ID_SIZE + 1];
+	char err[1024], *chosen = NULL, hex[2 * FMT_KEY_ID_SIZE + 1];
 	uint64_t total = 0;
-	unsigned long ntodo = 0, plain_left = 0;
+	unsigned long nchosen = 0, plain_left = 0;
 	int status, rc, adopt = 0, sig = 0;
 
 	status = tool_start_dir(argc, argv, TOOL_OPT_KEYS | TOOL_OPT_CIPHER | TOOL_OPT_QUIET, usage, &o, &k, &backing);
@@ -407,16 +407,16 @@ static int convert(int argc, char **argv, int rekey)
 	}
 	if (t.tmp_files && !o.quiet)
 		log_info("%s: removed %lu temp files of an interrupted run", backing, t.tmp_files);
-	todo = calloc(t.n + 1, 1);
-	if (!todo) {
+	chosen = calloc(t.n + 1, 1);
+	if (!chosen) {
 		log_err("out of memory");
 		goto out;
 	}
-	plan(&cv, &t, !st.plaintext_allowed, todo, &total, &ntodo, &plain_left);
+	plan(&cv, &t, !st.plaintext_allowed, chosen, &total, &nchosen, &plain_left);
 
-	progress_start(&cv.prog, cmd, total, ntodo, o.quiet);
+	progress_start(&cv.prog, cmd, total, nchosen, o.quiet);
 	for (size_t i = 0; i < t.n && !sig; i++) {
-		if (!todo[i])
+		if (!chosen[i])
 			continue;
 		rc = convert_one(&cv, &t.files[i]);
 		if (rc > 1)
@@ -428,7 +428,7 @@ static int convert(int argc, char **argv, int rekey)
 	progress_end(&cv.prog);
 	if (sig) {
 		log_err("%s: %s interrupted by signal %d after %lu of %lu files; run it again to finish", backing,
-			cmd, sig, cv.done, ntodo);
+			cmd, sig, cv.done, nchosen);
 		status = 128 + sig;
 		goto out;
 	}
@@ -437,11 +437,11 @@ static int convert(int argc, char **argv, int rekey)
 	if (!o.quiet) {
 		if (rekey)
 			log_info("%s: re-encrypted %lu of %lu files (%llu bytes) to key id %s, cipher %s%s", backing,
-				 cv.done, ntodo, (unsigned long long)cv.bytes, hex, fmt_cipher_name(k.cipher),
+				 cv.done, nchosen, (unsigned long long)cv.bytes, hex, fmt_cipher_name(k.cipher),
 				 plain_left ? "; plaintext files are left to 'jetcryptfs encrypt'" : "");
 		else
 			log_info("%s: encrypted %lu of %lu plaintext files (%llu bytes) under key id %s, cipher %s",
-				 backing, cv.done, ntodo, (unsigned long long)cv.bytes, hex, fmt_cipher_name(k.cipher));
+				 backing, cv.done, nchosen, (unsigned long long)cv.bytes, hex, fmt_cipher_name(k.cipher));
 	}
 	if (cv.failed) {
 		log_err("%s: %lu files could not be converted (named above)%s", backing, cv.failed,
@@ -473,7 +473,7 @@ static int convert(int argc, char **argv, int rekey)
 	}
 	status = EXIT_OK;
 out:
-	free(todo);
+	free(chosen);
 	tool_tree_free(&t);
 	if (cv.buf) {
 		sodium_memzero(cv.buf, CONV_CHUNK);
