@@ -4,7 +4,8 @@
 # RENAME_NOREPLACE and RENAME_EXCHANGE, hard links sharing content, symlinks,
 # FIFOs, chmod/chown/utimes, truncate up and down, statfs, xattrs, holes,
 # O_APPEND, an O_WRONLY file read through another descriptor, reading an
-# unlinked open file, and that all of it survives a remount.
+# unlinked open file, large files written back in parallel, and that all
+# of it survives a remount.
 . "$(dirname "$0")/lib.sh"
 
 FSOP=$JC_TOOLS/fsop
@@ -202,6 +203,25 @@ cmp <(cat <&3) gone.ref || fail "unlinked open file reads differently"
 exec 3<&-
 ok "unlinked open file"
 
+# large files: the kernel writes their pages back as several 1 MiB
+# requests in flight at once, and here four writers also fill disjoint
+# quarters of one file at the same time. Compared here and, read back
+# through the daemon, after the remount below.
+head -c $((32 << 20)) /dev/urandom >"$JC_TMP/big.ref"
+cp "$JC_TMP/big.ref" big
+pids=()
+for q in 0 1 2 3; do
+	dd if="$JC_TMP/big.ref" of=quarters bs=1M skip=$((q * 8)) seek=$((q * 8)) count=8 \
+		conv=notrunc status=none &
+	pids+=($!)
+done
+for p in "${pids[@]}"; do
+	wait "$p" || fail "a writer of quarters failed"
+done
+cmp big "$JC_TMP/big.ref" || fail "32 MiB file reads back differently"
+cmp quarters "$JC_TMP/big.ref" || fail "file written in parallel quarters reads back differently"
+ok "large files, written back in parallel requests"
+
 # errors come through as themselves
 expect_fsop ENOENT rename no-such-file x
 rmdir full 2>/dev/null && fail "rmdir of a non-empty directory succeeded"
@@ -221,6 +241,8 @@ expect_content h2 rewritten
 [ "$(stat -c %a:%u:%g:%Y meta)" = 640:1234:2345:981173106 ] || fail "metadata lost on remount: $(stat -c %a:%u:%g:%Y meta)"
 [ "$(stat -c %s sparse)" = 1000001 ] || fail "sparse size lost on remount"
 cmp -n 500000 sparse /dev/zero || fail "hole lost on remount"
+cmp big "$JC_TMP/big.ref" || fail "32 MiB file differs after remount"
+cmp quarters "$JC_TMP/big.ref" || fail "file written in parallel quarters differs after remount"
 expect_content app "line1
 line2
 line3"
