@@ -24,6 +24,8 @@ struct inode {
 	int data_fd;                    /* shared by all handles while nopen > 0 */
 	int data_rw;                    /* data_fd is open for writing */
 	struct content c;               /* loaded while nopen > 0 */
+	int direct;                     /* open handles use direct I/O (low space) */
+	int was_direct;                 /* the next cached open drops the cache */
 	_Atomic int cipher_hint;        /* header cipher seen by stat, 0 unknown;
 					   atomic: stats set it under the read lock */
 };

@@ -44,6 +44,12 @@
 #endif
 
 
+/* The margin of free space kept for what the writeback cache of files
+ * already open may still hold or add (ops.c, space_low): for nats-server
+ * the block each stream is writing (8 MiB by default) and its index files. */
+#define DEFAULT_LOW_SPACE_MIB 64
+#define MAX_LOW_SPACE_MIB (1024 * 1024)
+
 struct mount_opts {
 	const char *config;
 	const char *cipher;
@@ -53,6 +59,8 @@ struct mount_opts {
 	const char *pid_file;
 	const char *readahead;          /* KiB, as given; NULL: the default */
 	unsigned readahead_kb;
+	const char *low_space;          /* MiB, as given; NULL: the default */
+	unsigned low_space_mib;
 	const char *backing;
 	const char *mountpoint;
 	int foreground;
@@ -80,13 +88,17 @@ static void usage_mount(FILE *f)
 		"      --write-through   no kernel writeback cache (every write reaches the daemon)\n"
 		"      --readahead KIB   kernel readahead window for the mount (default 4096; 0 leaves\n"
 		"                        the kernel's 128; needs root)\n"
+		"      --low-space MIB   below MIB available on the backing filesystem, files opened\n"
+		"                        from then on bypass the writeback cache, so that a full disk\n"
+		"                        fails the write itself (default 64; 0 never)\n"
 		"      --log-file FILE   also append log lines to FILE\n"
 		"      --pid-file FILE   write the daemon's pid to FILE\n"
 		"  -f, --foreground      do not daemonize; log to stderr\n"
 		"  -d, --debug           debug logging (implies -f)\n"
 		"  -o OPT[,OPT...]       mount options: allow_other (implies default_permissions), ro, ...\n"
 		"                        and config=FILE, cipher=NAME, key_env=NAME, key_file=FILE, adopt,\n"
-		"                        write_through, readahead=KIB, log_file=FILE, pid_file=FILE;\n"
+		"                        write_through, readahead=KIB, low_space=MIB, log_file=FILE,\n"
+		"                        pid_file=FILE;\n"
 		"                        fstab-only words (defaults, noauto, nofail, _netdev, user,\n"
 		"                        x-*, ...) are ignored\n"
 		"  -h, --help            this text\n"
@@ -168,6 +180,8 @@ static int parse_o(struct mount_opts *mo, char *arg)
 			mo->write_through = 1;
 		else if (!strncmp(o, "readahead=", 10))
 			mo->readahead = o + 10;
+		else if (!strncmp(o, "low_space=", 10))
+			mo->low_space = o + 10;
 		else if (((o[0] == 'x' || o[0] == 'X') && o[1] == '-') || !strncmp(o, "comment=", 8))
 			continue;
 		else {
@@ -185,6 +199,25 @@ static int parse_o(struct mount_opts *mo, char *arg)
 	return 0;
 }
 
+/* A whole number from 0 to max, in unit, for option what; -1 with a
+ * one-line error otherwise. */
+static int parse_size(const char *what, const char *arg, const char *unit, unsigned max,
+		      unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || end == arg || *end || arg[0] == '-' || v > max) {
+		fprintf(stderr, "jetcryptfs: %s '%s': not a size in %s from 0 to %u\n", what, arg, unit,
+			max);
+		return -1;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
 static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 {
 	static const struct option longopts[] = {
@@ -195,6 +228,7 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 		{ "adopt", no_argument, NULL, 'A' },
 		{ "write-through", no_argument, NULL, 'W' },
 		{ "readahead", required_argument, NULL, 'R' },
+		{ "low-space", required_argument, NULL, 'S' },
 		{ "log-file", required_argument, NULL, 'L' },
 		{ "pid-file", required_argument, NULL, 'P' },
 		{ "foreground", no_argument, NULL, 'f' },
@@ -214,6 +248,7 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 		case 'A': mo->adopt = 1; break;
 		case 'W': mo->write_through = 1; break;
 		case 'R': mo->readahead = optarg; break;
+		case 'S': mo->low_space = optarg; break;
 		case 'L': mo->log_file = optarg; break;
 		case 'P': mo->pid_file = optarg; break;
 		case 'f': mo->foreground = 1; break;
@@ -229,20 +264,13 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 		}
 	}
 	mo->readahead_kb = BDI_DEFAULT_READAHEAD_KB;
-	if (mo->readahead) {
-		char *end;
-		unsigned long v;
-
-		errno = 0;
-		v = strtoul(mo->readahead, &end, 10);
-		if (errno || end == mo->readahead || *end || mo->readahead[0] == '-' ||
-		    v > BDI_MAX_READAHEAD_KB) {
-			fprintf(stderr, "jetcryptfs: readahead '%s': not a size in KiB from 0 to %u\n",
-				mo->readahead, BDI_MAX_READAHEAD_KB);
-			return -1;
-		}
-		mo->readahead_kb = (unsigned)v;
-	}
+	if (mo->readahead && parse_size("readahead", mo->readahead, "KiB", BDI_MAX_READAHEAD_KB,
+					&mo->readahead_kb) < 0)
+		return -1;
+	mo->low_space_mib = DEFAULT_LOW_SPACE_MIB;
+	if (mo->low_space && parse_size("low-space", mo->low_space, "MiB", MAX_LOW_SPACE_MIB,
+					&mo->low_space_mib) < 0)
+		return -1;
 	if (mo->key_env && mo->key_file) {
 		fprintf(stderr, "jetcryptfs: --key-env and --key-file cannot be used together\n");
 		return -1;
@@ -574,7 +602,8 @@ static int run_daemon(struct mount_opts *mo)
 		goto out;
 	}
 
-	struct ops_config ocfg = { .root_fd = st.dir_fd, .writeback = !mo->write_through, .timeout = 5.0 };
+	struct ops_config ocfg = { .root_fd = st.dir_fd, .writeback = !mo->write_through, .timeout = 5.0,
+				   .low_space = (uint64_t)mo->low_space_mib << 20 };
 	rc = ops_init(&ocfg, &ops);
 	if (rc < 0) {
 		status = fail(EXIT_FAIL, "cannot set up: %s", strerror(-rc));

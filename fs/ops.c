@@ -497,6 +497,39 @@ out:
 	return rc;
 }
 
+/* With the writeback cache a write ends in the kernel's page cache and
+ * reaches the daemon later: on a full backing disk it fails there, and the
+ * application hears of it only at its next fsync or close, if it looks --
+ * nats-server does not, and acknowledges the message. So while the backing
+ * filesystem has less than oc.low_space bytes available, a file opened
+ * with no other handle open gets direct I/O, and so does every handle of
+ * it until the last is closed: each write then reaches the daemon and
+ * fails with ENOSPC itself. Files already open keep their cache, which the
+ * margin is for (for nats-server, the block each stream is writing).
+ * Logs the crossings both ways. */
+static int space_low(void)
+{
+	static _Atomic int was_low;
+	struct statvfs sv;
+	uint64_t avail;
+	int low;
+
+	if (!oc.writeback || !oc.low_space || fstatvfs(oc.root_fd, &sv) < 0)
+		return 0;
+	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	low = avail < oc.low_space;
+	if (atomic_exchange(&was_low, low) != low) {
+		if (low)
+			log_warn("backing filesystem: %llu MiB available, below the low-space mark of %llu MiB: "
+				 "files opened from now on bypass the writeback cache",
+				 (unsigned long long)(avail >> 20), (unsigned long long)(oc.low_space >> 20));
+		else
+			log_info("backing filesystem: %llu MiB available again: files opened from now on use "
+				 "the writeback cache", (unsigned long long)(avail >> 20));
+	}
+	return low;
+}
+
 /* Registers an open handle on in: the first opens the shared data
  * descriptor and loads the content state. */
 static int attach_handle(struct inode *in, int flags, struct fuse_file_info *fi)
@@ -535,11 +568,20 @@ static int attach_handle(struct inode *in, int flags, struct fuse_file_info *fi)
 			goto out;
 		}
 	}
+	/* Direct and cached handles of one file would not see each other's
+	 * writes: a file is direct only while no cached handle is open, and
+	 * its first cached open after that starts with an empty cache. */
+	if (in->direct || (in->nopen == 0 && wants_write(flags) && space_low())) {
+		in->direct = 1;
+		fi->direct_io = 1;
+	} else {
+		fi->keep_cache = !in->was_direct;
+		in->was_direct = 0;
+	}
 	in->nopen++;
 	if (in->c.kind == CONTENT_ENCRYPTED)
 		in->cipher_hint = in->c.cipher;
 	fi->fh = (uint64_t)flags;
-	fi->keep_cache = 1;
 out:
 	pthread_rwlock_unlock(&in->lock);
 	return -rc;
@@ -594,6 +636,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	(void)fi;
 	pthread_rwlock_wrlock(&in->lock);
 	if (in->nopen && --in->nopen == 0) {
+		in->was_direct |= in->direct;
+		in->direct = 0;
 		content_unload(&in->c);
 		close(in->data_fd);
 		in->data_fd = -1;

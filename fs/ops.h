@@ -6,11 +6,14 @@
 
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
+#include <stdint.h>
 
 struct ops_config {
 	int root_fd;                    /* backing root (O_PATH or O_RDONLY) */
 	int writeback;                  /* kernel writeback cache */
 	double timeout;                 /* entry and attribute timeout, seconds */
+	uint64_t low_space;             /* bytes; below it, opens bypass the
+					   writeback cache (0: never) */
 };
 
 /* Fills ops and prepares the inode table; 0 or -errno. */

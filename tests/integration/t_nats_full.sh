@@ -9,14 +9,18 @@
 # daemon keeps running and logs no damaged block, and once space is freed
 # (the tmpfs grown) every acknowledged message is back, byte for byte, after
 # a nats-server restart and a remount, and publishing works again.
-# That is the --write-through round. With the default writeback cache,
-# write() only fills the kernel's page cache and nats-server does not fsync
-# each message: the ENOSPC of the later flush reaches the application only
-# at fsync or close, which nats-server does not act on, so it acknowledges
-# messages the disk cannot hold (README "Durability", docs/NATS.md). What
-# jetcryptfs can do there it does, and the second round checks it: the
-# daemon logs the failed writeback naming the file, keeps running, and
-# damages no block.
+# That is the --write-through round. With the writeback cache, write()
+# only fills the kernel's page cache and nats-server does not fsync each
+# message: the ENOSPC of a later flush would reach it only at fsync or
+# close, which it does not act on, so it would acknowledge messages the
+# disk cannot hold. The low-space mark prevents that: below it, files
+# opened from then on bypass the cache. Two rounds check the same
+# expectations with the cache on, and that no write failed in writeback:
+# the default mark (64 MiB), above the whole 8 MiB disk, and a 48 MiB disk
+# with a 16 MiB mark, which the run crosses with the stream's first blocks
+# written through the cache. The last round turns the mark off
+# (--low-space 0) and shows the hazard it is for: the daemon logs the
+# failed writeback naming the file, keeps running, and damages no block.
 #
 # For reference, on a plain 8 MiB tmpfs nats-server 2.9.10 does worse: the
 # short write makes its filestore (writeMsgRecord -> rebuildStateLocked,
@@ -29,7 +33,6 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/../nats/lib.sh"
 
 SEED=f$$
-MAXN=30000      # 30 MB of messages: far more than the 8 MiB tmpfs holds
 J=(--api-timeout-ms 10000)
 
 assert_daemon_ok() {
@@ -40,14 +43,14 @@ assert_daemon_ok() {
 	fi
 }
 
-# full_start NAME [mount options...]: an 8 MiB tmpfs at $S holding the
+# full_start NAME MB [mount options...]: an MB MiB tmpfs at $S holding the
 # backing dir of a mount at $M (daemon pid in $pid), nats-server NAME on it
 # and an empty stream FULL. S, M and pid are the caller's locals.
 full_start() {
-	local name=$1
-	shift
+	local name=$1 mb=$2
+	shift 2
 	mkdir -p "$S"
-	mount -t tmpfs -o size=8m tmpfs "$S"
+	mount -t tmpfs -o size="$mb"m tmpfs "$S"
 	jc_mount "$S/b" "$M" "$@"
 	pid=$JC_PID
 	JN_EXTRA[$name]="max_file_store: 1G"
@@ -57,13 +60,16 @@ full_start() {
 	jsc stream-add --stream FULL --subjects 'jcfull.>' >/dev/null
 }
 
-# round NAME [mount options...]
+# round NAME MB [mount options...]: publish one at a time until an MB MiB
+# disk is full; then free space, restart, remount, and check every message.
 round() {
-	local name=$1 S=$JC_TMP/small-$1 M=$JC_TMP/m-$1 res acked err stored pid
-	shift
-	full_start "$name" "$@"
+	local name=$1 mb=$2 S=$JC_TMP/small-$1 M=$JC_TMP/m-$1 res acked err stored pid log0 log
+	local maxn=$(($2 * 4096)) # 4 KiB of messages per MiB of disk: far more than fits
+	shift 2
+	log0=$(wc -l <"$JC_LOG" 2>/dev/null || echo 0)
+	full_start "$name" "$mb" "$@"
 
-	res=$(timeout 120 node "$JN_CLIENT" publish --stream FULL --subject jcfull.x --count $MAXN \
+	res=$(timeout 240 node "$JN_CLIENT" publish --stream FULL --subject jcfull.x --count $maxn \
 		--size 1024 --seed "$SEED" --inflight 1 --tolerate-errors "${J[@]}" --server "$(jn_url "$name")") ||
 		fail "$name: publishing until full: client failed or hung: $res"
 	echo "$name: $res"
@@ -76,11 +82,11 @@ round() {
 		# free space and count what is really there, to say how much.
 		jn_stop "$name"
 		jc_umount "$M"
-		mount -o remount,size=64m "$S"
+		mount -o remount,size=$((mb + 64))m "$S"
 		jc_mount "$S/b" "$M" "$@"
 		jn_start "$name"
 		stored=$(jsc stream-info --stream FULL "${J[@]}" | sed -n 's/.*"messages":\([0-9]*\).*/\1/p')
-		fail "$name: all $acked publishes of 1 KiB were acknowledged on an 8 MiB filesystem, no error reached nats-server; after a clean stop, unmount and remount the stream holds ${stored:-?} messages"
+		fail "$name: all $acked publishes of 1 KiB were acknowledged on a $mb MiB filesystem, no error reached nats-server; after a clean stop, unmount and remount the stream holds ${stored:-?} messages"
 	fi
 	# 2.9.10 answers a failed store with API error 503 whose description
 	# is the store's error; nats.js reports just the code.
@@ -89,7 +95,7 @@ round() {
 	*503*) ;;
 	*) fail "$name: the publish that hit the full disk failed with an unexpected error: $err" ;;
 	esac
-	[ "$acked" -ge 1000 ] || fail "$name: only $acked messages fit before the error: $err"
+	[ "$acked" -ge $((mb * 120)) ] || fail "$name: only $acked messages fit on $mb MiB before the error: $err"
 	# The server survived and said why; the daemon survived and logged no damage.
 	kill -0 "${JN_PID[$name]}" 2>/dev/null || fail "$name: nats-server died on ENOSPC: $(tail -n 5 "$(jn_log "$name")")"
 	curl -sf -m 5 "http://127.0.0.1:${JN_MPORT[$name]}/healthz" | grep -q '"ok"' ||
@@ -100,7 +106,7 @@ round() {
 	ok "$name: publish $((acked + 1)) failed with \"$err\" after $acked acked; nats-server and daemon running, ENOSPC logged"
 
 	# Space freed: the server takes messages again without a restart.
-	mount -o remount,size=64m "$S"
+	mount -o remount,size=$((mb + 64))m "$S"
 	jsc publish --stream FULL --subject jcfull.x --count 100 --start $((acked + 1)) --size 1024 \
 		--seed "$SEED" --inflight 1 "${J[@]}" >/dev/null || fail "$name: publishing after freeing space failed"
 	acked=$((acked + 100))
@@ -127,12 +133,28 @@ round() {
 	assert_no_plaintext "$S/b" "JCMSG:$SEED:"
 	umount "$S"
 	ok "$name: after freeing space all $acked acked messages intact across restart and remount; publishing works"
+
+	# With the writeback cache on, the low-space mark was crossed (and said
+	# so), and no write failed after nats-server had been told it was done.
+	log=$(tail -n +$((log0 + 1)) "$JC_LOG")
+	if grep -q "writing back cached data failed" <<<"$log"; then
+		fail "$name: a write failed in writeback, after the application was told it succeeded: $(grep "writing back" <<<"$log" | head -n 3)"
+	fi
+	case " $* " in
+	*" --write-through "*) ;;
+	*)
+		grep -q "below the low-space mark" <<<"$log" ||
+			fail "$name: the daemon did not log crossing the low-space mark"
+		ok "$name: low-space mark crossed and logged; no write failed in writeback"
+		;;
+	esac
 }
 
-# The writeback cache on a full disk: the failure is in the daemon's log.
+# The writeback cache on a full disk without the low-space mark: the failure
+# is in the daemon's log.
 round_writeback() {
 	local name=wb S=$JC_TMP/small-wb M=$JC_TMP/m-wb pid
-	full_start "$name"
+	full_start "$name" 8 --low-space 0
 	timeout 120 node "$JN_CLIENT" publish --stream FULL --subject jcfull.x --count 12000 \
 		--size 1024 --seed "$SEED" --inflight 64 --tolerate-errors "${J[@]}" \
 		--server "$(jn_url "$name")" >/dev/null || fail "$name: publishing until full: client failed or hung"
@@ -145,5 +167,7 @@ round_writeback() {
 	ok "$name: writeback onto a full disk logged by the daemon ($(grep -c 'writing back cached data failed' "$JC_LOG") line(s)); daemon ran on"
 }
 
-round wt --write-through
+round wt 8 --write-through
+round lowspace 8
+round cross 48 --low-space 16
 round_writeback
