@@ -48,7 +48,7 @@
  * already open may still hold or add (ops.c, space_low): for nats-server
  * the block each stream is writing (8 MiB by default) and its index files. */
 #define DEFAULT_LOW_SPACE_MIB 64
-#define MAX_LOW_SPACE_MIB (1024 * 1024)
+#define MAX_LOW_SPACE_MIB (1024u * 1024 * 1024)
 
 struct mount_opts {
 	const char *config;
@@ -89,8 +89,9 @@ static void usage_mount(FILE *f)
 		"      --readahead KIB   kernel readahead window for the mount (default 4096; 0 leaves\n"
 		"                        the kernel's 128; needs root)\n"
 		"      --low-space MIB   below MIB available on the backing filesystem, files opened\n"
-		"                        from then on bypass the writeback cache, so that a full disk\n"
-		"                        fails the write itself (default 64; 0 never)\n"
+		"                        for writing (with no other handle open) bypass the writeback\n"
+		"                        cache, so that a full disk fails the write itself (default\n"
+		"                        64; 0 never)\n"
 		"      --log-file FILE   also append log lines to FILE\n"
 		"      --pid-file FILE   write the daemon's pid to FILE\n"
 		"  -f, --foreground      do not daemonize; log to stderr\n"

@@ -126,6 +126,13 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 	else
 		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	oc.writeback = !!(conn->want & FUSE_CAP_WRITEBACK_CACHE);
+#ifdef FUSE_CAP_DIRECT_IO_ALLOW_MMAP
+	/* A shared mapping of a file opened with direct I/O below the
+	 * low-space mark would write back through the page cache again, the
+	 * late failure the mark is there to prevent: refuse it (ENODEV). */
+	conn->want &= ~FUSE_CAP_DIRECT_IO_ALLOW_MMAP;
+#endif
 	/* The kernel sends O_TRUNC as a setattr, which goes through the
 	 * content layer under the inode lock. */
 	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
@@ -501,12 +508,14 @@ out:
  * reaches the daemon later: on a full backing disk it fails there, and the
  * application hears of it only at its next fsync or close, if it looks --
  * nats-server does not, and acknowledges the message. So while the backing
- * filesystem has less than oc.low_space bytes available, a file opened
- * with no other handle open gets direct I/O, and so does every handle of
- * it until the last is closed: each write then reaches the daemon and
- * fails with ENOSPC itself. Files already open keep their cache, which the
- * margin is for (for nats-server, the block each stream is writing).
- * Logs the crossings both ways. */
+ * filesystem has less than oc.low_space bytes available, a file opened for
+ * writing with no other handle of it open gets direct I/O, and so does
+ * every handle of it until the last is closed: each write then reaches the
+ * daemon and fails with ENOSPC itself. Files already open keep their cache,
+ * which the margin is for (for nats-server, the block each stream is
+ * writing). Logs the crossings both ways. A failed fstatvfs counts as
+ * enough space: it must not turn every open direct. Called under the
+ * inode's lock; the call is cheap next to the open itself. */
 static int space_low(void)
 {
 	static _Atomic int was_low;
@@ -521,7 +530,7 @@ static int space_low(void)
 	if (atomic_exchange(&was_low, low) != low) {
 		if (low)
 			log_warn("backing filesystem: %llu MiB available, below the low-space mark of %llu MiB: "
-				 "files opened from now on bypass the writeback cache",
+				 "files opened for writing from now on bypass the writeback cache",
 				 (unsigned long long)(avail >> 20), (unsigned long long)(oc.low_space >> 20));
 		else
 			log_info("backing filesystem: %llu MiB available again: files opened from now on use "
@@ -570,7 +579,9 @@ static int attach_handle(struct inode *in, int flags, struct fuse_file_info *fi)
 	}
 	/* Direct and cached handles of one file would not see each other's
 	 * writes: a file is direct only while no cached handle is open, and
-	 * its first cached open after that starts with an empty cache. */
+	 * its first cached open after that starts with an empty cache --
+	 * before Linux 6.6 a direct write left the pages a private mapping
+	 * had read in the cache, stale. */
 	if (in->direct || (in->nopen == 0 && wants_write(flags) && space_low())) {
 		in->direct = 1;
 		fi->direct_io = 1;
@@ -585,6 +596,22 @@ static int attach_handle(struct inode *in, int flags, struct fuse_file_info *fi)
 out:
 	pthread_rwlock_unlock(&in->lock);
 	return -rc;
+}
+
+/* Drops an open handle of in: the last closes the data descriptor and
+ * unloads the content state. */
+static void detach_handle(struct inode *in)
+{
+	pthread_rwlock_wrlock(&in->lock);
+	if (in->nopen && --in->nopen == 0) {
+		in->was_direct |= in->direct;
+		in->direct = 0;
+		content_unload(&in->c);
+		close(in->data_fd);
+		in->data_fd = -1;
+		in->data_rw = 0;
+	}
+	pthread_rwlock_unlock(&in->lock);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -631,19 +658,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct inode *in = ino_ptr(ino);
-
 	(void)fi;
-	pthread_rwlock_wrlock(&in->lock);
-	if (in->nopen && --in->nopen == 0) {
-		in->was_direct |= in->direct;
-		in->direct = 0;
-		content_unload(&in->c);
-		close(in->data_fd);
-		in->data_fd = -1;
-		in->data_rw = 0;
-	}
-	pthread_rwlock_unlock(&in->lock);
+	detach_handle(ino_ptr(ino));
 	fuse_reply_err(req, 0);
 }
 

@@ -62,12 +62,17 @@ full_start() {
 
 # round NAME MB [mount options...]: publish one at a time until an MB MiB
 # disk is full; then free space, restart, remount, and check every message.
+# With the writeback cache, MARK (MiB) is the low-space mark the daemon
+# must log crossing, and LATE=1 says the disk starts above it.
 round() {
 	local name=$1 mb=$2 S=$JC_TMP/small-$1 M=$JC_TMP/m-$1 res acked err stored pid log0 log
 	local maxn=$(($2 * 4096)) # 4 KiB of messages per MiB of disk: far more than fits
 	shift 2
 	log0=$(wc -l <"$JC_LOG" 2>/dev/null || echo 0)
 	full_start "$name" "$mb" "$@"
+	if [ "${LATE:-0}" = 1 ] && tail -n +$((log0 + 1)) "$JC_LOG" | grep -q "below the low-space mark"; then
+		fail "$name: below the low-space mark before the first message, on an empty $mb MiB disk"
+	fi
 
 	res=$(timeout 240 node "$JN_CLIENT" publish --stream FULL --subject jcfull.x --count $maxn \
 		--size 1024 --seed "$SEED" --inflight 1 --tolerate-errors "${J[@]}" --server "$(jn_url "$name")") ||
@@ -140,14 +145,11 @@ round() {
 	if grep -q "writing back cached data failed" <<<"$log"; then
 		fail "$name: a write failed in writeback, after the application was told it succeeded: $(grep "writing back" <<<"$log" | head -n 3)"
 	fi
-	case " $* " in
-	*" --write-through "*) ;;
-	*)
-		grep -q "below the low-space mark" <<<"$log" ||
-			fail "$name: the daemon did not log crossing the low-space mark"
-		ok "$name: low-space mark crossed and logged; no write failed in writeback"
-		;;
-	esac
+	if [ -n "${MARK:-}" ]; then
+		grep -q "below the low-space mark of $MARK MiB" <<<"$log" ||
+			fail "$name: the daemon did not log crossing the low-space mark of $MARK MiB: $(grep "low-space" <<<"$log" | head -n 2)"
+		ok "$name: low-space mark of $MARK MiB crossed and logged; no write failed in writeback"
+	fi
 }
 
 # The writeback cache on a full disk without the low-space mark: the failure
@@ -168,6 +170,6 @@ round_writeback() {
 }
 
 round wt 8 --write-through
-round lowspace 8
-round cross 48 --low-space 16
+MARK=64 round lowspace 8
+MARK=16 LATE=1 round cross 48 --low-space 16
 round_writeback

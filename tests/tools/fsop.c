@@ -12,6 +12,9 @@
  *                                       first is still open
  *   fsop append PATH TEXT               open O_WRONLY|O_APPEND, seek to 0,
  *                                       write TEXT: it must land at the end
+ *   fsop mmap-read PATH LEN             print the first LEN bytes (< 4096) as
+ *                                       a private read-only mapping sees them
+ *   fsop mmap-shared PATH               map PATH shared: "ok" or the errno
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -21,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -96,6 +100,43 @@ static int do_append(const char *path, const char *text)
 	return result(0);
 }
 
+/* Maps the file private, so that the kernel fills its page cache from the
+ * file, and prints what the mapping holds. */
+static int do_mmap_read(const char *path, const char *lenarg)
+{
+	size_t len = strtoul(lenarg, NULL, 10);
+	char *p;
+	int fd;
+
+	if (len == 0 || len >= 4096)
+		return 2;
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return result(-1);
+	p = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (p == MAP_FAILED)
+		return result(-1);
+	printf("%.*s\n", (int)len, p);
+	munmap(p, 4096);
+	close(fd);
+	return 0;
+}
+
+static int do_mmap_shared(const char *path)
+{
+	void *p;
+	int fd = open(path, O_RDWR);
+
+	if (fd < 0)
+		return result(-1);
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return result(-1);
+	munmap(p, 4096);
+	close(fd);
+	return result(0);
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -120,7 +161,12 @@ int main(int argc, char **argv)
 		return do_wronly_read(argv[2], argv[3]);
 	if (!strcmp(cmd, "append") && argc == 4)
 		return do_append(argv[2], argv[3]);
+	if (!strcmp(cmd, "mmap-read") && argc == 4)
+		return do_mmap_read(argv[2], argv[3]);
+	if (!strcmp(cmd, "mmap-shared") && argc == 3)
+		return do_mmap_shared(argv[2]);
 	fprintf(stderr, "usage: fsop excl PATH | rename OLD NEW [noreplace|exchange] |\n"
-		"            wronly-read PATH TEXT | append PATH TEXT\n");
+		"            wronly-read PATH TEXT | append PATH TEXT | mmap-read PATH LEN |\n"
+		"            mmap-shared PATH\n");
 	return 2;
 }
