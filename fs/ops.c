@@ -620,8 +620,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	if (err)
 		fuse_reply_err(req, err);
-	else
-		fuse_reply_open(req, fi);
+	else if (fuse_reply_open(req, fi) == -ENOENT)
+		detach_handle(ino_ptr(ino));    /* the open was interrupted: no release follows */
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -653,7 +653,11 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fuse_reply_err(req, err);
 		return;
 	}
-	fuse_reply_create(req, &e, fi);
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		/* Interrupted: the kernel neither releases nor forgets it. */
+		detach_handle(in);
+		inode_forget(in, 1);
+	}
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
