@@ -193,7 +193,8 @@ exec 3<>"$M/c"
 log_since | grep -q "available again" || fail "low space: the daemon did not log space coming back"
 exec 3>&-
 jc_umount "$M"
-[ "$(head -c 8 "$B/c" | od -An -c | tr -d ' ')" != BBBBAAAA ] || fail "low space: c is plaintext on disk"
+assert_encrypted "$B"
+assert_no_plaintext "$B" BBBBAAAA
 umount "$S"
 ok "low space: direct below the mark, shared mappings refused, no stale cache after it, crossings logged"
 

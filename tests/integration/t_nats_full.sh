@@ -13,8 +13,9 @@
 # only fills the kernel's page cache and nats-server does not fsync each
 # message: the ENOSPC of a later flush would reach it only at fsync or
 # close, which it does not act on, so it would acknowledge messages the
-# disk cannot hold. The low-space mark prevents that: below it, files
-# opened from then on bypass the cache. Two rounds check the same
+# disk cannot hold. The low-space mark prevents that: below it, a file
+# opened for writing with no other handle of it open (a new block file)
+# bypasses the cache. Two rounds check the same
 # expectations with the cache on, and that no write failed in writeback:
 # the default mark (64 MiB), above the whole 8 MiB disk, and a 48 MiB disk
 # with a 16 MiB mark, which the run crosses with the stream's first blocks
