@@ -621,7 +621,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (err)
 		fuse_reply_err(req, err);
 	else if (fuse_reply_open(req, fi) == -ENOENT)
-		detach_handle(ino_ptr(ino));    /* the open was interrupted: no release follows */
+		detach_handle(ino_ptr(ino));    /* the request is gone: no release follows */
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -654,7 +654,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		return;
 	}
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-		/* Interrupted: the kernel neither releases nor forgets it. */
+		/* The request is gone: no release, no forget follows. */
 		detach_handle(in);
 		inode_forget(in, 1);
 	}
