@@ -44,14 +44,16 @@ synced=0
 
 # set_aside_dead_mount_errors LINE: the kill call is not atomic, and in the
 # microseconds between the daemon's death and its own, nats-server may fail
-# to open a file on the dead mount (ENOTCONN) and log it. Those lines, and
-# only those, written after line LINE of its log, move to a side file; every
-# other line stays for jn_check_log.
+# a call on the dead mount and log it: an open after the connection is gone
+# (ENOTCONN), or a write that was in flight when it went (ECONNABORTED).
+# Those lines, and only those, written after line LINE of its log, move to
+# a side file; every other line stays for jn_check_log.
+DEAD_MOUNT_ERRORS='transport endpoint is not connected|software caused connection abort'
 set_aside_dead_mount_errors() {
 	local log from=$(($1 + 1))
 	log=$(jn_log n1)
-	tail -n +"$from" "$log" | grep 'transport endpoint is not connected' >>"$log.crashed" || true
-	{ head -n "$1" "$log"; tail -n +"$from" "$log" | grep -v 'transport endpoint is not connected' || true; } >"$log.new"
+	tail -n +"$from" "$log" | grep -E "$DEAD_MOUNT_ERRORS" >>"$log.crashed" || true
+	{ head -n "$1" "$log"; tail -n +"$from" "$log" | grep -vE "$DEAD_MOUNT_ERRORS" || true; } >"$log.new"
 	mv "$log.new" "$log"
 }
 
