@@ -50,6 +50,15 @@ jc_genkey() {
 # A fresh key for the test, unless the caller brought one.
 export JS_KEY=${JS_KEY:-$(jc_genkey)}
 
+# jc_log_mark: how many lines the daemons' shared log holds now (0 before
+# the first mount); jc_log_since MARK: the lines written after that.
+jc_log_mark() {
+	if [ -e "$JC_LOG" ]; then wc -l <"$JC_LOG"; else echo 0; fi
+}
+jc_log_since() {
+	tail -n +"$(($1 + 1))" "$JC_LOG" 2>/dev/null || true
+}
+
 jc_is_mounted() {
 	awk -v m="$1" '$2 == m { found = 1 } END { exit !found }' /proc/self/mounts
 }

@@ -170,15 +170,14 @@ ok "full disk, writeback: fsync fails with ENOSPC, fsync'd data intact, usable a
 S=$JC_TMP/low B=$JC_TMP/low/b M=$JC_TMP/m-low
 mkdir -p "$S"
 mount -t tmpfs -o size=16m tmpfs "$S"
-log0=$(wc -l <"$JC_LOG")
-log_since() { tail -n +$((log0 + 1)) "$JC_LOG"; }
+log0=$(jc_log_mark)
 jc_mount "$B" "$M" --low-space 8
 head -c 8192 /dev/zero | tr '\0' A >"$M/c"
 [ "$(head -c 4 "$M/c")" = AAAA ] || fail "low space: c does not read back"
-log_since | grep -q "below the low-space mark" && fail "low space: below the mark on an empty 16 MiB disk"
+jc_log_since "$log0" | grep -q "below the low-space mark" && fail "low space: below the mark on an empty 16 MiB disk"
 head -c $((10 << 20)) /dev/zero >"$S/filler"
 exec 3<>"$M/c"
-log_since | grep -q "below the low-space mark of 8 MiB" ||
+jc_log_since "$log0" | grep -q "below the low-space mark of 8 MiB" ||
 	fail "low space: opening c for writing with 6 MiB left did not log crossing the mark"
 [ "$("$JC_TOOLS/fsop" mmap-shared "$M/c")" = ENODEV ] ||
 	fail "low space: a shared mapping of a direct file was not refused with ENODEV"
@@ -190,7 +189,7 @@ rm "$S/filler"
 [ "$(head -c 4 "$M/c")" = BBBB ] ||
 	fail "low space: c reads \"$(head -c 4 "$M/c")\" after a direct write and space freed, want BBBB (stale page cache)"
 exec 3<>"$M/c"
-log_since | grep -q "available again" || fail "low space: the daemon did not log space coming back"
+jc_log_since "$log0" | grep -q "available again" || fail "low space: the daemon did not log space coming back"
 exec 3>&-
 jc_umount "$M"
 assert_encrypted "$B"

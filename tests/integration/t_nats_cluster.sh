@@ -65,10 +65,7 @@ jsc consumer-info --stream ORDERS --name JCPULLDUR --expect-ack-floor 1000
 jsc consume --stream ORDERS --name JCPULLDUR --count 500 --seed "$SEED" --headers --expect-first-seq 1001
 ok "n3 remounted and restarted: caught up (all replicas current, lag 0) and serves every message as leader"
 
-jn_stop_all "${NODES[@]}"
-for n in "${NODES[@]}"; do
-	jc_umount "$JC_TMP/m-$n"
-done
+jn_cluster_stop "${NODES[@]}"
 
 # --- nothing in the clear, raft logs included -------------------------------------------
 jn_assert_cluster_encrypted "$SEED" "${NODES[@]}"

@@ -30,7 +30,7 @@ last_seq() {
 # daemon_errors_since LINE: error lines the daemons logged after line LINE
 # of the shared log (authentication failures, EIO).
 daemon_errors_since() {
-	tail -n +"$(($1 + 1))" "$JC_LOG" | grep -E ' (error|crit):' || true
+	jc_log_since "$1" | grep -E ' (error|crit):' || true
 }
 
 jc_mount "$B" "$M"
@@ -97,7 +97,7 @@ crash_round() {
 	[ -n "$acked_upto" ] || fail "no publish result: $(cat "$JC_TMP/pub.$start.json")"
 	echo "round: sync point at $synced, killed with $acked_upto acknowledged"
 
-	logline=$(wc -l <"$JC_LOG")
+	logline=$(jc_log_mark)
 	jc_mount "$B" "$M" "$@"
 	jn_start n1
 	have=$(last_seq)

@@ -69,9 +69,9 @@ round() {
 	local name=$1 mb=$2 S=$JC_TMP/small-$1 M=$JC_TMP/m-$1 res acked err stored pid log0 log
 	local maxn=$(($2 * 4096)) # 4 KiB of messages per MiB of disk: far more than fits
 	shift 2
-	log0=$(wc -l <"$JC_LOG" 2>/dev/null || echo 0)
+	log0=$(jc_log_mark)
 	full_start "$name" "$mb" "$@"
-	if [ "${LATE:-0}" = 1 ] && tail -n +$((log0 + 1)) "$JC_LOG" | grep -q "below the low-space mark"; then
+	if [ "${LATE:-0}" = 1 ] && jc_log_since "$log0" | grep -q "below the low-space mark"; then
 		fail "$name: below the low-space mark before the first message, on an empty $mb MiB disk"
 	fi
 
@@ -142,7 +142,7 @@ round() {
 
 	# With the writeback cache on, the low-space mark was crossed (and said
 	# so), and no write failed after nats-server had been told it was done.
-	log=$(tail -n +$((log0 + 1)) "$JC_LOG")
+	log=$(jc_log_since "$log0")
 	if grep -q "writing back cached data failed" <<<"$log"; then
 		fail "$name: a write failed in writeback, after the application was told it succeeded: $(grep "writing back" <<<"$log" | head -n 3)"
 	fi

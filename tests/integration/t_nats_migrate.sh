@@ -75,9 +75,6 @@ jsc consumer-info --stream ORDERS --name JCPULLDUR --expect-ack-floor 500
 jsc consume --stream ORDERS --name JCPULLDUR --count 500 --seed "$SEED" --headers --expect-first-seq 501
 ok "every node serves all $total messages as leader; the consumer resumes at 501"
 
-jn_stop_all "${NODES[@]}"
-for n in "${NODES[@]}"; do
-	jc_umount "$JC_TMP/m-$n"
-done
+jn_cluster_stop "${NODES[@]}"
 
 jn_assert_cluster_encrypted "$SEED" "${NODES[@]}"

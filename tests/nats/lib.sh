@@ -165,6 +165,17 @@ jn_stop_all() {
 	done
 }
 
+# jn_cluster_stop NAME...: jn_stop_all, then unmounts each server's store
+# at $JC_TMP/m-NAME (the cluster tests' naming, as for
+# jn_assert_cluster_encrypted).
+jn_cluster_stop() {
+	local n
+	jn_stop_all "$@"
+	for n in "$@"; do
+		jc_umount "$JC_TMP/m-$n"
+	done
+}
+
 # jn_cluster_start NAME...: the declared servers form one cluster, all start
 # at once (a member is ready only once the meta group has a leader), and
 # NATS_URL names all of them for jsc.
