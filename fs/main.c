@@ -679,7 +679,7 @@ static int run_daemon(struct mount_opts *mo)
 
 	/* After the fork and the redirections: the helpers share our
 	 * descriptor table and memory. */
-	rc = safewrite_start(4);
+	rc = safewrite_start(2);
 	if (rc < 0)
 		log_warn("writes are made by the daemon itself (%s): if it is killed, the block it was writing may be torn",
 			 strerror(-rc));

@@ -18,10 +18,11 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Starts n helper processes (1..8). 0, or -errno when none could be
- * started (writes are then direct). Call after any fork of the daemon and
- * before the first write. */
-int safewrite_start(unsigned n);
+/* Starts the helper processes: one pinned to each CPU the daemon may run
+ * on (up to 16 in all), and `unpinned` (1..8) more that are not pinned.
+ * 0, or -errno when none could be started (writes are then direct). Call
+ * after any fork of the daemon and before the first write. */
+int safewrite_start(unsigned unpinned);
 /* Stops the helpers and waits for them. */
 void safewrite_stop(void);
 /* 1 while helpers are running. */

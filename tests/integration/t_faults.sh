@@ -62,6 +62,18 @@ jc_mount "$B" "$M"
 # The guarantee rests on the write helpers (children of the daemon).
 [ "$(pgrep -c -P "$JC_PID")" -ge 1 ] || fail "the daemon runs no write helper processes: $(grep -i helper "$JC_LOG")"
 grep -q "writes are made by the daemon itself" "$JC_LOG" && fail "$(grep "writes are made" "$JC_LOG")"
+# One helper is pinned to each CPU the daemon may run on, so that a write
+# is handed over on the caller's own CPU; two more are not pinned.
+pinned=() unpinned=0
+for p in $(pgrep -P "$JC_PID"); do
+	cpus=$(taskset -cp "$p" | sed 's/.*: //')
+	if [[ $cpus =~ ^[0-9]+$ ]]; then pinned+=("$cpus"); else unpinned=$((unpinned + 1)); fi
+done
+want=$(nproc)
+[ "$want" -le 14 ] || want=14
+[ "${#pinned[@]}" = "$want" ] && [ "$unpinned" = 2 ] &&
+	[ "$(printf '%s\n' "${pinned[@]}" | sort -u | wc -l)" = "$want" ] ||
+	fail "write helpers: pinned to CPUs '${pinned[*]}' and $unpinned not pinned; want one on each of $(nproc) CPUs and 2"
 for r in "${!rounds[@]}"; do
 	read -r cipher mode big <<<"${rounds[$r]}"
 	[ "$mode" != - ] || mode=
