@@ -31,6 +31,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -175,6 +176,16 @@ static void *spawner_main(void *arg)
 	while (waitpid(h->pid, &ws, __WALL) < 0 && errno == EINTR)
 		;
 	atomic_store(&h->dead, 1);
+	if (!atomic_load(&sw_stopping)) {
+		char how[32];
+
+		if (WIFSIGNALED(ws))
+			snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(ws));
+		else
+			snprintf(how, sizeof(how), "exit status %d", WEXITSTATUS(ws));
+		log_warn("write helper %d ended (%s): the other helpers make its writes, or the daemon itself when none is free, and a kill of the daemon could then tear the block it is writing",
+			 (int)h->pid, how);
+	}
 	/* Gone unexpectedly with a job queued: its caller must not hang. */
 	if (atomic_load(&h->state) == SW_QUEUED) {
 		h->result = -EIO;
@@ -275,6 +286,8 @@ static int claim(struct sw_helper *h)
 {
 	uint32_t free_state = SW_FREE;
 
+	if (atomic_load(&h->dead))
+		return 0;
 	return atomic_compare_exchange_strong(&h->state, &free_state, SW_CLAIMED);
 }
 
@@ -307,7 +320,8 @@ ssize_t safewrite_pwrite(int fd, const void *buf, size_t len, off_t off)
 		;
 	h = claim_helper();
 	if (!h || atomic_load(&h->dead)) {
-		/* A helper died (killed on its own): write directly. */
+		/* No live helper free (one was killed on its own), or the one
+		 * claimed died just now: write directly. */
 		if (h)
 			atomic_store(&h->state, SW_FREE);
 		sem_post(&sw_idle);

@@ -74,6 +74,25 @@ want=$(nproc)
 [ "${#pinned[@]}" = "$want" ] && [ "$unpinned" = 2 ] &&
 	[ "$(printf '%s\n' "${pinned[@]}" | sort -u | wc -l)" = "$want" ] ||
 	fail "write helpers: pinned to CPUs '${pinned[*]}' and $unpinned not pinned; want one on each of $(nproc) CPUs and 2"
+# A helper killed on its own: the daemon says so, and writes go on through
+# the others (two writers at once, so that more than one is needed).
+victim=$(pgrep -P "$JC_PID" | head -n 1)
+kill -KILL "$victim"
+for _ in $(seq 50); do grep -q "write helper $victim ended (killed by signal 9)" "$JC_LOG" && break; sleep 0.1; done
+grep -q "write helper $victim ended (killed by signal 9)" "$JC_LOG" ||
+	fail "no log line for the killed write helper $victim: $(tail -n 3 "$JC_LOG")"
+head -c 3000000 /dev/urandom >"$JC_TMP/h.ref"
+writers=()
+for w in 1 2; do
+	dd if="$JC_TMP/h.ref" of="$M/helper-killed.$w" bs=100k conv=fsync status=none &
+	writers+=($!)
+done
+wait "${writers[@]}"
+for w in 1 2; do
+	cmp -s "$JC_TMP/h.ref" "$M/helper-killed.$w" || fail "writes after a write helper was killed: file $w differs"
+done
+[ "$(pgrep -c -P "$JC_PID")" = $((${#pinned[@]} + unpinned - 1)) ] || fail "the other write helpers did not stay"
+ok "a write helper killed on its own: logged, writes go on through the others"
 for r in "${!rounds[@]}"; do
 	read -r cipher mode big <<<"${rounds[$r]}"
 	[ "$mode" != - ] || mode=
