@@ -204,6 +204,11 @@ int safewrite_start(unsigned unpinned)
 
 	if (unpinned == 0 || unpinned > SW_MAX / 2 || nhelpers)
 		return -EINVAL;
+#ifdef __SANITIZE_THREAD__
+	/* ThreadSanitizer's runtime does not survive in a process it did not
+	 * start (the helpers crash in it), so a TSan build writes directly. */
+	return -ENOTSUP;
+#endif
 	if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0)
 		for (int c = 0; c < CPU_SETSIZE && n < SW_MAX - unpinned; c++)
 			if (CPU_ISSET(c, &allowed))

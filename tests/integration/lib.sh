@@ -31,6 +31,7 @@ JC_NMOUNT=0
 # written into the temp dir, where the cleanup finds them and fails the test.
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$JC_TMP/asan"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$JC_TMP/ubsan"
+export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}log_path=$JC_TMP/tsan"
 
 fail() {
 	echo "FAIL: $*" >&2
@@ -153,7 +154,7 @@ jc_cleanup() {
 	for pid in "${JC_DAEMON[@]}"; do
 		jc_wait_pid "$pid" 10 || kill -KILL "$pid" 2>/dev/null
 	done
-	for f in "$JC_TMP"/asan* "$JC_TMP"/ubsan*; do
+	for f in "$JC_TMP"/asan* "$JC_TMP"/ubsan* "$JC_TMP"/tsan*; do
 		[ -e "$f" ] || continue
 		echo "FAIL: sanitizer report $f:" >&2
 		cat "$f" >&2
