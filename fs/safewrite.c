@@ -176,6 +176,12 @@ static void *spawner_main(void *arg)
 	while (waitpid(h->pid, &ws, __WALL) < 0 && errno == EINTR)
 		;
 	atomic_store(&h->dead, 1);
+	/* Gone unexpectedly with a job queued: its caller must not hang. */
+	if (atomic_load(&h->state) == SW_QUEUED) {
+		h->result = -EIO;
+		atomic_store(&h->state, SW_DONE);
+		syscall(SYS_futex, &h->state, FUTEX_WAKE, 1, NULL, NULL, 0);
+	}
 	if (!atomic_load(&sw_stopping)) {
 		char how[32];
 
@@ -185,12 +191,6 @@ static void *spawner_main(void *arg)
 			snprintf(how, sizeof(how), "exit status %d", WEXITSTATUS(ws));
 		log_warn("write helper %d ended (%s): the other helpers make its writes, or the daemon itself when none is free, and a kill of the daemon could then tear the block it is writing",
 			 (int)h->pid, how);
-	}
-	/* Gone unexpectedly with a job queued: its caller must not hang. */
-	if (atomic_load(&h->state) == SW_QUEUED) {
-		h->result = -EIO;
-		atomic_store(&h->state, SW_DONE);
-		syscall(SYS_futex, &h->state, FUTEX_WAKE, 1, NULL, NULL, 0);
 	}
 	return NULL;
 }
