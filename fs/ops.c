@@ -667,13 +667,6 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_err(req, 0);
 }
 
-static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	(void)ino;
-	(void)fi;
-	fuse_reply_err(req, 0);
-}
-
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	struct inode *in = ino_ptr(ino);
@@ -999,7 +992,10 @@ int ops_init(const struct ops_config *cfg, struct fuse_lowlevel_ops *ops)
 	ops->create = op_create;
 	ops->read = op_read;
 	ops->write = op_write;
-	ops->flush = op_flush;
+	/* No flush: FLUSH would be a round trip on every close with nothing
+	 * for the daemon to do (the kernel has written the dirty pages back
+	 * and checked their errors before it sends one, and there are no
+	 * locks to drop). Answered ENOSYS once, the kernel stops sending it. */
 	ops->release = op_release;
 	ops->fsync = op_fsync;
 	ops->fallocate = op_fallocate;
