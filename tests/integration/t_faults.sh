@@ -175,6 +175,17 @@ read_all "full disk" "$M"
 cmp "$JC_TMP/pre" "$M/pre" || fail "full disk: a file written before differs"
 assert_log_clean "full disk, writeback"
 assert_fsck_clean "full disk, writeback" "$B"
+# A writer that never fsyncs learns at close: the kernel writes the file
+# back there and returns the error (it checks before it would send FLUSH,
+# which the daemon does not take).
+jc_umount "$M"
+jc_mount "$B" "$M" --low-space 0
+expect_exit 1 dd if="$JC_TMP/src" of="$M/unsynced" bs=64k
+expect_output_contains "closing output file"
+expect_output_contains "No space left on device"
+rm -f "$M/unsynced"
+jc_umount "$M"
+jc_mount "$B" "$M"
 # Space freed: the store takes writes again.
 rm -r "$M/w"
 mkdir "$M/again"
@@ -186,7 +197,7 @@ mkdir "$M/again"
 jc_umount "$M"
 assert_encrypted "$B"
 umount "$S"
-ok "full disk, writeback: fsync fails with ENOSPC, fsync'd data intact, usable again after freeing space"
+ok "full disk, writeback: fsync and close fail with ENOSPC, fsync'd data intact, usable again after freeing space"
 
 # ---- the low-space mark ----
 # A 16 MiB backing disk, mark 8 MiB; another writer fills the disk below
