@@ -71,9 +71,14 @@ for p in $(pgrep -P "$JC_PID"); do
 done
 want=$(nproc)
 [ "$want" -le 14 ] || want=14
-[ "${#pinned[@]}" = "$want" ] && [ "$unpinned" = 2 ] &&
-	[ "$(printf '%s\n' "${pinned[@]}" | sort -u | wc -l)" = "$want" ] ||
-	fail "write helpers: pinned to CPUs '${pinned[*]}' and $unpinned not pinned; want one on each of $(nproc) CPUs and 2"
+if [ "$want" = 1 ]; then
+	# On one CPU the unpinned helpers show the same single CPU.
+	[ "${#pinned[@]}" = 3 ] || fail "write helpers: ${#pinned[@]} on one CPU, want 3"
+else
+	[ "${#pinned[@]}" = "$want" ] && [ "$unpinned" = 2 ] &&
+		[ "$(printf '%s\n' "${pinned[@]}" | sort -u | wc -l)" = "$want" ] ||
+		fail "write helpers: pinned to CPUs '${pinned[*]}' and $unpinned not pinned; want one on each of $(nproc) CPUs and 2"
+fi
 # A helper killed on its own: the daemon says so, and writes go on through
 # the others (two writers at once, so that more than one is needed).
 victim=$(pgrep -P "$JC_PID" | head -n 1)
