@@ -70,7 +70,11 @@ static struct sw_helper helpers[SW_MAX];
 static unsigned nhelpers;
 /* The helper pinned to each CPU, plus one; 0 where none is. */
 static uint8_t cpu_helper[CPU_SETSIZE];
-static sem_t sw_idle;                   /* helpers not claimed */
+/* Live helpers not claimed. A helper that dies takes its slot out of the
+ * count, except the last one: with none left, writers must get past the
+ * wait and write directly. */
+static sem_t sw_idle;
+static _Atomic unsigned sw_live;        /* helpers not dead */
 static int sw_pidfd = -1;
 static _Atomic int sw_stopping;
 
@@ -151,6 +155,7 @@ static void *spawner_main(void *arg)
 {
 	struct sw_helper *h = arg;
 	sigset_t all;
+	char how[32];
 	int ws;
 
 	sigfillset(&all);
@@ -172,6 +177,9 @@ static void *spawner_main(void *arg)
 		if (sched_setaffinity(h->pid, sizeof(one), &one) < 0)
 			h->cpu = -1;
 	}
+	/* Counted here, before its death can be seen below. */
+	atomic_fetch_add(&sw_live, 1);
+	sem_post(&sw_idle);
 	sem_post(&h->started);
 	while (waitpid(h->pid, &ws, __WALL) < 0 && errno == EINTR)
 		;
@@ -182,15 +190,32 @@ static void *spawner_main(void *arg)
 		atomic_store(&h->state, SW_DONE);
 		syscall(SYS_futex, &h->state, FUTEX_WAKE, 1, NULL, NULL, 0);
 	}
-	if (!atomic_load(&sw_stopping)) {
-		char how[32];
-
-		if (WIFSIGNALED(ws))
-			snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(ws));
-		else
-			snprintf(how, sizeof(how), "exit status %d", WEXITSTATUS(ws));
-		log_warn("write helper %d ended (%s): the other helpers make its writes, or the daemon itself when none is free, and a kill of the daemon could then tear the block it is writing",
+	if (atomic_load(&sw_stopping))
+		return NULL;
+	if (WIFSIGNALED(ws))
+		snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(ws));
+	else
+		snprintf(how, sizeof(how), "exit status %d", WEXITSTATUS(ws));
+	if (atomic_fetch_sub(&sw_live, 1) == 1) {
+		log_warn("write helper %d ended (%s); no write helper is left: the daemon now makes its writes itself, and a kill of the daemon could tear the block it is writing",
 			 (int)h->pid, how);
+		return NULL;
+	}
+	log_warn("write helper %d ended (%s): the other helpers make its writes", (int)h->pid, how);
+	/* Writers must now wait for a live helper rather than find a free
+	 * slot with no helper behind it and write unprotected. The slot to
+	 * remove may be claimed at the moment; wait until one is free. */
+	while (!atomic_load(&sw_stopping)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000 * 1000 * 1000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000 * 1000 * 1000;
+		}
+		if (sem_timedwait(&sw_idle, &ts) == 0)
+			break;
 	}
 	return NULL;
 }
@@ -221,6 +246,8 @@ int safewrite_start(unsigned unpinned)
 	if (sw_pidfd < 0)
 		return -ENOSYS;
 	atomic_store(&sw_stopping, 0);
+	atomic_store(&sw_live, 0);
+	sem_init(&sw_idle, 0, 0);
 	for (unsigned i = 0; i < n; i++) {
 		struct sw_helper *h = &helpers[i];
 
@@ -256,7 +283,6 @@ int safewrite_start(unsigned unpinned)
 	for (unsigned i = 0; i < nhelpers; i++)
 		if (helpers[i].cpu >= 0)
 			cpu_helper[helpers[i].cpu] = (uint8_t)(i + 1);
-	sem_init(&sw_idle, 0, nhelpers);
 	return 0;
 }
 
@@ -319,14 +345,14 @@ ssize_t safewrite_pwrite(int fd, const void *buf, size_t len, off_t off)
 	uint32_t s;
 	ssize_t r;
 
-	if (!safewrite_active())
+	if (!safewrite_active() || atomic_load(&sw_live) == 0)
 		return direct_pwrite(fd, buf, len, off);
 	while (sem_wait(&sw_idle) < 0)
 		;
 	h = claim_helper();
 	if (!h || atomic_load(&h->dead)) {
-		/* No live helper free (one was killed on its own), or the one
-		 * claimed died just now: write directly. */
+		/* No live helper free (the count still held a dead one's
+		 * slot), or the one claimed died just now: write directly. */
 		if (h)
 			atomic_store(&h->state, SW_FREE);
 		sem_post(&sw_idle);
