@@ -46,7 +46,10 @@
 #define SW_MAX 16
 #define SW_STACK (64 * 1024)
 
-enum { SW_FREE, SW_CLAIMED, SW_QUEUED, SW_DONE };
+/* A slot's life: a caller claims it (FREE -> CLAIMED) and queues a job
+ * (QUEUED); the helper takes the job (RUNNING) and finishes it (DONE); the
+ * caller reads the result and frees the slot. */
+enum { SW_FREE, SW_CLAIMED, SW_QUEUED, SW_RUNNING, SW_DONE };
 
 struct sw_helper {
 	_Atomic uint32_t state;         /* futex word, one of the above */
@@ -70,11 +73,17 @@ static struct sw_helper helpers[SW_MAX];
 static unsigned nhelpers;
 /* The helper pinned to each CPU, plus one; 0 where none is. */
 static uint8_t cpu_helper[CPU_SETSIZE];
-/* Live helpers not claimed. A helper that dies takes its slot out of the
- * count, except the last one: with none left, writers must get past the
- * wait and write directly. */
+/* One slot per helper, less those dropped: a caller takes a slot, then
+ * claims a free helper. A helper that dies owes its slot back (sw_owed),
+ * and the next caller to take a slot drops it instead of writing, so that
+ * callers wait for a live helper rather than find none and write
+ * unprotected. The last helper to die owes nothing: with none left,
+ * callers skip the wait and write directly. */
 static sem_t sw_idle;
-static _Atomic unsigned sw_live;        /* helpers not dead */
+static int sw_idle_init;
+static _Atomic unsigned sw_live;        /* helpers started and not dead */
+static _Atomic unsigned sw_owed;        /* slots of dead helpers not dropped yet */
+static _Atomic int sw_ready;            /* safewrite_start has finished */
 static int sw_pidfd = -1;
 static _Atomic int sw_stopping;
 
@@ -107,7 +116,11 @@ static int helper_main(void *arg)
 	uint64_t v;
 
 	for (;;) {
-		if (atomic_load(&h->state) == SW_QUEUED) {
+		uint32_t queued = SW_QUEUED;
+
+		/* Taken only by this compare-and-swap, so that a caller can
+		 * still withdraw a job the helper has not begun. */
+		if (atomic_compare_exchange_strong(&h->state, &queued, SW_RUNNING)) {
 			size_t done = 0;
 			ssize_t r = 0;
 
@@ -150,7 +163,9 @@ static int helper_main(void *arg)
 }
 
 /* Creates one helper and then waits for it to exit, so that the TLS the
- * helper borrows stays valid for its whole life. */
+ * helper borrows stays valid for its whole life. Its errno is the
+ * helper's too: nothing here can set it once the helper may be given a
+ * job (signals are blocked, so waitpid is not interrupted). */
 static void *spawner_main(void *arg)
 {
 	struct sw_helper *h = arg;
@@ -184,13 +199,10 @@ static void *spawner_main(void *arg)
 	while (waitpid(h->pid, &ws, __WALL) < 0 && errno == EINTR)
 		;
 	atomic_store(&h->dead, 1);
-	/* Gone unexpectedly with a job queued: its caller must not hang. */
-	if (atomic_load(&h->state) == SW_QUEUED) {
-		h->result = -EIO;
-		atomic_store(&h->state, SW_DONE);
-		syscall(SYS_futex, &h->state, FUTEX_WAKE, 1, NULL, NULL, 0);
-	}
-	if (atomic_load(&sw_stopping))
+	/* A caller waiting for a job it will never finish sees dead. */
+	syscall(SYS_futex, &h->state, FUTEX_WAKE, 1, NULL, NULL, 0);
+	/* During safewrite_start, which then sees dead and fails. */
+	if (!atomic_load(&sw_ready) || atomic_load(&sw_stopping))
 		return NULL;
 	if (WIFSIGNALED(ws))
 		snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(ws));
@@ -201,22 +213,8 @@ static void *spawner_main(void *arg)
 			 (int)h->pid, how);
 		return NULL;
 	}
+	atomic_fetch_add(&sw_owed, 1);
 	log_warn("write helper %d ended (%s): the other helpers make its writes", (int)h->pid, how);
-	/* Writers must now wait for a live helper rather than find a free
-	 * slot with no helper behind it and write unprotected. The slot to
-	 * remove may be claimed at the moment; wait until one is free. */
-	while (!atomic_load(&sw_stopping)) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100 * 1000 * 1000;
-		if (ts.tv_nsec >= 1000 * 1000 * 1000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000 * 1000 * 1000;
-		}
-		if (sem_timedwait(&sw_idle, &ts) == 0)
-			break;
-	}
 	return NULL;
 }
 
@@ -246,8 +244,11 @@ int safewrite_start(unsigned unpinned)
 	if (sw_pidfd < 0)
 		return -ENOSYS;
 	atomic_store(&sw_stopping, 0);
+	atomic_store(&sw_ready, 0);
 	atomic_store(&sw_live, 0);
+	atomic_store(&sw_owed, 0);
 	sem_init(&sw_idle, 0, 0);
+	sw_idle_init = 1;
 	for (unsigned i = 0; i < n; i++) {
 		struct sw_helper *h = &helpers[i];
 
@@ -276,6 +277,11 @@ int safewrite_start(unsigned unpinned)
 		if (rc < 0)
 			break;
 	}
+	/* A helper that died before this point was not accounted for. */
+	atomic_store(&sw_ready, 1);
+	for (unsigned i = 0; rc == 0 && i < nhelpers; i++)
+		if (atomic_load(&helpers[i].dead))
+			rc = -ECHILD;
 	if (rc < 0) {
 		safewrite_stop();
 		return rc;
@@ -303,6 +309,9 @@ void safewrite_stop(void)
 	}
 	nhelpers = 0;
 	memset(cpu_helper, 0, sizeof(cpu_helper));
+	if (sw_idle_init)
+		sem_destroy(&sw_idle);
+	sw_idle_init = 0;
 	if (sw_pidfd >= 0)
 		close(sw_pidfd);
 	sw_pidfd = -1;
@@ -317,9 +326,14 @@ static int claim(struct sw_helper *h)
 {
 	uint32_t free_state = SW_FREE;
 
-	if (atomic_load(&h->dead))
+	if (atomic_load(&h->dead) ||
+	    !atomic_compare_exchange_strong(&h->state, &free_state, SW_CLAIMED))
 		return 0;
-	return atomic_compare_exchange_strong(&h->state, &free_state, SW_CLAIMED);
+	if (atomic_load(&h->dead)) {            /* died just now */
+		atomic_store(&h->state, SW_FREE);
+		return 0;
+	}
+	return 1;
 }
 
 /* The helper of the caller's CPU if it is idle; else one not pinned; else
@@ -338,46 +352,95 @@ static struct sw_helper *claim_helper(void)
 	return NULL;
 }
 
-ssize_t safewrite_pwrite(int fd, const void *buf, size_t len, off_t off)
+/* Drops the slot the caller holds if a dead helper owes one: 1 if so. */
+static int drop_owed_slot(void)
 {
-	struct sw_helper *h = NULL;
-	uint64_t one = 1;
-	uint32_t s;
-	ssize_t r;
+	unsigned n = atomic_load(&sw_owed);
 
-	if (!safewrite_active() || atomic_load(&sw_live) == 0)
-		return direct_pwrite(fd, buf, len, off);
-	while (sem_wait(&sw_idle) < 0)
-		;
-	h = claim_helper();
-	if (!h || atomic_load(&h->dead)) {
-		/* No live helper free (the count still held a dead one's
-		 * slot), or the one claimed died just now: write directly. */
-		if (h)
-			atomic_store(&h->state, SW_FREE);
-		sem_post(&sw_idle);
-		return direct_pwrite(fd, buf, len, off);
+	while (n > 0)
+		if (atomic_compare_exchange_weak(&sw_owed, &n, n - 1))
+			return 1;
+	return 0;
+}
+
+/* Waits for a free live helper and claims it; NULL once none is left. */
+static struct sw_helper *acquire_helper(void)
+{
+	struct sw_helper *h;
+
+	for (;;) {
+		if (atomic_load(&sw_live) == 0)
+			return NULL;
+		while (sem_wait(&sw_idle) < 0)
+			;
+		while (!drop_owed_slot()) {
+			h = claim_helper();
+			if (h)
+				return h;
+			if (atomic_load(&sw_live) == 0) {
+				sem_post(&sw_idle);
+				return NULL;
+			}
+			/* The slot held means a live helper is free: the scan
+			 * passed it before it was released. */
+			sched_yield();
+		}
 	}
+}
+
+static void release_helper(struct sw_helper *h)
+{
+	atomic_store(&h->state, SW_FREE);
+	sem_post(&sw_idle);
+}
+
+/* Hands the job to h and waits: 1 when done, with *r set; 0 when the
+ * helper died first. */
+static int run_job(struct sw_helper *h, int fd, const void *buf, size_t len, off_t off,
+		   ssize_t *r)
+{
+	uint32_t s, queued = SW_QUEUED;
+	uint64_t one = 1;
+
 	h->fd = fd;
 	h->buf = buf;
 	h->len = len;
 	h->off = off;
 	atomic_store(&h->state, SW_QUEUED);
-	if (write(h->efd, &one, sizeof(one)) < 0)
-		log_warn("safewrite: cannot wake a helper: %s", strerror(errno));
+	if (write(h->efd, &one, sizeof(one)) < 0) {
+		log_warn("safewrite: cannot wake a write helper: %s", strerror(errno));
+		if (atomic_compare_exchange_strong(&h->state, &queued, SW_CLAIMED)) {
+			*r = direct_pwrite(fd, buf, len, off);
+			return 1;
+		}
+	}
 	while ((s = atomic_load(&h->state)) != SW_DONE) {
 		struct timespec ts = { 1, 0 };
 
+		if (atomic_load(&h->dead))
+			return 0;
 		syscall(SYS_futex, &h->state, FUTEX_WAIT, s, &ts, NULL, 0);
-		/* Its spawner normally finishes the job of a helper that died;
-		 * this covers a death between the claim and the queueing. */
-		if (atomic_load(&h->dead) && atomic_load(&h->state) != SW_DONE) {
-			h->result = -EIO;
-			break;
-		}
 	}
-	r = h->result;
-	atomic_store(&h->state, SW_FREE);
-	sem_post(&sw_idle);
-	return r;
+	*r = h->result;
+	return 1;
+}
+
+ssize_t safewrite_pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+	struct sw_helper *h;
+	ssize_t r;
+	int done;
+
+	for (;;) {
+		if (!safewrite_active() || !(h = acquire_helper()))
+			return direct_pwrite(fd, buf, len, off);
+		done = run_job(h, fd, buf, len, off, &r);
+		release_helper(h);
+		if (done)
+			return r;
+		/* The helper died before or while writing; it is gone (its
+		 * spawner saw it exit), so the buffer is ours again, and the
+		 * same bytes written at the same place once more complete a
+		 * write it left half done. */
+	}
 }

@@ -23,13 +23,15 @@
  * 0, or -errno when none could be started (writes are then direct). Call
  * after any fork of the daemon and before the first write. */
 int safewrite_start(unsigned unpinned);
-/* Stops the helpers and waits for them. */
+/* Stops the helpers and waits for them. No safewrite_pwrite may be in
+ * progress or begin while it runs. */
 void safewrite_stop(void);
 /* 1 while helpers are running. */
 int safewrite_active(void);
 
 /* Writes all len bytes of buf at off in fd. Returns len, or -errno; on an
- * error part of the range may have been written. */
+ * error part of the range may have been written. A helper that dies with
+ * the job has it made again by another, or directly once none is left. */
 ssize_t safewrite_pwrite(int fd, const void *buf, size_t len, off_t off);
 
 #endif

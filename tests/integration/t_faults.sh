@@ -80,20 +80,27 @@ else
 		fail "write helpers: pinned to CPUs '${pinned[*]}' and $unpinned not pinned; want one on each of $(nproc) CPUs and 2"
 fi
 # A helper killed on its own: the daemon says so, and writes go on through
-# the others. Eight writers at once (more than the three helpers left on
-# two CPUs) must wait for a helper rather than write unprotected: the
-# daemon's own write count (wchar, its threads only; helpers are processes
-# of their own) grows by its FUSE replies and log, not by the 24 MB of
-# data.
+# the others. The victim is stopped first, so that the writers' jobs queue
+# on it (callers on its CPU try it first), then killed with them: another
+# helper must make them, not fail them. Eight writers at once (more than
+# the three helpers left on two CPUs) must wait for a helper rather than
+# write unprotected: the daemon's own write count (wchar, its threads
+# only; helpers are processes of their own) grows by its FUSE replies and
+# log, not by the 24 MB of data.
 head -c 3000000 /dev/urandom >"$JC_TMP/h.ref"
-# parallel_writes TAG: eight fsync'd copies of h.ref at once, then checked;
-# a writer that hangs (no helper ever free) is killed after a minute.
-parallel_writes() {
-	local w writers=()
+# start_writers TAG: eight fsync'd copies of h.ref at once, in the
+# background; check_writers TAG waits for them (a writer that hangs is
+# killed after a minute) and compares.
+start_writers() {
+	local w
+	writers=()
 	for w in 1 2 3 4 5 6 7 8; do
 		timeout -s KILL 60 dd if="$JC_TMP/h.ref" of="$M/$1.$w" bs=100k conv=fsync status=none &
 		writers+=($!)
 	done
+}
+check_writers() {
+	local w
 	for w in "${!writers[@]}"; do
 		wait "${writers[$w]}" || fail "$1: writer $((w + 1)) failed or hung"
 	done
@@ -103,26 +110,34 @@ parallel_writes() {
 }
 daemon_wchar() { awk '$1 == "wchar:" { print $2 }' "/proc/$JC_PID/io"; }
 helpers=$(pgrep -P "$JC_PID")
-victim=$(head -n 1 <<<"$helpers")
+victim=
+for p in $helpers; do
+	[[ $(taskset -cp "$p" | sed 's/.*: //') =~ ^[0-9]+$ ]] && { victim=$p; break; }
+done
+[ -n "$victim" ] || fail "no pinned write helper among $helpers"
+kill -STOP "$victim"
+wc0=$(daemon_wchar)
+start_writers helper-killed
+sleep 1
 kill -KILL "$victim"
+check_writers helper-killed
+wc1=$(daemon_wchar)
 for _ in $(seq 50); do grep -q "write helper $victim ended (killed by signal 9)" "$JC_LOG" && break; sleep 0.1; done
 grep -q "write helper $victim ended (killed by signal 9): the other helpers make its writes" "$JC_LOG" ||
 	fail "no log line for the killed write helper $victim: $(tail -n 3 "$JC_LOG")"
-wc0=$(daemon_wchar)
-parallel_writes helper-killed
-wc1=$(daemon_wchar)
 [ $((wc1 - wc0)) -lt 200000 ] ||
 	fail "with a write helper killed, the daemon wrote $((wc1 - wc0)) bytes itself: writers went past the helpers"
 [ "$(pgrep -c -P "$JC_PID")" = $((${#pinned[@]} + unpinned - 1)) ] || fail "the other write helpers did not stay"
 ok "a write helper killed on its own: logged, writes go on through the others"
 # Every helper killed: the last death says that none is left, and writes
 # go on, made by the daemon itself.
-kill -KILL $(tail -n +2 <<<"$helpers")
+kill -KILL $(grep -vx "$victim" <<<"$helpers")
 for _ in $(seq 50); do grep -q "no write helper is left" "$JC_LOG" && break; sleep 0.1; done
 grep -q "no write helper is left" "$JC_LOG" || fail "no log line once every write helper was killed: $(tail -n 3 "$JC_LOG")"
 [ "$(pgrep -c -P "$JC_PID")" = 0 ] || fail "write helpers left after killing them all: $(pgrep -P "$JC_PID")"
 wc0=$(daemon_wchar)
-parallel_writes helpers-gone
+start_writers helpers-gone
+check_writers helpers-gone
 wc1=$(daemon_wchar)
 [ $((wc1 - wc0)) -ge 24000000 ] || fail "with no write helper left, the daemon wrote only $((wc1 - wc0)) bytes itself"
 ok "every write helper killed: logged, the daemon makes the writes itself"
