@@ -135,8 +135,12 @@ void fmt_header_encode(const struct fmt_header *h, uint8_t out[FMT_HEADER_SIZE])
 int fmt_header_decode(struct fmt_header *h, const uint8_t *buf, size_t len)
 {
 	memset(h, 0, sizeof(*h));
-	if (buf == NULL || len < FMT_HEADER_SIZE || memcmp(buf, FMT_MAGIC, 4) != 0)
+	if (buf == NULL || len < 4 || memcmp(buf, FMT_MAGIC, 4) != 0)
 		return -ENODATA;
+	/* A file that starts like one of ours and stops inside the header is
+	 * a damaged one of ours, not plaintext to be shown as it is. */
+	if (len < FMT_HEADER_SIZE)
+		return -EBADMSG;
 	/* Reserved bytes must be zero so that a future version can give them
 	 * a meaning without old readers misreading such files. */
 	if (buf[OFF_VERSION] != FMT_VERSION || !fmt_cipher_valid(buf[OFF_CIPHER]) ||
@@ -147,4 +151,9 @@ int fmt_header_decode(struct fmt_header *h, const uint8_t *buf, size_t len)
 	memcpy(h->key_id, buf + OFF_KEY_ID, FMT_KEY_ID_SIZE);
 	memcpy(h->file_id, buf + OFF_FILE_ID, FMT_FILE_ID_SIZE);
 	return 0;
+}
+
+const char *fmt_header_strerror(int rc)
+{
+	return rc == -EBADMSG ? "truncated header (shorter than 32 bytes)" : "damaged or unsupported header";
 }

@@ -54,9 +54,13 @@ uint64_t fmt_ciphertext_size(int cipher, uint64_t plain);
 int fmt_plaintext_size(int cipher, uint64_t cipher_size, uint64_t *plain);
 
 void fmt_header_encode(const struct fmt_header *h, uint8_t out[FMT_HEADER_SIZE]);
-/* 0 on success; -ENODATA if buf is shorter than a header or does not
- * start with the magic (a plaintext file); -EPROTO for a header with the
- * magic but an unknown version, cipher or non-zero reserved bytes. */
+/* 0 on success; -ENODATA if buf does not start with the magic (a
+ * plaintext file); -EBADMSG if it starts with the magic but is shorter
+ * than a header (a header cut short, never plaintext); -EPROTO for a
+ * header with the magic but an unknown version, cipher or non-zero
+ * reserved bytes. */
 int fmt_header_decode(struct fmt_header *h, const uint8_t *buf, size_t len);
+/* What a fmt_header_decode error other than -ENODATA means, for messages. */
+const char *fmt_header_strerror(int rc);
 
 #endif

@@ -249,7 +249,7 @@ int content_load(struct content *c, int fd)
 		return 0;
 	}
 	if (rc < 0) {
-		log_err("%s: unsupported or damaged header", name);
+		log_err("%s: %s", name, fmt_header_strerror(rc));
 		return -EIO;
 	}
 	k = keyring_find(ctx.kr, h.key_id);
@@ -350,17 +350,29 @@ static int content_first_report(int fd, uint64_t b)
 	return first;
 }
 
-static void content_log_block(int fd, uint64_t b, int rc)
+const char *content_block_strerror(int rc)
+{
+	if (rc == -ENODATA)
+		return "backing file shorter than its size says";
+	if (rc == -EBADMSG)
+		return "authentication failed";
+	return "unreadable";
+}
+
+static void content_log_block(struct content *c, int fd, uint64_t b, int rc)
 {
 	char name[PATH_MAX];
 
+	if (ctx.quiet_blocks) {         /* a tool, one thread: it reports */
+		c->bad_block = b;
+		c->bad_rc = rc;
+		return;
+	}
 	if (!content_first_report(fd, b))
 		return;
 	fd_name(fd, name, sizeof(name));
-	if (rc == -ENODATA)
-		log_err("%s: block %llu: backing file shorter than its size says", name, (unsigned long long)b);
-	else if (rc == -EBADMSG)
-		log_err("%s: block %llu: authentication failed", name, (unsigned long long)b);
+	if (rc == -ENODATA || rc == -EBADMSG)
+		log_err("%s: block %llu: %s", name, (unsigned long long)b, content_block_strerror(rc));
 	else
 		log_err("%s: block %llu: unreadable: %s", name, (unsigned long long)b, strerror(-rc));
 }
@@ -393,12 +405,12 @@ static int content_fetch_block(struct content *c, int fd, uint64_t b,
 	if (n < 0)
 		return -errno;
 	if ((size_t)n != slen) {
-		content_log_block(fd, b, -ENODATA);
+		content_log_block(c, fd, b, -ENODATA);
 		return -EIO;
 	}
 	rc = block_decrypt(c->cipher, c->key, c->hdr, b, stored, slen, out);
 	if (rc < 0) {
-		content_log_block(fd, b, rc);
+		content_log_block(c, fd, b, rc);
 		return -EIO;
 	}
 	return 0;
@@ -470,7 +482,7 @@ ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t 
 		if (n < 0)
 			return -errno;
 		if (n == 0) {
-			content_log_block(fd, first, -ENODATA);
+			content_log_block(c, fd, first, -ENODATA);
 			return -EIO;
 		}
 	}
@@ -493,7 +505,7 @@ ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t 
 				memcpy(dst, tmp + from, to - from);
 		}
 		if (rc < 0) {
-			content_log_block(fd, b, rc);
+			content_log_block(c, fd, b, rc);
 			sodium_memzero(buf, len);
 			return -EIO;
 		}

@@ -28,6 +28,9 @@ struct content_ctx {
 	const struct keyring *kr;
 	int cipher;                     /* for new files */
 	int plaintext_allowed;
+	/* The caller (a single-threaded tool) reports bad blocks itself,
+	 * from bad_block and bad_rc of struct content, instead of the log. */
+	int quiet_blocks;
 };
 
 struct content {
@@ -38,6 +41,9 @@ struct content {
 	uint64_t size;                  /* plaintext size */
 	uint8_t *tail;                  /* plaintext of block size/4096, if cached */
 	int tail_valid;
+	/* With quiet_blocks: the last block a read found bad, and why. */
+	uint64_t bad_block;
+	int bad_rc;
 };
 
 /* Global setup: the context for new files, the key slot pool. */
@@ -49,6 +55,8 @@ void content_teardown(void);
  * be read as this store's: no header in a strict store, unknown key id,
  * bad header, impossible size. */
 int content_load(struct content *c, int fd);
+/* Why a block was bad, for messages: bad_rc of struct content. */
+const char *content_block_strerror(int rc);
 /* Drops keys and caches; c becomes UNLOADED. */
 void content_unload(struct content *c);
 

@@ -184,6 +184,22 @@ static int store_read_desc(int dirfd, char *buf, size_t *len)
 	return 0;
 }
 
+int store_plaintext_allowed(int dirfd, const struct keyring *kr)
+{
+	char buf[DESC_MAX_SIZE];
+	const struct keyring_key *k;
+	struct desc d;
+	size_t len;
+	int rc = store_read_desc(dirfd, buf, &len);
+
+	if (rc < 0)
+		return rc;
+	if (desc_parse(buf, len, &d) < 0 || !(k = keyring_find(kr, d.key_id)) ||
+	    desc_verify(buf, len, k->master) < 0)
+		return 0;
+	return d.plaintext_allowed;
+}
+
 /* 0 if every retired id is on kr, else STORE_E_WRONG_KEY naming the
  * first missing one in err. */
 static int store_check_retired(const char *backing, const struct keyring *kr, const struct desc *d,

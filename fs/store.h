@@ -70,6 +70,12 @@ int store_name_hidden(const char *name, int at_root);
 /* Rewrites the descriptor of the open (locked) store under the current key
  * with the given plaintext policy: how "encrypt" makes a store strict.
  * 0 or -errno; st->plaintext_allowed follows. */
+/* Read-only: whether the store whose backing root is dirfd lets
+ * plaintext files be read. 1 if its descriptor says so and verifies under
+ * a key of kr; 0 if it refuses them or cannot be trusted (malformed,
+ * forged, under no key of kr); -ENOENT if dirfd holds no descriptor;
+ * other -errno. */
+int store_plaintext_allowed(int dirfd, const struct keyring *kr);
 int store_set_plaintext(struct store *st, const struct keyring *kr, int allowed);
 /* Rewrites the descriptor with no retired key: how "rekey" records that
  * every file is under the current key. 0 or -errno. */

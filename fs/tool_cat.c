@@ -6,9 +6,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -18,6 +20,7 @@
 #include "kdf.h"
 #include "log.h"
 #include "status.h"
+#include "store.h"
 #include "tool_common.h"
 #include "tools.h"
 
@@ -34,8 +37,8 @@ static void usage_cat(FILE *f)
 		"config's prev_key is used too.\n"
 		"A block that fails authentication stops the output with an error naming the\n"
 		"file and the block, after writing only the good bytes before it. A plaintext\n"
-		"file (no jetcryptfs header, as in an adopted store) is copied as it is, with a\n"
-		"warning.\n"
+		"file (no jetcryptfs header) is copied as it is, with a warning, only if the\n"
+		"store it is in allows plaintext files (an adopted store); else it is an error.\n"
 		"\n"
 		"  -c, --config FILE     NATS-syntax config with a jetstream { } block\n"
 		"      --key-env NAME    read the key from $NAME\n"
@@ -43,7 +46,7 @@ static void usage_cat(FILE *f)
 		"  -h, --help            this text\n"
 		"\n"
 		"Exit status: 0 the whole file was written; 1 a bad block, a damaged or truncated\n"
-		"file, or a read or write error; 2 usage or config error; 3 no key given; 4 the\n"
+		"file, a plaintext file its store does not allow, or a read or write error; 2 usage or config error; 3 no key given; 4 the\n"
 		"file is encrypted under a key that was not given (both key ids named); 10-19 TPM\n"
 		"errors.\n");
 }
@@ -67,6 +70,40 @@ static int write_all(const uint8_t *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+/* Whether a file with no header may be shown as it is: only if the
+ * nearest directory above it that holds a store descriptor -- its store
+ * -- allows plaintext files. Otherwise it may be an encrypted file whose
+ * magic was damaged, whose bytes must not pass for its contents. */
+static int plaintext_allowed_at(const char *path, const struct keyring *kr, const char **why)
+{
+	char dir[PATH_MAX], *slash;
+	struct stat cur, up;
+	int fd, parent, rc = -ENOENT;
+
+	*why = "not inside a store (no store descriptor in any directory above it)";
+	if (!realpath(path, dir))
+		return 0;
+	slash = strrchr(dir, '/');
+	slash[slash == dir] = '\0';            /* its directory; "/" stays "/" */
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	while (fd >= 0 && (rc = store_plaintext_allowed(fd, kr)) == -ENOENT) {
+		parent = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (parent < 0 || fstat(fd, &cur) < 0 || fstat(parent, &up) < 0 ||
+		    (cur.st_dev == up.st_dev && cur.st_ino == up.st_ino)) {
+			if (parent >= 0)
+				close(parent);
+			break;
+		}
+		close(fd);
+		fd = parent;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (rc != -ENOENT)
+		*why = "its store does not allow plaintext files (or its descriptor cannot be trusted)";
+	return rc == 1;
 }
 
 /* Copies a plaintext file as it is. */
@@ -98,6 +135,7 @@ static int cat_encrypted(const char *path, int fd, struct content *c, uint8_t *b
 		if (n < 0) {
 			/* Somewhere in this chunk: go block by block to write
 			 * the good ones and name the bad one. */
+			c->bad_rc = 0;
 			for (;;) {
 				n = content_read(c, fd, buf, FMT_BLOCK_SIZE, off);
 				if (n <= 0)
@@ -106,8 +144,11 @@ static int cat_encrypted(const char *path, int fd, struct content *c, uint8_t *b
 					return EXIT_FAIL;
 				off += (uint64_t)n;
 			}
-			log_err("%s: output stopped at block %llu, after %llu good bytes", path,
-				(unsigned long long)(off / FMT_BLOCK_SIZE), (unsigned long long)off);
+			log_err("%s: block %llu: %s; output stopped there, after %llu good bytes", path,
+				(unsigned long long)(off / FMT_BLOCK_SIZE),
+				c->bad_rc == -ENODATA || c->bad_rc == -EBADMSG ? content_block_strerror(c->bad_rc)
+									       : strerror(n < 0 ? (int)-n : EIO),
+				(unsigned long long)off);
 			return EXIT_FAIL;
 		}
 		if (n == 0)
@@ -168,11 +209,17 @@ int tools_cat(int argc, char **argv)
 	}
 	rc = fmt_header_decode(&h, raw, (size_t)n);
 	if (rc == -ENODATA) {
+		const char *why;
+
+		if (!plaintext_allowed_at(path, k.kr, &why)) {
+			log_err("%s: not encrypted (no jetcryptfs header), and %s", path, why);
+			goto out;
+		}
 		status = cat_plain(path, fd, buf);
 		goto out;
 	}
 	if (rc < 0) {
-		log_err("%s: damaged or unsupported header", path);
+		log_err("%s: %s", path, fmt_header_strerror(rc));
 		goto out;
 	}
 	if (!keyring_find(k.kr, h.key_id)) {
@@ -185,7 +232,8 @@ int tools_cat(int argc, char **argv)
 		goto out;
 	}
 	{
-		struct content_ctx cctx = { .kr = k.kr, .cipher = k.cipher, .plaintext_allowed = 1 };
+		struct content_ctx cctx = { .kr = k.kr, .cipher = k.cipher, .plaintext_allowed = 1,
+					    .quiet_blocks = 1 };
 
 		if (content_setup(&cctx) < 0) {
 			log_err("crypto library initialisation failed");

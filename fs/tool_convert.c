@@ -319,7 +319,7 @@ static int plan(struct conv *cv, const struct tool_tree *t, int strict, char *ch
 			continue;
 		}
 		if (rc < 0) {
-			log_warn("%s/%s: damaged or unsupported jetcryptfs header; left as it is", cv->backing, tf->rel);
+			log_warn("%s/%s: %s; left as it is", cv->backing, tf->rel, fmt_header_strerror(rc));
 			continue;
 		}
 		if (!cv->rekey)

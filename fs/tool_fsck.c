@@ -153,8 +153,10 @@ static enum cls classify(struct fsck *f, const struct tool_file *tf, int *errnum
 	rc = fmt_header_decode(h, raw, (size_t)n);
 	if (rc == -ENODATA)
 		return CLS_PLAIN;
-	if (rc < 0)
+	if (rc < 0) {
+		*errnum = -rc;
 		return CLS_DAMAGED;
+	}
 	*key = keyring_find(f->kr, h->key_id);
 	return *key ? CLS_OURS : CLS_FOREIGN;
 }
@@ -450,7 +452,8 @@ int tools_fsck(int argc, char **argv)
 				problem(&f, t.files[i].rel, -1, "not encrypted (plaintext file in a strict store)");
 			break;
 		case CLS_DAMAGED:
-			problem(&f, t.files[i].rel, -1, "damaged or unsupported header");
+			(void)classify(&f, &t.files[i], &errnum, &kk, &h);
+			problem(&f, t.files[i].rel, -1, "%s", fmt_header_strerror(-errnum));
 			break;
 		case CLS_ERROR:
 			(void)classify(&f, &t.files[i], &errnum, &kk, &h);

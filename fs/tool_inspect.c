@@ -130,6 +130,16 @@ static void inspect_fd(struct insp *in, const char *path, int fd, int is_desc)
 		}
 		return;
 	}
+	if (rc == -EBADMSG) {
+		in->bad = 1;
+		if (in->json) {
+			json_begin(in, path, "damaged");
+			printf(", \"error\": \"truncated header\", \"ciphertext_size\": %lld}", (long long)st.st_size);
+		} else {
+			printf("%s: truncated header (JCFS magic, %lld of 32 bytes)\n", path, (long long)st.st_size);
+		}
+		return;
+	}
 	if (rc < 0) {
 		in->bad = 1;
 		if (in->json) {

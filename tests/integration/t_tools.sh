@@ -111,7 +111,8 @@ ok "fsck names the flipped byte's file and block, exit 1"
 rc=0
 "$JCFS" cat "$BAD" >"$JC_TMP/partial" 2>"$JC_TMP/cat.err" || rc=$?
 [ "$rc" -eq 1 ] || fail "cat of a damaged file exited $rc"
-grep -qF "block 2" "$JC_TMP/cat.err" && grep -qF "$BAD" "$JC_TMP/cat.err" || fail "cat error: $(cat "$JC_TMP/cat.err")"
+[ "$(cat "$JC_TMP/cat.err")" = "jetcryptfs: error: $BAD: block 2: authentication failed; output stopped there, after 8192 good bytes" ] ||
+	fail "cat error (one line): $(cat "$JC_TMP/cat.err")"
 [ "$(stat -c %s "$JC_TMP/partial")" -eq 8192 ] || fail "cat wrote $(stat -c %s "$JC_TMP/partial") bytes, not the 8192 good ones"
 cmp -s "$JC_TMP/partial" <(head -c 8192 "$JC_TMP/big.orig") || fail "the good bytes before the bad block differ"
 ok "cat stops at the bad block after exactly the good bytes: $(tr '\n' ' ' <"$JC_TMP/cat.err")"
@@ -121,6 +122,40 @@ expect_output_contains "key does not match this store"
 expect_exit 3 env -u JS_KEY "$JCFS" fsck "$JC_TMP/ba"
 expect_exit 4 env JS_KEY="$NEW" "$JCFS" cat "$JC_TMP/ba/one"
 ok "fsck/cat: wrong key 4, no key 3"
+
+# A file whose magic was damaged, or whose header was cut short, is never
+# shown as its ciphertext: cat refuses a file with no header in a strict
+# store and outside any store, and cat, inspect, fsck and the mount all
+# name a header cut short as such.
+D=$JC_TMP/bc/dir
+cp "$D/ten" "$D/ten.magic"
+printf X | dd of="$D/ten.magic" bs=1 conv=notrunc status=none
+head -c 20 "$D/ten" >"$D/ten.short"
+cp "$D/ten.magic" "$JC_TMP/loose"
+rc=0
+"$JCFS" cat "$D/ten.magic" >"$JC_TMP/out" 2>"$JC_TMP/cat.err" || rc=$?
+[ "$rc" -eq 1 ] && [ ! -s "$JC_TMP/out" ] ||
+	fail "cat of a file with a damaged magic in a strict store: exit $rc, $(stat -c %s "$JC_TMP/out") bytes out"
+[ "$(cat "$JC_TMP/cat.err")" = "jetcryptfs: error: $D/ten.magic: not encrypted (no jetcryptfs header), and its store does not allow plaintext files (or its descriptor cannot be trusted)" ] ||
+	fail "cat of a file with a damaged magic: $(cat "$JC_TMP/cat.err")"
+expect_exit 1 "$JCFS" cat "$JC_TMP/loose"
+expect_output_contains "$JC_TMP/loose: not encrypted (no jetcryptfs header), and not inside a store"
+expect_exit 1 "$JCFS" cat "$D/ten.short"
+expect_output_contains "$D/ten.short: truncated header"
+expect_exit 1 "$JCFS" inspect "$D/ten.short"
+expect_output_contains "$D/ten.short: truncated header (JCFS magic, 20 of 32 bytes)"
+expect_exit 1 "$JCFS" fsck "$JC_TMP/bc"
+expect_output_contains "$D/ten.short: truncated header"
+expect_output_contains "$D/ten.magic: not encrypted (plaintext file in a strict store)"
+jc_mount "$JC_TMP/bc" "$JC_TMP/mc"
+for f in ten.short ten.magic; do
+	cat "$JC_TMP/mc/dir/$f" >/dev/null 2>"$JC_TMP/read.err" && fail "$f read through the mount"
+	grep -q "Input/output error" "$JC_TMP/read.err" || fail "$f through the mount: $(cat "$JC_TMP/read.err")"
+done
+grep -q "dir/ten.short: truncated header" "$JC_LOG" || fail "the log does not name the truncated header: $(tail -n 3 "$JC_LOG")"
+jc_umount "$JC_TMP/mc"
+rm -f "$D/ten.magic" "$D/ten.short" "$JC_TMP/loose"
+ok "no header or a header cut short: cat refuses it in a strict store and outside one; all name a truncated header"
 
 # rekey: store ba (aes, OLD) to NEW with chachapoly, through prev_key.
 printf 'jetstream {\n  key: "%s"\n  prev_key: "%s"\n  cipher: chachapoly\n}\n' "$NEW" "$OLD" >"$JC_TMP/rekey.conf"

@@ -116,9 +116,12 @@ START_TEST(test_header_codec)
 	ck_assert_mem_eq(d.key_id, h.key_id, 8);
 	ck_assert_mem_eq(d.file_id, h.file_id, 16);
 
-	/* Too short or no magic: a plaintext file. */
-	for (size_t len = 0; len < FMT_HEADER_SIZE; len++)
+	/* Shorter than the magic, or no magic: a plaintext file. The magic
+	 * and less than a header: a header cut short. */
+	for (size_t len = 0; len < 4; len++)
 		ck_assert_int_eq(fmt_header_decode(&d, buf, len), -ENODATA);
+	for (size_t len = 4; len < FMT_HEADER_SIZE; len++)
+		ck_assert_int_eq(fmt_header_decode(&d, buf, len), -EBADMSG);
 	for (int i = 0; i < 4; i++) {
 		memcpy(bad, buf, sizeof(bad));
 		bad[i] ^= 0x20;
