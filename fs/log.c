@@ -85,3 +85,31 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 			(void)!write(log_fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 	}
 }
+
+void log_usage(const char *cmd, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s%s%s: %s (see '%s%s%s --help')\n", log_prog, cmd ? " " : "", cmd ? cmd : "", msg,
+		log_prog, cmd ? " " : "", cmd ? cmd : "");
+}
+
+void log_usage_getopt(const char *cmd, int c, char *const *argv)
+{
+	const char *arg = argv[optind - 1];
+	int is_long = arg[0] == '-' && arg[1] == '-';
+
+	/* getopt_long sets optopt to a long option's value too. */
+	if (c == ':' && is_long)
+		log_usage(cmd, "option %s needs a value", arg);
+	else if (c == ':')
+		log_usage(cmd, "option -%c needs a value", optopt);
+	else if (optopt && !is_long)
+		log_usage(cmd, "unknown option -%c", optopt);
+	else
+		log_usage(cmd, "unknown option %s", arg);
+}

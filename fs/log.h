@@ -20,6 +20,13 @@ void log_set_debug(int on);
 
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A command-line mistake: one line on stderr naming the command (NULL:
+ * none) and the problem, and where the usage is; never to a log file. */
+void log_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same for what getopt_long returned (c, '?' or ':' with a leading ':'
+ * in its option string and opterr 0) on argv. */
+void log_usage_getopt(const char *cmd, int c, char *const *argv);
+
 #define log_err(...)   log_msg(LOG_LVL_ERR, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_LVL_WARN, __VA_ARGS__)
 #define log_info(...)  log_msg(LOG_LVL_INFO, __VA_ARGS__)

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -210,13 +211,60 @@ static int parse_size(const char *what, const char *arg, const char *unit, unsig
 
 	errno = 0;
 	v = strtoul(arg, &end, 10);
-	if (errno || end == arg || *end || arg[0] == '-' || v > max) {
-		fprintf(stderr, "jetcryptfs: %s '%s': not a size in %s from 0 to %u\n", what, arg, unit,
-			max);
+	if (errno || end == arg || *end || arg[0] < '0' || arg[0] > '9' || v > max) {
+		log_usage("mount", "%s '%s': not a whole number of %s from 0 to %u", what, arg, unit, max);
 		return -1;
 	}
 	*out = (unsigned)v;
 	return 0;
+}
+
+/* libfuse's own messages go to our log (so to syslog or --log-file once
+ * daemonized, not to a closed stderr). While the session is set up they
+ * are kept instead, so that a refused option or mount makes one error
+ * line with libfuse's reason in it. */
+static int fuse_msg_keep;
+static char fuse_msg[256];
+
+static void fuse_log_to_ours(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	if (fuse_msg_keep) {            /* libfuse builds one line in pieces */
+		n = strlen(fuse_msg);
+		vsnprintf(fuse_msg + n, sizeof(fuse_msg) - n, fmt, ap);
+		return;
+	}
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	n = strncmp(msg, "fuse: ", 6) ? 0 : 6;
+	log_msg(level <= FUSE_LOG_ERR ? LOG_LVL_ERR : level <= FUSE_LOG_WARNING ? LOG_LVL_WARN :
+		level <= FUSE_LOG_INFO ? LOG_LVL_INFO : LOG_LVL_DEBUG, "libfuse: %s", msg + n);
+}
+
+/* Starts or stops keeping libfuse's messages; stopping returns the kept
+ * text as one line, or what when there is none. */
+static void fuse_msg_start(void)
+{
+	fuse_set_log_func(fuse_log_to_ours);
+	fuse_msg[0] = '\0';
+	fuse_msg_keep = 1;
+}
+
+static const char *fuse_msg_stop(const char *what)
+{
+	size_t n = strlen(fuse_msg);
+
+	fuse_msg_keep = 0;
+	for (size_t i = 0; i < n; i++)
+		if (fuse_msg[i] == '\n')
+			fuse_msg[i] = i + 1 == n ? '\0' : ' ';
+	if (!fuse_msg[0])
+		return what;
+	return strncmp(fuse_msg, "fuse: ", 6) ? fuse_msg : fuse_msg + 6;
 }
 
 static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
@@ -237,10 +285,12 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct stat st;
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:o:fdh", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:o:fdh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': mo->config = optarg; break;
 		case 'C': mo->cipher = optarg; break;
@@ -256,12 +306,12 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 		case 'd': mo->debug = mo->foreground = 1; break;
 		case 'o':
 			if (parse_o(mo, optarg) < 0) {
-				fprintf(stderr, "jetcryptfs: too many -o options\n");
+				log_usage("mount", "too many -o options");
 				return -1;
 			}
 			break;
 		case 'h': usage_mount(stdout); exit(EXIT_OK);
-		default: usage_mount(stderr); return -1;
+		default: log_usage_getopt("mount", c, argv); return -1;
 		}
 	}
 	mo->readahead_kb = BDI_DEFAULT_READAHEAD_KB;
@@ -273,14 +323,40 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 					&mo->low_space_mib) < 0)
 		return -1;
 	if (mo->key_env && mo->key_file) {
-		fprintf(stderr, "jetcryptfs: --key-env and --key-file cannot be used together\n");
+		log_usage("mount", "--key-env and --key-file cannot be used together");
 		return -1;
+	}
+	if (mo->pid_file && stat(mo->pid_file, &st) == 0 && !S_ISREG(st.st_mode)) {
+		log_usage("mount", "--pid-file %s: not a regular file", mo->pid_file);
+		return -1;
+	}
+	if (mo->fuse_opts[0]) {
+		/* libfuse refuses what it does not know only once the daemon
+		 * sets up its session, after the store has been opened: ask it
+		 * now, before anything is touched. */
+		char *fargv[] = { "jetcryptfs", "-o", mo->fuse_opts, NULL };
+		struct fuse_args args = FUSE_ARGS_INIT(3, fargv);
+		struct fuse_lowlevel_ops none = { 0 };
+		struct fuse_session *se;
+
+		fuse_msg_start();
+		se = fuse_session_new(&args, &none, sizeof(none), NULL);
+		fuse_opt_free_args(&args);
+		if (!se) {
+			log_usage("mount", "invalid mount options: %s", fuse_msg_stop("refused by libfuse"));
+			return -1;
+		}
+		(void)fuse_msg_stop(NULL);
+		fuse_session_destroy(se);
 	}
 	if (argc - optind == 2) {
 		mo->backing = argv[optind];
 		mo->mountpoint = argv[optind + 1];
 	} else if (argc - optind != 0 || !mo->config) {
-		usage_mount(stderr);
+		if (argc - optind > 2)
+			log_usage("mount", "takes BACKING_DIR and MOUNTPOINT, not %d arguments", argc - optind);
+		else
+			log_usage("mount", "needs BACKING_DIR and MOUNTPOINT (or -c with backing_dir and store_dir)");
 		return -1;
 	}
 	return 0;
@@ -334,6 +410,33 @@ static int fail(int status, const char *fmt, ...)
 	log_err("%s", msg);
 	report_status(status);
 	return status;
+}
+
+/* 0, or the exit status after saying why mnt cannot be the mount point
+ * for backing: it must be a directory, and not backing itself or inside
+ * it (the daemon would serve its own mount back to itself). */
+static int check_mountpoint(const char *backing, const char *mnt)
+{
+	size_t len = strlen(backing);
+	struct stat st;
+	struct dirent *de;
+	DIR *d;
+
+	if (stat(mnt, &st) < 0)
+		return fail(EXIT_FAIL, "%s: mount point: %s", mnt, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return fail(EXIT_FAIL, "%s: mount point is not a directory", mnt);
+	if (!strcmp(backing, "/") || (!strncmp(mnt, backing, len) && (mnt[len] == '/' || mnt[len] == '\0')))
+		return fail(EXIT_USAGE, "%s: mount point is the backing directory %s or inside it", mnt, backing);
+	d = opendir(mnt);
+	while (d && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			log_warn("%s: mount point is not empty; what is in it stays hidden while mounted", mnt);
+			break;
+		}
+	if (d)
+		closedir(d);
+	return 0;
 }
 
 static void harden_process(void)
@@ -434,12 +537,19 @@ static void check_config_mode(const char *path, const struct config *cfg, char *
 
 static int write_pid_file(const char *path)
 {
+	struct stat st;
 	char buf[32];
 	int fd, n;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* O_NONBLOCK: a FIFO put there must not hang a daemon that has
+	 * mounted but not yet started serving. */
+	fd = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || ftruncate(fd, 0) < 0) {
+		close(fd);
+		return -EINVAL;
+	}
 	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
 	if (write(fd, buf, (size_t)n) != n) {
 		close(fd);
@@ -568,6 +678,10 @@ static int run_daemon(struct mount_opts *mo)
 		status = fail(EXIT_FAIL, "%s: mount point: %s", mo->mountpoint, strerror(errno));
 		goto out;
 	}
+	status = check_mountpoint(backing, mnt);
+	if (status)
+		goto out;
+	status = EXIT_FAIL;
 	cipher = keys_new_file_cipher(mo->cipher, &cfg);
 	if (cipher < 0) {
 		status = fail(EXIT_USAGE, "unknown cipher '%s' (use chachapoly or aes)", mo->cipher);
@@ -619,16 +733,18 @@ static int run_daemon(struct mount_opts *mo)
 	}
 	char *fargv[] = { "jetcryptfs", "-o", mo->fuse_opts, mo->debug ? "-d" : NULL, NULL };
 	struct fuse_args args = FUSE_ARGS_INIT(mo->debug ? 4 : 3, fargv);
+	fuse_msg_start();
 	se = fuse_session_new(&args, &ops, sizeof(ops), NULL);
 	fuse_opt_free_args(&args);      /* the parser may have copied them */
 	if (!se) {
-		status = fail(EXIT_USAGE, "invalid mount options: %s", mo->fuse_opts);
+		status = fail(EXIT_USAGE, "invalid mount options: %s", fuse_msg_stop("refused by libfuse"));
 		goto out;
 	}
 	if (fuse_session_mount(se, mnt) != 0) {
-		status = fail(EXIT_FAIL, "%s: mount failed (see the message above)", mnt);
+		status = fail(EXIT_FAIL, "%s: mount failed: %s", mnt, fuse_msg_stop("refused by libfuse"));
 		goto out;
 	}
+	(void)fuse_msg_stop(NULL);
 	if (mo->readahead_kb) {
 		tune_readahead_kb = mo->readahead_kb;
 		tune_asked = mo->readahead != NULL;
@@ -784,7 +900,7 @@ static int cmd_genkey(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (argc > 1) {
-		fprintf(stderr, "usage: jetcryptfs genkey\n");
+		log_usage("genkey", "takes no arguments");
 		return EXIT_USAGE;
 	}
 	if (sodium_init() < 0)
@@ -797,9 +913,8 @@ static int cmd_genkey(int argc, char **argv)
 	return EXIT_OK;
 }
 
-int main(int argc, char **argv)
+static int run_command(int argc, char **argv)
 {
-	log_init("jetcryptfs");
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;
@@ -833,7 +948,22 @@ int main(int argc, char **argv)
 		if (stat(argv[1], &st) == 0 && S_ISDIR(st.st_mode))
 			return cmd_mount(argc, argv);
 	}
-	fprintf(stderr, "jetcryptfs: unknown command '%s'\n", argv[1]);
-	usage(stderr);
+	log_usage(NULL, "unknown command '%s'", argv[1]);
 	return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	int status;
+
+	log_init("jetcryptfs");
+	status = run_command(argc, argv);
+	/* A key, a report or a listing that did not reach its file (a full
+	 * disk, a closed pipe) must not look like success. */
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		log_err("standard output: %s", strerror(errno ? errno : EIO));
+		if (status == EXIT_OK)
+			status = EXIT_FAIL;
+	}
+	return status;
 }

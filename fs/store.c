@@ -167,15 +167,21 @@ static int store_write_desc(const struct store *st, const struct keyring *kr, in
 	return fsync(dirfd) < 0 ? -errno : 0;
 }
 
-/* Reads the descriptor: 0, -ENOENT if absent, -errno. */
+/* Reads the descriptor: 0, -ENOENT if absent, -EINVAL if it
+ * is not a regular file (O_NONBLOCK: a FIFO must not hang us), -errno. */
 static int store_read_desc(int dirfd, char *buf, size_t *len)
 {
+	struct stat st;
 	ssize_t n;
-	int fd = openat(dirfd, DESC_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = openat(dirfd, DESC_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 
 	*len = 0;
 	if (fd < 0)
-		return -errno;
+		return errno == ELOOP ? -EINVAL : -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
 	n = read(fd, buf, DESC_MAX_SIZE);
 	close(fd);
 	if (n < 0)
@@ -312,6 +318,11 @@ int store_open(const char *backing, const struct keyring *kr, int adopt, struct 
 				 want, have);
 		}
 		return 0;
+	}
+	if (rc == -EINVAL) {
+		snprintf(err, errlen, "%s/%s: store descriptor is not a regular file", backing, DESC_NAME);
+		rc = STORE_E_BAD_DESC;
+		goto fail;
 	}
 	if (rc != -ENOENT) {
 		snprintf(err, errlen, "%s/%s: cannot read store descriptor: %s", backing, DESC_NAME, strerror(-rc));

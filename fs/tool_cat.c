@@ -176,7 +176,7 @@ int tools_cat(int argc, char **argv)
 	if (first < 0)
 		return EXIT_USAGE;
 	if (argc - first != 1) {
-		usage_cat(stderr);
+		log_usage("cat", "takes one BACKING_FILE, not %d arguments", argc - first);
 		return EXIT_USAGE;
 	}
 	path = argv[first];
@@ -184,7 +184,7 @@ int tools_cat(int argc, char **argv)
 	if (status)
 		goto out;
 	status = EXIT_FAIL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);     /* a FIFO must not hang us */
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		log_err("%s: %s", path, strerror(errno));
 		goto out;

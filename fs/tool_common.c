@@ -41,7 +41,8 @@ int tool_parse(int argc, char **argv, unsigned flags, struct tool_opts *o,
 
 	memset(o, 0, sizeof(*o));
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:qh", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': o->config = optarg; need = TOOL_OPT_KEYS; break;
 		case 'K': o->key_env = optarg; need = TOOL_OPT_KEYS; break;
@@ -50,20 +51,19 @@ int tool_parse(int argc, char **argv, unsigned flags, struct tool_opts *o,
 		case 'J': o->json = 1; need = TOOL_OPT_JSON; break;
 		case 'q': o->quiet = 1; need = TOOL_OPT_QUIET; break;
 		case 'h': usage(stdout); exit(EXIT_OK);
-		default: usage(stderr); return -1;
+		default: log_usage_getopt(argv[0], c, argv); return -1;
 		}
 		if (!(flags & need)) {
 			/* optarg may be the word after the option itself */
 			const char *opt = optarg && optind >= 2 && optarg == argv[optind - 1] ? argv[optind - 2]
 											 : argv[optind - 1];
 
-			fprintf(stderr, "jetcryptfs %s: option %s does not apply here\n", argv[0], opt);
-			usage(stderr);
+			log_usage(argv[0], "option %s does not apply here", opt);
 			return -1;
 		}
 	}
 	if (o->key_env && o->key_file) {
-		fprintf(stderr, "jetcryptfs %s: --key-env and --key-file cannot be used together\n", argv[0]);
+		log_usage(argv[0], "--key-env and --key-file cannot be used together");
 		return -1;
 	}
 	return optind;
@@ -140,7 +140,7 @@ int tool_start_dir(int argc, char **argv, unsigned flags, void (*usage)(FILE *f)
 	if (first < 0)
 		return EXIT_USAGE;
 	if (argc - first > 1) {
-		usage(stderr);
+		log_usage(argv[0], "takes one BACKING_DIR, not %d arguments", argc - first);
 		return EXIT_USAGE;
 	}
 	if (argc - first == 1)

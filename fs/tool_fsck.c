@@ -254,15 +254,25 @@ static int check_desc(struct fsck *f, const char **state, struct desc *d)
 	char buf[DESC_MAX_SIZE], want[2 * FMT_KEY_ID_SIZE + 1], have[2 * FMT_KEY_ID_SIZE + 1];
 	const struct keyring_key *k;
 	ssize_t n;
-	int fd = openat(f->rootfd, DESC_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = openat(f->rootfd, DESC_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
 
-	if (fd < 0) {
+	/* ELOOP: O_NOFOLLOW met a symlink, which is no descriptor either. */
+	if (fd < 0 && errno != ELOOP) {
 		*state = errno == ENOENT ? "missing" : "unreadable";
 		if (errno != ENOENT) {
 			problem(f, DESC_NAME, -1, "cannot read the store descriptor: %s", strerror(errno));
 			return 1;
 		}
 		return 0;
+	}
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		if (fd >= 0)
+			close(fd);
+		*state = "malformed";
+		f->strict = 1;
+		problem(f, DESC_NAME, -1, "store descriptor is not a regular file");
+		return 1;
 	}
 	n = read(fd, buf, sizeof(buf));
 	close(fd);

@@ -62,16 +62,19 @@ static void json_begin(struct insp *in, const char *path, const char *type)
 	printf(", \"type\": \"%s\"", type);
 }
 
+/* err: an errno, or 0 for a path that is no regular file or directory. */
 static void inspect_error(struct insp *in, const char *path, int err)
 {
+	const char *what = err ? strerror(err) : "not a regular file or directory";
+
 	in->bad = 1;
 	if (in->json) {
 		json_begin(in, path, "error");
 		printf(", \"error\": ");
-		tool_json_str(stdout, strerror(err));
+		tool_json_str(stdout, what);
 		printf("}");
 	} else {
-		log_err("%s: cannot read: %s", path, strerror(err));
+		log_err("%s: %s%s", path, err ? "cannot read: " : "", what);
 	}
 }
 
@@ -105,7 +108,15 @@ static void inspect_fd(struct insp *in, const char *path, int fd, int is_desc)
 	ssize_t n;
 	int rc, size_ok;
 
-	if (fstat(fd, &st) < 0 || (n = pread(fd, raw, sizeof(raw), 0)) < 0) {
+	if (fstat(fd, &st) < 0) {
+		inspect_error(in, path, errno);
+		return;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		inspect_error(in, path, 0);
+		return;
+	}
+	if ((n = pread(fd, raw, sizeof(raw), 0)) < 0) {
 		inspect_error(in, path, errno);
 		return;
 	}
@@ -189,11 +200,13 @@ static void inspect_dir(struct insp *in, const char *dir, int dfd)
 
 	while (dlen > 1 && dir[dlen - 1] == '/')
 		dlen--;
-	fd = openat(dfd, DESC_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = openat(dfd, DESC_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	snprintf(path, sizeof(path), "%.*s/%s", (int)dlen, dir, DESC_NAME);
 	if (fd >= 0) {
-		snprintf(path, sizeof(path), "%.*s/%s", (int)dlen, dir, DESC_NAME);
 		inspect_fd(in, path, fd, 1);
 		close(fd);
+	} else if (errno != ENOENT) {
+		inspect_error(in, path, errno == ELOOP ? 0 : errno);   /* ELOOP: a symlink */
 	}
 	if (tool_tree_walk(dfd, dir, 0, &t, err, sizeof(err)) < 0) {
 		log_err("%s", err);
@@ -222,13 +235,13 @@ int tools_inspect(int argc, char **argv)
 	if (first < 0)
 		return EXIT_USAGE;
 	if (first >= argc) {
-		usage_inspect(stderr);
+		log_usage("inspect", "needs a FILE or BACKING_DIR to inspect");
 		return EXIT_USAGE;
 	}
 	in.json = o.json;
 	for (int i = first; i < argc; i++) {
 		const char *path = argv[i], *base = strrchr(path, '/');
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);     /* a FIFO must not hang us */
 		struct stat st;
 
 		if (fd < 0 || fstat(fd, &st) < 0) {
@@ -242,7 +255,7 @@ int tools_inspect(int argc, char **argv)
 		else if (S_ISREG(st.st_mode))
 			inspect_fd(&in, path, fd, !strcmp(base ? base + 1 : path, DESC_NAME));
 		else
-			inspect_error(&in, path, EINVAL);
+			inspect_error(&in, path, 0);
 		close(fd);
 	}
 	if (in.json)

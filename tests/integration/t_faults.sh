@@ -318,7 +318,7 @@ expect_exit 1 cat "$M/badhdr"
 expect_output_contains "Input/output error"
 expect_exit 1 cat "$M/short"
 expect_output_contains "Input/output error"
-grep -q "badhdr: unsupported or damaged header" "$JC_LOG" || fail "no log line names the damaged header of badhdr"
+grep -q "badhdr: damaged or unsupported header" "$JC_LOG" || fail "no log line names the damaged header of badhdr"
 # A backing directory removed under the mount, with a file in it open.
 exec 7<"$M/gone/open"
 rm -rf "$B/gone"

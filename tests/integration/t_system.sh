@@ -208,18 +208,25 @@ track_daemon "$M" "$JC_TMP/run/d.pid"
 umount_and_wait "$M"
 ok "mount -t fuse with the binary's path in the source"
 
-# An option libfuse does not know refuses the mount with status 2.
-expect_exit 2 env -u JS_KEY "$JCFS" "$B" "$M" -o "config=$JC_TMP/etc/a.conf,no_such_option"
-expect_output_contains "no_such_option"
+# An option libfuse does not know refuses the mount with status 2, in one
+# line naming it (not the options the daemon adds), before the backing
+# directory is touched.
+mkdir "$JC_TMP/untouched"
+expect_exit 2 env -u JS_KEY "$JCFS" "$JC_TMP/untouched" "$M" -o "config=$JC_TMP/etc/a.conf,no_such_option"
+expect_output_contains "invalid mount options: unknown option(s): \`-o no_such_option'"
+[ "$(wc -l <<<"$JC_OUTPUT")" = 1 ] && ! grep -q fsname <<<"$JC_OUTPUT" || fail "unknown option: $JC_OUTPUT"
+[ -z "$(ls -A "$JC_TMP/untouched")" ] || fail "a refused mount wrote $(ls -A "$JC_TMP/untouched")"
 ! jc_is_mounted "$M" || fail "mounted despite an unknown option"
 expect_exit 2 env -u JS_KEY "$JCFS" "$B" "$M" -o "config=$JC_TMP/etc/a.conf,readahead=4k"
-expect_output_contains "readahead '4k': not a size in KiB"
+expect_output_contains "readahead '4k': not a whole number of KiB"
 ! jc_is_mounted "$M" || fail "mounted despite a malformed readahead="
 expect_exit 2 env -u JS_KEY "$JCFS" "$B" "$M" -o "config=$JC_TMP/etc/a.conf,low_space=-1"
-expect_output_contains "low-space '-1': not a size in MiB"
+expect_output_contains "low-space '-1': not a whole number of MiB"
 ! jc_is_mounted "$M" || fail "mounted despite a malformed low_space="
 expect_exit 2 env -u JS_KEY "$JCFS" mount -c "$JC_TMP/etc/a.conf" --low-space 2000000000 "$B" "$M"
-expect_output_contains "low-space '2000000000': not a size in MiB from 0 to 1073741824"
+expect_output_contains "low-space '2000000000': not a whole number of MiB from 0 to 1073741824"
+expect_exit 2 env -u JS_KEY "$JCFS" mount -c "$JC_TMP/etc/a.conf" --readahead " 5" "$B" "$M"
+expect_output_contains "readahead ' 5': not a whole number of KiB"
 ! jc_is_mounted "$M" || fail "mounted despite --low-space beyond its range"
 ok "unknown mount option, malformed readahead= and low_space=: status 2"
 
@@ -240,6 +247,30 @@ for cmd in mount genkey inspect cat fsck encrypt rekey; do
 done
 expect_exit 0 "$JCFS" --help
 ok "--help of every subcommand exits 0"
+
+# A command-line mistake is one line naming the command and the problem,
+# status 2, not the whole usage text.
+usage_error() {
+	local want=$1
+	shift
+	expect_exit 2 "$JCFS" "$@"
+	[ "$(wc -l <<<"$JC_OUTPUT")" = 1 ] || fail "jetcryptfs $*: more than one line: $JC_OUTPUT"
+	expect_output_contains "$want"
+}
+usage_error "jetcryptfs mount: needs BACKING_DIR and MOUNTPOINT" mount "$B"
+usage_error "jetcryptfs mount: takes BACKING_DIR and MOUNTPOINT, not 3 arguments" mount a b c
+usage_error "jetcryptfs mount: unknown option --bogus (see 'jetcryptfs mount --help')" mount --bogus a b
+usage_error "jetcryptfs mount: option --readahead needs a value" mount a b --readahead
+usage_error "jetcryptfs cat: takes one BACKING_FILE, not 2 arguments" cat a b
+usage_error "jetcryptfs fsck: takes one BACKING_DIR, not 2 arguments" fsck a b
+usage_error "jetcryptfs inspect: needs a FILE or BACKING_DIR" inspect
+usage_error "jetcryptfs inspect: option --cipher does not apply here" inspect --cipher aes a
+usage_error "jetcryptfs cat: unknown option -x" cat -x a
+usage_error "jetcryptfs genkey: takes no arguments" genkey extra
+usage_error "jetcryptfs: unknown command 'frobnicate'" frobnicate
+expect_exit 1 sh -c "'$JCFS' genkey >/dev/full"
+expect_output_contains "jetcryptfs: error: standard output: No space left on device"
+ok "command-line mistakes: one line naming the command and the problem, status 2; a full stdout is status 1"
 
 # Every option a --help names is in the man page: the long options of each
 # command and mount's -o words (NAME= forms and the bare ones it lists).

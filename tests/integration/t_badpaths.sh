@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Bad paths given to the commands: FIFOs and other non-regular files where
+# a file is read or written (no hang: a clear one-line error), a store
+# descriptor that is not a regular file (exit 6 from mount and fsck), and
+# mount points that cannot work -- a regular file, the backing directory
+# itself or a directory inside it (refused before anything is written) --
+# or that hide something (a non-empty directory: a warning).
+. "$(dirname "$0")/lib.sh"
+
+B=$JC_TMP/b M=$JC_TMP/m
+mkdir -p "$B" "$M"
+mkfifo "$JC_TMP/fifo"
+
+# Every command here must return at once; a hang is a failure, not a stall.
+t() { timeout -s KILL 20 "$JCFS" "$@"; }
+
+expect_exit 1 t cat "$JC_TMP/fifo"
+expect_output_contains "$JC_TMP/fifo: not a regular file"
+expect_exit 1 t inspect "$JC_TMP/fifo"
+expect_output_contains "$JC_TMP/fifo: not a regular file or directory"
+expect_exit 2 t mount --pid-file "$JC_TMP/fifo" "$B" "$M"
+expect_output_contains "--pid-file $JC_TMP/fifo: not a regular file"
+! jc_is_mounted "$M" || fail "mounted with a FIFO as the pid file"
+[ -z "$(ls -A "$B")" ] || fail "a refused mount wrote $(ls -A "$B")"
+ok "FIFOs as the file to cat or inspect, or as the pid file: one-line errors, no hang"
+
+# The store descriptor as a FIFO, a directory, a symlink: a damaged store.
+for kind in fifo dir symlink; do
+	rm -rf "$B/.jetcryptfs"
+	case $kind in
+	fifo) mkfifo "$B/.jetcryptfs" ;;
+	dir) mkdir "$B/.jetcryptfs" ;;
+	symlink) echo "jetcryptfs store 1" >"$JC_TMP/elsewhere"; ln -s "$JC_TMP/elsewhere" "$B/.jetcryptfs" ;;
+	esac
+	expect_exit 6 t mount "$B" "$M"
+	expect_output_contains "$B/.jetcryptfs: store descriptor is not a regular file"
+	! jc_is_mounted "$M" || fail "mounted with a $kind as the store descriptor"
+	expect_exit 6 t fsck "$B"
+	expect_output_contains "$B/.jetcryptfs: store descriptor is not a regular file"
+	expect_exit 1 t inspect "$B"
+	expect_output_contains "$B/.jetcryptfs"
+done
+rm -rf "$B/.jetcryptfs"
+ok "a store descriptor that is a FIFO, a directory or a symlink: exit 6 from mount and fsck"
+
+# Mount points that cannot work: refused, and the backing directory keeps
+# nothing of the attempt.
+: >"$JC_TMP/afile"
+expect_exit 1 t mount "$B" "$JC_TMP/afile"
+expect_output_contains "$JC_TMP/afile: mount point is not a directory"
+expect_exit 2 t mount "$B" "$B"
+expect_output_contains "$B: mount point is the backing directory $B or inside it"
+mkdir "$B/inner"
+expect_exit 2 t mount "$B" "$B/inner"
+expect_output_contains "$B/inner: mount point is the backing directory $B or inside it"
+expect_exit 2 t mount "$B" "$B/inner/../inner"
+jc_is_mounted "$B" || jc_is_mounted "$B/inner" || jc_is_mounted "$JC_TMP/afile" && fail "a bad mount point was mounted"
+[ "$(ls -A "$B")" = inner ] || fail "refused mounts wrote $(ls -A "$B")"
+rmdir "$B/inner"
+ok "mount point a regular file (1), the backing directory or inside it (2): refused, nothing written"
+
+# A non-empty mount point works, with a warning that its contents are hidden.
+echo hidden >"$M/underneath"
+mark=$(jc_log_mark)
+jc_mount "$B" "$M"
+jc_log_since "$mark" | grep -q "$M: mount point is not empty; what is in it stays hidden while mounted" ||
+	fail "no warning for a non-empty mount point: $(jc_log_since "$mark")"
+[ ! -e "$M/underneath" ] || fail "the mount shows what was underneath"
+jc_umount "$M"
+[ "$(cat "$M/underneath")" = hidden ] || fail "what was underneath is gone"
+ok "non-empty mount point: mounted, with a warning"
