@@ -4,7 +4,6 @@
  * precedence, same scrubbing of the environment, same TPM handling.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -12,6 +11,7 @@
 
 #include <sodium.h>
 
+#include "conf.h"
 #include "keys.h"
 #include "log.h"
 #include "status.h"
@@ -90,14 +90,14 @@ static int keys_load_file(const struct key_opts *ko, struct keyring **kr,
 
 	if (ko->cfg)
 		c = *ko->cfg;
-	fd = open(ko->key_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = conf_open_file(ko->key_file, &st);
 	if (fd < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: cannot open the key file: %s", ko->key_file, strerror(-rc));
-		return rc;
+		snprintf(err, errlen, "%s: cannot open the key file: %s", ko->key_file,
+			 conf_file_strerror(fd));
+		return fd;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > KEYS_FILE_MAX) {
-		snprintf(err, errlen, "%s: the key file must be a regular file of at most %d bytes",
+	if (st.st_size > KEYS_FILE_MAX) {
+		snprintf(err, errlen, "%s: the key file must be at most %d bytes",
 			 ko->key_file, KEYS_FILE_MAX);
 		rc = -EINVAL;
 		goto out;

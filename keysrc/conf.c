@@ -1024,30 +1024,57 @@ static int parse_map_body(struct conf_src *s, struct conf_value *m,
 
 /* ---- files and includes ---- */
 
+int conf_open_file(const char *path, struct stat *st)
+{
+	int fd, fl;
+
+	/* O_NONBLOCK: open() of a FIFO waits for a writer, a device may wait
+	 * for carrier; O_NOCTTY: a terminal named by mistake must not become
+	 * ours */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		/* a socket, or a device without a driver */
+		return errno == ENXIO ? -EINVAL : -errno;
+	}
+	if (fstat(fd, st) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		close(fd);
+		return S_ISDIR(st->st_mode) ? -EISDIR : -EINVAL;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+const char *conf_file_strerror(int rc)
+{
+	if (rc == -EINVAL)
+		return "not a regular file";
+	return strerror(-rc);
+}
+
 static int read_all(const char *path, char **text, size_t *len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	char *b = NULL;
 	size_t cap, n = 0;
-	int e;
+	int fd = conf_open_file(path, &st), e;
 
 	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		e = -errno;
-		goto out;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		e = -EISDIR;
-		goto out;
-	}
+		return fd;
 	if (st.st_size > (off_t)CONF_MAX_FILE) {
 		e = -EFBIG;
 		goto out;
 	}
-	/* a pipe or /proc file says 0: read up to the limit anyway */
-	cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : CONF_MAX_FILE + 1;
+	cap = (size_t)st.st_size + 1;
 	b = malloc(cap);
 	if (!b) {
 		e = -ENOMEM;
@@ -1065,7 +1092,7 @@ static int read_all(const char *path, char **text, size_t *len)
 			break;
 		n += (size_t)k;
 		if (n == cap) {
-			/* grew since fstat, or past the limit */
+			/* grew since fstat */
 			e = -EFBIG;
 			goto out;
 		}
@@ -1198,7 +1225,7 @@ static int parse_include(struct conf_src *s, struct conf_value *m, struct conf_p
 	r = read_all(path, &text, &len);
 	if (r < 0) {
 		fail_at(s, at, "cannot read include file '%s': %s", sb.b,
-			r == -EFBIG ? "file too large for a config file" : strerror(-r));
+			r == -EFBIG ? "file too large for a config file" : conf_file_strerror(r));
 		goto out;
 	}
 	child.real = realpath(path, NULL);
@@ -1308,7 +1335,7 @@ int conf_parse_file(const char *path, struct conf_value **root, char *err, size_
 	if (r < 0) {
 		if (err && errlen)
 			snprintf(err, errlen, "%s: cannot read: %s", path,
-				 r == -EFBIG ? "file too large for a config file" : strerror(-r));
+				 r == -EFBIG ? "file too large for a config file" : conf_file_strerror(r));
 		return r;
 	}
 	s.name = path;

@@ -3,7 +3,8 @@
 # A wrong key is refused with status 4 naming both key ids, no key with
 # status 3, a malformed config with status 2 and FILE:LINE:COL, a non-empty
 # directory without a store descriptor with status 5 unless --adopt; a
-# refused mount writes nothing. --key-env, the config's key (quoted or
+# refused mount writes nothing; a FIFO given as the config, key file or TPM
+# keys file is refused at once, not waited on. --key-env, the config's key (quoted or
 # $VAR) and JS_KEY are used in that order. Once mounted, the key is neither
 # in the daemon's environment, nor in its command line, nor in its log.
 . "$(dirname "$0")/lib.sh"
@@ -133,6 +134,26 @@ printf 'jetstream {\n  key: $JCFS_TEST_UNDEFINED_VARIABLE\n}\n' >"$JC_TMP/undefi
 bad_config undefined.conf 2
 printf '\njetstream {\n  cipher: rot13\n  key: "%s"\n}\n' "$KEY1" >"$JC_TMP/cipher.conf"
 bad_config cipher.conf 3
+
+# A FIFO where a file is read whole (the config, --key-file, a TPM
+# keys_file) is refused at once, naming it; open() would otherwise wait
+# for a writer forever. -f keeps the mount one process, so that timeout
+# ends it (status 124) should the hang come back.
+mkfifo "$JC_TMP/fifo"
+fifo_refused() {
+	local code=$1 what=$2
+	shift 2
+	expect_exit "$code" timeout -k 5 20 env -u JS_KEY "$JCFS" mount -f --log-file "$JC_LOG" "$@" "$B" "$M"
+	grep -qF -- "$JC_TMP/fifo: " <<<"$JC_OUTPUT" && grep -qF "not a regular file" <<<"$JC_OUTPUT" ||
+		fail "$what: a FIFO is not named as not a regular file: $JC_OUTPUT"
+	! jc_is_mounted "$M" || fail "$what: a FIFO mounted"
+	ok "$what FIFO refused with status $code: $JC_OUTPUT"
+}
+fifo_refused 2 "config" -c "$JC_TMP/fifo"
+fifo_refused 1 "--key-file" --key-file "$JC_TMP/fifo"
+printf 'jetstream {\n  tpm {\n    keys_file: "%s"\n    encryption_password: "pw"\n  }\n}\n' \
+	"$JC_TMP/fifo" >"$JC_TMP/tpmfifo.conf"
+fifo_refused 18 "TPM keys_file" -c "$JC_TMP/tpmfifo.conf"
 
 jc_snapshot "$B" >"$JC_TMP/after"
 diff -q "$JC_TMP/before" "$JC_TMP/after" >/dev/null || fail "bad configs changed the backing dir"

@@ -6,10 +6,12 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -755,6 +757,51 @@ START_TEST(tmp_nul_byte)
 }
 END_TEST
 
+/* A FIFO (or socket, or device) is refused at once: open() of a FIFO
+ * without a writer would block forever. The test case's timeout turns a
+ * regression into a failure rather than a hang. */
+START_TEST(tmp_not_regular)
+{
+	struct conf_value *r = NULL;
+	char fifo[PATH_MAX], want[PATH_MAX + 64];
+	const char *main;
+	int rc;
+
+	snprintf(fifo, sizeof(fifo), "%s/cfg.fifo", tmpdir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	rc = conf_parse_file(fifo, &r, errbuf, sizeof(errbuf));
+	ck_assert_int_eq(rc, -EINVAL);
+	ck_assert_ptr_null(r);
+	snprintf(want, sizeof(want), "%s: cannot read: not a regular file", fifo);
+	ck_assert_str_eq(errbuf, want);
+
+	main = write_text("inc_fifo.conf", "a: 1\ninclude cfg.fifo\n");
+	rc = conf_parse_file(main, &r, errbuf, sizeof(errbuf));
+	ck_assert_int_eq(rc, -EINVAL);
+	ck_assert_msg(strstr(errbuf, ":2:1: cannot read include file 'cfg.fifo': not a regular file"),
+		      "%s", errbuf);
+
+	/* a directory keeps its own message */
+	ck_assert_int_eq(conf_parse_file(tmpdir, &r, errbuf, sizeof(errbuf)), -EISDIR);
+	ck_assert_ptr_nonnull(strstr(errbuf, "cannot read: Is a directory"));
+
+	/* the helper the key file and TPM keys file readers share */
+	{
+		struct stat st;
+		int fd = conf_open_file(fifo, &st);
+
+		ck_assert_int_eq(fd, -EINVAL);
+		ck_assert_str_eq(conf_file_strerror(fd), "not a regular file");
+		fd = conf_open_file(main, &st);
+		ck_assert_int_ge(fd, 0);
+		ck_assert(S_ISREG(st.st_mode));
+		/* blocking again, as readers expect */
+		ck_assert_int_eq(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+		close(fd);
+	}
+}
+END_TEST
+
 START_TEST(small_err_buffer)
 {
 	struct conf_value *r = NULL;
@@ -812,6 +859,7 @@ static Suite *conf_suite(void)
 	tcase_add_test(tf, file_missing);
 	tcase_add_test(tf, tmp_includes);
 	tcase_add_test(tf, tmp_nul_byte);
+	tcase_add_test(tf, tmp_not_regular);
 	suite_add_tcase(s, tf);
 	return s;
 }
