@@ -5,7 +5,8 @@
  * business. Inside that block, settings jetcryptfs does not use are named
  * in one warning line rather than dropped silently (a typo like "chiper"
  * must be seen). Secrets are copied into sodium_malloc'd memory and never
- * appear in a message: errors name the setting, not its value.
+ * appear in a message: errors name the setting, not its value, and the
+ * warning leaves out a name that looks like a key pasted in its place.
  */
 #include "config.h"
 
@@ -170,25 +171,54 @@ static int get_cipher(struct config_ctx *c, const char *name, const struct conf_
 		return fail_type(c, name, v, "a cipher name");
 	id = fmt_cipher_from_name(v->u.s);
 	if (id < 0) {
-		/* echo the name only if it looks like one: a key pasted here by
-		 * mistake must not end up in a log */
-		size_t n = strlen(v->u.s);
-		if (n <= 16 && strspn(v->u.s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == n)
-			return fail_at(c, v, "unknown cipher '%s' for %s (use chachapoly or aes)", v->u.s, name);
+		/* not echoed, however much it looks like a name: a password
+		 * pasted here (or a $VAR holding one) must not reach a log */
 		return fail_at(c, v, "unknown cipher for %s (use chachapoly or aes)", name);
 	}
 	*dst = id;
 	return 0;
 }
 
-static void note_unused(struct config_ctx *c, const char *prefix, const char *key)
+/* 1 if an unknown setting's name may be quoted in the warning: it looks
+ * like a setting name (a typo such as "chiper"), not like a key pasted
+ * where a name goes -- no mix of upper and lower case, few digits, short. */
+static int looks_like_name(const char *k)
+{
+	size_t i, n = strlen(k), digits = 0;
+	int upper = 0, lower = 0;
+
+	if (n == 0 || n > 40 || !((k[0] >= 'a' && k[0] <= 'z') || (k[0] >= 'A' && k[0] <= 'Z')))
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (k[i] >= 'a' && k[i] <= 'z')
+			lower = 1;
+		else if (k[i] >= 'A' && k[i] <= 'Z')
+			upper = 1;
+		else if (k[i] >= '0' && k[i] <= '9')
+			digits++;
+		else if (k[i] != '_' && k[i] != '-' && k[i] != '.')
+			return 0;
+	}
+	return !(upper && lower) && digits <= 3;
+}
+
+static void note_unused(struct config_ctx *c, const char *prefix, const char *key,
+			const struct conf_value *v)
 {
 	size_t room = sizeof(c->unused) - c->n_unused;
+	const char *sep = c->n_unused ? ", " : "";
 	int n;
 
 	if (c->truncated)
 		return;
-	n = snprintf(c->unused + c->n_unused, room, "%s%s%.64s", c->n_unused ? ", " : "", prefix, key);
+	if (looks_like_name(key))
+		n = snprintf(c->unused + c->n_unused, room, "%s%s%s", sep, prefix, key);
+	else if (*prefix)
+		n = snprintf(c->unused + c->n_unused, room, "%s%.*s: the setting on line %d (name not shown)",
+			     sep, (int)strlen(prefix) - 1, prefix, v->line);
+	else
+		n = snprintf(c->unused + c->n_unused, room, "%sthe setting on line %d (name not shown)",
+			     sep, v->line);
 	if (n < 0 || (size_t)n >= room - 8) {
 		/* keep room for the ", ..." that says the list goes on */
 		c->unused[c->n_unused] = '\0';
@@ -231,7 +261,7 @@ static int load_tpm(struct config_ctx *c, const struct conf_value *blk)
 		} else if (strcasecmp(k, "tcti") == 0) {
 			r = get_string(c, "tpm.tcti", v, &t->tcti);
 		} else {
-			note_unused(c, "tpm.", k);
+			note_unused(c, "tpm.", k, v);
 			r = 0;
 		}
 		if (r < 0)
@@ -291,7 +321,7 @@ static int load_jetstream(struct config_ctx *c, const struct conf_value *js)
 			r = load_tpm(c, v);
 			tpm_at = v;
 		} else {
-			note_unused(c, "", k);
+			note_unused(c, "", k, v);
 			r = 0;
 		}
 		if (r < 0)

@@ -134,6 +134,11 @@ printf 'jetstream {\n  key: $JCFS_TEST_UNDEFINED_VARIABLE\n}\n' >"$JC_TMP/undefi
 bad_config undefined.conf 2
 printf '\njetstream {\n  cipher: rot13\n  key: "%s"\n}\n' "$KEY1" >"$JC_TMP/cipher.conf"
 bad_config cipher.conf 3
+# A key next to a syntax error (here a block without its '{') is not
+# quoted in the message; the log is checked for it at the end.
+printf 'jetstream  key: "%s" }\n' "$KEY1" >"$JC_TMP/syntax.conf"
+bad_config syntax.conf 1
+grep -qF -- "${KEY1:0:8}" <<<"$JC_OUTPUT" && fail "a syntax error quotes the key: $JC_OUTPUT"
 
 # A FIFO where a file is read whole (the config, --key-file, a TPM
 # keys_file) is refused at once, naming it; open() would otherwise wait
