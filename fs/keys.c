@@ -150,6 +150,15 @@ int keys_load(const struct key_opts *ko, struct keyring **out, char *err, size_t
 	int rc;
 
 	*out = NULL;
+	/* "" names no file and no variable: say so rather than ": cannot open" */
+	if (ko->key_file && !*ko->key_file) {
+		snprintf(err, errlen, "key file name is empty");
+		return KEYS_E_USAGE;
+	}
+	if (ko->key_env && !*ko->key_env) {
+		snprintf(err, errlen, "key variable name is empty");
+		return KEYS_E_USAGE;
+	}
 	if (ko->key_file)
 		rc = keys_load_file(ko, &kr, &src, err, errlen);
 	else
@@ -175,6 +184,8 @@ int keys_exit_status(int rc)
 		return EXIT_OK;
 	if (rc == -ENOKEY)
 		return EXIT_NO_KEY;
+	if (rc == KEYS_E_USAGE)
+		return EXIT_USAGE;
 	if (rc <= KEYS_E_TPM(10) && rc >= KEYS_E_TPM(19))
 		return -rc - KEYS_TPM_BASE;
 	return EXIT_FAIL;

@@ -1390,6 +1390,12 @@ int conf_parse_file(const char *path, struct conf_value **root, char *err, size_
 		set_err_plain(err, errlen, path, "libsodium failed to initialise");
 		return -EIO;
 	}
+	if (!*path) {
+		/* "-o config=": ": cannot read: No such file" would name nothing */
+		if (err && errlen)
+			snprintf(err, errlen, "config file name is empty");
+		return -EINVAL;
+	}
 	r = read_all(path, &text, &len);
 	if (r < 0) {
 		if (err && errlen)

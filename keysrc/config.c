@@ -99,6 +99,16 @@ static int get_string(struct config_ctx *c, const char *name, const struct conf_
 	return 0;
 }
 
+/* A file or directory name: "" would reach the mount as a path that
+ * names nothing, and its message would too. */
+static int get_path(struct config_ctx *c, const char *name, const struct conf_value *v,
+		    char **dst)
+{
+	if (v->type == CONF_STRING && v->u.s[0] == '\0')
+		return fail_at(c, v, "%s is empty", name);
+	return get_string(c, name, v, dst);
+}
+
 /* Secrets go to guarded, locked memory; sodium_free wipes them. */
 static int get_secret(struct config_ctx *c, const char *name, const struct conf_value *v,
 		      char **dst)
@@ -242,7 +252,7 @@ static int load_tpm(struct config_ctx *c, const struct conf_value *blk)
 		const struct conf_value *v = blk->u.map.v[i].val;
 
 		if (strcasecmp(k, "keys_file") == 0) {
-			r = get_string(c, "tpm.keys_file", v, &t->keys_file);
+			r = get_path(c, "tpm.keys_file", v, &t->keys_file);
 		} else if (strcasecmp(k, "encryption_password") == 0) {
 			r = get_secret(c, "tpm.encryption_password", v, &t->encryption_password);
 		} else if (strcasecmp(k, "srk_password") == 0) {
@@ -303,9 +313,9 @@ static int load_jetstream(struct config_ctx *c, const struct conf_value *js)
 			   strcasecmp(k, "prev_encryption_key") == 0) {
 			r = get_secret(c, k, v, &cfg->prev_key);
 		} else if (strcasecmp(k, "store_dir") == 0) {
-			r = get_string(c, "store_dir", v, &cfg->store_dir);
+			r = get_path(c, "store_dir", v, &cfg->store_dir);
 		} else if (strcasecmp(k, "backing_dir") == 0) {
-			r = get_string(c, "backing_dir", v, &cfg->backing_dir);
+			r = get_path(c, "backing_dir", v, &cfg->backing_dir);
 		} else if (strcasecmp(k, "adopt") == 0) {
 			r = get_bool(c, "adopt", v, &cfg->adopt);
 		} else if (strcasecmp(k, "tpm") == 0) {

@@ -4,7 +4,8 @@
 # status 3, a malformed config with status 2 and FILE:LINE:COL, a non-empty
 # directory without a store descriptor with status 5 unless --adopt; a
 # refused mount writes nothing; a FIFO given as the config, key file or TPM
-# keys file is refused at once, not waited on. --key-env, the config's key (quoted or
+# keys file is refused at once, not waited on, and an empty file or
+# variable name is named as such (status 2). --key-env, the config's key (quoted or
 # $VAR) and JS_KEY are used in that order. Once mounted, the key is neither
 # in the daemon's environment, nor in its command line, nor in its log.
 . "$(dirname "$0")/lib.sh"
@@ -159,6 +160,22 @@ fifo_refused 1 "--key-file" --key-file "$JC_TMP/fifo"
 printf 'jetstream {\n  tpm {\n    keys_file: "%s"\n    encryption_password: "pw"\n  }\n}\n' \
 	"$JC_TMP/fifo" >"$JC_TMP/tpmfifo.conf"
 fifo_refused 18 "TPM keys_file" -c "$JC_TMP/tpmfifo.conf"
+
+# An empty name says what is empty (there is no file or variable called
+# ""), with status 2 as any usage or config error.
+empty_refused() {
+	local what=$1
+	shift
+	try_mount 2 JS_KEY="$KEY1" -- "$@"
+	expect_output_contains "$what"
+	ok "empty name refused with status 2: $JC_OUTPUT"
+}
+empty_refused "config file name is empty" -o config= "$B" "$M"
+empty_refused "config file name is empty" -c "" "$B" "$M"
+empty_refused "key file name is empty" --key-file "" "$B" "$M"
+empty_refused "key variable name is empty" --key-env "" "$B" "$M"
+printf 'jetstream {\n  key: "%s"\n  backing_dir: "%s"\n  store_dir: ""\n}\n' "$KEY1" "$B" >"$JC_TMP/nodir.conf"
+empty_refused "$JC_TMP/nodir.conf:4:14: store_dir is empty" -c "$JC_TMP/nodir.conf"
 
 jc_snapshot "$B" >"$JC_TMP/after"
 diff -q "$JC_TMP/before" "$JC_TMP/after" >/dev/null || fail "bad configs changed the backing dir"

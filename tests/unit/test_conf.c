@@ -723,6 +723,10 @@ START_TEST(file_missing)
 	ck_assert_str_eq(errbuf, TESTDATA "/conf_no_such_file.conf: cannot read: No such file or directory");
 	rc = conf_parse_file(TESTDATA, &r, errbuf, sizeof(errbuf));
 	ck_assert_int_eq(rc, -EISDIR);
+	/* no file called "": say what is empty */
+	rc = conf_parse_file("", &r, errbuf, sizeof(errbuf));
+	ck_assert_int_eq(rc, -EINVAL);
+	ck_assert_str_eq(errbuf, "config file name is empty");
 }
 END_TEST
 

@@ -484,6 +484,24 @@ START_TEST(secrets_not_echoed)
 }
 END_TEST
 
+/* An empty name says what is empty, with FILE:LINE:COL, instead of a
+ * message about a file or directory called "". */
+START_TEST(err_empty_names)
+{
+	struct config cfg;
+	int r;
+
+	load_err("jetstream {\n  store_dir: \"\"\n}\n", "t.conf:2:14: ", "store_dir is empty");
+	load_err("jetstream { backing_dir: '' }", "t.conf:1:26: ", "backing_dir is empty");
+	load_err("jetstream { tpm { keys_file: \"\", encryption_password: p } }", "t.conf:1:30: ",
+		 "tpm.keys_file is empty");
+	r = config_load("", &cfg, errbuf, sizeof(errbuf));
+	ck_assert_int_eq(r, -EINVAL);
+	ck_assert_str_eq(errbuf, "config file name is empty");
+	config_free(&cfg);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -515,6 +533,7 @@ static Suite *config_suite(void)
 	tcase_add_test(te, err_syntax_and_files);
 	tcase_add_test(te, err_key_tpm_with_secret_not_echoed);
 	tcase_add_test(te, secrets_not_echoed);
+	tcase_add_test(te, err_empty_names);
 	suite_add_tcase(s, te);
 	return s;
 }
