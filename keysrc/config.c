@@ -284,10 +284,20 @@ static int load_tpm(struct config_ctx *c, const struct conf_value *blk)
 	return 0;
 }
 
+/* Two aliases of one setting in a block: which one wins is written
+ * nowhere (NATS docs and ours alike), so neither does. A repeat of the same
+ * name, in any case, is not this: the later one wins, as in NATS. */
+static int alias_clash(struct config_ctx *c, const struct conf_value *v, const char *name,
+		       const char *other, const char *what)
+{
+	return fail_at(c, v, "%s and %s both set %s: give only one of them", name, other, what);
+}
+
 static int load_jetstream(struct config_ctx *c, const struct conf_value *js)
 {
 	struct config *cfg = c->cfg;
 	const struct conf_value *key_at = NULL, *tpm_at = NULL;
+	const char *key_name = NULL, *prev_name = NULL;
 	size_t i;
 	int r;
 
@@ -307,11 +317,17 @@ static int load_jetstream(struct config_ctx *c, const struct conf_value *js)
 		} else if (strcasecmp(k, "key") == 0 || strcasecmp(k, "encryption_key") == 0 ||
 			   strcasecmp(k, "ek") == 0) {
 			/* the aliases nats-server accepts */
+			if (key_name && strcasecmp(key_name, k) != 0)
+				return alias_clash(c, v, k, key_name, "the key");
 			r = get_secret(c, k, v, &cfg->key);
 			key_at = v;
+			key_name = k;
 		} else if (strcasecmp(k, "prev_key") == 0 ||
 			   strcasecmp(k, "prev_encryption_key") == 0) {
+			if (prev_name && strcasecmp(prev_name, k) != 0)
+				return alias_clash(c, v, k, prev_name, "the previous key");
 			r = get_secret(c, k, v, &cfg->prev_key);
+			prev_name = k;
 		} else if (strcasecmp(k, "store_dir") == 0) {
 			r = get_path(c, "store_dir", v, &cfg->store_dir);
 		} else if (strcasecmp(k, "backing_dir") == 0) {

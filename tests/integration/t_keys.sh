@@ -137,6 +137,10 @@ printf '\njetstream {\n  cipher: rot13\n  key: "%s"\n}\n' "$KEY1" >"$JC_TMP/ciph
 bad_config cipher.conf 3
 # A key next to a syntax error (here a block without its '{') is not
 # quoted in the message; the log is checked for it at the end.
+# Two names for the key (key and its alias encryption_key): which would
+# win is written nowhere, so it is an error at the second.
+printf 'jetstream {\n  key: "%s"\n  encryption_key: "%s"\n}\n' "$KEY1" "$KEY2" >"$JC_TMP/twokeys.conf"
+bad_config twokeys.conf 3
 printf 'jetstream  key: "%s" }\n' "$KEY1" >"$JC_TMP/syntax.conf"
 bad_config syntax.conf 1
 grep -qF -- "${KEY1:0:8}" <<<"$JC_OUTPUT" && fail "a syntax error quotes the key: $JC_OUTPUT"

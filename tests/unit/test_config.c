@@ -502,6 +502,25 @@ START_TEST(err_empty_names)
 }
 END_TEST
 
+/* Two names for the key (nats-server's aliases) in one block: no
+ * document says which wins, so neither does; the second is the error. */
+START_TEST(err_key_aliases_together)
+{
+	struct config cfg;
+
+	load_err("jetstream { key: \"a\", encryption_key: \"b\" }", "t.conf:1:39: ",
+		 "encryption_key and key both set the key");
+	load_err("jetstream {\n  ek: \"a\"\n  key: \"b\"\n}\n", "t.conf:3:8: ", "key and ek both set the key");
+	load_err("jetstream {\n  prev_encryption_key: \"a\"\n  prev_key: \"b\"\n}\n", "t.conf:3:13: ",
+		 "prev_key and prev_encryption_key both set the previous key");
+	ck_assert_ptr_null(strstr(errbuf, "\"a\""));
+	/* the same name twice (in any case) is a repeat: the later wins, as in NATS */
+	load_ok("jetstream { key: \"a\"\n KEY: \"b\" }", &cfg);
+	ck_assert_str_eq(cfg.key, "b");
+	config_free(&cfg);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -534,6 +553,7 @@ static Suite *config_suite(void)
 	tcase_add_test(te, err_key_tpm_with_secret_not_echoed);
 	tcase_add_test(te, secrets_not_echoed);
 	tcase_add_test(te, err_empty_names);
+	tcase_add_test(te, err_key_aliases_together);
 	suite_add_tcase(s, te);
 	return s;
 }
