@@ -4,7 +4,6 @@
  * precedence, same scrubbing of the environment, same TPM handling.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -12,6 +11,7 @@
 
 #include <sodium.h>
 
+#include "conf.h"
 #include "keys.h"
 #include "log.h"
 #include "status.h"
@@ -90,14 +90,14 @@ static int keys_load_file(const struct key_opts *ko, struct keyring **kr,
 
 	if (ko->cfg)
 		c = *ko->cfg;
-	fd = open(ko->key_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = conf_open_file(ko->key_file, &st);
 	if (fd < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: cannot open the key file: %s", ko->key_file, strerror(-rc));
-		return rc;
+		snprintf(err, errlen, "%s: cannot open the key file: %s", ko->key_file,
+			 conf_file_strerror(fd));
+		return fd;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > KEYS_FILE_MAX) {
-		snprintf(err, errlen, "%s: the key file must be a regular file of at most %d bytes",
+	if (st.st_size > KEYS_FILE_MAX) {
+		snprintf(err, errlen, "%s: the key file must be at most %d bytes",
 			 ko->key_file, KEYS_FILE_MAX);
 		rc = -EINVAL;
 		goto out;
@@ -150,6 +150,15 @@ int keys_load(const struct key_opts *ko, struct keyring **out, char *err, size_t
 	int rc;
 
 	*out = NULL;
+	/* "" names no file and no variable: say so rather than ": cannot open" */
+	if (ko->key_file && !*ko->key_file) {
+		snprintf(err, errlen, "key file name is empty");
+		return KEYS_E_USAGE;
+	}
+	if (ko->key_env && !*ko->key_env) {
+		snprintf(err, errlen, "key variable name is empty");
+		return KEYS_E_USAGE;
+	}
 	if (ko->key_file)
 		rc = keys_load_file(ko, &kr, &src, err, errlen);
 	else
@@ -175,6 +184,8 @@ int keys_exit_status(int rc)
 		return EXIT_OK;
 	if (rc == -ENOKEY)
 		return EXIT_NO_KEY;
+	if (rc == KEYS_E_USAGE)
+		return EXIT_USAGE;
 	if (rc <= KEYS_E_TPM(10) && rc >= KEYS_E_TPM(19))
 		return -rc - KEYS_TPM_BASE;
 	return EXIT_FAIL;

@@ -26,11 +26,14 @@ struct key_opts {
  * the errno range so that it cannot be mistaken for one. */
 #define KEYS_TPM_BASE 4096
 #define KEYS_E_TPM(n) (-(KEYS_TPM_BASE + (n)))
+/* A key option that is a usage error (an empty --key-file or --key-env
+ * name): exit status 2, as for the rest of the command line. */
+#define KEYS_E_USAGE (-(KEYS_TPM_BASE + 2))
 
 /* Fills *kr (keys[0] current, then prev_key). Logs warnings (weak key,
  * keys file readable by others) and the creation of a TPM key. Returns 0,
- * -ENOKEY when no key is given, KEYS_E_TPM(n), or another -errno; one line
- * naming the problem in err. */
+ * -ENOKEY when no key is given, KEYS_E_TPM(n), KEYS_E_USAGE, or another
+ * -errno; one line naming the problem in err. */
 int keys_load(const struct key_opts *ko, struct keyring **kr, char *err, size_t errlen);
 
 /* The cipher for new files: --cipher NAME (option, may be NULL), else the
@@ -39,7 +42,7 @@ int keys_load(const struct key_opts *ko, struct keyring **kr, char *err, size_t 
 int keys_new_file_cipher(const char *option, const struct config *cfg);
 
 /* The process exit status for keys_load's return value: 0, EXIT_NO_KEY,
- * 10..19 for TPM errors, EXIT_FAIL otherwise. */
+ * EXIT_USAGE, 10..19 for TPM errors, EXIT_FAIL otherwise. */
 int keys_exit_status(int rc);
 
 #endif

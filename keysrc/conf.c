@@ -6,8 +6,10 @@
  * at each rule). Every error is one line "FILE:LINE:COL: problem" pointing
  * at the character that caused it (for unterminated things: the opening
  * quote, brace or bracket), and never quotes the text of a value, because
- * any value may be a key. The file text and every string of the tree are
- * wiped before they are freed.
+ * any value may be a key -- nor a name, unless it is one of the settings
+ * jetcryptfs knows: a stray word where a name goes is often part of a
+ * value. The file text and every string of the tree are wiped before they
+ * are freed.
  */
 #include "conf.h"
 
@@ -90,6 +92,47 @@ static int fail_nomem(struct conf_src *s)
 			snprintf(s->err, s->errlen, "%s: out of memory", s->name);
 	}
 	return -ENOMEM;
+}
+
+/* Names a message may quote: the settings jetcryptfs reads and the blocks
+ * around them. Anything else where a name goes may be a piece of a value
+ * -- a key pasted without its "key:", the second word of an unquoted
+ * password -- so messages name the kind of token instead (token_kind). */
+static const char *const known_names[] = {
+	"jetstream", "cipher", "key", "encryption_key", "ek", "prev_key",
+	"prev_encryption_key", "store_dir", "backing_dir", "adopt", "tpm",
+	"keys_file", "encryption_password", "srk_password", "pcr", "tcti",
+};
+
+static int is_known_name(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(known_names) / sizeof(known_names[0]); i++)
+		if (strcasecmp(name, known_names[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static const char *token_kind(int quoted)
+{
+	return quoted ? "string" : "word";
+}
+
+/* An environment variable's name as people write them (JS_KEY): quoted in
+ * "unknown variable" messages. A lower- or mixed-case "$..." is more often
+ * a password that happens to start with '$'. */
+static int is_env_style_name(const char *name)
+{
+	size_t i, n = strlen(name);
+
+	if (n == 0 || n > 64 || (name[0] >= '0' && name[0] <= '9'))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((name[i] >= 'A' && name[i] <= 'Z') || (name[i] >= '0' && name[i] <= '9') ||
+		      name[i] == '_'))
+			return 0;
+	return 1;
 }
 
 /* ---- reading characters ---- */
@@ -511,8 +554,10 @@ static int parse_dq(struct conf_src *s, struct sbuf *sb)
 					return fail_at(s, esc, "invalid escape sequence: \\x00 is not allowed");
 				r = sbuf_putc(sb, (char)cp);
 			} else {
+				/* the digits are not echoed: they are part of a value */
 				if ((cp >= 0xD800 && cp <= 0xDFFF) || cp == 0)
-					return fail_at(s, esc, "invalid escape sequence: \\u%04X is not a character", cp);
+					return fail_at(s, esc, "invalid escape sequence: a \\u escape of a "
+						       "surrogate or of NUL is not a character");
 				r = put_utf8(sb, cp);
 			}
 			break;
@@ -681,9 +726,12 @@ static int resolve_var(struct conf_src *s, const struct conf_scope *sc, const ch
 		}
 	}
 	env = getenv(name);
-	if (!env)
-		return fail_at(s, at, "unknown variable $%.64s (not set earlier in this file nor in the environment)",
+	if (!env && is_env_style_name(name))
+		return fail_at(s, at, "unknown variable $%s (not set earlier in this file nor in the environment)",
 			       name);
+	if (!env)
+		return fail_at(s, at, "unknown variable: the name after '$' is not set earlier in this file "
+			       "nor in the environment (quote a value that starts with '$')");
 	*out = value_new(s, CONF_STRING, at);
 	if (*out)
 		(*out)->u.s = strdup(env);
@@ -918,7 +966,7 @@ static int parse_entry(struct conf_src *s, struct conf_value *m, const struct co
 	int quoted = peek(s) == '"' || peek(s) == '\'';
 	char *key = NULL;
 	struct conf_value *v = NULL;
-	int sep = 0, c, r;
+	int sep = 0, sepc = 0, c, r;
 
 	r = parse_key(s, &key);
 	if (r < 0)
@@ -940,15 +988,20 @@ static int parse_entry(struct conf_src *s, struct conf_value *m, const struct co
 	skip_blank(s);
 	c = peek(s);
 	if (c == ':' || c == '=') {
+		sepc = c;
 		adv(s);
 		sep = 1;
 		skip_blank(s);
 		c = peek(s);
 	}
 	if (same_line && !sep && c != '{') {
-		r = fail_at(s, at, "unexpected '%.64s': to put two settings on one line write "
-			    "'name: value' (or separate them with ',' or ';'); quote values that contain spaces",
-			    key);
+		static const char hint[] = "to put two settings on one line write 'name: value' "
+			"(or separate them with ',' or ';'); quote values that contain spaces";
+
+		if (is_known_name(key))
+			r = fail_at(s, at, "unexpected '%s': %s", key, hint);
+		else
+			r = fail_at(s, at, "unexpected %s: %s", token_kind(quoted), hint);
 		goto err;
 	}
 	if (c == -1 || c == '\n' || c == ',' || c == ';' || c == '}' || c == ']' || at_comment(s)) {
@@ -960,7 +1013,13 @@ static int parse_entry(struct conf_src *s, struct conf_value *m, const struct co
 				goto value;
 			s->p = save;
 		}
-		r = fail_at(s, at, "missing value for '%.64s'", key);
+		if (is_known_name(key))
+			r = fail_at(s, at, "missing value for '%s'", key);
+		else if (sep)
+			r = fail_at(s, at, "missing value after '%c'", sepc);
+		else
+			r = fail_at(s, at, "missing value after a %s (settings are written 'name: value')",
+				    token_kind(quoted));
 		goto err;
 	}
 value:
@@ -1024,30 +1083,57 @@ static int parse_map_body(struct conf_src *s, struct conf_value *m,
 
 /* ---- files and includes ---- */
 
+int conf_open_file(const char *path, struct stat *st)
+{
+	int fd, fl;
+
+	/* O_NONBLOCK: open() of a FIFO waits for a writer, a device may wait
+	 * for carrier; O_NOCTTY: a terminal named by mistake must not become
+	 * ours */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		/* a socket, or a device without a driver */
+		return errno == ENXIO ? -EINVAL : -errno;
+	}
+	if (fstat(fd, st) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		close(fd);
+		return S_ISDIR(st->st_mode) ? -EISDIR : -EINVAL;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+const char *conf_file_strerror(int rc)
+{
+	if (rc == -EINVAL)
+		return "not a regular file";
+	return strerror(-rc);
+}
+
 static int read_all(const char *path, char **text, size_t *len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	char *b = NULL;
 	size_t cap, n = 0;
-	int e;
+	int fd = conf_open_file(path, &st), e;
 
 	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		e = -errno;
-		goto out;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		e = -EISDIR;
-		goto out;
-	}
+		return fd;
 	if (st.st_size > (off_t)CONF_MAX_FILE) {
 		e = -EFBIG;
 		goto out;
 	}
-	/* a pipe or /proc file says 0: read up to the limit anyway */
-	cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : CONF_MAX_FILE + 1;
+	cap = (size_t)st.st_size + 1;
 	b = malloc(cap);
 	if (!b) {
 		e = -ENOMEM;
@@ -1065,7 +1151,7 @@ static int read_all(const char *path, char **text, size_t *len)
 			break;
 		n += (size_t)k;
 		if (n == cap) {
-			/* grew since fstat, or past the limit */
+			/* grew since fstat */
 			e = -EFBIG;
 			goto out;
 		}
@@ -1198,7 +1284,7 @@ static int parse_include(struct conf_src *s, struct conf_value *m, struct conf_p
 	r = read_all(path, &text, &len);
 	if (r < 0) {
 		fail_at(s, at, "cannot read include file '%s': %s", sb.b,
-			r == -EFBIG ? "file too large for a config file" : strerror(-r));
+			r == -EFBIG ? "file too large for a config file" : conf_file_strerror(r));
 		goto out;
 	}
 	child.real = realpath(path, NULL);
@@ -1304,11 +1390,17 @@ int conf_parse_file(const char *path, struct conf_value **root, char *err, size_
 		set_err_plain(err, errlen, path, "libsodium failed to initialise");
 		return -EIO;
 	}
+	if (!*path) {
+		/* "-o config=": ": cannot read: No such file" would name nothing */
+		if (err && errlen)
+			snprintf(err, errlen, "config file name is empty");
+		return -EINVAL;
+	}
 	r = read_all(path, &text, &len);
 	if (r < 0) {
 		if (err && errlen)
 			snprintf(err, errlen, "%s: cannot read: %s", path,
-				 r == -EFBIG ? "file too large for a config file" : strerror(-r));
+				 r == -EFBIG ? "file too large for a config file" : conf_file_strerror(r));
 		return r;
 	}
 	s.name = path;

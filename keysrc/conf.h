@@ -5,13 +5,16 @@
  * enclosing scopes, then the environment), include "file", integers with
  * size suffixes (10K, 10KB, 10G, ...), floats and booleans. It builds a
  * tree; what the keys mean is config.c's business. Every string it holds is
- * wiped when freed, because a key may be in any of them.
+ * wiped when freed, because a key may be in any of them. It also opens the
+ * files that jetcryptfs reads whole (configs, key files, TPM keys files), so
+ * that all of them refuse a FIFO or device the same way.
  */
 #ifndef JCFS_CONF_H
 #define JCFS_CONF_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 enum conf_type {
 	CONF_STRING,
@@ -61,6 +64,16 @@ int conf_parse_string(const char *text, const char *name, struct conf_value **ro
 struct conf_value *conf_map_get(const struct conf_value *map, const char *key);
 /* "string", "integer", ... for messages. */
 const char *conf_type_name(enum conf_type t);
+
+/* Opens path to read it whole: a config, an include, a key file, a TPM keys
+ * file. Never blocks (a FIFO without a writer would hang open() forever)
+ * and accepts regular files only. Returns a descriptor (O_CLOEXEC, blocking
+ * again) with its fstat in *st, or -errno: -EISDIR for a directory, -EINVAL
+ * for anything else that is not a regular file (conf_file_strerror names
+ * it). */
+int conf_open_file(const char *path, struct stat *st);
+/* strerror for conf_open_file's return values. */
+const char *conf_file_strerror(int rc);
 
 /* Frees the tree, wiping every string. NULL is fine. */
 void conf_free(struct conf_value *v);

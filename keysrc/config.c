@@ -5,7 +5,8 @@
  * business. Inside that block, settings jetcryptfs does not use are named
  * in one warning line rather than dropped silently (a typo like "chiper"
  * must be seen). Secrets are copied into sodium_malloc'd memory and never
- * appear in a message: errors name the setting, not its value.
+ * appear in a message: errors name the setting, not its value, and the
+ * warning leaves out a name that looks like a key pasted in its place.
  */
 #include "config.h"
 
@@ -98,6 +99,16 @@ static int get_string(struct config_ctx *c, const char *name, const struct conf_
 	return 0;
 }
 
+/* A file or directory name: "" would reach the mount as a path that
+ * names nothing, and its message would too. */
+static int get_path(struct config_ctx *c, const char *name, const struct conf_value *v,
+		    char **dst)
+{
+	if (v->type == CONF_STRING && v->u.s[0] == '\0')
+		return fail_at(c, v, "%s is empty", name);
+	return get_string(c, name, v, dst);
+}
+
 /* Secrets go to guarded, locked memory; sodium_free wipes them. */
 static int get_secret(struct config_ctx *c, const char *name, const struct conf_value *v,
 		      char **dst)
@@ -170,25 +181,54 @@ static int get_cipher(struct config_ctx *c, const char *name, const struct conf_
 		return fail_type(c, name, v, "a cipher name");
 	id = fmt_cipher_from_name(v->u.s);
 	if (id < 0) {
-		/* echo the name only if it looks like one: a key pasted here by
-		 * mistake must not end up in a log */
-		size_t n = strlen(v->u.s);
-		if (n <= 16 && strspn(v->u.s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == n)
-			return fail_at(c, v, "unknown cipher '%s' for %s (use chachapoly or aes)", v->u.s, name);
+		/* not echoed, however much it looks like a name: a password
+		 * pasted here (or a $VAR holding one) must not reach a log */
 		return fail_at(c, v, "unknown cipher for %s (use chachapoly or aes)", name);
 	}
 	*dst = id;
 	return 0;
 }
 
-static void note_unused(struct config_ctx *c, const char *prefix, const char *key)
+/* 1 if an unknown setting's name may be quoted in the warning: it looks
+ * like a setting name (a typo such as "chiper"), not like a key pasted
+ * where a name goes -- no mix of upper and lower case, few digits, short. */
+static int looks_like_name(const char *k)
+{
+	size_t i, n = strlen(k), digits = 0;
+	int upper = 0, lower = 0;
+
+	if (n == 0 || n > 40 || !((k[0] >= 'a' && k[0] <= 'z') || (k[0] >= 'A' && k[0] <= 'Z')))
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (k[i] >= 'a' && k[i] <= 'z')
+			lower = 1;
+		else if (k[i] >= 'A' && k[i] <= 'Z')
+			upper = 1;
+		else if (k[i] >= '0' && k[i] <= '9')
+			digits++;
+		else if (k[i] != '_' && k[i] != '-' && k[i] != '.')
+			return 0;
+	}
+	return !(upper && lower) && digits <= 3;
+}
+
+static void note_unused(struct config_ctx *c, const char *prefix, const char *key,
+			const struct conf_value *v)
 {
 	size_t room = sizeof(c->unused) - c->n_unused;
+	const char *sep = c->n_unused ? ", " : "";
 	int n;
 
 	if (c->truncated)
 		return;
-	n = snprintf(c->unused + c->n_unused, room, "%s%s%.64s", c->n_unused ? ", " : "", prefix, key);
+	if (looks_like_name(key))
+		n = snprintf(c->unused + c->n_unused, room, "%s%s%s", sep, prefix, key);
+	else if (*prefix)
+		n = snprintf(c->unused + c->n_unused, room, "%s%.*s: the setting on line %d (name not shown)",
+			     sep, (int)strlen(prefix) - 1, prefix, v->line);
+	else
+		n = snprintf(c->unused + c->n_unused, room, "%sthe setting on line %d (name not shown)",
+			     sep, v->line);
 	if (n < 0 || (size_t)n >= room - 8) {
 		/* keep room for the ", ..." that says the list goes on */
 		c->unused[c->n_unused] = '\0';
@@ -212,7 +252,7 @@ static int load_tpm(struct config_ctx *c, const struct conf_value *blk)
 		const struct conf_value *v = blk->u.map.v[i].val;
 
 		if (strcasecmp(k, "keys_file") == 0) {
-			r = get_string(c, "tpm.keys_file", v, &t->keys_file);
+			r = get_path(c, "tpm.keys_file", v, &t->keys_file);
 		} else if (strcasecmp(k, "encryption_password") == 0) {
 			r = get_secret(c, "tpm.encryption_password", v, &t->encryption_password);
 		} else if (strcasecmp(k, "srk_password") == 0) {
@@ -231,7 +271,7 @@ static int load_tpm(struct config_ctx *c, const struct conf_value *blk)
 		} else if (strcasecmp(k, "tcti") == 0) {
 			r = get_string(c, "tpm.tcti", v, &t->tcti);
 		} else {
-			note_unused(c, "tpm.", k);
+			note_unused(c, "tpm.", k, v);
 			r = 0;
 		}
 		if (r < 0)
@@ -244,10 +284,20 @@ static int load_tpm(struct config_ctx *c, const struct conf_value *blk)
 	return 0;
 }
 
+/* Two aliases of one setting in a block: which one wins is written
+ * nowhere (NATS docs and ours alike), so neither does. A repeat of the same
+ * name, in any case, is not this: the later one wins, as in NATS. */
+static int alias_clash(struct config_ctx *c, const struct conf_value *v, const char *name,
+		       const char *other, const char *what)
+{
+	return fail_at(c, v, "%s and %s both set %s: give only one of them", name, other, what);
+}
+
 static int load_jetstream(struct config_ctx *c, const struct conf_value *js)
 {
 	struct config *cfg = c->cfg;
 	const struct conf_value *key_at = NULL, *tpm_at = NULL;
+	const char *key_name = NULL, *prev_name = NULL;
 	size_t i;
 	int r;
 
@@ -267,15 +317,21 @@ static int load_jetstream(struct config_ctx *c, const struct conf_value *js)
 		} else if (strcasecmp(k, "key") == 0 || strcasecmp(k, "encryption_key") == 0 ||
 			   strcasecmp(k, "ek") == 0) {
 			/* the aliases nats-server accepts */
+			if (key_name && strcasecmp(key_name, k) != 0)
+				return alias_clash(c, v, k, key_name, "the key");
 			r = get_secret(c, k, v, &cfg->key);
 			key_at = v;
+			key_name = k;
 		} else if (strcasecmp(k, "prev_key") == 0 ||
 			   strcasecmp(k, "prev_encryption_key") == 0) {
+			if (prev_name && strcasecmp(prev_name, k) != 0)
+				return alias_clash(c, v, k, prev_name, "the previous key");
 			r = get_secret(c, k, v, &cfg->prev_key);
+			prev_name = k;
 		} else if (strcasecmp(k, "store_dir") == 0) {
-			r = get_string(c, "store_dir", v, &cfg->store_dir);
+			r = get_path(c, "store_dir", v, &cfg->store_dir);
 		} else if (strcasecmp(k, "backing_dir") == 0) {
-			r = get_string(c, "backing_dir", v, &cfg->backing_dir);
+			r = get_path(c, "backing_dir", v, &cfg->backing_dir);
 		} else if (strcasecmp(k, "adopt") == 0) {
 			r = get_bool(c, "adopt", v, &cfg->adopt);
 		} else if (strcasecmp(k, "tpm") == 0) {
@@ -291,7 +347,7 @@ static int load_jetstream(struct config_ctx *c, const struct conf_value *js)
 			r = load_tpm(c, v);
 			tpm_at = v;
 		} else {
-			note_unused(c, "", k);
+			note_unused(c, "", k, v);
 			r = 0;
 		}
 		if (r < 0)

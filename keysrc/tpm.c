@@ -26,6 +26,8 @@
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_tctildr.h>
 
+#include "conf.h"
+
 #define TPM_FILE_MAGIC   "jetcryptfs tpm keys "
 #define TPM_FILE_VERSION 1
 #define TPM_FILE_MAX     16384
@@ -768,17 +770,14 @@ static int kf_read(struct tpm_conn *c, struct keysfile *kf, int *warn_mode)
 	size_t got = 0;
 	int fd, ret;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return tpm_fail(c, TPM_E_MISSING, "%s: keys file missing", path);
-		return tpm_fail(c, TPM_E_FILE, "%s: cannot open: %s", path,
-				strerror(errno));
-	}
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		close(fd);
+	fd = conf_open_file(path, &st);
+	if (fd == -ENOENT)
+		return tpm_fail(c, TPM_E_MISSING, "%s: keys file missing", path);
+	if (fd == -EINVAL || fd == -EISDIR)
 		return tpm_fail(c, TPM_E_FILE, "%s: not a regular file", path);
-	}
+	if (fd < 0)
+		return tpm_fail(c, TPM_E_FILE, "%s: cannot open: %s", path,
+				strerror(-fd));
 	if (st.st_size > TPM_FILE_MAX) {
 		close(fd);
 		return tpm_fail(c, TPM_E_CORRUPT,

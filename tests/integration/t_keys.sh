@@ -3,7 +3,9 @@
 # A wrong key is refused with status 4 naming both key ids, no key with
 # status 3, a malformed config with status 2 and FILE:LINE:COL, a non-empty
 # directory without a store descriptor with status 5 unless --adopt; a
-# refused mount writes nothing. --key-env, the config's key (quoted or
+# refused mount writes nothing; a FIFO given as the config, key file or TPM
+# keys file is refused at once, not waited on, and an empty file or
+# variable name is named as such (status 2). --key-env, the config's key (quoted or
 # $VAR) and JS_KEY are used in that order. Once mounted, the key is neither
 # in the daemon's environment, nor in its command line, nor in its log.
 . "$(dirname "$0")/lib.sh"
@@ -133,6 +135,51 @@ printf 'jetstream {\n  key: $JCFS_TEST_UNDEFINED_VARIABLE\n}\n' >"$JC_TMP/undefi
 bad_config undefined.conf 2
 printf '\njetstream {\n  cipher: rot13\n  key: "%s"\n}\n' "$KEY1" >"$JC_TMP/cipher.conf"
 bad_config cipher.conf 3
+# A key next to a syntax error (here a block without its '{') is not
+# quoted in the message; the log is checked for it at the end.
+# Two names for the key (key and its alias encryption_key): which would
+# win is written nowhere, so it is an error at the second.
+printf 'jetstream {\n  key: "%s"\n  encryption_key: "%s"\n}\n' "$KEY1" "$KEY2" >"$JC_TMP/twokeys.conf"
+bad_config twokeys.conf 3
+printf 'jetstream  key: "%s" }\n' "$KEY1" >"$JC_TMP/syntax.conf"
+bad_config syntax.conf 1
+grep -qF -- "${KEY1:0:8}" <<<"$JC_OUTPUT" && fail "a syntax error quotes the key: $JC_OUTPUT"
+
+# A FIFO where a file is read whole (the config, --key-file, a TPM
+# keys_file) is refused at once, naming it; open() would otherwise wait
+# for a writer forever. -f keeps the mount one process, so that timeout
+# ends it (status 124) should the hang come back.
+mkfifo "$JC_TMP/fifo"
+fifo_refused() {
+	local code=$1 what=$2
+	shift 2
+	expect_exit "$code" timeout -k 5 20 env -u JS_KEY "$JCFS" mount -f --log-file "$JC_LOG" "$@" "$B" "$M"
+	grep -qF -- "$JC_TMP/fifo: " <<<"$JC_OUTPUT" && grep -qF "not a regular file" <<<"$JC_OUTPUT" ||
+		fail "$what: a FIFO is not named as not a regular file: $JC_OUTPUT"
+	! jc_is_mounted "$M" || fail "$what: a FIFO mounted"
+	ok "$what FIFO refused with status $code: $JC_OUTPUT"
+}
+fifo_refused 2 "config" -c "$JC_TMP/fifo"
+fifo_refused 1 "--key-file" --key-file "$JC_TMP/fifo"
+printf 'jetstream {\n  tpm {\n    keys_file: "%s"\n    encryption_password: "pw"\n  }\n}\n' \
+	"$JC_TMP/fifo" >"$JC_TMP/tpmfifo.conf"
+fifo_refused 18 "TPM keys_file" -c "$JC_TMP/tpmfifo.conf"
+
+# An empty name says what is empty (there is no file or variable called
+# ""), with status 2 as any usage or config error.
+empty_refused() {
+	local what=$1
+	shift
+	try_mount 2 JS_KEY="$KEY1" -- "$@"
+	expect_output_contains "$what"
+	ok "empty name refused with status 2: $JC_OUTPUT"
+}
+empty_refused "config file name is empty" -o config= "$B" "$M"
+empty_refused "config file name is empty" -c "" "$B" "$M"
+empty_refused "key file name is empty" --key-file "" "$B" "$M"
+empty_refused "key variable name is empty" --key-env "" "$B" "$M"
+printf 'jetstream {\n  key: "%s"\n  backing_dir: "%s"\n  store_dir: ""\n}\n' "$KEY1" "$B" >"$JC_TMP/nodir.conf"
+empty_refused "$JC_TMP/nodir.conf:4:14: store_dir is empty" -c "$JC_TMP/nodir.conf"
 
 jc_snapshot "$B" >"$JC_TMP/after"
 diff -q "$JC_TMP/before" "$JC_TMP/after" >/dev/null || fail "bad configs changed the backing dir"

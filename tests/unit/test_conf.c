@@ -6,10 +6,12 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -550,11 +552,14 @@ END_TEST
 
 START_TEST(err_missing_value)
 {
-	parse_err("a:\nb: 1\n", "t.conf:1:1: ", "missing value for 'a'");
-	parse_err("x: 1\n  a", "t.conf:2:3: ", "missing value for 'a'");
-	parse_err("m { a: }\n", "t.conf:1:5: ", "missing value for 'a'");
-	parse_err("a =  # comment\nb: 2\n", "t.conf:1:1: ", "missing value for 'a'");
-	parse_err("m { a, b: 1 }\n", "t.conf:1:5: ", "missing value for 'a'");
+	/* names jetcryptfs does not know are not quoted (see err_never_echoes_values) */
+	parse_err("a:\nb: 1\n", "t.conf:1:1: ", "missing value after ':'");
+	parse_err("x: 1\n  a", "t.conf:2:3: ", "missing value after a word");
+	parse_err("m { a: }\n", "t.conf:1:5: ", "missing value after ':'");
+	parse_err("a =  # comment\nb: 2\n", "t.conf:1:1: ", "missing value after '='");
+	parse_err("m { a, b: 1 }\n", "t.conf:1:5: ", "missing value after a word");
+	parse_err("m { \"a\" }\n", "t.conf:1:5: ", "missing value after a string");
+	parse_err("jetstream { key: }\n", "t.conf:1:13: ", "missing value for 'key'");
 }
 END_TEST
 
@@ -581,6 +586,51 @@ START_TEST(err_escape)
 	/* the text of a value (maybe a key) never appears in a message */
 	parse_err("key: \"s3cr3t-k3y\\q\"\n", "t.conf:1:17: ", "invalid escape");
 	ck_assert_ptr_null(strstr(errbuf, "s3cr3t"));
+}
+END_TEST
+
+/* A parse error never quotes a string or a word that may be a secret: a
+ * key pasted without its "key:", the second word of an unquoted password,
+ * a password that starts with '$'. It says where and what kind of token. */
+#define SECRET "xeMtYt4uQkxvMYwoSJAMmp_8JPvFAw7YOfkkkq_y6LE"
+#define no_secret(text, where, what, secret) no_secret_(text, where, what, secret, __LINE__)
+static void no_secret_(const char *text, const char *where, const char *what,
+		       const char *secret, int line)
+{
+	parse_err_(text, where, what, line);
+	ck_assert_msg(strstr(errbuf, secret) == NULL, "line %d: error quotes \"%s\": %s",
+		      line, secret, errbuf);
+}
+
+START_TEST(err_never_echoes_values)
+{
+	/* the QA report's case: a block without its '{' */
+	no_secret("jetstream  key: \"" SECRET "\" }\n", "t.conf:1:17: ", "unexpected string", SECRET);
+	no_secret("jetstream  key: '" SECRET "' }\n", "t.conf:1:17: ", "unexpected string", SECRET);
+	no_secret("jetstream { key: oops " SECRET " }\n", "t.conf:1:23: ", "unexpected word", SECRET);
+	/* a key pasted on a line of its own, bare or quoted, with or without ':' */
+	no_secret("jetstream {\n  " SECRET "\n}\n", "t.conf:2:3: ", "missing value after a word", SECRET);
+	no_secret("jetstream {\n  \"" SECRET "\"\n}\n", "t.conf:2:3: ", "missing value after a string",
+		  SECRET);
+	no_secret("jetstream {\n  " SECRET ":\n}\n", "t.conf:2:3: ", "missing value after ':'", SECRET);
+	no_secret("jetstream { cipher: aes, " SECRET " }\n", "t.conf:1:26: ", "missing value", SECRET);
+	/* TPM passwords next to a stray word */
+	no_secret("jetstream { tpm { keys_file: f, encryption_password: my s3cret-pw } }\n",
+		  "t.conf:1:57: ", "unexpected word", "s3cret");
+	no_secret("jetstream { tpm {\n  keys_file: f\n  srk_password: \"a\" \"srk-s3cret\"\n} }\n",
+		  "t.conf:3:21: ", "unexpected string", "srk-s3cret");
+	no_secret("tpm { encryption_password pw s3cret-pw }\n", "t.conf:1:30: ", "unexpected word",
+		  "s3cret");
+	/* a password that starts with '$' is taken for a variable */
+	unsetenv("ecretPassw0rd");
+	no_secret("jetstream { key: $ecretPassw0rd }\n", "t.conf:1:18: ", "unknown variable",
+		  "ecretPassw0rd");
+	/* a \\u escape inside a value: not even its four digits */
+	no_secret("key: \"ab\\uDABCcd\"\n", "t.conf:1:9: ", "invalid escape sequence", "DABC");
+	/* what plainly is a setting name is still named */
+	parse_err("jetstream { cipher: aes key x }\n", "t.conf:1:25: ", "unexpected 'key'");
+	parse_err("jetstream {\n  store_dir\n}\n", "t.conf:2:3: ", "missing value for 'store_dir'");
+	parse_err("a: $JCFS_NOT_SET_ANYWHERE\n", "t.conf:1:4: ", "unknown variable $JCFS_NOT_SET_ANYWHERE");
 }
 END_TEST
 
@@ -673,6 +723,10 @@ START_TEST(file_missing)
 	ck_assert_str_eq(errbuf, TESTDATA "/conf_no_such_file.conf: cannot read: No such file or directory");
 	rc = conf_parse_file(TESTDATA, &r, errbuf, sizeof(errbuf));
 	ck_assert_int_eq(rc, -EISDIR);
+	/* no file called "": say what is empty */
+	rc = conf_parse_file("", &r, errbuf, sizeof(errbuf));
+	ck_assert_int_eq(rc, -EINVAL);
+	ck_assert_str_eq(errbuf, "config file name is empty");
 }
 END_TEST
 
@@ -755,6 +809,51 @@ START_TEST(tmp_nul_byte)
 }
 END_TEST
 
+/* A FIFO (or socket, or device) is refused at once: open() of a FIFO
+ * without a writer would block forever. The test case's timeout turns a
+ * regression into a failure rather than a hang. */
+START_TEST(tmp_not_regular)
+{
+	struct conf_value *r = NULL;
+	char fifo[PATH_MAX], want[PATH_MAX + 64];
+	const char *main;
+	int rc;
+
+	snprintf(fifo, sizeof(fifo), "%s/cfg.fifo", tmpdir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	rc = conf_parse_file(fifo, &r, errbuf, sizeof(errbuf));
+	ck_assert_int_eq(rc, -EINVAL);
+	ck_assert_ptr_null(r);
+	snprintf(want, sizeof(want), "%s: cannot read: not a regular file", fifo);
+	ck_assert_str_eq(errbuf, want);
+
+	main = write_text("inc_fifo.conf", "a: 1\ninclude cfg.fifo\n");
+	rc = conf_parse_file(main, &r, errbuf, sizeof(errbuf));
+	ck_assert_int_eq(rc, -EINVAL);
+	ck_assert_msg(strstr(errbuf, ":2:1: cannot read include file 'cfg.fifo': not a regular file"),
+		      "%s", errbuf);
+
+	/* a directory keeps its own message */
+	ck_assert_int_eq(conf_parse_file(tmpdir, &r, errbuf, sizeof(errbuf)), -EISDIR);
+	ck_assert_ptr_nonnull(strstr(errbuf, "cannot read: Is a directory"));
+
+	/* the helper the key file and TPM keys file readers share */
+	{
+		struct stat st;
+		int fd = conf_open_file(fifo, &st);
+
+		ck_assert_int_eq(fd, -EINVAL);
+		ck_assert_str_eq(conf_file_strerror(fd), "not a regular file");
+		fd = conf_open_file(main, &st);
+		ck_assert_int_ge(fd, 0);
+		ck_assert(S_ISREG(st.st_mode));
+		/* blocking again, as readers expect */
+		ck_assert_int_eq(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+		close(fd);
+	}
+}
+END_TEST
+
 START_TEST(small_err_buffer)
 {
 	struct conf_value *r = NULL;
@@ -800,6 +899,7 @@ static Suite *conf_suite(void)
 	tcase_add_test(te, err_missing_value);
 	tcase_add_test(te, err_unexpected);
 	tcase_add_test(te, err_escape);
+	tcase_add_test(te, err_never_echoes_values);
 	tcase_add_test(te, err_integer_range);
 	tcase_add_test(te, err_nesting);
 	tcase_add_test(te, small_err_buffer);
@@ -812,6 +912,7 @@ static Suite *conf_suite(void)
 	tcase_add_test(tf, file_missing);
 	tcase_add_test(tf, tmp_includes);
 	tcase_add_test(tf, tmp_nul_byte);
+	tcase_add_test(tf, tmp_not_regular);
 	suite_add_tcase(s, tf);
 	return s;
 }

@@ -332,9 +332,10 @@ END_TEST
 
 START_TEST(err_bad_cipher)
 {
-	load_err("jetstream {\n  cipher: rot13\n}\n", "t.conf:2:11: ", "unknown cipher 'rot13'");
+	load_err("jetstream {\n  cipher: rot13\n}\n", "t.conf:2:11: ",
+		 "unknown cipher for cipher (use chachapoly or aes)");
 	load_err("jetstream { tpm { keys_file: f, encryption_password: p, cipher: des } }",
-		 "t.conf:1:65: ", "unknown cipher 'des' for tpm.cipher");
+		 "t.conf:1:65: ", "unknown cipher for tpm.cipher");
 	load_err("jetstream { cipher: 1 }", "t.conf:1:21: ", "cipher must be a cipher name, not an integer");
 	/* something that does not look like a cipher name is not echoed */
 	load_err("jetstream { cipher: \"this is my secret key\" }", "t.conf:1:21: ", "unknown cipher");
@@ -454,6 +455,72 @@ START_TEST(err_key_tpm_with_secret_not_echoed)
 }
 END_TEST
 
+/* Values, however they reach a setting ($VAR too), are never quoted in an
+ * error, and a setting name that looks like a pasted key is not quoted in
+ * the warning line. */
+START_TEST(secrets_not_echoed)
+{
+	struct config cfg;
+
+	setenv("JCFS_SHORT_SECRET", "pw12", 1);
+	load_err("jetstream { cipher: $JCFS_SHORT_SECRET }", "t.conf:1:21: ", "unknown cipher");
+	ck_assert_msg(strstr(errbuf, "pw12") == NULL, "%s", errbuf);
+	unsetenv("JCFS_SHORT_SECRET");
+	load_err("jetstream { tpm { keys_file: f, encryption_password: p, cipher: hunter2 } }",
+		 "t.conf:1:65: ", "unknown cipher");
+	ck_assert_msg(strstr(errbuf, "hunter2") == NULL, "%s", errbuf);
+
+	load_ok("jetstream {\n"
+		"  chiper: aes\n"
+		"  xeMtYt4uQkxvMYwoSJAMmp_8JPvFAw7YOfkkkq_y6LE: 1\n"
+		"  tpm { keys_file: f, encryption_password: p\n"
+		"    9f86d081884c7d659a2feaa0c55ad015: x }\n"
+		"}\n", &cfg);
+	ck_assert_msg(strstr(cfg.warning, "xeMtYt4u") == NULL, "%s", cfg.warning);
+	ck_assert_msg(strstr(cfg.warning, "9f86d081") == NULL, "%s", cfg.warning);
+	ck_assert_str_eq(cfg.warning, "t.conf: ignoring settings jetcryptfs does not use: chiper, "
+			 "the setting on line 3 (name not shown), tpm: the setting on line 5 (name not shown)");
+	config_free(&cfg);
+}
+END_TEST
+
+/* An empty name says what is empty, with FILE:LINE:COL, instead of a
+ * message about a file or directory called "". */
+START_TEST(err_empty_names)
+{
+	struct config cfg;
+	int r;
+
+	load_err("jetstream {\n  store_dir: \"\"\n}\n", "t.conf:2:14: ", "store_dir is empty");
+	load_err("jetstream { backing_dir: '' }", "t.conf:1:26: ", "backing_dir is empty");
+	load_err("jetstream { tpm { keys_file: \"\", encryption_password: p } }", "t.conf:1:30: ",
+		 "tpm.keys_file is empty");
+	r = config_load("", &cfg, errbuf, sizeof(errbuf));
+	ck_assert_int_eq(r, -EINVAL);
+	ck_assert_str_eq(errbuf, "config file name is empty");
+	config_free(&cfg);
+}
+END_TEST
+
+/* Two names for the key (nats-server's aliases) in one block: no
+ * document says which wins, so neither does; the second is the error. */
+START_TEST(err_key_aliases_together)
+{
+	struct config cfg;
+
+	load_err("jetstream { key: \"a\", encryption_key: \"b\" }", "t.conf:1:39: ",
+		 "encryption_key and key both set the key");
+	load_err("jetstream {\n  ek: \"a\"\n  key: \"b\"\n}\n", "t.conf:3:8: ", "key and ek both set the key");
+	load_err("jetstream {\n  prev_encryption_key: \"a\"\n  prev_key: \"b\"\n}\n", "t.conf:3:13: ",
+		 "prev_key and prev_encryption_key both set the previous key");
+	ck_assert_ptr_null(strstr(errbuf, "\"a\""));
+	/* the same name twice (in any case) is a repeat: the later wins, as in NATS */
+	load_ok("jetstream { key: \"a\"\n KEY: \"b\" }", &cfg);
+	ck_assert_str_eq(cfg.key, "b");
+	config_free(&cfg);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -484,6 +551,9 @@ static Suite *config_suite(void)
 	tcase_add_test(te, err_types);
 	tcase_add_test(te, err_syntax_and_files);
 	tcase_add_test(te, err_key_tpm_with_secret_not_echoed);
+	tcase_add_test(te, secrets_not_echoed);
+	tcase_add_test(te, err_empty_names);
+	tcase_add_test(te, err_key_aliases_together);
 	suite_add_tcase(s, te);
 	return s;
 }

@@ -854,6 +854,35 @@ START_TEST(exit_status)
 }
 END_TEST
 
+/* A keys file that is a FIFO is refused before any TPM work; open() of a
+ * FIFO without a writer would block forever (the case's timeout turns a
+ * regression into a failure). No swtpm needed. */
+START_TEST(keys_file_not_regular)
+{
+	char dir[] = "/tmp/test_tpm.XXXXXX", fifo[64], err[512];
+	uint8_t key[TPM_KEY_LEN], zero[TPM_KEY_LEN] = { 0 };
+	struct config_tpm c = {
+		.present = 1, .keys_file = fifo, .encryption_password = (char *)"pw",
+		.tcti = (char *)"swtpm:host=127.0.0.1,port=1",
+	};
+	int rc;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/keys.fifo", dir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	rc = tpm_load_key(&c, key, err, sizeof(err));
+	unlink(fifo);
+	ck_assert_msg(rc == -TPM_E_FILE, "want %d, got %d: %s", -TPM_E_FILE, rc, err);
+	ck_assert_msg(strstr(err, fifo) && strstr(err, ": not a regular file"), "%s", err);
+	ck_assert_mem_eq(key, zero, TPM_KEY_LEN);
+	/* a directory, as before */
+	c.keys_file = dir;
+	rc = tpm_load_key(&c, key, err, sizeof(err));
+	rmdir(dir);
+	ck_assert_msg(rc == -TPM_E_FILE && strstr(err, "not a regular file"), "%d %s", rc, err);
+}
+END_TEST
+
 static void add(Suite *s, const char *name, const TTest *t)
 {
 	TCase *tc = tcase_create(name);
@@ -874,6 +903,10 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	tcase_add_test(tc, exit_status);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("keys_file_not_regular");
+	tcase_set_timeout(tc, 10);
+	tcase_add_test(tc, keys_file_not_regular);
 	suite_add_tcase(s, tc);
 	add(s, "create_then_load", create_then_load);
 	add(s, "survives_swtpm_restart", survives_swtpm_restart);
