@@ -84,7 +84,7 @@ static int keys_load_file(const struct key_opts *ko, struct keyring **kr,
 	struct config c = { .adopt = -1 };
 	struct stat st;
 	char *secret = NULL;
-	size_t len = 0;
+	size_t len = 0, cap;
 	ssize_t n;
 	int fd, rc = 0;
 
@@ -96,21 +96,23 @@ static int keys_load_file(const struct key_opts *ko, struct keyring **kr,
 			 conf_file_strerror(fd));
 		return fd;
 	}
-	if (st.st_size > KEYS_FILE_MAX) {
+	if (S_ISREG(st.st_mode) && st.st_size > KEYS_FILE_MAX) {
 		snprintf(err, errlen, "%s: the key file must be at most %d bytes",
 			 ko->key_file, KEYS_FILE_MAX);
 		rc = -EINVAL;
 		goto out;
 	}
+	/* A pipe (--key-file <(...)) says 0: read up to one byte past the
+	 * limit, to tell a key that is too long. */
+	cap = S_ISREG(st.st_mode) ? (size_t)st.st_size : KEYS_FILE_MAX + 1;
 	/* no config may have been loaded: libsodium is not set up yet */
-	secret = sodium_init() < 0 ? NULL : sodium_malloc((size_t)st.st_size + 1);
+	secret = sodium_init() < 0 ? NULL : sodium_malloc(cap + 1);
 	if (!secret) {
 		snprintf(err, errlen, "cannot allocate locked memory for the key");
 		rc = -ENOMEM;
 		goto out;
 	}
-	while (len < (size_t)st.st_size &&
-	       (n = read(fd, secret + len, (size_t)st.st_size - len)) != 0) {
+	while (len < cap && (n = read(fd, secret + len, cap - len)) != 0) {
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -119,6 +121,12 @@ static int keys_load_file(const struct key_opts *ko, struct keyring **kr,
 			goto out;
 		}
 		len += (size_t)n;
+	}
+	if (len > KEYS_FILE_MAX) {
+		snprintf(err, errlen, "%s: the key file must be at most %d bytes", ko->key_file,
+			 KEYS_FILE_MAX);
+		rc = -EINVAL;
+		goto out;
 	}
 	if (len && secret[len - 1] == '\n')
 		len--;

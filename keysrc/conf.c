@@ -1100,7 +1100,9 @@ int conf_open_file(const char *path, struct stat *st)
 		close(fd);
 		return e;
 	}
-	if (!S_ISREG(st->st_mode)) {
+	/* A pipe stays welcome (-c <(...) keeps a secret off the disk); one
+	 * with no writer reads as empty instead of blocking. */
+	if (!S_ISREG(st->st_mode) && !S_ISFIFO(st->st_mode)) {
 		close(fd);
 		return S_ISDIR(st->st_mode) ? -EISDIR : -EINVAL;
 	}
@@ -1116,7 +1118,7 @@ int conf_open_file(const char *path, struct stat *st)
 const char *conf_file_strerror(int rc)
 {
 	if (rc == -EINVAL)
-		return "not a regular file";
+		return "not a regular file or pipe";
 	return strerror(-rc);
 }
 
@@ -1133,7 +1135,8 @@ static int read_all(const char *path, char **text, size_t *len)
 		e = -EFBIG;
 		goto out;
 	}
-	cap = (size_t)st.st_size + 1;
+	/* a pipe says 0: read up to the limit */
+	cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : CONF_MAX_FILE + 1;
 	b = malloc(cap);
 	if (!b) {
 		e = -ENOMEM;
@@ -1151,7 +1154,7 @@ static int read_all(const char *path, char **text, size_t *len)
 			break;
 		n += (size_t)k;
 		if (n == cap) {
-			/* grew since fstat */
+			/* grew since fstat, or past the limit */
 			e = -EFBIG;
 			goto out;
 		}

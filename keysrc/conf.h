@@ -66,11 +66,11 @@ struct conf_value *conf_map_get(const struct conf_value *map, const char *key);
 const char *conf_type_name(enum conf_type t);
 
 /* Opens path to read it whole: a config, an include, a key file, a TPM keys
- * file. Never blocks (a FIFO without a writer would hang open() forever)
- * and accepts regular files only. Returns a descriptor (O_CLOEXEC, blocking
- * again) with its fstat in *st, or -errno: -EISDIR for a directory, -EINVAL
- * for anything else that is not a regular file (conf_file_strerror names
- * it). */
+ * file. Never blocks (open() of a FIFO without a writer would wait for one
+ * forever; read then finds it empty) and accepts regular files and pipes
+ * only. Returns a descriptor (O_CLOEXEC, blocking again) with its fstat in
+ * *st, or -errno: -EISDIR for a directory, -EINVAL for anything else that
+ * is neither (conf_file_strerror names it). */
 int conf_open_file(const char *path, struct stat *st);
 /* strerror for conf_open_file's return values. */
 const char *conf_file_strerror(int rc);

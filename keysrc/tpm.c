@@ -773,6 +773,10 @@ static int kf_read(struct tpm_conn *c, struct keysfile *kf, int *warn_mode)
 	fd = conf_open_file(path, &st);
 	if (fd == -ENOENT)
 		return tpm_fail(c, TPM_E_MISSING, "%s: keys file missing", path);
+	if (fd >= 0 && !S_ISREG(st.st_mode)) {      /* a pipe: this one must be a file */
+		close(fd);
+		fd = -EINVAL;
+	}
 	if (fd == -EINVAL || fd == -EISDIR)
 		return tpm_fail(c, TPM_E_FILE, "%s: not a regular file", path);
 	if (fd < 0)

@@ -146,24 +146,30 @@ bad_config syntax.conf 1
 grep -qF -- "${KEY1:0:8}" <<<"$JC_OUTPUT" && fail "a syntax error quotes the key: $JC_OUTPUT"
 
 # A FIFO where a file is read whole (the config, --key-file, a TPM
-# keys_file) is refused at once, naming it; open() would otherwise wait
-# for a writer forever. -f keeps the mount one process, so that timeout
-# ends it (status 124) should the hang come back.
+# keys_file): open() would wait for a writer forever. With none, the
+# config and the key file read as empty, at once; a TPM keys file must be
+# a regular file. A pipe with a writer is read: -c <(...) and
+# --key-file <(...) keep a secret off the disk. -f keeps the mount one
+# process, so that timeout ends it (status 124) should a hang come back.
 mkfifo "$JC_TMP/fifo"
 fifo_refused() {
-	local code=$1 what=$2
-	shift 2
+	local code=$1 what=$2 want=$3
+	shift 3
 	expect_exit "$code" timeout -k 5 20 env -u JS_KEY "$JCFS" mount -f --log-file "$JC_LOG" "$@" "$B" "$M"
-	grep -qF -- "$JC_TMP/fifo: " <<<"$JC_OUTPUT" && grep -qF "not a regular file" <<<"$JC_OUTPUT" ||
-		fail "$what: a FIFO is not named as not a regular file: $JC_OUTPUT"
+	expect_output_contains "$want"
 	! jc_is_mounted "$M" || fail "$what: a FIFO mounted"
-	ok "$what FIFO refused with status $code: $JC_OUTPUT"
+	ok "$what FIFO with no writer: status $code at once: $JC_OUTPUT"
 }
-fifo_refused 2 "config" -c "$JC_TMP/fifo"
-fifo_refused 1 "--key-file" --key-file "$JC_TMP/fifo"
+fifo_refused 3 "config" "no key given" -c "$JC_TMP/fifo"
+fifo_refused 1 "--key-file" "$JC_TMP/fifo: the key file is empty" --key-file "$JC_TMP/fifo"
 printf 'jetstream {\n  tpm {\n    keys_file: "%s"\n    encryption_password: "pw"\n  }\n}\n' \
 	"$JC_TMP/fifo" >"$JC_TMP/tpmfifo.conf"
-fifo_refused 18 "TPM keys_file" -c "$JC_TMP/tpmfifo.conf"
+fifo_refused 18 "TPM keys_file" "$JC_TMP/fifo: not a regular file" -c "$JC_TMP/tpmfifo.conf"
+jc_mount "$B" "$M" --key-file <(echo "$KEY1")
+jc_umount "$M"
+jc_mount "$B" "$M" -c <(printf 'jetstream {\n  key: "%s"\n}\n' "$KEY1")
+jc_umount "$M"
+ok "a pipe with a writer is read: --key-file <(...) and -c <(...) mount"
 
 # An empty name says what is empty (there is no file or variable called
 # ""), with status 2 as any usage or config error.
