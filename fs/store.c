@@ -57,6 +57,8 @@ struct survey {
 	unsigned long ours;             /* encrypted under a key on the ring */
 	unsigned long foreign;          /* encrypted under another key */
 	uint8_t foreign_id[FMT_KEY_ID_SIZE];
+	char foreign_file[PATH_MAX + 256];     /* the first of those, relative */
+	char path[PATH_MAX];            /* the directory being surveyed, relative */
 	/* key_id: the current key; retired: other key ids of the ring that
 	 * files are under (never more than DESC_RETIRED_MAX). */
 	struct desc ids;
@@ -97,7 +99,11 @@ static int survey_dir(int dirfd, const struct keyring *kr, struct survey *sv, in
 				rc = -errno;
 				break;
 			}
+			size_t plen = strlen(sv->path);
+
+			snprintf(sv->path + plen, sizeof(sv->path) - plen, "%s%s", plen ? "/" : "", de->d_name);
 			rc = survey_dir(sub, kr, sv, depth + 1);
+			sv->path[plen] = '\0';
 			close(sub);
 		} else if (S_ISREG(st.st_mode) && st.st_size > 0) {
 			uint8_t raw[FMT_HEADER_SIZE];
@@ -124,8 +130,11 @@ static int survey_dir(int dirfd, const struct keyring *kr, struct survey *sv, in
 					sv->ours++;
 					(void)desc_retired_add(&sv->ids, h.key_id);
 				} else {
-					if (!sv->foreign)
+					if (!sv->foreign) {
 						memcpy(sv->foreign_id, h.key_id, FMT_KEY_ID_SIZE);
+						snprintf(sv->foreign_file, sizeof(sv->foreign_file), "%s%s%s",
+							 sv->path, sv->path[0] ? "/" : "", de->d_name);
+					}
 					sv->foreign++;
 				}
 			}
@@ -337,16 +346,19 @@ int store_open(const char *backing, const struct keyring *kr, int adopt, struct 
 	}
 	if (sv.foreign && !sv.ours) {
 		kdf_key_id_hex(sv.foreign_id, want);
-		snprintf(err, errlen, "%s: key does not match this store (store key id %s, given key id %s)",
-			 backing, want, have);
+		snprintf(err, errlen, "%s: key does not match this store (store key id %s, from the header of %s; "
+			 "given key id %s)", backing, want, sv.foreign_file, have);
 		rc = STORE_E_WRONG_KEY;
 		goto fail;
 	}
 	if (sv.foreign) {
 		/* The headers stand in for the lost descriptor: a key id they
-		 * carry that is not given is a retired key not yet rekeyed. */
+		 * carry that is not given is a retired key not yet rekeyed --
+		 * or a damaged header, which fsck would name. */
 		kdf_key_id_hex(sv.foreign_id, want);
-		snprintf(err, errlen, STORE_RETIRED_FMT, backing, want);
+		snprintf(err, errlen, "%s: %s%s is under key id %s, not a given key (%lu such files): add that key "
+			 "as prev_key, or run jetcryptfs rekey with it; if no key was rotated, its header is "
+			 "damaged", backing, sv.foreign_file[0] ? "" : "a file", sv.foreign_file, want, sv.foreign);
 		rc = STORE_E_WRONG_KEY;
 		goto fail;
 	}

@@ -177,9 +177,16 @@ expect_exit 4 env JS_KEY="$NEW" "$JCFS" rekey "$JC_TMP/ba"
 expect_output_contains "$RETIRED_MSG"
 cmp -s "$JC_TMP/ba/.jetcryptfs" "$JC_TMP/desc.rotated" || fail "a refused command changed the descriptor"
 # A lost descriptor is re-created from the headers, retired key included.
+# Refused without the old key, naming a file under it (the headers say
+# only that some file is under a key not given).
 rm "$JC_TMP/ba/.jetcryptfs"
 expect_exit 4 env JS_KEY="$NEW" "$JCFS" mount --log-file "$JC_LOG" "$JC_TMP/ba" "$JC_TMP/ma"
-expect_output_contains "$RETIRED_MSG"
+expect_output_contains "$JC_TMP/ba: "
+expect_output_contains " is under key id $old_id, not a given key ("
+expect_output_contains "add that key as prev_key, or run jetcryptfs rekey with it; if no key was rotated, its header is damaged"
+f=$(sed -n "s|.*$JC_TMP/ba: \(.*\) is under key id.*|\1|p" <<<"$JC_OUTPUT")
+[ -f "$JC_TMP/ba/$f" ] && [ "$(xxd -s 8 -l 8 -p "$JC_TMP/ba/$f")" = "$old_id" ] ||
+	fail "the refusal names no file under key id $old_id: $JC_OUTPUT"
 [ ! -e "$JC_TMP/ba/.jetcryptfs" ] || fail "a refused mount wrote a descriptor"
 jc_mount "$JC_TMP/ba" "$JC_TMP/ma" -c "$JC_TMP/rekey.conf"
 jc_umount "$JC_TMP/ma"
