@@ -26,10 +26,18 @@ void log_init(const char *progname)
 
 int log_open_file(const char *path)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	/* O_NONBLOCK: a FIFO no one reads must fail (ENXIO), not hang the
+	 * mount; writes block again afterwards, so no line is dropped. */
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600), fl;
 
 	if (fd < 0)
 		return -errno;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		fl = -errno;
+		close(fd);
+		return fl;
+	}
 	if (log_fd >= 0)
 		close(log_fd);
 	log_fd = fd;

@@ -649,7 +649,8 @@ static int run_daemon(struct mount_opts *mo)
 
 	harden_process();
 	if (mo->log_file && (rc = log_open_file(mo->log_file)) < 0) {
-		status = fail(EXIT_USAGE, "%s: cannot open log file: %s", mo->log_file, strerror(-rc));
+		status = fail(EXIT_USAGE, "%s: cannot open log file: %s", mo->log_file,
+			      rc == -ENXIO ? "a FIFO that no process reads" : strerror(-rc));
 		goto out;
 	}
 	if (mo->config) {

@@ -57,7 +57,8 @@ struct survey {
 	unsigned long ours;             /* encrypted under a key on the ring */
 	unsigned long foreign;          /* encrypted under another key */
 	uint8_t foreign_id[FMT_KEY_ID_SIZE];
-	char foreign_file[PATH_MAX + 256];     /* the first of those, relative */
+	char foreign_file[PATH_MAX];    /* the first of those, relative */
+	char failed[PATH_MAX];          /* what could not be read, relative */
 	char path[PATH_MAX];            /* the directory being surveyed, relative */
 	/* key_id: the current key; retired: other key ids of the ring that
 	 * files are under (never more than DESC_RETIRED_MAX). */
@@ -81,6 +82,7 @@ static int survey_dir(int dirfd, const struct keyring *kr, struct survey *sv, in
 		return -errno;
 	}
 	while (rc == 0 && (de = readdir(dp))) {
+		size_t plen = strlen(sv->path);
 		struct stat st;
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
@@ -88,23 +90,21 @@ static int survey_dir(int dirfd, const struct keyring *kr, struct survey *sv, in
 		if (depth == 0 && (store_name_reserved(de->d_name) || !strcmp(de->d_name, "lost+found")))
 			continue;
 		sv->entries++;
-		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		/* sv->path names this entry until the end of the iteration */
+		if ((size_t)snprintf(sv->path + plen, sizeof(sv->path) - plen, "%s%s", plen ? "/" : "",
+				     de->d_name) >= sizeof(sv->path) - plen) {
+			rc = -ENAMETOOLONG;
+		} else if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			rc = -errno;
-			break;
-		}
-		if (S_ISDIR(st.st_mode)) {
+		} else if (S_ISDIR(st.st_mode)) {
 			int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 			if (sub < 0) {
 				rc = -errno;
-				break;
+			} else {
+				rc = survey_dir(sub, kr, sv, depth + 1);
+				close(sub);
 			}
-			size_t plen = strlen(sv->path);
-
-			snprintf(sv->path + plen, sizeof(sv->path) - plen, "%s%s", plen ? "/" : "", de->d_name);
-			rc = survey_dir(sub, kr, sv, depth + 1);
-			sv->path[plen] = '\0';
-			close(sub);
 		} else if (S_ISREG(st.st_mode) && st.st_size > 0) {
 			uint8_t raw[FMT_HEADER_SIZE];
 			struct fmt_header h;
@@ -115,12 +115,9 @@ static int survey_dir(int dirfd, const struct keyring *kr, struct survey *sv, in
 
 			if (f < 0 && errno == EPERM)
 				f = openat(dirfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-			if (f < 0) {
-				rc = -errno;
-				break;
-			}
-			n = pread(f, raw, sizeof(raw), 0);
-			close(f);
+			n = f < 0 ? -1 : pread(f, raw, sizeof(raw), 0);
+			if (f >= 0)
+				close(f);
 			if (n < 0) {
 				rc = -errno;
 			} else if (fmt_header_decode(&h, raw, (size_t)n) == -ENODATA) {
@@ -132,13 +129,15 @@ static int survey_dir(int dirfd, const struct keyring *kr, struct survey *sv, in
 				} else {
 					if (!sv->foreign) {
 						memcpy(sv->foreign_id, h.key_id, FMT_KEY_ID_SIZE);
-						snprintf(sv->foreign_file, sizeof(sv->foreign_file), "%s%s%s",
-							 sv->path, sv->path[0] ? "/" : "", de->d_name);
+						memcpy(sv->foreign_file, sv->path, sizeof(sv->path));
 					}
 					sv->foreign++;
 				}
 			}
 		}
+		if (rc < 0 && !sv->failed[0])
+			memcpy(sv->failed, sv->path, sizeof(sv->path));
+		sv->path[plen] = '\0';
 	}
 	closedir(dp);
 	return rc;
@@ -341,7 +340,8 @@ int store_open(const char *backing, const struct keyring *kr, int adopt, struct 
 	memcpy(sv.ids.key_id, kr->keys[0].id, FMT_KEY_ID_SIZE);
 	rc = survey_dir(st->dir_fd, kr, &sv, 0);
 	if (rc < 0) {
-		snprintf(err, errlen, "%s: cannot survey backing directory: %s", backing, strerror(-rc));
+		snprintf(err, errlen, "%s%s%s: cannot survey the backing directory: %s", backing,
+			 sv.failed[0] ? "/" : "", sv.failed, strerror(-rc));
 		goto fail;
 	}
 	if (sv.foreign && !sv.ours) {

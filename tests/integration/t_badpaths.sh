@@ -21,8 +21,11 @@ expect_output_contains "$JC_TMP/fifo: not a regular file or directory"
 expect_exit 2 t mount --pid-file "$JC_TMP/fifo" "$B" "$M"
 expect_output_contains "--pid-file $JC_TMP/fifo: not a regular file"
 ! jc_is_mounted "$M" || fail "mounted with a FIFO as the pid file"
+expect_exit 2 t mount --log-file "$JC_TMP/fifo" "$B" "$M"
+expect_output_contains "$JC_TMP/fifo: cannot open log file: a FIFO that no process reads"
+! jc_is_mounted "$M" || fail "mounted with an unread FIFO as the log file"
 [ -z "$(ls -A "$B")" ] || fail "a refused mount wrote $(ls -A "$B")"
-ok "FIFOs as the file to cat or inspect, or as the pid file: one-line errors, no hang"
+ok "FIFOs as the file to cat or inspect, or as the pid or log file: one-line errors, no hang"
 
 # The store descriptor as a FIFO, a directory, a symlink: a damaged store.
 for kind in fifo dir symlink; do
