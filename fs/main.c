@@ -955,14 +955,18 @@ static int run_command(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	int status;
+	int status, err = 0;
 
 	log_init("jetcryptfs");
 	status = run_command(argc, argv);
 	/* A key, a report or a listing that did not reach its file (a full
 	 * disk, a closed pipe) must not look like success. */
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		log_err("standard output: %s", strerror(errno ? errno : EIO));
+	if (fflush(stdout) != 0)
+		err = errno;
+	else if (ferror(stdout))
+		err = -1;               /* an earlier write failed; its errno is gone */
+	if (err) {
+		log_err("standard output: %s", err > 0 ? strerror(err) : "a write failed");
 		if (status == EXIT_OK)
 			status = EXIT_FAIL;
 	}
