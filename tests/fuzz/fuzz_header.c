@@ -2,8 +2,9 @@
  * libFuzzer target for crypto/format.c: the 32-byte file header parser and
  * the size arithmetic that turns a backing file's size into the size shown
  * through the mount. Besides "no crash", it checks the properties the rest
- * of the code relies on: a header that decodes re-encodes to the same bytes,
- * and a ciphertext size that maps to a plaintext size maps back to itself.
+ * of the code relies on: only a file without the magic is plaintext, a
+ * header that decodes re-encodes to the same bytes, and a ciphertext size
+ * that maps to a plaintext size maps back to itself.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -22,7 +23,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int r;
 
 	r = fmt_header_decode(&h, data, size);
-	if (r != 0 && r != -ENODATA && r != -EPROTO)
+	if (r != 0 && r != -ENODATA && r != -EPROTO && r != -EBADMSG)
+		abort();
+	/* The magic decides: without it plaintext, with it never plaintext,
+	 * and a header cut short is exactly the magic and under 32 bytes. */
+	if ((r == -ENODATA) != (size < 4 || memcmp(data, FMT_MAGIC, 4) != 0))
+		abort();
+	if ((r == -EBADMSG) != (size >= 4 && size < FMT_HEADER_SIZE && memcmp(data, FMT_MAGIC, 4) == 0))
 		abort();
 	if (r == 0) {
 		if (!fmt_cipher_valid(h.cipher) || h.version != FMT_VERSION)
