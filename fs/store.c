@@ -214,6 +214,33 @@ int store_plaintext_allowed(int dirfd, const struct keyring *kr)
 	return d.plaintext_allowed;
 }
 
+int store_key_mismatch(int dirfd, const char *backing, const struct keyring *kr, const struct desc *d,
+		       char *err, size_t errlen)
+{
+	char want[2 * FMT_KEY_ID_SIZE + 1], have[2 * FMT_KEY_ID_SIZE + 1];
+	struct survey sv = { 0 };
+	int retired_given = 0;
+
+	kdf_key_id_hex(d->key_id, want);
+	kdf_key_id_hex(kr->keys[0].id, have);
+	for (unsigned i = 0; i < d->nretired; i++)
+		retired_given |= keyring_find(kr, d->retired[i]) != NULL;
+	/* Files all under the given keys, none of them retired by this
+	 * descriptor: it is the descriptor that is wrong, not the key. (A
+	 * key that was rotated out is listed as retired, and then it is the
+	 * key: the store has moved on to the one the descriptor names.) */
+	memcpy(sv.ids.key_id, kr->keys[0].id, FMT_KEY_ID_SIZE);
+	if (!retired_given && survey_dir(dirfd, kr, &sv, 0) == 0 && sv.ours > 0 && !sv.foreign) {
+		snprintf(err, errlen, "%s/%s: store descriptor names key id %s, but every encrypted file (%lu) "
+			 "is under the given key (id %s): the descriptor is damaged or was replaced", backing,
+			 DESC_NAME, want, sv.ours, have);
+		return STORE_E_BAD_DESC;
+	}
+	snprintf(err, errlen, "%s: key does not match this store (store key id %s, given key id %s)", backing,
+		 want, have);
+	return STORE_E_WRONG_KEY;
+}
+
 /* 0 if every retired id is on kr, else STORE_E_WRONG_KEY naming the
  * first missing one in err. */
 static int store_check_retired(const char *backing, const struct keyring *kr, const struct desc *d,
@@ -283,9 +310,7 @@ int store_open(const char *backing, const struct keyring *kr, int adopt, struct 
 		kdf_key_id_hex(d.key_id, want);
 		k = keyring_find(kr, d.key_id);
 		if (!k) {
-			snprintf(err, errlen, "%s: key does not match this store (store key id %s, given key id %s)",
-				 backing, want, have);
-			rc = STORE_E_WRONG_KEY;
+			rc = store_key_mismatch(st->dir_fd, backing, kr, &d, err, errlen);
 			goto fail;
 		}
 		if (desc_verify(buf, len, k->master) < 0) {

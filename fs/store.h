@@ -76,6 +76,12 @@ int store_name_hidden(const char *name, int at_root);
  * forged, under no key of kr); -ENOENT if dirfd holds no descriptor;
  * other -errno. */
 int store_plaintext_allowed(int dirfd, const struct keyring *kr);
+/* For a descriptor d (of the store at dirfd) whose key id is on no key of
+ * kr: says in err whether the key is wrong (STORE_E_WRONG_KEY) or, since
+ * every encrypted file is under a given key, the descriptor is
+ * (STORE_E_BAD_DESC), and returns which. */
+int store_key_mismatch(int dirfd, const char *backing, const struct keyring *kr, const struct desc *d,
+		       char *err, size_t errlen);
 int store_set_plaintext(struct store *st, const struct keyring *kr, int allowed);
 /* Rewrites the descriptor with no retired key: how "rekey" records that
  * every file is under the current key. 0 or -errno. */

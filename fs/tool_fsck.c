@@ -251,7 +251,7 @@ out:
  * after printing why. Sets *state and f->strict. */
 static int check_desc(struct fsck *f, const char **state, struct desc *d)
 {
-	char buf[DESC_MAX_SIZE], want[2 * FMT_KEY_ID_SIZE + 1], have[2 * FMT_KEY_ID_SIZE + 1];
+	char buf[DESC_MAX_SIZE], want[2 * FMT_KEY_ID_SIZE + 1];
 	const struct keyring_key *k;
 	ssize_t n;
 	int fd = openat(f->rootfd, DESC_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -284,11 +284,20 @@ static int check_desc(struct fsck *f, const char **state, struct desc *d)
 	}
 	k = keyring_find(f->kr, d->key_id);
 	if (!k) {
+		char err[1024];
+
+		if (store_key_mismatch(f->rootfd, f->backing, f->kr, d, err, sizeof(err)) == STORE_E_WRONG_KEY) {
+			log_err("%s", err);
+			return EXIT_WRONG_KEY;
+		}
+		/* Every file is under the given key: check them, and count
+		 * the descriptor as the problem it is. */
 		kdf_key_id_hex(d->key_id, want);
-		kdf_key_id_hex(f->kr->keys[0].id, have);
-		log_err("%s: key does not match this store (store key id %s, given key id %s)", f->backing, want,
-			have);
-		return EXIT_WRONG_KEY;
+		*state = "forged";
+		f->strict = 1;
+		problem(f, DESC_NAME, -1, "store descriptor names key id %s, but every encrypted file is under "
+			"the given key: damaged or replaced", want);
+		return 1;
 	}
 	if (desc_verify(buf, (size_t)n, k->master) < 0) {
 		*state = "forged";

@@ -56,6 +56,29 @@ expect_output_contains "$store_id"
 expect_output_contains "$other_id"
 ok "wrong key refused with status 4: $JC_OUTPUT"
 
+# A descriptor whose key id was changed, over files all under the given
+# key: the descriptor is what is wrong (6), for mount and fsck; so it is
+# for the key it now names (its MAC fails), while a third key is a wrong
+# key (4). A key the descriptor lists as retired (a rotation with no file
+# written since) stays a wrong key too.
+cp -a "$B" "$JC_TMP/b3"
+sed -i "s/^key_id .*/key_id $other_id/" "$JC_TMP/b3/.jetcryptfs"
+try_mount 6 JS_KEY="$KEY1" -- "$JC_TMP/b3" "$M"
+expect_output_contains "$JC_TMP/b3/.jetcryptfs: store descriptor names key id $other_id, but every encrypted file (1) is under the given key (id $store_id): the descriptor is damaged or was replaced"
+expect_exit 6 env JS_KEY="$KEY1" "$JCFS" fsck "$JC_TMP/b3"
+expect_output_contains "$JC_TMP/b3/.jetcryptfs: store descriptor names key id $other_id, but every encrypted file is under the given key"
+try_mount 6 JS_KEY="$KEY2" -- "$JC_TMP/b3" "$M"
+expect_output_contains "store descriptor fails authentication"
+try_mount 4 JS_KEY="$(jc_genkey)" -- "$JC_TMP/b3" "$M"
+expect_output_contains "key does not match this store"
+cp -a "$B" "$JC_TMP/b4"
+printf 'jetstream {\n  key: "%s"\n  prev_key: "%s"\n}\n' "$KEY2" "$KEY1" >"$JC_TMP/rotate.conf"
+jc_mount "$JC_TMP/b4" "$JC_TMP/m4" -c "$JC_TMP/rotate.conf"
+jc_umount "$JC_TMP/m4"
+try_mount 4 JS_KEY="$KEY1" -- "$JC_TMP/b4" "$M"
+expect_output_contains "key does not match this store (store key id $other_id, given key id $store_id)"
+ok "a descriptor naming another key over files under the given one: 6 (mount, fsck); a retired key: 4"
+
 # No key at all.
 try_mount 3 -- "$B" "$M"
 grep -qi "key" <<<"$JC_OUTPUT" || fail "no-key refusal does not mention the key: $JC_OUTPUT"
