@@ -208,9 +208,12 @@ int store_plaintext_allowed(int dirfd, const struct keyring *kr)
 
 	if (rc < 0)
 		return rc;
-	if (desc_parse(buf, len, &d) < 0 || !(k = keyring_find(kr, d.key_id)) ||
-	    desc_verify(buf, len, k->master) < 0)
-		return 0;
+	if (desc_parse(buf, len, &d) < 0)
+		return -EBADMSG;
+	if (!(k = keyring_find(kr, d.key_id)))
+		return -EKEYREJECTED;
+	if (desc_verify(buf, len, k->master) < 0)
+		return -EBADMSG;
 	return d.plaintext_allowed;
 }
 

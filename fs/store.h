@@ -72,9 +72,9 @@ int store_name_hidden(const char *name, int at_root);
  * 0 or -errno; st->plaintext_allowed follows. */
 /* Read-only: whether the store whose backing root is dirfd lets
  * plaintext files be read. 1 if its descriptor says so and verifies under
- * a key of kr; 0 if it refuses them or cannot be trusted (malformed,
- * forged, under no key of kr); -ENOENT if dirfd holds no descriptor;
- * other -errno. */
+ * a key of kr; 0 if it refuses them; -ENOENT if dirfd holds no
+ * descriptor, -EKEYREJECTED if it is under no key of kr, -EBADMSG if it is
+ * malformed or forged, -EINVAL if it is no regular file, other -errno. */
 int store_plaintext_allowed(int dirfd, const struct keyring *kr);
 /* For a descriptor d (of the store at dirfd) whose key id is on no key of
  * kr: says in err whether the key is wrong (STORE_E_WRONG_KEY) or, since

@@ -72,23 +72,30 @@ static int write_all(const uint8_t *buf, size_t len)
 	return 0;
 }
 
-/* Whether a file with no header may be shown as it is: only if the
- * nearest directory above it that holds a store descriptor -- its store
- * -- allows plaintext files. Otherwise it may be an encrypted file whose
- * magic was damaged, whose bytes must not pass for its contents. */
+/* Whether a file with no header may be shown as it is: only if its store
+ * allows plaintext files. Otherwise it may be an encrypted file whose
+ * magic was damaged, whose bytes must not pass for its contents. Its
+ * store is the highest directory above it that holds a descriptor: only
+ * the backing root's is one (the mount hides it, and only it), while a
+ * file of that name further down can be put there by anyone who writes
+ * through the mount. 1 if allowed; else 0 with *why, or EXIT_WRONG_KEY
+ * when the descriptor is under another key. */
 static int plaintext_allowed_at(const char *path, const struct keyring *kr, const char **why)
 {
 	char dir[PATH_MAX], *slash;
 	struct stat cur, up;
-	int fd, parent, rc = -ENOENT;
+	int fd, parent, rc, found = -ENOENT;
 
-	*why = "not inside a store (no store descriptor in any directory above it)";
 	if (!realpath(path, dir))
-		return 0;
+		dir[0] = '\0';
 	slash = strrchr(dir, '/');
-	slash[slash == dir] = '\0';            /* its directory; "/" stays "/" */
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	while (fd >= 0 && (rc = store_plaintext_allowed(fd, kr)) == -ENOENT) {
+	if (slash)
+		slash[slash == dir] = '\0';    /* its directory; "/" stays "/" */
+	fd = slash ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	while (fd >= 0) {
+		rc = store_plaintext_allowed(fd, kr);
+		if (rc != -ENOENT)
+			found = rc;
 		parent = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (parent < 0 || fstat(fd, &cur) < 0 || fstat(parent, &up) < 0 ||
 		    (cur.st_dev == up.st_dev && cur.st_ino == up.st_ino)) {
@@ -101,9 +108,22 @@ static int plaintext_allowed_at(const char *path, const struct keyring *kr, cons
 	}
 	if (fd >= 0)
 		close(fd);
-	if (rc != -ENOENT)
-		*why = "its store does not allow plaintext files (or its descriptor cannot be trusted)";
-	return rc == 1;
+	switch (found) {
+	case 1:
+		return 1;
+	case -ENOENT:
+		*why = "not inside a store (no store descriptor in any directory above it)";
+		return 0;
+	case -EKEYREJECTED:
+		*why = "its store descriptor is under another key: key does not match this store";
+		return EXIT_WRONG_KEY;
+	case 0:
+		*why = "its store does not allow plaintext files";
+		return 0;
+	default:
+		*why = "its store descriptor is damaged or forged";
+		return 0;
+	}
 }
 
 /* Copies a plaintext file as it is. */
@@ -211,8 +231,11 @@ int tools_cat(int argc, char **argv)
 	if (rc == -ENODATA) {
 		const char *why;
 
-		if (!plaintext_allowed_at(path, k.kr, &why)) {
+		rc = plaintext_allowed_at(path, k.kr, &why);
+		if (rc != 1) {
 			log_err("%s: not encrypted (no jetcryptfs header), and %s", path, why);
+			if (rc == EXIT_WRONG_KEY)
+				status = EXIT_WRONG_KEY;
 			goto out;
 		}
 		status = cat_plain(path, fd, buf);

@@ -136,8 +136,25 @@ rc=0
 "$JCFS" cat "$D/ten.magic" >"$JC_TMP/out" 2>"$JC_TMP/cat.err" || rc=$?
 [ "$rc" -eq 1 ] && [ ! -s "$JC_TMP/out" ] ||
 	fail "cat of a file with a damaged magic in a strict store: exit $rc, $(stat -c %s "$JC_TMP/out") bytes out"
-[ "$(cat "$JC_TMP/cat.err")" = "jetcryptfs: error: $D/ten.magic: not encrypted (no jetcryptfs header), and its store does not allow plaintext files (or its descriptor cannot be trusted)" ] ||
+[ "$(cat "$JC_TMP/cat.err")" = "jetcryptfs: error: $D/ten.magic: not encrypted (no jetcryptfs header), and its store does not allow plaintext files" ] ||
 	fail "cat of a file with a damaged magic: $(cat "$JC_TMP/cat.err")"
+# An adopted store's plaintext file is copied, with a warning; a wrong key
+# is a wrong key (4). Its descriptor, copied into a directory of the
+# strict store, does not make that store's files plaintext: the store's
+# own descriptor, at its root, decides.
+mkdir "$JC_TMP/bp"
+echo "plain text" >"$JC_TMP/bp/p.txt"
+jc_mount "$JC_TMP/bp" "$JC_TMP/mp" --adopt
+jc_umount "$JC_TMP/mp"
+[ "$("$JCFS" cat "$JC_TMP/bp/p.txt" 2>"$JC_TMP/cat.err")" = "plain text" ] &&
+	grep -q "p.txt: not encrypted (plaintext file); copying it as it is" "$JC_TMP/cat.err" ||
+	fail "cat of an adopted store's plaintext file: $(cat "$JC_TMP/cat.err")"
+expect_exit 4 env JS_KEY="$NEW" "$JCFS" cat "$JC_TMP/bp/p.txt"
+expect_output_contains "p.txt: not encrypted (no jetcryptfs header), and its store descriptor is under another key"
+cp "$JC_TMP/bp/.jetcryptfs" "$D/.jetcryptfs"
+expect_exit 1 "$JCFS" cat "$D/ten.magic"
+expect_output_contains "its store does not allow plaintext files"
+rm "$D/.jetcryptfs"
 expect_exit 1 "$JCFS" cat "$JC_TMP/loose"
 expect_output_contains "$JC_TMP/loose: not encrypted (no jetcryptfs header), and not inside a store"
 expect_exit 1 "$JCFS" cat "$D/ten.short"
