@@ -121,3 +121,17 @@ void log_usage_getopt(const char *cmd, int c, char *const *argv)
 	else
 		log_usage(cmd, "unknown option %s", arg);
 }
+
+int log_stdout_status(int status)
+{
+	int err = 0;
+
+	if (fflush(stdout) != 0)
+		err = errno;
+	else if (ferror(stdout))
+		err = -1;               /* an earlier write failed; its errno is gone */
+	if (!err)
+		return status;
+	log_err("standard output: %s", err > 0 ? strerror(err) : "a write failed");
+	return status == 0 ? 1 : status;
+}

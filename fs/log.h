@@ -27,6 +27,11 @@ void log_usage(const char *cmd, const char *fmt, ...) __attribute__((format(prin
  * in its option string and opterr 0) on argv. */
 void log_usage_getopt(const char *cmd, int c, char *const *argv);
 
+/* status, or 1 (EXIT_FAIL) after one error line if anything written to
+ * stdout did not reach it (a full disk, a closed pipe): a key, a report or
+ * a listing that was lost must not look like success. */
+int log_stdout_status(int status);
+
 #define log_err(...)   log_msg(LOG_LVL_ERR, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_LVL_WARN, __VA_ARGS__)
 #define log_info(...)  log_msg(LOG_LVL_INFO, __VA_ARGS__)

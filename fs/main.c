@@ -310,7 +310,7 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 				return -1;
 			}
 			break;
-		case 'h': usage_mount(stdout); exit(EXIT_OK);
+		case 'h': usage_mount(stdout); exit(log_stdout_status(EXIT_OK));
 		default: log_usage_getopt("mount", c, argv); return -1;
 		}
 	}
@@ -901,7 +901,10 @@ static int cmd_genkey(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (argc > 1) {
-		log_usage("genkey", "takes no arguments");
+		if (argv[1][0] == '-')
+			log_usage("genkey", "unknown option %s", argv[1]);
+		else
+			log_usage("genkey", "takes no arguments");
 		return EXIT_USAGE;
 	}
 	if (sodium_init() < 0)
@@ -917,7 +920,7 @@ static int cmd_genkey(int argc, char **argv)
 static int run_command(int argc, char **argv)
 {
 	if (argc < 2) {
-		usage(stderr);
+		log_usage(NULL, "needs a command: mount, genkey, inspect, cat, fsck, encrypt or rekey");
 		return EXIT_USAGE;
 	}
 	if (!strcmp(argv[1], "mount"))
@@ -955,20 +958,6 @@ static int run_command(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	int status, err = 0;
-
 	log_init("jetcryptfs");
-	status = run_command(argc, argv);
-	/* A key, a report or a listing that did not reach its file (a full
-	 * disk, a closed pipe) must not look like success. */
-	if (fflush(stdout) != 0)
-		err = errno;
-	else if (ferror(stdout))
-		err = -1;               /* an earlier write failed; its errno is gone */
-	if (err) {
-		log_err("standard output: %s", err > 0 ? strerror(err) : "a write failed");
-		if (status == EXIT_OK)
-			status = EXIT_FAIL;
-	}
-	return status;
+	return log_stdout_status(run_command(argc, argv));
 }

@@ -40,6 +40,7 @@ int tool_parse(int argc, char **argv, unsigned flags, struct tool_opts *o,
 	int c;
 
 	memset(o, 0, sizeof(*o));
+	o->cmd = argv[0];
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":c:qh", longopts, NULL)) != -1) {
@@ -50,7 +51,7 @@ int tool_parse(int argc, char **argv, unsigned flags, struct tool_opts *o,
 		case 'C': o->cipher = optarg; need = TOOL_OPT_CIPHER; break;
 		case 'J': o->json = 1; need = TOOL_OPT_JSON; break;
 		case 'q': o->quiet = 1; need = TOOL_OPT_QUIET; break;
-		case 'h': usage(stdout); exit(EXIT_OK);
+		case 'h': usage(stdout); exit(log_stdout_status(EXIT_OK));
 		default: log_usage_getopt(argv[0], c, argv); return -1;
 		}
 		if (!(flags & need)) {
@@ -88,7 +89,8 @@ static int tool_config_load(const struct tool_opts *o, const char **backing, int
 	}
 	if (need_backing && !*backing) {
 		if (!k->cfg.backing_dir) {
-			log_err("no BACKING_DIR given%s", o->config ? " and the config has no backing_dir" : "");
+			log_usage(o->cmd, "needs a BACKING_DIR%s", o->config ? " (the config has no backing_dir)"
+									: " (or -c with backing_dir)");
 			return EXIT_USAGE;
 		}
 		*backing = k->cfg.backing_dir;

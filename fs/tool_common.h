@@ -29,11 +29,12 @@ struct tool_opts {
 	const char *cipher;
 	int json;
 	int quiet;
+	const char *cmd;                /* argv[0]: the command, for messages */
 };
 
 /* Parses argv with the options in flags; -h/--help prints usage to stdout
- * and exits 0. Returns the index of the first operand, or -1 after
- * printing usage to stderr. */
+ * and exits 0. Returns the index of the first operand, or -1 after one
+ * line on stderr saying what is wrong. */
 int tool_parse(int argc, char **argv, unsigned flags, struct tool_opts *o,
 	       void (*usage)(FILE *f));
 

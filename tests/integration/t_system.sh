@@ -268,6 +268,13 @@ usage_error "jetcryptfs inspect: option --cipher does not apply here" inspect --
 usage_error "jetcryptfs cat: unknown option -x" cat -x a
 usage_error "jetcryptfs genkey: takes no arguments" genkey extra
 usage_error "jetcryptfs: unknown command 'frobnicate'" frobnicate
+usage_error "jetcryptfs: needs a command"
+usage_error "jetcryptfs fsck: needs a BACKING_DIR" fsck
+usage_error "jetcryptfs genkey: unknown option --x" genkey --x
+for cmd in mount cat fsck inspect encrypt rekey genkey; do
+	expect_exit 1 sh -c "'$JCFS' $cmd --help >/dev/full"
+	expect_output_contains "standard output: No space left on device"
+done
 expect_exit 1 sh -c "'$JCFS' genkey >/dev/full"
 expect_output_contains "jetcryptfs: error: standard output: No space left on device"
 ok "command-line mistakes: one line naming the command and the problem, status 2; a full stdout is status 1"
