@@ -378,8 +378,12 @@ static int config_apply(struct config *cfg, const char *name, struct conf_value 
 	const struct conf_value *js = conf_map_get(root, "jetstream");
 	int r;
 
-	if (!js)
+	if (!js) {
+		/* An empty file or a FIFO no one writes to reads as empty:
+		 * whoever gave it meant something by it. */
+		snprintf(cfg->warning, sizeof(cfg->warning), "%s: no jetstream { } block: nothing in it is used", name);
 		return 0;
+	}
 	r = load_jetstream(&c, js);
 	if (r < 0)
 		return r;
