@@ -23,6 +23,13 @@
 #include "store.h"
 #include "tool_common.h"
 
+/* The long option getopt_long just returned, as written: argv[optind - 1],
+ * or the word before it when that is the option's separate value. */
+static const char *last_option(char **argv)
+{
+	return optarg && optind >= 2 && optarg == argv[optind - 1] ? argv[optind - 2] : argv[optind - 1];
+}
+
 int tool_parse(int argc, char **argv, unsigned flags, struct tool_opts *o,
 	       void (*usage)(FILE *f))
 {
@@ -34,6 +41,15 @@ int tool_parse(int argc, char **argv, unsigned flags, struct tool_opts *o,
 		{ "json", no_argument, NULL, 'J' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
+		/* mount's own, known here only to say so */
+		{ "adopt", no_argument, NULL, 'M' },
+		{ "write-through", no_argument, NULL, 'M' },
+		{ "readahead", required_argument, NULL, 'M' },
+		{ "low-space", required_argument, NULL, 'M' },
+		{ "log-file", required_argument, NULL, 'M' },
+		{ "pid-file", required_argument, NULL, 'M' },
+		{ "foreground", no_argument, NULL, 'M' },
+		{ "debug", no_argument, NULL, 'M' },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned need;
@@ -43,7 +59,7 @@ int tool_parse(int argc, char **argv, unsigned flags, struct tool_opts *o,
 	o->cmd = argv[0];
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":c:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":c:qho:fd", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': o->config = optarg; need = TOOL_OPT_KEYS; break;
 		case 'K': o->key_env = optarg; need = TOOL_OPT_KEYS; break;
@@ -52,14 +68,16 @@ int tool_parse(int argc, char **argv, unsigned flags, struct tool_opts *o,
 		case 'J': o->json = 1; need = TOOL_OPT_JSON; break;
 		case 'q': o->quiet = 1; need = TOOL_OPT_QUIET; break;
 		case 'h': usage(stdout); exit(log_stdout_status(EXIT_OK));
+		case 'M': case 'o': case 'f': case 'd': {
+			char letter[3] = { '-', (char)c, '\0' };
+
+			log_usage(argv[0], "option %s applies to mount only", c == 'M' ? last_option(argv) : letter);
+			return -1;
+		}
 		default: log_usage_getopt(argv[0], c, argv); return -1;
 		}
 		if (!(flags & need)) {
-			/* optarg may be the word after the option itself */
-			const char *opt = optarg && optind >= 2 && optarg == argv[optind - 1] ? argv[optind - 2]
-											 : argv[optind - 1];
-
-			log_usage(argv[0], "option %s does not apply here", opt);
+			log_usage(argv[0], "option %s does not apply here", last_option(argv));
 			return -1;
 		}
 	}

@@ -271,6 +271,8 @@ usage_error "jetcryptfs: unknown command 'frobnicate'" frobnicate
 usage_error "jetcryptfs: needs a command"
 usage_error "jetcryptfs fsck: needs a BACKING_DIR" fsck
 usage_error "jetcryptfs genkey: unknown option --x" genkey --x
+usage_error "jetcryptfs fsck: option --pid-file applies to mount only" fsck --pid-file /x a
+usage_error "jetcryptfs cat: option -f applies to mount only" cat -f a
 for cmd in mount cat fsck inspect encrypt rekey genkey; do
 	expect_exit 1 sh -c "'$JCFS' $cmd --help >/dev/full"
 	expect_output_contains "standard output: No space left on device"
