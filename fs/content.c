@@ -259,9 +259,13 @@ int content_load(struct content *c, int fd)
 		return -EIO;
 	}
 	if (fmt_plaintext_size(h.cipher, (uint64_t)st.st_size, &c->size) < 0) {
-		log_err("%s: truncated: %lld bytes is not a whole number of blocks", name,
-			(long long)st.st_size);
-		return -EIO;
+		if (!ctx.load_cut) {
+			log_err("%s: truncated: %lld bytes is not a whole number of blocks", name,
+				(long long)st.st_size);
+			return -EIO;
+		}
+		c->size = ((uint64_t)st.st_size - FMT_HEADER_SIZE) / fmt_stored_block_size(h.cipher) * BS;
+		c->cut = 1;
 	}
 	c->key = keyslot_get();
 	if (!c->key)

@@ -31,6 +31,10 @@ struct content_ctx {
 	/* The caller (a single-threaded tool) reports bad blocks itself,
 	 * from bad_block and bad_rc of struct content, instead of the log. */
 	int quiet_blocks;
+	/* A file cut inside a block loads with its whole blocks only, and
+	 * cut set (for cat, which writes what is good); otherwise it is an
+	 * error, as for the mount. */
+	int load_cut;
 };
 
 struct content {
@@ -41,6 +45,7 @@ struct content {
 	uint64_t size;                  /* plaintext size */
 	uint8_t *tail;                  /* plaintext of block size/4096, if cached */
 	int tail_valid;
+	int cut;                        /* with load_cut: the file ends inside block size/4096 */
 	/* With quiet_blocks: the last block a read found bad, and why. */
 	uint64_t bad_block;
 	int bad_rc;

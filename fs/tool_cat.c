@@ -177,6 +177,11 @@ static int cat_encrypted(const char *path, int fd, struct content *c, uint8_t *b
 			return EXIT_FAIL;
 		off += (uint64_t)n;
 	}
+	if (c->cut) {
+		log_err("%s: block %llu: truncated (the file ends inside it); output stopped there, after %llu good "
+			"bytes", path, (unsigned long long)(off / FMT_BLOCK_SIZE), (unsigned long long)off);
+		return EXIT_FAIL;
+	}
 	return EXIT_OK;
 }
 
@@ -256,7 +261,7 @@ int tools_cat(int argc, char **argv)
 	}
 	{
 		struct content_ctx cctx = { .kr = k.kr, .cipher = k.cipher, .plaintext_allowed = 1,
-					    .quiet_blocks = 1 };
+					    .quiet_blocks = 1, .load_cut = 1 };
 
 		if (content_setup(&cctx) < 0) {
 			log_err("crypto library initialisation failed");

@@ -171,8 +171,17 @@ for f in ten.short ten.magic; do
 done
 grep -q "dir/ten.short: truncated header" "$JC_LOG" || fail "the log does not name the truncated header: $(tail -n 3 "$JC_LOG")"
 jc_umount "$JC_TMP/mc"
-rm -f "$D/ten.magic" "$D/ten.short" "$JC_TMP/loose"
-ok "no header or a header cut short: cat refuses it in a strict store and outside one; all name a truncated header"
+# Cut one byte into block 1: cat writes block 0, then names block 1.
+cp "$D/ten" "$D/ten.cut"
+truncate -s $((32 + 4136 + 1)) "$D/ten.cut"
+rc=0
+"$JCFS" cat "$D/ten.cut" >"$JC_TMP/out" 2>"$JC_TMP/cat.err" || rc=$?
+[ "$rc" -eq 1 ] && cmp -s "$JC_TMP/out" <("$JCFS" cat "$D/ten" | head -c 4096) ||
+	fail "cat of a file cut inside block 1: exit $rc, $(stat -c %s "$JC_TMP/out") bytes"
+[ "$(cat "$JC_TMP/cat.err")" = "jetcryptfs: error: $D/ten.cut: block 1: truncated (the file ends inside it); output stopped there, after 4096 good bytes" ] ||
+	fail "cat of a file cut inside block 1: $(cat "$JC_TMP/cat.err")"
+rm -f "$D/ten.magic" "$D/ten.short" "$D/ten.cut" "$JC_TMP/loose"
+ok "no header or a header cut short: cat refuses it in a strict store and outside one; all name a truncated header; a file cut inside a block: cat writes the blocks before it"
 
 # rekey: store ba (aes, OLD) to NEW with chachapoly, through prev_key.
 printf 'jetstream {\n  key: "%s"\n  prev_key: "%s"\n  cipher: chachapoly\n}\n' "$NEW" "$OLD" >"$JC_TMP/rekey.conf"
