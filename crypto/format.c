@@ -121,6 +121,13 @@ int fmt_plaintext_size(int cipher, uint64_t cipher_size, uint64_t *plain)
 	return 0;
 }
 
+uint64_t fmt_whole_blocks_size(int cipher, uint64_t cipher_size)
+{
+	if (cipher_size <= FMT_HEADER_SIZE)
+		return 0;
+	return (cipher_size - FMT_HEADER_SIZE) / fmt_stored_block_size(cipher) * FMT_BLOCK_SIZE;
+}
+
 void fmt_header_encode(const struct fmt_header *h, uint8_t out[FMT_HEADER_SIZE])
 {
 	memcpy(out, FMT_MAGIC, 4);

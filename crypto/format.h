@@ -52,6 +52,10 @@ uint64_t fmt_ciphertext_size(int cipher, uint64_t plain);
  * (an empty file has no header). Returns -EINVAL for sizes no writer
  * produces: 1..31 bytes, or a last block with no room for a byte. */
 int fmt_plaintext_size(int cipher, uint64_t cipher_size, uint64_t *plain);
+/* Plaintext size of the whole blocks a ciphertext file of cipher_size
+ * bytes (header included) holds: for a size fmt_plaintext_size rejects (a
+ * file cut inside a block), what can still be read before the cut. */
+uint64_t fmt_whole_blocks_size(int cipher, uint64_t cipher_size);
 
 void fmt_header_encode(const struct fmt_header *h, uint8_t out[FMT_HEADER_SIZE]);
 /* 0 on success; -ENODATA if buf does not start with the magic (a

@@ -207,12 +207,9 @@ int content_stat_size(int fd, const struct stat *st, uint64_t *size, int *cipher
 		return 0;
 	}
 	*cipher = h.cipher;
-	if (fmt_plaintext_size(h.cipher, (uint64_t)st->st_size, size) < 0) {
-		/* Cut inside a block's overhead: count the whole blocks only. */
-		uint64_t body = (uint64_t)st->st_size - FMT_HEADER_SIZE;
-
-		*size = body / fmt_stored_block_size(h.cipher) * BS;
-	}
+	/* Cut inside a block's overhead: count the whole blocks only. */
+	if (fmt_plaintext_size(h.cipher, (uint64_t)st->st_size, size) < 0)
+		*size = fmt_whole_blocks_size(h.cipher, (uint64_t)st->st_size);
 	return 0;
 }
 
@@ -264,7 +261,7 @@ int content_load(struct content *c, int fd)
 				(long long)st.st_size);
 			return -EIO;
 		}
-		c->size = ((uint64_t)st.st_size - FMT_HEADER_SIZE) / fmt_stored_block_size(h.cipher) * BS;
+		c->size = fmt_whole_blocks_size(h.cipher, (uint64_t)st.st_size);
 		c->cut = 1;
 	}
 	c->key = keyslot_get();

@@ -175,12 +175,12 @@ static int store_write_desc(const struct store *st, const struct keyring *kr, in
 	return fsync(dirfd) < 0 ? -errno : 0;
 }
 
-/* Reads the descriptor: 0, -ENOENT if absent, -EINVAL if it
- * is not a regular file (O_NONBLOCK: a FIFO must not hang us), -errno. */
-static int store_read_desc(int dirfd, char *buf, size_t *len)
+int store_read_desc(int dirfd, char *buf, size_t *len)
 {
 	struct stat st;
 	ssize_t n;
+	/* O_NONBLOCK: a FIFO must not hang us; ELOOP: O_NOFOLLOW met a
+	 * symlink, which is no descriptor either. */
 	int fd = openat(dirfd, DESC_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 
 	*len = 0;

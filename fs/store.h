@@ -67,9 +67,10 @@ int store_name_is_tmp(const char *name);
  * anywhere. */
 int store_name_hidden(const char *name, int at_root);
 
-/* Rewrites the descriptor of the open (locked) store under the current key
- * with the given plaintext policy: how "encrypt" makes a store strict.
- * 0 or -errno; st->plaintext_allowed follows. */
+/* Reads the descriptor of the store whose backing root is dirfd into buf
+ * (DESC_MAX_SIZE bytes), *len its length: 0, -ENOENT if there is none,
+ * -EINVAL if it is not a regular file (a FIFO does not block), -errno. */
+int store_read_desc(int dirfd, char *buf, size_t *len);
 /* Read-only: whether the store whose backing root is dirfd lets
  * plaintext files be read. 1 if its descriptor says so and verifies under
  * a key of kr; 0 if it refuses them; -ENOENT if dirfd holds no
@@ -82,6 +83,9 @@ int store_plaintext_allowed(int dirfd, const struct keyring *kr);
  * (STORE_E_BAD_DESC), and returns which. */
 int store_key_mismatch(int dirfd, const char *backing, const struct keyring *kr, const struct desc *d,
 		       char *err, size_t errlen);
+/* Rewrites the descriptor of the open (locked) store under the current key
+ * with the given plaintext policy: how "encrypt" makes a store strict.
+ * 0 or -errno; st->plaintext_allowed follows. */
 int store_set_plaintext(struct store *st, const struct keyring *kr, int allowed);
 /* Rewrites the descriptor with no retired key: how "rekey" records that
  * every file is under the current key. 0 or -errno. */

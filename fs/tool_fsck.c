@@ -189,7 +189,7 @@ static void verify(struct fsck *f, const struct tool_file *tf, const struct keyr
 	sbs = fmt_stored_block_size(h.cipher);
 	size_ok = fmt_plaintext_size(h.cipher, (uint64_t)st.st_size, &plain) == 0;
 	if (!size_ok)   /* the whole blocks are still worth checking */
-		plain = ((uint64_t)st.st_size - FMT_HEADER_SIZE) / sbs * FMT_BLOCK_SIZE;
+		plain = fmt_whole_blocks_size(h.cipher, (uint64_t)st.st_size);
 	nblocks = (plain + FMT_BLOCK_SIZE - 1) / FMT_BLOCK_SIZE;
 	f->encrypted++;
 	if (k != &f->kr->keys[0])
@@ -253,30 +253,26 @@ static int check_desc(struct fsck *f, const char **state, struct desc *d)
 {
 	char buf[DESC_MAX_SIZE], want[2 * FMT_KEY_ID_SIZE + 1];
 	const struct keyring_key *k;
-	ssize_t n;
-	int fd = openat(f->rootfd, DESC_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	struct stat st;
+	size_t n;
+	int rc = store_read_desc(f->rootfd, buf, &n);
 
-	/* ELOOP: O_NOFOLLOW met a symlink, which is no descriptor either. */
-	if (fd < 0 && errno != ELOOP) {
-		*state = errno == ENOENT ? "missing" : "unreadable";
-		if (errno != ENOENT) {
-			problem(f, DESC_NAME, -1, "cannot read the store descriptor: %s", strerror(errno));
-			return 1;
-		}
+	if (rc == -ENOENT) {
+		*state = "missing";
 		return 0;
 	}
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		if (fd >= 0)
-			close(fd);
+	if (rc == -EINVAL) {
 		*state = "malformed";
 		f->strict = 1;
 		problem(f, DESC_NAME, -1, "store descriptor is not a regular file");
 		return 1;
 	}
-	n = read(fd, buf, sizeof(buf));
-	close(fd);
-	if (n < 0 || desc_parse(buf, (size_t)n, d) < 0) {
+	if (rc < 0) {
+		*state = "unreadable";
+		f->strict = 1;  /* its policy cannot be read */
+		problem(f, DESC_NAME, -1, "cannot read the store descriptor: %s", strerror(-rc));
+		return 1;
+	}
+	if (desc_parse(buf, n, d) < 0) {
 		*state = "malformed";
 		f->strict = 1;
 		problem(f, DESC_NAME, -1, "malformed store descriptor");
@@ -299,7 +295,7 @@ static int check_desc(struct fsck *f, const char **state, struct desc *d)
 			"the given key: damaged or replaced", want);
 		return 1;
 	}
-	if (desc_verify(buf, (size_t)n, k->master) < 0) {
+	if (desc_verify(buf, n, k->master) < 0) {
 		*state = "forged";
 		f->strict = 1;  /* its policy cannot be trusted */
 		problem(f, DESC_NAME, -1, "store descriptor fails authentication (modified without the key)");
