@@ -96,15 +96,9 @@ static int keys_load_file(const struct key_opts *ko, struct keyring **kr,
 			 conf_file_strerror(fd));
 		return fd;
 	}
-	if (S_ISREG(st.st_mode) && st.st_size > KEYS_FILE_MAX) {
-		snprintf(err, errlen, "%s: the key file must be at most %d bytes",
-			 ko->key_file, KEYS_FILE_MAX);
-		rc = -EINVAL;
-		goto out;
-	}
-	/* A pipe (--key-file <(...)) says 0: read up to one byte past the
-	 * limit, to tell a key that is too long. */
-	cap = S_ISREG(st.st_mode) ? (size_t)st.st_size : KEYS_FILE_MAX + 1;
+	/* Up to one byte past the limit, to tell a key that is too long: a
+	 * pipe (--key-file <(...)) has no size to check first. */
+	cap = KEYS_FILE_MAX + 1;
 	/* no config may have been loaded: libsodium is not set up yet */
 	secret = sodium_init() < 0 ? NULL : sodium_malloc(cap + 1);
 	if (!secret) {
