@@ -46,9 +46,9 @@ static void usage_cat(FILE *f)
 		"  -h, --help            this text\n"
 		"\n"
 		"Exit status: 0 the whole file was written; 1 a bad block, a damaged or truncated\n"
-		"file, a plaintext file its store does not allow, or a read or write error; 2 usage or config error; 3 no key given; 4 the\n"
-		"file is encrypted under a key that was not given (both key ids named); 10-19 TPM\n"
-		"errors.\n");
+		"file, a plaintext file its store does not allow, or a read or write error; 2\n"
+		"usage or config error; 3 no key given; 4 the file is under a key that was not\n"
+		"given (both key ids named), or a plaintext file's store is; 10-19 TPM errors.\n");
 }
 
 /* Writes len bytes to standard output; on failure says so (one line) and
