@@ -66,6 +66,7 @@ struct mount_opts {
 	const char *mountpoint;
 	int foreground;
 	int adopt;
+	int strict;
 	int write_through;
 	int debug;
 	int allow_other;
@@ -86,6 +87,8 @@ static void usage_mount(FILE *f)
 		"      --key-env NAME    read the key from $NAME (default: config key/tpm, then $JS_KEY)\n"
 		"      --key-file FILE   read the key from FILE, e.g. a systemd credential\n"
 		"      --adopt           allow a first mount over existing plaintext files\n"
+		"      --strict          refuse a store that allows plaintext files (set it once\n"
+		"                        encrypt has made the store strict)\n"
 		"      --write-through   no kernel writeback cache (every write reaches the daemon)\n"
 		"      --readahead KIB   kernel readahead window for the mount (default 4096; 0 leaves\n"
 		"                        the kernel's 128; needs root)\n"
@@ -99,7 +102,7 @@ static void usage_mount(FILE *f)
 		"  -d, --debug           debug logging (implies -f)\n"
 		"  -o OPT[,OPT...]       mount options: allow_other (implies default_permissions), ro, ...\n"
 		"                        and config=FILE, cipher=NAME, key_env=NAME, key_file=FILE, adopt,\n"
-		"                        write_through, readahead=KIB, low_space=MIB, log_file=FILE,\n"
+		"                        strict, write_through, readahead=KIB, low_space=MIB, log_file=FILE,\n"
 		"                        pid_file=FILE;\n"
 		"                        fstab-only words (defaults, noauto, nofail, _netdev, user,\n"
 		"                        x-*, ...) are ignored\n"
@@ -108,7 +111,8 @@ static void usage_mount(FILE *f)
 		"Exit status: 0 mounted; 1 failure; 2 usage or config error; 3 no key given;\n"
 		"4 key does not match this store; 5 backing directory holds plaintext files and\n"
 		"needs --adopt; 6 damaged store descriptor; 7 store in use (already mounted,\n"
-		"or encrypt/rekey running); 10-19 TPM errors.\n");
+		"or encrypt/rekey running); 8 strict asked, the store allows plaintext files;\n"
+		"10-19 TPM errors.\n");
 }
 
 static void usage(FILE *f)
@@ -178,6 +182,8 @@ static int parse_o(struct mount_opts *mo, char *arg)
 			mo->pid_file = o + 9;
 		else if (!strcmp(o, "adopt"))
 			mo->adopt = 1;
+		else if (!strcmp(o, "strict"))
+			mo->strict = 1;
 		else if (!strcmp(o, "write_through"))
 			mo->write_through = 1;
 		else if (!strncmp(o, "readahead=", 10))
@@ -275,6 +281,7 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 		{ "key-env", required_argument, NULL, 'K' },
 		{ "key-file", required_argument, NULL, 'F' },
 		{ "adopt", no_argument, NULL, 'A' },
+		{ "strict", no_argument, NULL, 'T' },
 		{ "write-through", no_argument, NULL, 'W' },
 		{ "readahead", required_argument, NULL, 'R' },
 		{ "low-space", required_argument, NULL, 'S' },
@@ -297,6 +304,7 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 		case 'K': mo->key_env = optarg; break;
 		case 'F': mo->key_file = optarg; break;
 		case 'A': mo->adopt = 1; break;
+		case 'T': mo->strict = 1; break;
 		case 'W': mo->write_through = 1; break;
 		case 'R': mo->readahead = optarg; break;
 		case 'S': mo->low_space = optarg; break;
@@ -637,7 +645,7 @@ static int signals_start(struct fuse_session *se, const char *mnt)
 
 static int run_daemon(struct mount_opts *mo)
 {
-	struct config cfg = { .adopt = -1 };
+	struct config cfg = { .adopt = -1, .strict = -1 };
 	struct keyring *kr = NULL;
 	struct store st = { .dir_fd = -1 };
 	struct fuse_lowlevel_ops ops;
@@ -690,6 +698,15 @@ static int run_daemon(struct mount_opts *mo)
 	}
 	if (cfg.adopt == 1)
 		mo->adopt = 1;
+	if (cfg.strict == 1)
+		mo->strict = 1;
+	if (mo->adopt && mo->strict) {
+		const char *cl = "command line";
+
+		status = fail(EXIT_USAGE, "adopt (%s) and strict (%s) cannot be used together",
+			      cfg.adopt == 1 ? mo->config : cl, cfg.strict == 1 ? mo->config : cl);
+		goto out;
+	}
 
 	{
 		struct key_opts ko = { .key_env = mo->key_env, .key_file = mo->key_file, .cfg = &cfg,
@@ -706,7 +723,8 @@ static int run_daemon(struct mount_opts *mo)
 		}
 	}
 
-	rc = store_open(backing, kr, mo->adopt, &st, err, sizeof(err));
+	rc = store_open(backing, kr, (mo->adopt ? STORE_ADOPT : 0) | (mo->strict ? STORE_STRICT : 0), &st,
+			err, sizeof(err));
 	if (rc < 0) {
 		status = fail(store_exit_status(rc), "%s", err);
 		goto out;
@@ -874,7 +892,7 @@ static int cmd_mount(int argc, char **argv)
 	 * the daemon's verdict. */
 	close(pipefd[1]);
 	{
-		struct config none = { .adopt = -1 };
+		struct config none = { .adopt = -1, .strict = -1 };
 
 		env_scrub(env_snapshot(), mo.key_env, &none);
 	}

@@ -15,6 +15,7 @@ enum {
 	EXIT_NEED_ADOPT = 5,    /* plaintext files and no --adopt */
 	EXIT_BAD_STORE = 6,     /* damaged or forged store descriptor */
 	EXIT_BUSY = 7,          /* the store is mounted (or another tool runs on it) */
+	EXIT_NOT_STRICT = 8,    /* strict asked, the store allows plaintext files */
 	/* 10..19: TPM errors, see keysrc/tpm.h */
 };
 

@@ -58,6 +58,7 @@ struct survey {
 	unsigned long foreign;          /* encrypted under another key */
 	uint8_t foreign_id[FMT_KEY_ID_SIZE];
 	char foreign_file[PATH_MAX];    /* the first of those, relative */
+	char plaintext_file[PATH_MAX];  /* the first plaintext file, relative */
 	char failed[PATH_MAX];          /* what could not be read, relative */
 	char path[PATH_MAX];            /* the directory being surveyed, relative */
 	/* key_id: the current key; retired: other key ids of the ring that
@@ -121,7 +122,8 @@ static int survey_dir(int dirfd, const struct keyring *kr, struct survey *sv, in
 			if (n < 0) {
 				rc = -errno;
 			} else if (fmt_header_decode(&h, raw, (size_t)n) == -ENODATA) {
-				sv->plaintext++;
+				if (!sv->plaintext++)
+					memcpy(sv->plaintext_file, sv->path, sizeof(sv->path));
 			} else if (fmt_header_decode(&h, raw, (size_t)n) == 0) {
 				if (keyring_find(kr, h.key_id)) {
 					sv->ours++;
@@ -287,9 +289,10 @@ static int store_lock(const char *backing, struct store *st, char *err, size_t e
 	return 0;
 }
 
-int store_open(const char *backing, const struct keyring *kr, int adopt, struct store *st,
+int store_open(const char *backing, const struct keyring *kr, unsigned flags, struct store *st,
 	       char *err, size_t errlen)
 {
+	int adopt = !!(flags & STORE_ADOPT), strict = !!(flags & STORE_STRICT);
 	char buf[DESC_MAX_SIZE], want[2 * FMT_KEY_ID_SIZE + 1], have[2 * FMT_KEY_ID_SIZE + 1];
 	struct survey sv = { 0 };
 	const struct keyring_key *k;
@@ -326,6 +329,16 @@ int store_open(const char *backing, const struct keyring *kr, int adopt, struct 
 		rc = store_check_retired(backing, kr, &d, err, errlen);
 		if (rc < 0)
 			goto fail;
+		if (strict && d.plaintext_allowed) {
+			/* An adopted store's descriptor, or a replayed one: its
+			 * MAC proves the key, not that it is the latest. */
+			snprintf(err, errlen, "%s/%s: store descriptor allows plaintext files, but strict was "
+				 "asked: if the store is still being adopted, run jetcryptfs encrypt without strict; "
+				 "if it was strict, this is an old descriptor or another store's, put back",
+				 backing, DESC_NAME);
+			rc = STORE_E_NOT_STRICT;
+			goto fail;
+		}
 		store_take_retired(st, &d);
 		st->plaintext_allowed = d.plaintext_allowed;
 		if (adopt && !d.plaintext_allowed)
@@ -388,6 +401,13 @@ int store_open(const char *backing, const struct keyring *kr, int adopt, struct 
 			 "as prev_key, or run jetcryptfs rekey with it; if no key was rotated, its header is "
 			 "damaged", backing, sv.foreign_file[0] ? "" : "a file", sv.foreign_file, want, sv.foreign);
 		rc = STORE_E_WRONG_KEY;
+		goto fail;
+	}
+	if (sv.plaintext && strict) {
+		snprintf(err, errlen, "%s: no store descriptor and %lu plaintext files (the first: %s), but "
+			 "strict was asked: a new store to adopt needs --adopt without strict; if it was strict, "
+			 "they were put there", backing, sv.plaintext, sv.plaintext_file);
+		rc = STORE_E_NOT_STRICT;
 		goto fail;
 	}
 	if (sv.plaintext && !adopt) {
@@ -490,6 +510,7 @@ int store_exit_status(int rc)
 	case STORE_E_NEED_ADOPT: return EXIT_NEED_ADOPT;
 	case STORE_E_BAD_DESC: return EXIT_BAD_STORE;
 	case STORE_E_BUSY: return EXIT_BUSY;
+	case STORE_E_NOT_STRICT: return EXIT_NOT_STRICT;
 	default: return EXIT_FAIL;
 	}
 }

@@ -28,6 +28,7 @@ struct store {
 #define STORE_E_NEED_ADOPT  (-ENOTEMPTY)     /* plaintext files and no descriptor */
 #define STORE_E_BUSY        (-EWOULDBLOCK)   /* another process holds the store */
 #define STORE_E_BAD_DESC    (-EBADMSG)       /* descriptor malformed or forged */
+#define STORE_E_NOT_STRICT  (-EMEDIUMTYPE)   /* plaintext allowed, strict asked */
 /* The one line for a retired key that is not given: backing dir, key id. */
 #define STORE_RETIRED_FMT "%s: files under key id %s remain (rotated out, not yet rekeyed): " \
 	"add it as prev_key, or run jetcryptfs rekey with it"
@@ -37,13 +38,17 @@ struct store {
  * (from the key ids found in file headers), moves it to the current key
  * after a rotation, recording the old key as retired. A retired key that
  * is not on kr is refused (STORE_E_WRONG_KEY): some files would not read.
- * adopt allows a first mount over plaintext files.
+ * STORE_ADOPT allows a first mount over plaintext files. STORE_STRICT
+ * refuses a store that allows plaintext files, or that has none of its
+ * own and holds some (STORE_E_NOT_STRICT): the operator's word that the
+ * store is strict, which a replayed descriptor cannot take back.
  * On error returns one of the codes above or -errno, with one line in err. */
-int store_open(const char *backing, const struct keyring *kr, int adopt, struct store *st,
+enum { STORE_ADOPT = 1, STORE_STRICT = 2 };
+int store_open(const char *backing, const struct keyring *kr, unsigned flags, struct store *st,
 	       char *err, size_t errlen);
 /* The process exit status (status.h) for an error of store_open:
  * EXIT_WRONG_KEY, EXIT_NEED_ADOPT, EXIT_BAD_STORE, EXIT_BUSY,
- * else EXIT_FAIL. */
+ * EXIT_NOT_STRICT, else EXIT_FAIL. */
 int store_exit_status(int rc);
 /* 1 if the backing directory holds no store and no encrypted file under a
  * key that is not on kr (so a fresh key may be created for it); 0 with

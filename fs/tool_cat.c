@@ -29,7 +29,8 @@
 static void usage_cat(FILE *f)
 {
 	fprintf(f,
-		"usage: jetcryptfs cat [-c FILE] [--key-env NAME|--key-file FILE] BACKING_FILE\n"
+		"usage: jetcryptfs cat [-c FILE] [--key-env NAME|--key-file FILE] [--strict]\n"
+		"                      BACKING_FILE\n"
 		"\n"
 		"Decrypts one file of a backing directory to standard output, without mounting\n"
 		"(the store may be mounted or not). The key comes as for mount: --key-env NAME\n"
@@ -38,17 +39,21 @@ static void usage_cat(FILE *f)
 		"A block that fails authentication stops the output with an error naming the\n"
 		"file and the block, after writing only the good bytes before it. A plaintext\n"
 		"file (no jetcryptfs header) is copied as it is, with a warning, only if the\n"
-		"store it is in allows plaintext files (an adopted store); else it is an error.\n"
+		"store it is in allows plaintext files (an adopted store) and strict was not\n"
+		"asked; else it is an error.\n"
 		"\n"
 		"  -c, --config FILE     NATS-syntax config with a jetstream { } block\n"
 		"      --key-env NAME    read the key from $NAME\n"
 		"      --key-file FILE   read the key from FILE (e.g. a systemd credential)\n"
+		"      --strict          a plaintext file is an error whatever its store allows\n"
+		"                        (also the config's strict: true)\n"
 		"  -h, --help            this text\n"
 		"\n"
 		"Exit status: 0 the whole file was written; 1 a bad block, a damaged or truncated\n"
-		"file, a plaintext file its store does not allow, or a read or write error; 2\n"
-		"usage or config error; 3 no key given; 4 the file is under a key that was not\n"
-		"given (both key ids named), or a plaintext file's store is; 10-19 TPM errors.\n");
+		"file, a plaintext file its store (or --strict) does not allow, or a read or\n"
+		"write error; 2 usage or config error; 3 no key given; 4 the file is under a key\n"
+		"that was not given (both key ids named), or a plaintext file's store is; 10-19\n"
+		"TPM errors.\n");
 }
 
 /* Writes len bytes to standard output; on failure says so (one line) and
@@ -197,7 +202,7 @@ int tools_cat(int argc, char **argv)
 	ssize_t n;
 	int first, fd = -1, rc, status;
 
-	first = tool_parse(argc, argv, TOOL_OPT_KEYS, &o, usage_cat);
+	first = tool_parse(argc, argv, TOOL_OPT_KEYS | TOOL_OPT_STRICT, &o, usage_cat);
 	if (first < 0)
 		return EXIT_USAGE;
 	if (argc - first != 1) {
@@ -236,7 +241,12 @@ int tools_cat(int argc, char **argv)
 	if (rc == -ENODATA) {
 		const char *why;
 
-		rc = plaintext_allowed_at(path, k.kr, &why);
+		if (k.strict) {
+			why = "strict was asked";
+			rc = 0;
+		} else {
+			rc = plaintext_allowed_at(path, k.kr, &why);
+		}
 		if (rc != 1) {
 			log_err("%s: not encrypted (no jetcryptfs header), and %s", path, why);
 			if (rc == EXIT_WRONG_KEY)

@@ -40,6 +40,7 @@ int tool_parse(int argc, char **argv, unsigned flags, struct tool_opts *o,
 		{ "cipher", required_argument, NULL, 'C' },
 		{ "json", no_argument, NULL, 'J' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "strict", no_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		/* mount's own, known here only to say so */
 		{ "adopt", no_argument, NULL, 'M' },
@@ -67,6 +68,7 @@ int tool_parse(int argc, char **argv, unsigned flags, struct tool_opts *o,
 		case 'C': o->cipher = optarg; need = TOOL_OPT_CIPHER; break;
 		case 'J': o->json = 1; need = TOOL_OPT_JSON; break;
 		case 'q': o->quiet = 1; need = TOOL_OPT_QUIET; break;
+		case 'T': o->strict = 1; need = TOOL_OPT_STRICT; break;
 		case 'h': usage(stdout); exit(log_stdout_status(EXIT_OK));
 		case 'M': case 'o': case 'f': case 'd': {
 			char letter[3] = { '-', (char)c, '\0' };
@@ -96,6 +98,7 @@ static int tool_config_load(const struct tool_opts *o, const char **backing, int
 
 	memset(k, 0, sizeof(*k));
 	k->cfg.adopt = -1;
+	k->cfg.strict = -1;
 	if (o->config) {
 		rc = config_load(o->config, &k->cfg, err, sizeof(err));
 		if (rc < 0) {
@@ -105,6 +108,7 @@ static int tool_config_load(const struct tool_opts *o, const char **backing, int
 		if (k->cfg.warning[0])
 			log_warn("%s", k->cfg.warning);
 	}
+	k->strict = o->strict || k->cfg.strict == 1;
 	if (need_backing && !*backing) {
 		if (!k->cfg.backing_dir) {
 			log_usage(o->cmd, "needs a BACKING_DIR%s", o->config ? " (the config has no backing_dir)"

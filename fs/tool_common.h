@@ -1,8 +1,9 @@
 /*
  * What the offline tools share: their common options (-c, --key-env,
- * --key-file, --cipher, --json, --quiet), loading the config and keys with the same
- * exit statuses as mount, a sorted walk of a backing tree, signals that
- * ask a long run to stop at a safe point, and JSON string output.
+ * --key-file, --cipher, --json, --quiet, --strict), loading the config
+ * and keys with the same exit statuses as mount, a sorted walk of a
+ * backing tree, signals that ask a long run to stop at a safe point, and
+ * JSON string output.
  */
 #ifndef JCFS_TOOL_COMMON_H
 #define JCFS_TOOL_COMMON_H
@@ -20,6 +21,7 @@ enum {
 	TOOL_OPT_CIPHER = 2,            /* --cipher NAME */
 	TOOL_OPT_JSON = 4,              /* --json */
 	TOOL_OPT_QUIET = 8,             /* -q, --quiet */
+	TOOL_OPT_STRICT = 16,           /* --strict */
 };
 
 struct tool_opts {
@@ -29,6 +31,7 @@ struct tool_opts {
 	const char *cipher;
 	int json;
 	int quiet;
+	int strict;
 	const char *cmd;                /* argv[0]: the command, for messages */
 };
 
@@ -42,6 +45,7 @@ struct tool_keys {
 	struct config cfg;
 	struct keyring *kr;
 	int cipher;                     /* for new files: --cipher, config, chachapoly */
+	int strict;                     /* --strict or the config's strict: true */
 };
 
 /* Loads -c FILE (if given) into k->cfg -- if *backing is NULL and

@@ -40,7 +40,7 @@ static void usage_encrypt(FILE *f)
 {
 	fprintf(f,
 		"usage: jetcryptfs encrypt [-c FILE] [--key-env NAME|--key-file FILE] [--cipher NAME]\n"
-		"                          [--quiet] [BACKING_DIR]\n"
+		"                          [--quiet] [--strict] [BACKING_DIR]\n"
 		"\n"
 		"Encrypts in place the plaintext files of an adopted store (one mounted with\n"
 		"--adopt; a directory that was never mounted is adopted first). Each file is\n"
@@ -62,20 +62,23 @@ static void usage_encrypt(FILE *f)
 		"      --cipher NAME     chachapoly or aes (default: the config's cipher, else chachapoly)\n"
 		"  -q, --quiet           no progress bar and no summary (no bar either when stderr\n"
 		"                        is not a terminal)\n"
+		"      --strict          refuse a store that allows plaintext files (exit 8; also\n"
+		"                        the config's strict: true)\n"
 		"  -h, --help            this text\n"
 		"\n"
 		"Exit status: 0 every plaintext file is encrypted and the store is strict;\n"
 		"1 some files could not be converted (each named; run again after fixing them);\n"
 		"2 usage or config error; 3 no key given; 4 key does not match this store;\n"
 		"6 damaged store descriptor; 7 the store is mounted or another jetcryptfs command\n"
-		"is working on it; 10-19 TPM errors; 128+N stopped by signal N (run again to finish).\n");
+		"is working on it; 8 strict asked, the store allows plaintext files; 10-19 TPM\n"
+		"errors; 128+N stopped by signal N (run again to finish).\n");
 }
 
 static void usage_rekey(FILE *f)
 {
 	fprintf(f,
 		"usage: jetcryptfs rekey [-c FILE] [--key-env NAME|--key-file FILE] [--cipher NAME]\n"
-		"                        [--quiet] [BACKING_DIR]\n"
+		"                        [--quiet] [--strict] [BACKING_DIR]\n"
 		"\n"
 		"Re-encrypts every file that is not under the current key and cipher: files\n"
 		"readable only through the config's prev_key, and files written with the other\n"
@@ -100,15 +103,17 @@ static void usage_rekey(FILE *f)
 		"                        config's cipher, else chachapoly)\n"
 		"  -q, --quiet           no progress bar and no summary (no bar either when stderr\n"
 		"                        is not a terminal)\n"
+		"      --strict          refuse a store that allows plaintext files (exit 8; also\n"
+		"                        the config's strict: true)\n"
 		"  -h, --help            this text\n"
 		"\n"
 		"Exit status: 0 every encrypted file is under the current key and cipher; 1 some\n"
 		"files could not be converted (each named: a key id that was not given, a bad\n"
 		"block, a read or write error); 2 usage or config error; 3 no key given; 4 key\n"
 		"does not match this store, or a retired key that files are still under is not\n"
-		"given; 6 damaged store descriptor; 7 the store is mounted or\n"
-		"another jetcryptfs command is working on it; 10-19 TPM errors; 128+N stopped by\n"
-		"signal N (run again to finish).\n");
+		"given; 6 damaged store descriptor; 7 the store is mounted or another jetcryptfs\n"
+		"command is working on it; 8 strict asked, the store allows plaintext files;\n"
+		"10-19 TPM errors; 128+N stopped by signal N (run again to finish).\n");
 }
 
 struct conv {
@@ -361,7 +366,8 @@ static int convert(int argc, char **argv, int rekey)
 	unsigned long nchosen = 0, plain_left = 0;
 	int status, rc, adopt = 0, sig = 0;
 
-	status = tool_start_dir(argc, argv, TOOL_OPT_KEYS | TOOL_OPT_CIPHER | TOOL_OPT_QUIET, usage, &o, &k, &backing);
+	status = tool_start_dir(argc, argv, TOOL_OPT_KEYS | TOOL_OPT_CIPHER | TOOL_OPT_QUIET | TOOL_OPT_STRICT,
+				usage, &o, &k, &backing);
 	if (status)
 		goto out;
 	status = EXIT_FAIL;
@@ -373,14 +379,17 @@ static int convert(int argc, char **argv, int rekey)
 		cv.delay_ms = (unsigned)strtoul(delay, NULL, 10);
 
 	/* encrypt adopts a directory that was never mounted; a store that
-	 * has a descriptor keeps its own policy. */
-	if (!rekey) {
+	 * has a descriptor keeps its own policy. Under strict, a store that
+	 * allows plaintext files is refused: encrypting them would bless
+	 * files planted under a descriptor put back. */
+	if (!rekey && !k.strict) {
 		char desc[4096];
 
 		snprintf(desc, sizeof(desc), "%s/%s", backing, DESC_NAME);
 		adopt = access(desc, F_OK) < 0 && errno == ENOENT;
 	}
-	rc = store_open(backing, k.kr, adopt, &st, err, sizeof(err));
+	rc = store_open(backing, k.kr, (adopt ? STORE_ADOPT : 0) | (k.strict ? STORE_STRICT : 0), &st, err,
+			sizeof(err));
 	if (rc < 0) {
 		status = store_exit_status(rc);
 		log_err("%s%s", err, rc == STORE_E_BUSY ? "; unmount it first" : "");

@@ -33,7 +33,7 @@ static void usage_fsck(FILE *f)
 {
 	fprintf(f,
 		"usage: jetcryptfs fsck [-c FILE] [--key-env NAME|--key-file FILE] [--json] [--quiet]\n"
-		"                       [BACKING_DIR]\n"
+		"                       [--strict] [BACKING_DIR]\n"
 		"\n"
 		"Verifies, read-only, that every block of every file in BACKING_DIR authenticates\n"
 		"under the given key (and prev_key). Reports, one line each, every bad block\n"
@@ -55,6 +55,9 @@ static void usage_fsck(FILE *f)
 		"                        under_previous_key, other_cipher, temp_files) and problems\n"
 		"                        [{file, block (or null), problem}]\n"
 		"  -q, --quiet           no progress bar (there is none when stderr is not a terminal)\n"
+		"      --strict          the store must be strict: plaintext files and a\n"
+		"                        descriptor that allows them are problems (also the\n"
+		"                        config's strict: true)\n"
 		"  -h, --help            this text\n"
 		"\n"
 		"Exit status: 0 clean; 1 problems found (each listed); 2 usage or config error;\n"
@@ -395,7 +398,8 @@ int tools_fsck(int argc, char **argv)
 	char err[1024];
 	int status, desc_bad;
 
-	status = tool_start_dir(argc, argv, TOOL_OPT_KEYS | TOOL_OPT_JSON | TOOL_OPT_QUIET, usage_fsck, &o, &k, &backing);
+	status = tool_start_dir(argc, argv, TOOL_OPT_KEYS | TOOL_OPT_JSON | TOOL_OPT_QUIET | TOOL_OPT_STRICT,
+				usage_fsck, &o, &k, &backing);
 	if (status)
 		goto out;
 	status = EXIT_FAIL;
@@ -418,6 +422,14 @@ int tools_fsck(int argc, char **argv)
 	if (desc_bad == EXIT_WRONG_KEY) {
 		status = EXIT_WRONG_KEY;
 		goto out;
+	}
+	if (k.strict) {
+		/* The operator's word outranks a descriptor, which may be
+		 * an old one put back. */
+		if (!desc_bad && d.plaintext_allowed)
+			problem(&f, DESC_NAME, -1, "store descriptor allows plaintext files, but strict was asked "
+				"(not yet encrypted, or an old descriptor or another store's put back)");
+		f.strict = 1;
 	}
 	if (tool_tree_walk(f.rootfd, backing, 0, &t, err, sizeof(err)) < 0) {
 		log_err("%s", err);

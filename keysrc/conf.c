@@ -100,8 +100,8 @@ static int fail_nomem(struct conf_src *s)
  * password -- so messages name the kind of token instead (token_kind). */
 static const char *const known_names[] = {
 	"jetstream", "cipher", "key", "encryption_key", "ek", "prev_key",
-	"prev_encryption_key", "store_dir", "backing_dir", "adopt", "tpm",
-	"keys_file", "encryption_password", "srk_password", "pcr", "tcti",
+	"prev_encryption_key", "store_dir", "backing_dir", "adopt", "strict",
+	"tpm", "keys_file", "encryption_password", "srk_password", "pcr", "tcti",
 };
 
 static int is_known_name(const char *name)

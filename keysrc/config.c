@@ -287,6 +287,12 @@ static int load_tpm(struct config_ctx *c, const struct conf_value *blk)
 /* Two aliases of one setting in a block: which one wins is written
  * nowhere (NATS docs and ours alike), so neither does. A repeat of the same
  * name, in any case, is not this: the later one wins, as in NATS. */
+/* The one of two settings written further down: where a clash is shown. */
+static const struct conf_value *later_of(const struct conf_value *a, const struct conf_value *b)
+{
+	return b->line > a->line || (b->line == a->line && b->col > a->col) ? b : a;
+}
+
 static int alias_clash(struct config_ctx *c, const struct conf_value *v, const char *name,
 		       const char *other, const char *what)
 {
@@ -297,6 +303,7 @@ static int load_jetstream(struct config_ctx *c, const struct conf_value *js)
 {
 	struct config *cfg = c->cfg;
 	const struct conf_value *key_at = NULL, *tpm_at = NULL;
+	const struct conf_value *adopt_at = NULL, *strict_at = NULL;
 	const char *key_name = NULL, *prev_name = NULL;
 	size_t i;
 	int r;
@@ -334,6 +341,10 @@ static int load_jetstream(struct config_ctx *c, const struct conf_value *js)
 			r = get_path(c, "backing_dir", v, &cfg->backing_dir);
 		} else if (strcasecmp(k, "adopt") == 0) {
 			r = get_bool(c, "adopt", v, &cfg->adopt);
+			adopt_at = v;
+		} else if (strcasecmp(k, "strict") == 0) {
+			r = get_bool(c, "strict", v, &cfg->strict);
+			strict_at = v;
 		} else if (strcasecmp(k, "tpm") == 0) {
 			if (tpm_at) {
 				/* two case-variants ("tpm", "TPM"): the later wins */
@@ -353,12 +364,12 @@ static int load_jetstream(struct config_ctx *c, const struct conf_value *js)
 		if (r < 0)
 			return r;
 	}
+	if (cfg->adopt == 1 && cfg->strict == 1)
+		/* adopt lets plaintext files in, strict refuses a store with any */
+		return fail_at(c, later_of(adopt_at, strict_at), "adopt and strict cannot both be true");
 	if (key_at && tpm_at) {
-		const struct conf_value *later =
-			(tpm_at->line > key_at->line ||
-			 (tpm_at->line == key_at->line && tpm_at->col > key_at->col)) ? tpm_at : key_at;
 		/* as nats-server: the key comes from the TPM or from the config, not both */
-		return fail_at(c, later, "key and tpm cannot be used together: "
+		return fail_at(c, later_of(key_at, tpm_at), "key and tpm cannot be used together: "
 			       "the key comes either from the config or from the TPM");
 	}
 	return 0;
@@ -368,6 +379,7 @@ static void config_init(struct config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->adopt = -1;
+	cfg->strict = -1;
 	cfg->tpm.pcr = CONFIG_PCR_DEFAULT;
 }
 
@@ -467,5 +479,6 @@ void config_free(struct config *cfg)
 	wipe_free(cfg->tpm.tcti);
 	sodium_memzero(cfg, sizeof(*cfg));
 	cfg->adopt = -1;
+	cfg->strict = -1;
 	cfg->tpm.pcr = CONFIG_PCR_DEFAULT;
 }

@@ -1,6 +1,7 @@
 /*
  * The jetcryptfs settings of a NATS-syntax config file: the "jetstream"
- * block (cipher, key, prev_key, store_dir, backing_dir, adopt, tpm {...}).
+ * block (cipher, key, prev_key, store_dir, backing_dir, adopt, strict,
+ * tpm {...}).
  * Other top-level settings of a nats.conf are ignored; unknown settings
  * inside the jetstream block are named in one warning line.
  */
@@ -27,6 +28,7 @@ struct config {
 	char *key;                      /* secret, NULL if not set */
 	char *prev_key;                 /* secret, NULL if not set */
 	int adopt;                      /* -1 unset, 0 or 1 */
+	int strict;                     /* -1 unset, 0 or 1: refuse plaintext files */
 	struct config_tpm tpm;
 	char warning[512];              /* "" or one line naming unknown settings */
 };
@@ -34,8 +36,8 @@ struct config {
 /* Loads path. On error returns a negative errno with one line
  * "FILE:LINE:COL: problem" in err. Errors: syntax (from conf.c), a
  * jetstream value of the wrong type, a bad cipher name, key and tpm
- * together, a pcr outside 17..23, a tpm block without keys_file or
- * encryption_password. Secrets live in sodium_malloc'd memory. */
+ * together, adopt and strict both true, a pcr outside 17..23, a tpm
+ * block without keys_file or encryption_password. Secrets live in sodium_malloc'd memory. */
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 /* Same for a string (name used in messages). */
 int config_load_string(const char *text, const char *name, struct config *cfg,

@@ -55,6 +55,7 @@ START_TEST(nats_example_inline_key)
 	ck_assert_ptr_null(cfg.store_dir);
 	ck_assert_int_eq(cfg.tpm.present, 0);
 	ck_assert_int_eq(cfg.adopt, -1);
+	ck_assert_int_eq(cfg.strict, -1);
 	ck_assert_str_eq(cfg.warning, "");
 	config_free(&cfg);
 
@@ -126,6 +127,7 @@ START_TEST(all_settings)
 		"  store_dir: /srv/js\n"
 		"  backing_dir: \"/srv/js.enc\"\n"
 		"  adopt: yes\n"
+		"  strict: false\n"
 		"}\n", &cfg);
 	ck_assert_int_eq(cfg.cipher, FMT_CIPHER_AES);
 	ck_assert_str_eq(cfg.key, "new key");
@@ -133,6 +135,7 @@ START_TEST(all_settings)
 	ck_assert_str_eq(cfg.store_dir, "/srv/js");
 	ck_assert_str_eq(cfg.backing_dir, "/srv/js.enc");
 	ck_assert_int_eq(cfg.adopt, 1);
+	ck_assert_int_eq(cfg.strict, 0);
 	ck_assert_str_eq(cfg.warning, "");
 	config_free(&cfg);
 
@@ -147,6 +150,7 @@ START_TEST(all_settings)
 		"    tcti: \"swtpm:host=127.0.0.1,port=2321\"\n"
 		"  }\n"
 		"  adopt: off\n"
+		"  STRICT: on\n"
 		"}\n", &cfg);
 	ck_assert_int_eq(cfg.tpm.present, 1);
 	ck_assert_str_eq(cfg.tpm.keys_file, "/etc/jcfs/keys.json");
@@ -156,6 +160,7 @@ START_TEST(all_settings)
 	ck_assert_int_eq(cfg.tpm.cipher, FMT_CIPHER_CHACHAPOLY);
 	ck_assert_str_eq(cfg.tpm.tcti, "swtpm:host=127.0.0.1,port=2321");
 	ck_assert_int_eq(cfg.adopt, 0);
+	ck_assert_int_eq(cfg.strict, 1);
 	config_free(&cfg);
 }
 END_TEST
@@ -402,6 +407,11 @@ START_TEST(err_types)
 	load_err("jetstream { backing_dir: { x: 1 } }", "t.conf:1:26: ", "backing_dir must be a string, not a block");
 	load_err("jetstream { adopt: 5 }", "t.conf:1:20: ", "adopt must be true or false, not an integer");
 	load_err("jetstream { adopt: maybe }", "t.conf:1:20: ", "adopt must be true or false, not a string");
+	load_err("jetstream { strict: 1 }", "t.conf:1:21: ", "strict must be true or false, not an integer");
+	/* adopt lets plaintext files in, strict refuses them: the later one is shown */
+	load_err("jetstream {\n  strict: true\n  adopt: yes\n}", "t.conf:3:10: ",
+		 "adopt and strict cannot both be true");
+	load_err("jetstream { adopt: true, strict: true }", "t.conf:1:34: ", "adopt and strict cannot both be true");
 	load_err("jetstream: 5\n", "t.conf:1:12: ", "jetstream must be a block { ... }, not an integer");
 	load_err("jetstream { tpm { keys_file: 1, encryption_password: p } }", "t.conf:1:30: ",
 		 "tpm.keys_file must be a string");
