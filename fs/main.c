@@ -652,7 +652,7 @@ static int run_daemon(struct mount_opts *mo)
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *lc = NULL;
 	char err[1024], backing[PATH_MAX], mnt[PATH_MAX], fsname[PATH_MAX + 16];
-	int cipher, status = EXIT_FAIL, rc;
+	int cipher, status = EXIT_FAIL, rc, pid_written = 0;
 	char **env = env_snapshot();
 
 	harden_process();
@@ -729,6 +729,18 @@ static int run_daemon(struct mount_opts *mo)
 		status = fail(store_exit_status(rc), "%s", err);
 		goto out;
 	}
+	/* Before the mount, and fatal: a service manager that finds no pid
+	 * file takes the start for failed and would leave this daemon and
+	 * its mount behind. Our pid is final: the fork, if any, is behind us. */
+	if (mo->pid_file) {
+		rc = write_pid_file(mo->pid_file);
+		if (rc < 0) {
+			status = fail(EXIT_FAIL, "%s: cannot write pid file: %s", mo->pid_file,
+				      rc == -EINVAL ? "not a regular file" : strerror(-rc));
+			goto out;
+		}
+		pid_written = 1;
+	}
 	struct content_ctx cctx = { .kr = kr, .cipher = cipher, .plaintext_allowed = st.plaintext_allowed };
 	rc = content_setup(&cctx);
 	if (rc < 0) {
@@ -787,8 +799,6 @@ static int run_daemon(struct mount_opts *mo)
 		status = fail(EXIT_FAIL, "cannot set up signal handling");
 		goto out_unmount;
 	}
-	if (mo->pid_file && (rc = write_pid_file(mo->pid_file)) < 0)
-		log_warn("%s: cannot write pid file: %s", mo->pid_file, strerror(-rc));
 	{
 		char hex[2 * FMT_KEY_ID_SIZE + 1];
 
@@ -855,7 +865,7 @@ out:
 	store_close(&st);
 	keyring_free(kr);
 	config_free(&cfg);
-	if (mo->pid_file && status == EXIT_OK)
+	if (pid_written)
 		unlink(mo->pid_file);
 	report_status(status);
 	return status;

@@ -4,7 +4,8 @@
 # descriptor that is not a regular file (exit 6 from mount and fsck), and
 # mount points that cannot work -- a regular file, the backing directory
 # itself or a directory inside it (refused before anything is written) --
-# or that hide something (a non-empty directory: a warning).
+# or that hide something (a non-empty directory: a warning), and a pid file
+# that cannot be written (exit 1, nothing mounted).
 . "$(dirname "$0")/lib.sh"
 
 B=$JC_TMP/b M=$JC_TMP/m
@@ -72,3 +73,19 @@ jc_log_since "$mark" | grep -q "$M: mount point is not empty; what is in it stay
 jc_umount "$M"
 [ "$(cat "$M/underneath")" = hidden ] || fail "what was underneath is gone"
 ok "non-empty mount point: mounted, with a warning"
+
+# A pid file that cannot be written: refused before the mount (a service
+# manager would find no pid file and take the start for failed).
+M2=$JC_TMP/m2
+mkdir "$M2"
+expect_exit 1 t mount --pid-file "$JC_TMP/no/such/dir/pid" "$B" "$M2"
+expect_output_contains "$JC_TMP/no/such/dir/pid: cannot write pid file: No such file or directory"
+[ "$(echo "$JC_OUTPUT" | wc -l)" -eq 1 ] || fail "more than one line: $JC_OUTPUT"
+! jc_is_mounted "$M2" || fail "mounted although the pid file could not be written"
+pidf=$JC_TMP/ok.pid
+"$JCFS" mount --pid-file "$pidf" --log-file "$JC_LOG" "$B" "$M2"
+jc_mount_check "$M2" "$pidf" 0 "mount with a pid file"
+[ "$(cat "$pidf")" = "$JC_PID" ] && [ -d "/proc/$JC_PID" ] || fail "pid file does not name the daemon"
+jc_umount "$M2"
+[ ! -e "$pidf" ] || fail "pid file left behind by a clean stop"
+ok "an unwritable pid file: exit 1 and nothing mounted; a good one names the daemon and is removed at the end"
