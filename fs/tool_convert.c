@@ -280,7 +280,9 @@ out:
 	return ret;
 }
 
-/* Which files to convert: each file's header, read once. */
+/* Which files to convert: each file's header, read once. Plaintext files
+ * that are not chosen (rekey leaves them; encrypt cannot take them) are
+ * counted in plain_left. */
 static int plan(struct conv *cv, const struct tool_tree *t, int strict, char *chosen, uint64_t *total,
 		unsigned long *nchosen, unsigned long *plain_left)
 {
@@ -309,13 +311,16 @@ static int plan(struct conv *cv, const struct tool_tree *t, int strict, char *ch
 		}
 		rc = fmt_header_decode(&h, raw, (size_t)n);
 		if (rc == -ENODATA) {
-			if (cv->rekey) {
+			if (cv->rekey || strict || tf->st.st_nlink > 1)
 				(*plain_left)++;
+			if (cv->rekey) {
+				continue;
 			} else if (strict) {
 				conv_fail(cv, tf->rel, "plaintext file in a strict store (not written through "
 					  "jetcryptfs); not converted");
 			} else if (tf->st.st_nlink > 1) {
-				conv_fail(cv, tf->rel, "has %lu hard links; not converted (renaming would split them)",
+				conv_fail(cv, tf->rel, "has %lu hard links; not converted (renaming would split them): "
+					  "give it one name, or copy it to a new file, and run encrypt again",
 					  (unsigned long)tf->st.st_nlink);
 			} else {
 				chosen[i] = 1;
@@ -450,7 +455,8 @@ static int convert(int argc, char **argv, int rekey)
 				 plain_left ? "; plaintext files are left to 'jetcryptfs encrypt'" : "");
 		else
 			log_info("%s: encrypted %lu of %lu plaintext files (%llu bytes) under key id %s, cipher %s",
-				 backing, cv.done, nchosen, (unsigned long long)cv.bytes, hex, fmt_cipher_name(k.cipher));
+				 backing, cv.done, nchosen + plain_left, (unsigned long long)cv.bytes, hex,
+				 fmt_cipher_name(k.cipher));
 	}
 	if (cv.failed) {
 		log_err("%s: %lu files could not be converted (named above)%s", backing, cv.failed,

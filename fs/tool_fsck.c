@@ -87,6 +87,7 @@ struct fsck {
 	struct problem *probs;
 	size_t nprobs, capprobs;
 	unsigned long files, encrypted, plaintext, empty, prev_key, other_cipher, foreign;
+	unsigned long plaintext_linked;        /* of those plaintext files, with hard links */
 	unsigned long long blocks;
 	uint8_t *key;                   /* file key, locked */
 	uint8_t *buf;                   /* stored blocks of one chunk */
@@ -372,6 +373,9 @@ static void report_text(struct fsck *f, const char *dstate, const struct desc *d
 	if (f->plaintext && !f->strict && !strcmp(dstate, "missing"))
 		printf("note: %lu plaintext files and no descriptor: a mount needs --adopt (check that they belong "
 		       "here)\n", f->plaintext);
+	else if (f->plaintext && !f->strict && f->plaintext_linked)
+		printf("note: %lu plaintext files (adopted store); 'jetcryptfs encrypt' converts them, except the %lu "
+		       "with more than one hard link: give each one name first\n", f->plaintext, f->plaintext_linked);
 	else if (f->plaintext && !f->strict)
 		printf("note: %lu plaintext files (adopted store); 'jetcryptfs encrypt' converts them\n", f->plaintext);
 	if (f->prev_key)
@@ -451,7 +455,10 @@ int tools_fsck(int argc, char **argv)
 		f.files++;
 		switch (cls[i]) {
 		case CLS_EMPTY: f.empty++; break;
-		case CLS_PLAIN: f.plaintext++; break;
+		case CLS_PLAIN:
+			f.plaintext++;
+			f.plaintext_linked += t.files[i].st.st_nlink > 1;
+			break;
 		case CLS_FOREIGN: f.foreign++; break;
 		case CLS_OURS: ours++; total += (uint64_t)t.files[i].st.st_size; break;
 		default: break;
