@@ -71,6 +71,7 @@ struct mount_opts {
 	int debug;
 	int allow_other;
 	char fuse_opts[1024];           /* passed to libfuse */
+	char pid_path[PATH_MAX];        /* pid_file made absolute: the daemon chdirs to / */
 };
 
 static void usage_mount(FILE *f)
@@ -338,6 +339,17 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 		log_usage("mount", "--pid-file %s: not a regular file", mo->pid_file);
 		return -1;
 	}
+	if (mo->pid_file && mo->pid_file[0] != '/') {
+		char cwd[PATH_MAX];
+
+		if (!getcwd(cwd, sizeof(cwd)) ||
+		    (size_t)snprintf(mo->pid_path, sizeof(mo->pid_path), "%s/%s", cwd, mo->pid_file) >=
+			    sizeof(mo->pid_path)) {
+			log_usage("mount", "--pid-file %s: cannot make the path absolute", mo->pid_file);
+			return -1;
+		}
+		mo->pid_file = mo->pid_path;
+	}
 	if (mo->fuse_opts[0]) {
 		/* libfuse refuses what it does not know only once the daemon
 		 * sets up its session, after the store has been opened: ask it
@@ -543,28 +555,53 @@ static void check_config_mode(const char *path, const struct config *cfg, char *
 		log_warn("%s: holds key material and is readable by group or others (chmod 600 it)", path);
 }
 
+/* Writes our pid to path; -EINVAL if it is not a regular file, else
+ * -errno. A file it opened and could not fill is removed: a stale or
+ * empty pid file would name no daemon or the wrong one. */
 static int write_pid_file(const char *path)
 {
 	struct stat st;
 	char buf[32];
-	int fd, n;
+	int fd, n, rc = 0;
 
-	/* O_NONBLOCK: a FIFO put there must not hang a daemon that has
-	 * mounted but not yet started serving. */
+	/* O_NONBLOCK: a FIFO put there must not hang us. */
 	fd = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || ftruncate(fd, 0) < 0) {
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+	} else if (!S_ISREG(st.st_mode)) {
 		close(fd);
 		return -EINVAL;
 	}
 	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	if (write(fd, buf, (size_t)n) != n) {
-		close(fd);
-		return -EIO;
-	}
+	if (rc == 0 && ftruncate(fd, 0) < 0)
+		rc = -errno;
+	errno = 0;
+	if (rc == 0 && write(fd, buf, (size_t)n) != n)
+		rc = errno ? -errno : -EIO;
+	if (close(fd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc < 0)
+		unlink(path);
+	return rc;
+}
+
+/* Removes the pid file if it still names us: once the store lock is
+ * released a new daemon of this store may have written its own. */
+static void remove_pid_file(const char *path)
+{
+	char buf[32], want[32];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
-	return 0;
+	snprintf(want, sizeof(want), "%d\n", (int)getpid());
+	if (n > 0 && (buf[n] = '\0', strcmp(buf, want) == 0))
+		unlink(path);
 }
 
 /* SIGTERM, SIGINT and SIGHUP detach the mount instead of stopping the
@@ -862,11 +899,11 @@ out:
 		fuse_session_destroy(se);
 	ops_destroy();
 	content_teardown();
+	if (pid_written)
+		remove_pid_file(mo->pid_file);  /* while we still hold the store */
 	store_close(&st);
 	keyring_free(kr);
 	config_free(&cfg);
-	if (pid_written)
-		unlink(mo->pid_file);
 	report_status(status);
 	return status;
 }

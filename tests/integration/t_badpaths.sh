@@ -89,3 +89,22 @@ jc_mount_check "$M2" "$pidf" 0 "mount with a pid file"
 jc_umount "$M2"
 [ ! -e "$pidf" ] || fail "pid file left behind by a clean stop"
 ok "an unwritable pid file: exit 1 and nothing mounted; a good one names the daemon and is removed at the end"
+
+# A relative pid file is removed where it was written, though the daemon
+# works from /; a refused second mount of the store leaves the first's
+# alone; one that names another process by then (a new daemon of the
+# store) is left too.
+(cd "$JC_TMP" && "$JCFS" mount --pid-file rel.pid --log-file "$JC_LOG" "$B" "$M2")
+jc_mount_check "$M2" "$JC_TMP/rel.pid" 0 "mount with a relative pid file"
+M3=$JC_TMP/m3
+mkdir "$M3"
+expect_exit 7 t mount --pid-file "$JC_TMP/rel.pid" "$B" "$M3"
+[ "$(cat "$JC_TMP/rel.pid")" = "$JC_PID" ] || fail "a refused second mount changed the first daemon's pid file"
+jc_umount "$M2"
+[ ! -e "$JC_TMP/rel.pid" ] || fail "a relative pid file was left behind"
+"$JCFS" mount --pid-file "$JC_TMP/other.pid" --log-file "$JC_LOG" "$B" "$M2"
+jc_mount_check "$M2" "$JC_TMP/other.pid" 0 "mount with a pid file"
+echo 1 >"$JC_TMP/other.pid"
+jc_umount "$M2"
+[ "$(cat "$JC_TMP/other.pid")" = 1 ] || fail "the daemon removed a pid file that no longer named it"
+ok "pid files: a relative one is removed, another daemon's is left alone"
