@@ -405,8 +405,8 @@ int store_open(const char *backing, const struct keyring *kr, unsigned flags, st
 	}
 	if (sv.plaintext && strict) {
 		snprintf(err, errlen, "%s: no store descriptor and %lu plaintext files (the first: %s), but "
-			 "strict was asked: a new store to adopt needs --adopt without strict; if it was strict, "
-			 "they were put there", backing, sv.plaintext, sv.plaintext_file);
+			 "strict was asked: a store still to be adopted needs a run without strict (mount --adopt, "
+			 "or encrypt); if it was strict, they were put there", backing, sv.plaintext, sv.plaintext_file);
 		rc = STORE_E_NOT_STRICT;
 		goto fail;
 	}

@@ -442,7 +442,7 @@ static int convert(int argc, char **argv, int rekey)
 	progress_end(&cv.prog);
 	if (sig) {
 		log_err("%s: %s interrupted by signal %d after %lu of %lu files; run it again to finish", backing,
-			cmd, sig, cv.done, nchosen);
+			cmd, sig, cv.done, nchosen + (rekey ? 0 : plain_left));
 		status = 128 + sig;
 		goto out;
 	}

@@ -45,12 +45,14 @@ for how in "--strict" "-o strict" "-c $CONF"; do
 	expect_output_contains "$B/.jetcryptfs: store descriptor allows plaintext files, but strict was asked"
 	! jc_is_mounted "$M" || fail "mounted a store that allows plaintext files with $how"
 done
+expect_exit 8 "$JCFS" "$B" "$M" -o rw,strict,nosuid   # the mount.fuse3 form
+! jc_is_mounted "$M" || fail "mounted in the mount.fuse3 form"
 expect_exit 8 "$JCFS" encrypt --quiet --strict "$B"
 expect_output_contains "but strict was asked"
 expect_exit 8 "$JCFS" encrypt --quiet -c "$CONF" "$B"
 expect_exit 8 "$JCFS" rekey --quiet --strict "$B"
 [ "$(jc_snapshot "$B")" = "$before" ] || fail "a command refused under strict changed the backing directory"
-ok "a replayed descriptor: mount (--strict, -o strict, config) and encrypt refuse it, exit 8, nothing written"
+ok "a replayed descriptor: mount (--strict, -o strict, config, mount.fuse3 form), encrypt and rekey refuse it, exit 8, nothing written"
 
 expect_exit 1 "$JCFS" fsck --quiet --strict "$B"
 expect_output_contains ".jetcryptfs: store descriptor allows plaintext files, but strict was asked"
@@ -80,6 +82,20 @@ jc_umount "$M"
 expect_exit 0 "$JCFS" inspect "$B/.jetcryptfs"
 expect_output_contains "plaintext refused"
 ok "no descriptor and a plaintext file: refused (8); without it the descriptor is re-created strict"
+
+# A key rotation under strict: the mount moves the descriptor to the new
+# key, rekey converts the files; both with strict: true in the config.
+NEWKEY=$(jc_genkey)
+printf 'jetstream {\n  key: "%s"\n  prev_key: $OLD_KEY\n  strict: true\n}\n' "$NEWKEY" >"$JC_TMP/rot.conf"
+chmod 600 "$JC_TMP/rot.conf"
+export OLD_KEY=$JS_KEY
+jc_mount "$B" "$M" -c "$JC_TMP/rot.conf"
+[ "$(cat "$M/new.txt")" = "written through the mount" ] || fail "new.txt after the rotation"
+jc_umount "$M"
+expect_exit 0 "$JCFS" rekey --quiet -c "$JC_TMP/rot.conf" "$B"
+export NEW_KEY=$NEWKEY
+expect_exit 0 "$JCFS" fsck --quiet --strict --key-env NEW_KEY "$B"
+ok "strict through a key rotation: the mount and rekey work, fsck is clean under the new key alone"
 
 # A new store under strict; adopt and strict together.
 N=$JC_TMP/new
