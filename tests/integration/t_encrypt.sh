@@ -86,9 +86,11 @@ diff -r --no-dereference -x times.txt -x new.txt "$ORIG" "$M" >"$JC_TMP/diff" 2>
 jc_umount "$M"
 ok "mid-way: every file reads as its original through the mount, temp files hidden"
 
-# The final run.
+# The final run. The last kill may have landed between two files, with no
+# temp file left for this run to remove.
+tmp_left=$(find "$B" -name '.jetcryptfs-tmp-*' | wc -l)
 expect_exit 0 "$JCFS" encrypt "$B"
-expect_output_contains "removed"
+[ "$tmp_left" -eq 0 ] || expect_output_contains "removed"
 expect_output_contains "the store is now strict"
 [ "$(stat -c '%x %y' "$B/own/times.txt")" = "$times_before" ] ||
 	fail "times not kept: $(stat -c '%x %y' "$B/own/times.txt") vs $times_before"
