@@ -38,7 +38,7 @@ static int keys_load_tpm(const struct key_opts *ko, struct keyring *kr, char *er
 		snprintf(err, errlen, "%s: keys file missing", cfg->tpm.keys_file);
 		return KEYS_E_TPM(tpm_exit_status(-TPM_E_MISSING));
 	} else {
-		fresh = store_is_fresh_for(ko->backing, kr, msg, sizeof(msg));
+		fresh = store_is_fresh_for(ko->backing, kr, ko->store_flags, msg, sizeof(msg));
 		if (fresh <= 0) {
 			sodium_free(key);
 			if (fresh < 0) {
@@ -190,6 +190,8 @@ int keys_exit_status(int rc)
 		return EXIT_USAGE;
 	if (rc <= KEYS_E_TPM(10) && rc >= KEYS_E_TPM(19))
 		return -rc - KEYS_TPM_BASE;
+	if (rc == STORE_E_NEED_ADOPT || rc == STORE_E_NOT_STRICT)
+		return store_exit_status(rc);
 	return EXIT_FAIL;
 }
 

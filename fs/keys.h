@@ -20,6 +20,7 @@ struct key_opts {
 	const struct config *cfg;       /* the loaded -c FILE, or NULL */
 	const char *backing;            /* the store the keys are for (TPM creation check) */
 	int may_create;                 /* tpm: create a missing keys file for a fresh store */
+	unsigned store_flags;           /* STORE_ADOPT, STORE_STRICT: what counts as fresh */
 };
 
 /* A TPM error n (10..19, enum tpm_status) as keys_load returns it: outside
@@ -42,7 +43,8 @@ int keys_load(const struct key_opts *ko, struct keyring **kr, char *err, size_t 
 int keys_new_file_cipher(const char *option, const struct config *cfg);
 
 /* The process exit status for keys_load's return value: 0, EXIT_NO_KEY,
- * EXIT_USAGE, 10..19 for TPM errors, EXIT_FAIL otherwise. */
+ * EXIT_USAGE, 10..19 for TPM errors, EXIT_NEED_ADOPT and EXIT_NOT_STRICT
+ * for a store that refuses a fresh key, EXIT_FAIL otherwise. */
 int keys_exit_status(int rc);
 
 #endif

@@ -690,6 +690,7 @@ static int run_daemon(struct mount_opts *mo)
 	struct fuse_loop_config *lc = NULL;
 	char err[1024], backing[PATH_MAX], mnt[PATH_MAX], fsname[PATH_MAX + 16];
 	int cipher, status = EXIT_FAIL, rc, pid_written = 0;
+	unsigned store_flags;
 	char **env = env_snapshot();
 
 	harden_process();
@@ -744,10 +745,11 @@ static int run_daemon(struct mount_opts *mo)
 			      cfg.adopt == 1 ? mo->config : cl, cfg.strict == 1 ? mo->config : cl);
 		goto out;
 	}
+	store_flags = (mo->adopt ? STORE_ADOPT : 0) | (mo->strict ? STORE_STRICT : 0);
 
 	{
 		struct key_opts ko = { .key_env = mo->key_env, .key_file = mo->key_file, .cfg = &cfg,
-				       .backing = backing, .may_create = 1 };
+				       .backing = backing, .may_create = 1, .store_flags = store_flags };
 
 		if (mo->config)
 			check_config_mode(mo->config, &cfg, env);
@@ -760,8 +762,7 @@ static int run_daemon(struct mount_opts *mo)
 		}
 	}
 
-	rc = store_open(backing, kr, (mo->adopt ? STORE_ADOPT : 0) | (mo->strict ? STORE_STRICT : 0), &st,
-			err, sizeof(err));
+	rc = store_open(backing, kr, store_flags, &st, err, sizeof(err));
 	if (rc < 0) {
 		status = fail(store_exit_status(rc), "%s", err);
 		goto out;

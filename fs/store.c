@@ -289,6 +289,29 @@ static int store_lock(const char *backing, struct store *st, char *err, size_t e
 	return 0;
 }
 
+/* A backing directory with no descriptor and plaintext files: refused
+ * unless STORE_ADOPT, always under STORE_STRICT. One place for the lines,
+ * since the TPM key creation asks the same before it seals a key. */
+static int plaintext_refusal(const char *backing, const struct survey *sv, unsigned flags, char *err,
+			     size_t errlen)
+{
+	if (!sv->plaintext)
+		return 0;
+	if (flags & STORE_STRICT) {
+		snprintf(err, errlen, "%s: no store descriptor and %lu plaintext files (the first: %s), but "
+			 "strict was asked: a store still to be adopted needs a run without strict (mount --adopt, "
+			 "or encrypt); if it was strict, they were put there", backing, sv->plaintext,
+			 sv->plaintext_file);
+		return STORE_E_NOT_STRICT;
+	}
+	if (!(flags & STORE_ADOPT)) {
+		snprintf(err, errlen, "%s: not empty and not a jetcryptfs store (%lu plaintext files); "
+			 "mount with --adopt (or adopt: true) to encrypt new data beside them", backing, sv->plaintext);
+		return STORE_E_NEED_ADOPT;
+	}
+	return 0;
+}
+
 int store_open(const char *backing, const struct keyring *kr, unsigned flags, struct store *st,
 	       char *err, size_t errlen)
 {
@@ -403,19 +426,9 @@ int store_open(const char *backing, const struct keyring *kr, unsigned flags, st
 		rc = STORE_E_WRONG_KEY;
 		goto fail;
 	}
-	if (sv.plaintext && strict) {
-		snprintf(err, errlen, "%s: no store descriptor and %lu plaintext files (the first: %s), but "
-			 "strict was asked: a store still to be adopted needs a run without strict (mount --adopt, "
-			 "or encrypt); if it was strict, they were put there", backing, sv.plaintext, sv.plaintext_file);
-		rc = STORE_E_NOT_STRICT;
+	rc = plaintext_refusal(backing, &sv, flags, err, errlen);
+	if (rc < 0)
 		goto fail;
-	}
-	if (sv.plaintext && !adopt) {
-		snprintf(err, errlen, "%s: not empty and not a jetcryptfs store (%lu plaintext files); "
-			 "mount with --adopt (or adopt: true) to encrypt new data beside them", backing, sv.plaintext);
-		rc = STORE_E_NEED_ADOPT;
-		goto fail;
-	}
 	st->plaintext_allowed = sv.plaintext > 0;
 	st->plaintext_files = sv.plaintext;
 	store_take_retired(st, &sv.ids);
@@ -436,7 +449,8 @@ fail:
 	return rc;
 }
 
-int store_is_fresh_for(const char *backing, const struct keyring *kr, char *err, size_t errlen)
+int store_is_fresh_for(const char *backing, const struct keyring *kr, unsigned flags, char *err,
+		       size_t errlen)
 {
 	struct survey sv = { 0 };
 	char buf[DESC_MAX_SIZE];
@@ -472,7 +486,8 @@ int store_is_fresh_for(const char *backing, const struct keyring *kr, char *err,
 		snprintf(err, errlen, "the store was encrypted with key id %s", hex);
 		return 0;
 	}
-	return 1;
+	rc = plaintext_refusal(backing, &sv, flags, err, errlen);
+	return rc < 0 ? rc : 1;
 }
 
 int store_set_plaintext(struct store *st, const struct keyring *kr, int allowed)

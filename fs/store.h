@@ -52,8 +52,11 @@ int store_open(const char *backing, const struct keyring *kr, unsigned flags, st
 int store_exit_status(int rc);
 /* 1 if the backing directory holds no store and no encrypted file under a
  * key that is not on kr (so a fresh key may be created for it); 0 with
- * "the store was encrypted with key id X" in err if it does; -errno. */
-int store_is_fresh_for(const char *backing, const struct keyring *kr, char *err, size_t errlen);
+ * "the store was encrypted with key id X" in err if it does; -errno. With
+ * plaintext files that flags (as for store_open) do not let in, the error
+ * store_open would give: no key is made for a mount that will be refused. */
+int store_is_fresh_for(const char *backing, const struct keyring *kr, unsigned flags, char *err,
+		       size_t errlen);
 void store_close(struct store *st);
 
 /* 1 if name, at the backing root, is the descriptor or one of its temp

@@ -8,7 +8,8 @@
 # encryption_password 10, changed PCR 23 11 (and working again after a PCR
 # reset or a TPM restart), lockout 12, swtpm down 13, another TPM 14,
 # damaged keys file 15, key-check mismatch 16, keys file missing over
-# encrypted data 17 (and no new keys file), config pcr other than the
+# encrypted data 17 (and no new keys file), plaintext files without
+# --adopt 5 or under strict 8 (no keys file sealed for them), config pcr other than the
 # sealed one 18, owner hierarchy with a password 19. srk_password does not
 # matter (docs/TPM.md says so). `tpm { cipher: aes }` picks cipher id 2 for
 # new files. At the end no transient object or session is left in the TPM.
@@ -186,6 +187,17 @@ refuse 2 "$JC_TMP/both.conf" "$JC_TMP/both.conf:" "key and tpm"
 conf "$JC_TMP/pcr16.conf" "keys_file: \"$KEYS\"" 'encryption_password: $TPM_PWD' 'pcr: 16' "tcti: \"$TA\""
 refuse 2 "$JC_TMP/pcr16.conf" "$JC_TMP/pcr16.conf:" 17 23 16
 [ ! -e "$KEYS" ] || fail "a refused config created $KEYS"
+
+# ---- plaintext files without --adopt, or under strict: refused before a
+# key is sealed (a refused mount leaves no keys file behind) ----------------
+
+echo "an old plaintext file" >"$B/old.txt"
+refuse 5 "$JC_TMP/ok.conf" "$B: not empty and not a jetcryptfs store (1 plaintext files)" "--adopt"
+sed 's/^jetstream {$/jetstream {\n  strict: true/' "$JC_TMP/ok.conf" >"$JC_TMP/strict.conf"
+refuse 8 "$JC_TMP/strict.conf" "$B: no store descriptor and 1 plaintext files (the first: old.txt)"
+[ ! -e "$KEYS" ] || fail "a mount refused for plaintext files sealed a key into $KEYS"
+[ "$(ls -A "$B")" = old.txt ] || fail "a refused mount wrote to $B: $(ls -A "$B")"
+rm "$B/old.txt"
 
 # ---- first mount seals, remount unseals ------------------------------------
 
