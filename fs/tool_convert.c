@@ -472,6 +472,10 @@ static int convert(int argc, char **argv, int rekey)
 		if (!o.quiet)
 			log_info("%s: the store is now strict: files without a jetcryptfs header read as I/O errors",
 				 backing);
+		/* Said even with --quiet: this is the moment to pin it (under
+		 * strict, store_open refused a store that allowed plaintext). */
+		log_info("%s: put strict: true in the config (in place of adopt: true) or mount with --strict, "
+			 "so that an old copy of the descriptor cannot make it accept plaintext files again", backing);
 	} else if (!rekey && !o.quiet) {
 		log_info("%s: the store is strict", backing);
 	}

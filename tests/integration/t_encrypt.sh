@@ -92,6 +92,7 @@ tmp_left=$(find "$B" -name '.jetcryptfs-tmp-*' | wc -l)
 expect_exit 0 "$JCFS" encrypt "$B"
 [ "$tmp_left" -eq 0 ] || expect_output_contains "removed"
 expect_output_contains "the store is now strict"
+expect_output_contains "put strict: true in the config"
 [ "$(stat -c '%x %y' "$B/own/times.txt")" = "$times_before" ] ||
 	fail "times not kept: $(stat -c '%x %y' "$B/own/times.txt") vs $times_before"
 [ -z "$(find "$B" -name '.jetcryptfs-tmp-*')" ] || fail "temp files left after a complete run"
