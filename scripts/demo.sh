@@ -163,11 +163,14 @@ JLOG_FROM=0
 [ ! -f "$DIR/jetcryptfs.log" ] || JLOG_FROM=$(wc -l <"$DIR/jetcryptfs.log")
 STARTED=1
 rc=0
-"$JCFS" mount --pid-file "$DIR/jetcryptfs.pid" --log-file "$DIR/jetcryptfs.log" "$ENC" "$MNT" || rc=$?
+# --strict: the store holds no plaintext files, and an old copy of its
+# descriptor put back could not change that (docs/SECURITY.md).
+"$JCFS" mount --strict --pid-file "$DIR/jetcryptfs.pid" --log-file "$DIR/jetcryptfs.log" "$ENC" "$MNT" || rc=$?
 JCFS_PID=$(cat "$DIR/jetcryptfs.pid" 2>/dev/null || true)
 case $rc in
 0) ;;
 4) die "JS_KEY is not the key of the store in $ENC; use its key, or start over with: rm -rf $DIR" ;;
+8) die "$ENC allows plaintext files (see $DIR/jetcryptfs.log); start over with: rm -rf $DIR" ;;
 *) die "mount failed with status $rc" ;;
 esac
 is_mounted "$MNT" || die "mount returned 0 but $MNT is not mounted"
