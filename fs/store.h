@@ -23,12 +23,16 @@ struct store {
 };
 
 /* Error codes store_open returns, beyond plain -errno. WRONG_KEY also
- * when a retired key that files are still under is not given. */
-#define STORE_E_WRONG_KEY   (-EKEYREJECTED)  /* key id differs from the store's */
-#define STORE_E_NEED_ADOPT  (-ENOTEMPTY)     /* plaintext files and no descriptor */
-#define STORE_E_BUSY        (-EWOULDBLOCK)   /* another process holds the store */
-#define STORE_E_BAD_DESC    (-EBADMSG)       /* descriptor malformed or forged */
-#define STORE_E_NOT_STRICT  (-EMEDIUMTYPE)   /* plaintext allowed, strict asked */
+ * when a retired key that files are still under is not given. Outside
+ * the errno range (as keys.h's TPM codes), so that an I/O error is never
+ * taken for one of them: ext4, for one, reports a bad metadata checksum
+ * as EBADMSG. Only for comparing; err holds the message. */
+#define STORE_E_BASE        8192
+#define STORE_E_WRONG_KEY   (-(STORE_E_BASE + 1))  /* key id differs from the store's */
+#define STORE_E_NEED_ADOPT  (-(STORE_E_BASE + 2))  /* plaintext files and no descriptor */
+#define STORE_E_BUSY        (-(STORE_E_BASE + 3))  /* another process holds the store */
+#define STORE_E_BAD_DESC    (-(STORE_E_BASE + 4))  /* descriptor malformed or forged */
+#define STORE_E_NOT_STRICT  (-(STORE_E_BASE + 5))  /* plaintext allowed, strict asked */
 /* The one line for a retired key that is not given: backing dir, key id. */
 #define STORE_RETIRED_FMT "%s: files under key id %s remain (rotated out, not yet rekeyed): " \
 	"add it as prev_key, or run jetcryptfs rekey with it"
