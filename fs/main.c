@@ -734,17 +734,23 @@ static int run_daemon(struct mount_opts *mo)
 		status = fail(EXIT_USAGE, "unknown cipher '%s' (use chachapoly or aes)", mo->cipher);
 		goto out;
 	}
-	if (cfg.adopt == 1)
-		mo->adopt = 1;
-	if (cfg.strict == 1)
-		mo->strict = 1;
-	if (mo->adopt && mo->strict) {
-		const char *cl = "command line";
-
-		status = fail(EXIT_USAGE, "adopt (%s) and strict (%s) cannot be used together",
-			      cfg.adopt == 1 ? mo->config : cl, cfg.strict == 1 ? mo->config : cl);
+	/* adopt lets plaintext files in, strict refuses them. Asked for
+	 * both on the command line, or strict by the config and adopt on the
+	 * command line, is a contradiction; the config says both only with
+	 * an error of its own. A config's adopt under a command line's strict
+	 * (the shipped unit's) is a leftover of an adoption: strict wins. */
+	if (mo->adopt && (mo->strict || cfg.strict == 1)) {
+		status = fail(EXIT_USAGE, "adopt (command line) and strict (%s) cannot be used together",
+			      mo->strict ? "command line" : mo->config);
 		goto out;
 	}
+	if (cfg.strict == 1)
+		mo->strict = 1;
+	if (cfg.adopt == 1 && mo->strict)
+		log_warn("%s: adopt: true ignored, since strict was asked (take it out once the store is encrypted)",
+			 mo->config);
+	else if (cfg.adopt == 1)
+		mo->adopt = 1;
 	store_flags = (mo->adopt ? STORE_ADOPT : 0) | (mo->strict ? STORE_STRICT : 0);
 
 	{

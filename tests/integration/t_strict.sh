@@ -114,6 +114,16 @@ printf 'jetstream {\n  adopt: true\n  strict: yes\n}\n' >"$JC_TMP/both.conf"
 expect_exit 2 "$JCFS" mount -c "$JC_TMP/both.conf" "$JC_TMP/plain" "$M"
 expect_output_contains "both.conf:3:11: adopt and strict cannot both be true"
 [ ! -e "$JC_TMP/plain/.jetcryptfs" ] || fail "a refused mount wrote a descriptor"
+# A config's leftover adopt: true under a command line's strict (the
+# shipped unit's -o strict): strict wins, with a warning.
+printf 'jetstream {\n  adopt: true\n}\n' >"$JC_TMP/adopt.conf"
+mark=$(jc_log_mark)
+jc_mount "$N" "$M" -c "$JC_TMP/adopt.conf" -o strict
+jc_log_since "$mark" | grep -q "$JC_TMP/adopt.conf: adopt: true ignored, since strict was asked" ||
+	fail "no warning for adopt: true under -o strict: $(jc_log_since "$mark")"
+jc_umount "$M"
+expect_exit 8 "$JCFS" mount -c "$JC_TMP/adopt.conf" --strict "$JC_TMP/plain" "$M"
+[ ! -e "$JC_TMP/plain/.jetcryptfs" ] || fail "a refused mount wrote a descriptor"
 expect_exit 2 "$JCFS" inspect --strict "$B"
 expect_output_contains "option --strict does not apply here"
-ok "a new store under strict; adopt and strict together: one-line usage errors (2)"
+ok "a new store under strict; adopt and strict together: usage errors (2), but a config's adopt yields to --strict"

@@ -138,7 +138,7 @@ ok "mount -t fuse.jetcryptfs -o config= and umount"
 # 2. An /etc/fstab line, key from key_file=, through mount -T.
 cat >"$JC_TMP/fstab" <<EOF
 # a comment, as in /etc/fstab
-$B  $M  fuse.jetcryptfs  config=$JC_TMP/etc/b.conf,key_file=$JC_TMP/etc/b.key,pid_file=$JC_TMP/run/b.pid,log_file=$JC_LOG,allow_other,nosuid,nodev,noexec,noauto,nofail,_netdev,x-systemd.required-by=nats-server.service,x-systemd.before=nats-server.service,readahead=1024  0  0
+$B  $M  fuse.jetcryptfs  config=$JC_TMP/etc/b.conf,key_file=$JC_TMP/etc/b.key,pid_file=$JC_TMP/run/b.pid,log_file=$JC_LOG,allow_other,strict,nosuid,nodev,noexec,noauto,nofail,_netdev,x-systemd.required-by=nats-server.service,x-systemd.before=nats-server.service,readahead=1024  0  0
 EOF
 env -u JS_KEY mount -T "$JC_TMP/fstab" "$M" || fail "mount -T fstab failed with status $?"
 jc_is_mounted "$M" || fail "mount -T fstab exited 0 but nothing is mounted"
@@ -184,7 +184,16 @@ jc_wait_pid "$JC_PID" 20 || fail "daemon $JC_PID did not exit on SIGTERM"
 unset "JC_DAEMON[$M]"
 ! jc_is_mounted "$M" || fail "$M still mounted after SIGTERM"
 [ ! -e "$pidfile" ] || fail "pid file $pidfile left behind after a clean stop"
-ok "the unit's ExecStart with a credential file; SIGTERM unmounts"
+# It mounts strict: a store that still allows plaintext files is refused.
+mkdir -p "$JC_TMP/ad" "$JC_TMP/adm"
+echo "old plaintext" >"$JC_TMP/ad/old"
+JS_KEY=$KEY jc_mount "$JC_TMP/ad" "$JC_TMP/adm" --adopt
+jc_umount "$JC_TMP/adm"
+printf 'jetstream {\n  store_dir: %s\n  backing_dir: %s\n}\n' "$M" "$JC_TMP/ad" >"$JC_TMP/etc/test.conf"
+expect_exit 8 env -u JS_KEY CREDENTIALS_DIRECTORY="$JC_TMP/cred" "${argv[@]}"
+expect_output_contains "store descriptor allows plaintext files, but strict was asked"
+! jc_is_mounted "$M" || fail "the unit mounted a store that allows plaintext files"
+ok "the unit's ExecStart with a credential file; SIGTERM unmounts; an adopted store is refused (8)"
 
 # 4. mount.fuse3 run directly (it keeps PATH), with no config at all: the
 #    key file alone, a file mode that earns a warning, then fusermount3 -u.
