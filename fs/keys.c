@@ -190,9 +190,7 @@ int keys_exit_status(int rc)
 		return EXIT_USAGE;
 	if (rc <= KEYS_E_TPM(10) && rc >= KEYS_E_TPM(19))
 		return -rc - KEYS_TPM_BASE;
-	if (rc == STORE_E_NEED_ADOPT || rc == STORE_E_NOT_STRICT)
-		return store_exit_status(rc);
-	return EXIT_FAIL;
+	return store_exit_status(rc);   /* a store's refusal, else EXIT_FAIL */
 }
 
 int keys_new_file_cipher(const char *option, const struct config *cfg)

@@ -43,8 +43,8 @@ int keys_load(const struct key_opts *ko, struct keyring **kr, char *err, size_t 
 int keys_new_file_cipher(const char *option, const struct config *cfg);
 
 /* The process exit status for keys_load's return value: 0, EXIT_NO_KEY,
- * EXIT_USAGE, 10..19 for TPM errors, EXIT_NEED_ADOPT and EXIT_NOT_STRICT
- * for a store that refuses a fresh key, EXIT_FAIL otherwise. */
+ * EXIT_USAGE, 10..19 for TPM errors, store_exit_status's for a store that
+ * refuses a fresh key, EXIT_FAIL otherwise. */
 int keys_exit_status(int rc);
 
 #endif

@@ -188,7 +188,13 @@ int store_read_desc(int dirfd, char *buf, size_t *len)
 	*len = 0;
 	if (fd < 0)
 		return errno == ELOOP ? -EINVAL : -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) < 0) {
+		int rc = -errno;
+
+		close(fd);
+		return rc;
+	}
+	if (!S_ISREG(st.st_mode)) {
 		close(fd);
 		return -EINVAL;
 	}
@@ -208,14 +214,16 @@ int store_plaintext_allowed(int dirfd, const struct keyring *kr)
 	size_t len;
 	int rc = store_read_desc(dirfd, buf, &len);
 
+	if (rc == -EINVAL)
+		return STORE_E_BAD_DESC;
 	if (rc < 0)
 		return rc;
 	if (desc_parse(buf, len, &d) < 0)
-		return -EBADMSG;
+		return STORE_E_BAD_DESC;
 	if (!(k = keyring_find(kr, d.key_id)))
-		return -EKEYREJECTED;
+		return STORE_E_WRONG_KEY;
 	if (desc_verify(buf, len, k->master) < 0)
-		return -EBADMSG;
+		return STORE_E_BAD_DESC;
 	return d.plaintext_allowed;
 }
 
@@ -287,6 +295,18 @@ static int store_lock(const char *backing, struct store *st, char *err, size_t e
 		return rc;
 	}
 	return 0;
+}
+
+/* store_read_desc's failures other than -ENOENT, as the one line and the
+ * code store_open gives for them. */
+static int desc_read_failed(const char *backing, int rc, char *err, size_t errlen)
+{
+	if (rc == -EINVAL) {
+		snprintf(err, errlen, "%s/%s: store descriptor is not a regular file", backing, DESC_NAME);
+		return STORE_E_BAD_DESC;
+	}
+	snprintf(err, errlen, "%s/%s: cannot read store descriptor: %s", backing, DESC_NAME, strerror(-rc));
+	return rc;
 }
 
 /* A backing directory with no descriptor and plaintext files: refused
@@ -391,13 +411,8 @@ int store_open(const char *backing, const struct keyring *kr, unsigned flags, st
 		}
 		return 0;
 	}
-	if (rc == -EINVAL) {
-		snprintf(err, errlen, "%s/%s: store descriptor is not a regular file", backing, DESC_NAME);
-		rc = STORE_E_BAD_DESC;
-		goto fail;
-	}
 	if (rc != -ENOENT) {
-		snprintf(err, errlen, "%s/%s: cannot read store descriptor: %s", backing, DESC_NAME, strerror(-rc));
+		rc = desc_read_failed(backing, rc, err, errlen);
 		goto fail;
 	}
 
@@ -463,7 +478,8 @@ int store_is_fresh_for(const char *backing, const struct keyring *kr, unsigned f
 		snprintf(err, errlen, "%s: cannot open backing directory: %s", backing, strerror(-rc));
 		return rc;
 	}
-	if (store_read_desc(fd, buf, &len) == 0) {
+	rc = store_read_desc(fd, buf, &len);
+	if (rc == 0) {
 		struct desc d;
 		char hex[2 * FMT_KEY_ID_SIZE + 1] = "unknown";
 
@@ -472,6 +488,11 @@ int store_is_fresh_for(const char *backing, const struct keyring *kr, unsigned f
 			kdf_key_id_hex(d.key_id, hex);
 		snprintf(err, errlen, "the store was encrypted with key id %s", hex);
 		return 0;       /* a store exists: its key is needed */
+	}
+	if (rc != -ENOENT) {
+		/* Unreadable is not absent: the mount will refuse it. */
+		close(fd);
+		return desc_read_failed(backing, rc, err, errlen);
 	}
 	rc = survey_dir(fd, kr, &sv, 0);
 	close(fd);

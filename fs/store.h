@@ -57,8 +57,9 @@ int store_exit_status(int rc);
 /* 1 if the backing directory holds no store and no encrypted file under a
  * key that is not on kr (so a fresh key may be created for it); 0 with
  * "the store was encrypted with key id X" in err if it does; -errno. With
- * plaintext files that flags (as for store_open) do not let in, the error
- * store_open would give: no key is made for a mount that will be refused. */
+ * plaintext files that flags (as for store_open) do not let in, or a
+ * descriptor that cannot be read, the error store_open would give: no key
+ * is made for a mount that will be refused. */
 int store_is_fresh_for(const char *backing, const struct keyring *kr, unsigned flags, char *err,
 		       size_t errlen);
 void store_close(struct store *st);
@@ -86,8 +87,9 @@ int store_read_desc(int dirfd, char *buf, size_t *len);
 /* Read-only: whether the store whose backing root is dirfd lets
  * plaintext files be read. 1 if its descriptor says so and verifies under
  * a key of kr; 0 if it refuses them; -ENOENT if dirfd holds no
- * descriptor, -EKEYREJECTED if it is under no key of kr, -EBADMSG if it is
- * malformed or forged, -EINVAL if it is no regular file, other -errno. */
+ * descriptor, STORE_E_WRONG_KEY if it is under no key of kr,
+ * STORE_E_BAD_DESC if it is malformed, forged or no regular file, else
+ * -errno. */
 int store_plaintext_allowed(int dirfd, const struct keyring *kr);
 /* For a descriptor d (of the store at dirfd) whose key id is on no key of
  * kr: says in err whether the key is wrong (STORE_E_WRONG_KEY) or, since

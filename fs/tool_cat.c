@@ -83,9 +83,9 @@ static int write_all(const uint8_t *buf, size_t len)
  * store is the highest directory above it that holds a descriptor: only
  * the backing root's is one (the mount hides it, and only it), while a
  * file of that name further down can be put there by anyone who writes
- * through the mount. 1 if allowed; else 0 with *why, or EXIT_WRONG_KEY
- * when the descriptor is under another key. */
-static int plaintext_allowed_at(const char *path, const struct keyring *kr, const char **why)
+ * through the mount. 1 if allowed; else 0 with why (whylen bytes) said,
+ * or EXIT_WRONG_KEY when the descriptor is under another key. */
+static int plaintext_allowed_at(const char *path, const struct keyring *kr, char *why, size_t whylen)
 {
 	char dir[PATH_MAX], *slash;
 	struct stat cur, up;
@@ -117,16 +117,19 @@ static int plaintext_allowed_at(const char *path, const struct keyring *kr, cons
 	case 1:
 		return 1;
 	case -ENOENT:
-		*why = "not inside a store (no store descriptor in any directory above it)";
+		snprintf(why, whylen, "not inside a store (no store descriptor in any directory above it)");
 		return 0;
-	case -EKEYREJECTED:
-		*why = "its store descriptor is under another key: key does not match this store";
+	case STORE_E_WRONG_KEY:
+		snprintf(why, whylen, "its store descriptor is under another key: key does not match this store");
 		return EXIT_WRONG_KEY;
 	case 0:
-		*why = "its store does not allow plaintext files";
+		snprintf(why, whylen, "its store does not allow plaintext files");
+		return 0;
+	case STORE_E_BAD_DESC:
+		snprintf(why, whylen, "its store descriptor is damaged or forged");
 		return 0;
 	default:
-		*why = "its store descriptor is damaged or forged";
+		snprintf(why, whylen, "its store descriptor cannot be read: %s", strerror(-found));
 		return 0;
 	}
 }
@@ -239,13 +242,13 @@ int tools_cat(int argc, char **argv)
 	}
 	rc = fmt_header_decode(&h, raw, (size_t)n);
 	if (rc == -ENODATA) {
-		const char *why;
+		char why[256];
 
 		if (k.strict) {
-			why = "strict was asked";
+			snprintf(why, sizeof(why), "strict was asked");
 			rc = 0;
 		} else {
-			rc = plaintext_allowed_at(path, k.kr, &why);
+			rc = plaintext_allowed_at(path, k.kr, why, sizeof(why));
 		}
 		if (rc != 1) {
 			log_err("%s: not encrypted (no jetcryptfs header), and %s", path, why);

@@ -9,7 +9,8 @@
 # reset or a TPM restart), lockout 12, swtpm down 13, another TPM 14,
 # damaged keys file 15, key-check mismatch 16, keys file missing over
 # encrypted data 17 (and no new keys file), plaintext files without
-# --adopt 5 or under strict 8 (no keys file sealed for them), config pcr other than the
+# --adopt 5 or under strict 8, a descriptor that is a directory 6 (no keys
+# file sealed for any of them), config pcr other than the
 # sealed one 18, owner hierarchy with a password 19. srk_password does not
 # matter (docs/TPM.md says so). `tpm { cipher: aes }` picks cipher id 2 for
 # new files. At the end no transient object or session is left in the TPM.
@@ -198,6 +199,10 @@ refuse 8 "$JC_TMP/strict.conf" "$B: no store descriptor and 1 plaintext files (t
 [ ! -e "$KEYS" ] || fail "a mount refused for plaintext files sealed a key into $KEYS"
 [ "$(ls -A "$B")" = old.txt ] || fail "a refused mount wrote to $B: $(ls -A "$B")"
 rm "$B/old.txt"
+mkdir "$B/.jetcryptfs"          # unreadable as a descriptor, not absent
+refuse 6 "$JC_TMP/ok.conf" "$B/.jetcryptfs: store descriptor is not a regular file"
+[ ! -e "$KEYS" ] || fail "a mount refused for a damaged descriptor sealed a key into $KEYS"
+rmdir "$B/.jetcryptfs"
 
 # ---- first mount seals, remount unseals ------------------------------------
 
