@@ -90,7 +90,7 @@ ok "mid-way: every file reads as its original through the mount, temp files hidd
 # temp file left for this run to remove.
 tmp_left=$(find "$B" -name '.jetcryptfs-tmp-*' | wc -l)
 expect_exit 0 "$JCFS" encrypt "$B"
-[ "$tmp_left" -eq 0 ] || expect_output_contains "removed"
+[ "$tmp_left" -eq 0 ] || expect_output_contains "removed $tmp_left temp files"
 expect_output_contains "the store is now strict"
 expect_output_contains "put strict: true in the config"
 [ "$(stat -c '%x %y' "$B/own/times.txt")" = "$times_before" ] ||

@@ -940,11 +940,17 @@ async function backup(c, o) {
   const timer = setTimeout(() => sub.unsubscribe(), num(o, "timeout", 300) * 1000);
   let eof = false;
   for await (const m of sub) {
-    if (m.data.length === 0) {        // the server's end of the snapshot
+    // The server ends a snapshot with an empty message: a status header
+    // on it (408 no interest or no flow response, 500) means it gave up.
+    if (m.headers && m.headers.hasError) {
+      throw new Fail(`snapshot of ${stream} aborted by the server after ${chunks} chunks: ` +
+        `${m.headers.code} ${m.headers.description}`);
+    }
+    if (m.data.length === 0) {
       eof = true;
       break;
     }
-    writeSync(fd, m.data);
+    for (let off = 0; off < m.data.length;) off += writeSync(fd, m.data, off);
     bytes += m.data.length;
     chunks++;
     if (m.reply) m.respond(new Uint8Array(0));   // flow control: the next chunks
