@@ -848,7 +848,8 @@ static int run_daemon(struct mount_opts *mo)
 
 		kdf_key_id_hex(kr->keys[0].id, hex);
 		log_info("mounted %s on %s (cipher %s for new files, key id %s%s)", backing, mnt,
-			 fmt_cipher_name(cipher), hex, st.plaintext_allowed ? ", plaintext files allowed" : "");
+			 fmt_cipher_name(cipher), hex, st.plaintext_allowed ? ", plaintext files allowed" :
+			 mo->strict ? ", strict" : "");
 	}
 	report_status(EXIT_OK);
 	if (!mo->foreground) {

@@ -24,7 +24,9 @@ jc_umount "$M"
 cp -p "$B/.jetcryptfs" "$JC_TMP/desc.adopted"
 "$JCFS" encrypt --quiet "$B"
 expect_exit 0 "$JCFS" fsck --quiet --strict "$B"
+mark=$(jc_log_mark)
 jc_mount "$B" "$M" --strict
+jc_log_since "$mark" | grep -q "key id [0-9a-f]*, strict)" || fail "the mount does not log that it is strict"
 [ "$(cat "$M/old.txt")" = "an old plaintext file" ] || fail "old.txt changed"
 jc_umount "$M"
 ok "an encrypted store mounts and checks clean under strict"
