@@ -850,6 +850,9 @@ static int run_daemon(struct mount_opts *mo)
 		log_info("mounted %s on %s (cipher %s for new files, key id %s%s)", backing, mnt,
 			 fmt_cipher_name(cipher), hex, st.plaintext_allowed ? ", plaintext files allowed" :
 			 mo->strict ? ", strict" : "");
+		if (!mo->strict && !st.plaintext_allowed)
+			log_info("%s: the store is strict, but the mount does not say so: with --strict (or strict: "
+				 "true) an old copy of its descriptor could not make it accept plaintext files", backing);
 	}
 	report_status(EXIT_OK);
 	if (!mo->foreground) {

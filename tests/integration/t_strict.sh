@@ -27,9 +27,18 @@ expect_exit 0 "$JCFS" fsck --quiet --strict "$B"
 mark=$(jc_log_mark)
 jc_mount "$B" "$M" --strict
 jc_log_since "$mark" | grep -q "key id [0-9a-f]*, strict)" || fail "the mount does not log that it is strict"
+! jc_log_since "$mark" | grep -q "does not say so" || fail "a mount with --strict is told to pin the store"
 [ "$(cat "$M/old.txt")" = "an old plaintext file" ] || fail "old.txt changed"
 jc_umount "$M"
 ok "an encrypted store mounts and checks clean under strict"
+
+# Mounted without strict, a strict store says how to pin it.
+mark=$(jc_log_mark)
+jc_mount "$B" "$M"
+jc_log_since "$mark" | grep -q "$B: the store is strict, but the mount does not say so" ||
+	fail "no hint to pin a strict store: $(jc_log_since "$mark")"
+jc_umount "$M"
+ok "a strict store mounted without strict: a hint to pin it"
 
 # The replay: the adopted store's descriptor put back, a file planted.
 cp -p "$JC_TMP/desc.adopted" "$B/.jetcryptfs"
