@@ -81,7 +81,7 @@ static int keys_load_tpm(const struct key_opts *ko, struct keyring *kr, char *er
 static int keys_load_file(const struct key_opts *ko, struct keyring **kr,
 			  enum keyring_source *src, char *err, size_t errlen)
 {
-	struct config c = { .adopt = -1, .strict = -1 };
+	struct config c = CONFIG_EMPTY;
 	struct stat st;
 	char *secret = NULL;
 	size_t len = 0, cap;

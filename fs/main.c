@@ -682,7 +682,7 @@ static int signals_start(struct fuse_session *se, const char *mnt)
 
 static int run_daemon(struct mount_opts *mo)
 {
-	struct config cfg = { .adopt = -1, .strict = -1 };
+	struct config cfg = CONFIG_EMPTY;
 	struct keyring *kr = NULL;
 	struct store st = { .dir_fd = -1 };
 	struct fuse_lowlevel_ops ops;
@@ -950,7 +950,7 @@ static int cmd_mount(int argc, char **argv)
 	 * the daemon's verdict. */
 	close(pipefd[1]);
 	{
-		struct config none = { .adopt = -1, .strict = -1 };
+		struct config none = CONFIG_EMPTY;
 
 		env_scrub(env_snapshot(), mo.key_env, &none);
 	}

@@ -97,8 +97,7 @@ static int tool_config_load(const struct tool_opts *o, const char **backing, int
 	int rc;
 
 	memset(k, 0, sizeof(*k));
-	k->cfg.adopt = -1;
-	k->cfg.strict = -1;
+	k->cfg = (struct config)CONFIG_EMPTY;
 	if (o->config) {
 		rc = config_load(o->config, &k->cfg, err, sizeof(err));
 		if (rc < 0) {

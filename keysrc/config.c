@@ -24,7 +24,6 @@
 
 #define CONFIG_PCR_MIN      17
 #define CONFIG_PCR_MAX      23
-#define CONFIG_PCR_DEFAULT  22
 
 struct config_ctx {
 	struct config *cfg;
@@ -284,15 +283,15 @@ static int load_tpm(struct config_ctx *c, const struct conf_value *blk)
 	return 0;
 }
 
-/* Two aliases of one setting in a block: which one wins is written
- * nowhere (NATS docs and ours alike), so neither does. A repeat of the same
- * name, in any case, is not this: the later one wins, as in NATS. */
 /* The one of two settings written further down: where a clash is shown. */
 static const struct conf_value *later_of(const struct conf_value *a, const struct conf_value *b)
 {
 	return b->line > a->line || (b->line == a->line && b->col > a->col) ? b : a;
 }
 
+/* Two aliases of one setting in a block: which one wins is written
+ * nowhere (NATS docs and ours alike), so neither does. A repeat of the same
+ * name, in any case, is not this: the later one wins, as in NATS. */
 static int alias_clash(struct config_ctx *c, const struct conf_value *v, const char *name,
 		       const char *other, const char *what)
 {
@@ -377,10 +376,7 @@ static int load_jetstream(struct config_ctx *c, const struct conf_value *js)
 
 static void config_init(struct config *cfg)
 {
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->adopt = -1;
-	cfg->strict = -1;
-	cfg->tpm.pcr = CONFIG_PCR_DEFAULT;
+	*cfg = (struct config)CONFIG_EMPTY;
 }
 
 static int config_apply(struct config *cfg, const char *name, struct conf_value *root,
@@ -478,7 +474,5 @@ void config_free(struct config *cfg)
 	sodium_free(cfg->tpm.srk_password);
 	wipe_free(cfg->tpm.tcti);
 	sodium_memzero(cfg, sizeof(*cfg));
-	cfg->adopt = -1;
-	cfg->strict = -1;
-	cfg->tpm.pcr = CONFIG_PCR_DEFAULT;
+	config_init(cfg);
 }

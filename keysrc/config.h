@@ -33,6 +33,11 @@ struct config {
 	char warning[512];              /* "" or one line naming unknown settings */
 };
 
+#define CONFIG_PCR_DEFAULT  22
+/* A config with nothing set, as config_load starts from and config_free
+ * leaves behind: the place to give a new setting its "unset" value. */
+#define CONFIG_EMPTY { .adopt = -1, .strict = -1, .tpm = { .pcr = CONFIG_PCR_DEFAULT } }
+
 /* Loads path. On error returns a negative errno with one line
  * "FILE:LINE:COL: problem" in err. Errors: syntax (from conf.c), a
  * jetstream value of the wrong type, a bad cipher name, key and tpm
