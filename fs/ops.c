@@ -792,11 +792,32 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 }
 
 struct dirp {
+	struct dirp *prev, *next;       /* open_dirs */
 	DIR *dp;
 	struct dirent *entry;
 	off_t offset;
 	int is_root;
 };
+
+/* Directory handles still open: the kernel sends RELEASEDIR in the
+ * background, and one still queued when the mount goes away is dropped,
+ * so ops_destroy closes what is left. */
+static pthread_mutex_t open_dirs_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct dirp *open_dirs;
+
+static void dirp_free(struct dirp *d)
+{
+	pthread_mutex_lock(&open_dirs_lock);
+	if (d->prev)
+		d->prev->next = d->next;
+	else
+		open_dirs = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+	pthread_mutex_unlock(&open_dirs_lock);
+	closedir(d->dp);
+	free(d);
+}
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -819,8 +840,15 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	d->is_root = in == root;
+	pthread_mutex_lock(&open_dirs_lock);
+	d->next = open_dirs;
+	if (open_dirs)
+		open_dirs->prev = d;
+	open_dirs = d;
+	pthread_mutex_unlock(&open_dirs_lock);
 	fi->fh = (uintptr_t)d;
-	fuse_reply_open(req, fi);
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		dirp_free(d);   /* the request is gone: no releasedir follows */
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -879,8 +907,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	struct dirp *d = (struct dirp *)(uintptr_t)fi->fh;
 
 	(void)ino;
-	closedir(d->dp);
-	free(d);
+	dirp_free(d);
 	fuse_reply_err(req, 0);
 }
 
@@ -1034,5 +1061,7 @@ void ops_kill_suidgid(uint64_t nodeid)
 
 void ops_destroy(void)
 {
+	while (open_dirs)
+		dirp_free(open_dirs);
 	inode_table_destroy();
 }
