@@ -187,6 +187,34 @@ static int content_reserve(int fd, uint64_t from, uint64_t to)
 	return -errno;
 }
 
+int content_write_cipher(const struct content *c)
+{
+	if (c->kind == CONTENT_ENCRYPTED)
+		return c->cipher;
+	return c->kind == CONTENT_EMPTY ? ctx.cipher : 0;
+}
+
+int content_reserve_write(int fd, int cipher, uint64_t off, size_t len)
+{
+	struct stat st;
+	uint64_t last, from, to;
+
+	if (len == 0)
+		return 0;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	/* Below the backing end everything is allocated but holes, and the
+	 * range covers those: it is contiguous from the write's first block
+	 * on. Past the end lie the growth of the last block, if partial, and
+	 * the header of a file that has none. */
+	last = (off + len - 1) / BS;
+	from = fmt_block_offset(cipher, off / BS);
+	if ((uint64_t)st.st_size < from)
+		from = (uint64_t)st.st_size;
+	to = fmt_block_offset(cipher, last) + (off + len - last * BS) + fmt_block_overhead(cipher);
+	return content_reserve(fd, from, to);
+}
+
 int content_stat_size(int fd, const struct stat *st, uint64_t *size, int *cipher)
 {
 	uint8_t raw[FMT_HEADER_SIZE];

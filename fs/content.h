@@ -71,6 +71,18 @@ int content_stat_size(int fd, const struct stat *st, uint64_t *size, int *cipher
 
 ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t off);
 ssize_t content_write(struct content *c, int fd, const void *buf, size_t len, uint64_t off);
+
+/* The cipher a write to c encrypts with: its header's, the one for new
+ * files if it has no header yet; 0 if it is not an encrypted file
+ * (plaintext, not loaded). */
+int content_write_cipher(const struct content *c);
+/* Reserves the backing space that content_write of len bytes at off
+ * needs, without the content state, for a write acknowledged before it is
+ * made (ops.c): from the backing file's end or the write's first block,
+ * whichever comes first, to the write's end, for a file (fd) whose blocks
+ * use cipher. A superset of what content_write reserves for itself, as
+ * long as the writes not yet made only grow the file. 0, -ENOSPC, -errno. */
+int content_reserve_write(int fd, int cipher, uint64_t off, size_t len);
 int content_truncate(struct content *c, int fd, uint64_t size);
 
 /* Writes the plaintext bytes of src_fd (read with pread from 0 to EOF) as

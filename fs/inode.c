@@ -33,18 +33,25 @@ int inode_table_init(int root_fd, struct inode **root)
 	root_inode.ino = st.st_ino;
 	root_inode.nlookup = 2;         /* never forgotten */
 	root_inode.data_fd = -1;
+	root_inode.open_size = INODE_NO_SIZE;
 	pthread_rwlock_init(&root_inode.lock, NULL);
+	wbehind_init(&root_inode.wb);
 	*root = &root_inode;
 	return 0;
 }
 
 static void inode_free(struct inode *in)
 {
+	/* An operation answered before it was made may still be making it
+	 * (wbehind.h): the kernel can forget an inode as soon as it has
+	 * every answer. */
+	(void)wbehind_drain(&in->wb);
 	content_unload(&in->c);
 	if (in->data_fd >= 0)
 		close(in->data_fd);
 	close(in->fd);
 	pthread_rwlock_destroy(&in->lock);
+	wbehind_destroy(&in->wb);
 	free(in);
 }
 
@@ -88,7 +95,9 @@ struct inode *inode_get(int fd, const struct stat *st)
 	in->ino = st->st_ino;
 	in->nlookup = 1;
 	in->data_fd = -1;
+	in->open_size = INODE_NO_SIZE;
 	pthread_rwlock_init(&in->lock, NULL);
+	wbehind_init(&in->wb);
 	in->next = buckets[h];
 	buckets[h] = in;
 	pthread_mutex_unlock(&table_lock);

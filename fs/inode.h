@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "content.h"
+#include "wbehind.h"
 
 struct inode {
 	struct inode *next;             /* hash chain */
@@ -21,14 +22,27 @@ struct inode {
 	uint64_t nlookup;               /* table lock */
 	pthread_rwlock_t lock;          /* content: read for reads, write otherwise */
 	unsigned nopen;                 /* under lock (write) */
-	int data_fd;                    /* shared by all handles while nopen > 0 */
+	/* Shared by all handles while nopen > 0; set under lock (write).
+	 * Atomic for the one reader without the lock: reserving space for a
+	 * writeback write, which comes only while a writable handle is open
+	 * and the descriptor cannot change. */
+	_Atomic int data_fd;
 	int data_rw;                    /* data_fd is open for writing */
 	struct content c;               /* loaded while nopen > 0 */
 	int direct;                     /* open handles use direct I/O (low space) */
-	int was_direct;                 /* the next cached open drops the cache */
+	int drop_cache;                 /* the next cached open drops the kernel's cache */
+	struct wbehind wb;              /* writes acknowledged before they are made */
+	/* What paths without the lock read of c, published under lock
+	 * (write) after every change: the cipher a write uses (0: none, the
+	 * file is not open for writing or not encrypted), and the plaintext
+	 * size while open (INODE_NO_SIZE: not open). */
+	_Atomic int write_cipher;
+	_Atomic uint64_t open_size;
 	_Atomic int cipher_hint;        /* header cipher seen by stat, 0 unknown;
 					   atomic: stats set it under the read lock */
 };
+
+#define INODE_NO_SIZE UINT64_MAX
 
 int inode_table_init(int root_fd, struct inode **root);
 void inode_table_destroy(void);
@@ -37,7 +51,8 @@ void inode_table_destroy(void);
  * count raised by one. fd (O_PATH) is taken over: kept for a new entry,
  * closed otherwise. NULL with errno on failure. */
 struct inode *inode_get(int fd, const struct stat *st);
-/* Drops n lookups; the entry is freed when none remain. */
+/* Drops n lookups; the entry is freed when none remain, once the writes
+ * answered before they were made are made. */
 void inode_forget(struct inode *in, uint64_t n);
 
 /* Opens the backing file of in with flags (a real descriptor). */

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "ops.h"
 #include "store.h"
+#include "wbehind.h"
 
 /* The largest read the kernel sends (max_pages 256). */
 #define OPS_MAX_IO (1u << 20)
@@ -49,12 +50,15 @@ static void proc_path(int fd, char *out, size_t len)
 }
 
 /* Plaintext size for a regular file's stat. An open file's size is the
- * cached one; otherwise it follows from the backing size and the header's
- * cipher, which never changes for an inode once known. Under the lock
- * throughout, with the backing size read again there: a truncate by path
- * of a file nobody has open (do_truncate, write lock) passes through
- * backing sizes that are not the file's (cut to the block start before the
- * shorter last block goes back), and a stat must not report those. */
+ * one published after its last change, read without the lock: the
+ * kernel asks for it when it writes a closed file's times back, and must
+ * not wait there for writes in progress. Otherwise it follows from the
+ * backing size and the header's cipher, which never changes for an inode
+ * once known, under the lock throughout, with the backing size read again
+ * there: a truncate by path of a file nobody has open (do_truncate, write
+ * lock) passes through backing sizes that are not the file's (cut to the
+ * block start before the shorter last block goes back), and a stat must
+ * not report those. */
 static int fix_size(struct inode *in, struct stat *st)
 {
 	struct stat now;
@@ -63,6 +67,11 @@ static int fix_size(struct inode *in, struct stat *st)
 
 	if (!S_ISREG(st->st_mode))
 		return 0;
+	size = in->open_size;
+	if (size != INODE_NO_SIZE) {
+		st->st_size = (off_t)size;
+		return 0;
+	}
 	pthread_rwlock_rdlock(&in->lock);
 	if (in->nopen && in->c.kind != CONTENT_UNLOADED) {
 		st->st_size = (off_t)in->c.size;
@@ -189,6 +198,18 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_attr(req, &st, oc.timeout);
 }
 
+/* Publishes what paths without the lock read of in's content state
+ * (inode.h) after a change; in->lock held for writing. */
+static void note_content(struct inode *in)
+{
+	int open = in->nopen && in->c.kind != CONTENT_UNLOADED;
+
+	in->write_cipher = open && in->data_rw ? content_write_cipher(&in->c) : 0;
+	in->open_size = open ? in->c.size : INODE_NO_SIZE;
+	if (in->c.kind == CONTENT_ENCRYPTED)
+		in->cipher_hint = in->c.cipher;
+}
+
 /* Makes in->data_fd usable for writing; in->lock held for writing. */
 static int data_fd_writable(struct inode *in)
 {
@@ -214,6 +235,7 @@ static int do_truncate(struct inode *in, off_t size)
 
 	if (size < 0)
 		return EINVAL;
+	(void)wbehind_drain(&in->wb);
 	pthread_rwlock_wrlock(&in->lock);
 	if (in->nopen) {
 		rc = data_fd_writable(in);
@@ -226,7 +248,9 @@ static int do_truncate(struct inode *in, off_t size)
 	}
 	if (rc >= 0)
 		rc = content_truncate(c, fd, (uint64_t)size);
-	if (c->kind == CONTENT_ENCRYPTED)
+	if (c == &in->c)
+		note_content(in);
+	else if (c->kind == CONTENT_ENCRYPTED)
 		in->cipher_hint = c->cipher;
 	if (c == &tmp) {
 		content_unload(&tmp);
@@ -237,13 +261,81 @@ static int do_truncate(struct inode *in, off_t size)
 	return rc < 0 ? -rc : 0;
 }
 
+/* The times a setattr asks for, as utimensat takes them. */
+static void setattr_times(const struct stat *attr, int valid, struct timespec tv[2])
+{
+	tv[0] = tv[1] = (struct timespec){ .tv_nsec = UTIME_OMIT };
+	if (valid & FUSE_SET_ATTR_ATIME_NOW)
+		tv[0].tv_nsec = UTIME_NOW;
+	else if (valid & FUSE_SET_ATTR_ATIME)
+		tv[0] = attr->st_atim;
+	if (valid & FUSE_SET_ATTR_MTIME_NOW)
+		tv[1].tv_nsec = UTIME_NOW;
+	else if (valid & FUSE_SET_ATTR_MTIME)
+		tv[1] = attr->st_mtim;
+}
+
+/* A setattr of the modification time alone -- what the kernel sends when
+ * it writes a file's times back, at every close of a written file, just
+ * after its data: made in the file's order (wbehind.h), after the writes
+ * answered before it, whose pwrites would move the backing mtime past it,
+ * and answered at once like them, so that close does not wait for those
+ * writes here either. The answer carries the time asked for. */
+static void times_behind(fuse_req_t req, fuse_ino_t ino, const struct stat *attr, int valid)
+{
+	struct inode *in = ino_ptr(ino);
+	struct timespec tv[2];
+	struct stat st;
+	char path[64];
+	uint64_t place;
+	int early, rc = 0;
+
+	setattr_times(attr, valid, tv);
+	early = wbehind_take(&in->wb, 0, &place);
+	if (early) {
+		if (fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+			fuse_reply_err(req, errno);
+		} else {
+			fix_size(in, &st);
+			if (tv[1].tv_nsec != UTIME_NOW)
+				st.st_mtim = tv[1];
+			fuse_reply_attr(req, &st, oc.timeout);
+		}
+	}
+	wbehind_wait_turn(&in->wb, place);
+	proc_path(in->fd, path, sizeof(path));
+	if (utimensat(AT_FDCWD, path, tv, 0) < 0)
+		rc = -errno;
+	/* Not kept as the file's error: its contents are intact. As in
+	 * write_behind, in is not touched after this once answered. */
+	wbehind_done(&in->wb, early, 0);
+	if (rc < 0 && early)
+		log_warn("cannot set the modification time of a written file: %s", strerror(-rc));
+	if (early)
+		return;
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		op_getattr(req, ino, NULL);
+}
+
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 		       struct fuse_file_info *fi)
 {
 	struct inode *in = ino_ptr(ino);
+	struct timespec tv[2];
 	char path[64];
 	int err = 0;
 
+	if (oc.writeback && (valid & FUSE_SET_ATTR_MTIME) &&
+	    !(valid & ~(FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME))) {
+		times_behind(req, ino, attr, valid);
+		return;
+	}
+	/* After the writes answered before: the kernel writes a file's dirty
+	 * pages back before it changes its times or mode, and their pwrites
+	 * must not change the backing file after this. */
+	(void)wbehind_drain(&in->wb);
 	proc_path(in->fd, path, sizeof(path));
 	if (valid & FUSE_SET_ATTR_MODE) {
 		if (chmod(path, attr->st_mode) < 0)
@@ -259,16 +351,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 	if (!err && (valid & FUSE_SET_ATTR_SIZE))
 		err = do_truncate(in, attr->st_size);
 	if (!err && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
-		struct timespec tv[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
-
-		if (valid & FUSE_SET_ATTR_ATIME_NOW)
-			tv[0].tv_nsec = UTIME_NOW;
-		else if (valid & FUSE_SET_ATTR_ATIME)
-			tv[0] = attr->st_atim;
-		if (valid & FUSE_SET_ATTR_MTIME_NOW)
-			tv[1].tv_nsec = UTIME_NOW;
-		else if (valid & FUSE_SET_ATTR_MTIME)
-			tv[1] = attr->st_mtim;
+		setattr_times(attr, valid, tv);
 		if (utimensat(AT_FDCWD, path, tv, 0) < 0)
 			err = errno;
 	}
@@ -545,6 +628,7 @@ static int attach_handle(struct inode *in, int flags, struct fuse_file_info *fi)
 {
 	int rc = 0, fd;
 
+	(void)wbehind_drain(&in->wb);
 	pthread_rwlock_wrlock(&in->lock);
 	if (in->nopen == 0) {
 		fd = inode_reopen(in, backing_flags(flags) | O_RDWR);
@@ -586,12 +670,11 @@ static int attach_handle(struct inode *in, int flags, struct fuse_file_info *fi)
 		in->direct = 1;
 		fi->direct_io = 1;
 	} else {
-		fi->keep_cache = !in->was_direct;
-		in->was_direct = 0;
+		fi->keep_cache = !in->drop_cache;
+		in->drop_cache = 0;
 	}
 	in->nopen++;
-	if (in->c.kind == CONTENT_ENCRYPTED)
-		in->cipher_hint = in->c.cipher;
+	note_content(in);
 	fi->fh = (uint64_t)flags;
 out:
 	pthread_rwlock_unlock(&in->lock);
@@ -602,15 +685,21 @@ out:
  * unloads the content state. */
 static void detach_handle(struct inode *in)
 {
+	int lost = wbehind_drain(&in->wb);
+
 	pthread_rwlock_wrlock(&in->lock);
 	if (in->nopen && --in->nopen == 0) {
-		in->was_direct |= in->direct;
+		/* A writeback write that was lost may still be in the kernel's
+		 * cache, as if it had been made: the next open starts without
+		 * it, so that its reads reach the daemon and fail. */
+		in->drop_cache |= in->direct | (lost != 0);
 		in->direct = 0;
 		content_unload(&in->c);
 		close(in->data_fd);
 		in->data_fd = -1;
 		in->data_rw = 0;
 	}
+	note_content(in);
 	pthread_rwlock_unlock(&in->lock);
 }
 
@@ -670,13 +759,18 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	struct inode *in = ino_ptr(ino);
-	int rc;
+	int rc, lost;
 
 	(void)fi;
+	lost = wbehind_drain(&in->wb);
 	pthread_rwlock_rdlock(&in->lock);
 	rc = datasync ? fdatasync(in->data_fd) : fsync(in->data_fd);
+	if (rc < 0)
+		rc = -errno;
 	pthread_rwlock_unlock(&in->lock);
-	fuse_reply_err(req, rc < 0 ? errno : 0);
+	/* A writeback write of the file that was lost: if it was answered
+	 * before it was made, this is where the application hears of it. */
+	fuse_reply_err(req, lost ? -lost : -rc);
 }
 
 /* Per-thread plaintext buffer for replies: no allocation per read. */
@@ -709,6 +803,13 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		fuse_reply_err(req, size > OPS_MAX_IO ? EINVAL : ENOMEM);
 		return;
 	}
+	/* Never the old contents, or zeros, where a writeback write was lost
+	 * (write_behind): the kernel keeps the size it gave the file until it
+	 * forgets the inode, which takes the kept error with it. */
+	if (wbehind_drain(&in->wb) < 0) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
 	pthread_rwlock_rdlock(&in->lock);
 	n = content_read(&in->c, in->data_fd, buf, size, (uint64_t)off);
 	pthread_rwlock_unlock(&in->lock);
@@ -720,9 +821,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 
 /* A write the kernel makes from its writeback cache that fails (a full
  * backing disk, say) reaches the application only at its next fsync or
- * close, which it may never check: say so in the log, where an operator
- * looks. At most one line per 10 s, with the count of those left out. */
-static void log_writeback_error(struct inode *in, int err)
+ * close -- at its next fsync only if it was answered before it was made --
+ * which it may never check: say so in the log, where an operator looks.
+ * At most one line per 10 s, with the count of those left out. */
+static void log_writeback_error(struct inode *in, int err, int answered)
 {
 	static _Atomic long last;
 	static _Atomic unsigned long quiet;
@@ -742,8 +844,57 @@ static void log_writeback_error(struct inode *in, int err)
 	n = readlink(proc, path, sizeof(path) - 1);
 	path[n < 0 ? 0 : n] = '\0';
 	log_err("%s: writing back cached data failed: %s; the application sees this only at its "
-		"next fsync or close (%lu more such failures not logged)", path, strerror(err),
-		(unsigned long)atomic_exchange(&quiet, 0));
+		"next fsync%s, and reads of the file fail until it is closed and out of the kernel's "
+		"cache (a remount does it) (%lu more such failures not logged)", path, strerror(err),
+		answered ? "" : " or close", (unsigned long)atomic_exchange(&quiet, 0));
+}
+
+/* A writeback WRITE of a file open for writing with the writeback cache,
+ * in the file's order (wbehind.h). Answered at once, if wbehind_take
+ * allows, once its space is reserved: a full disk is still this WRITE's
+ * answer, as when it is answered after it is made. Then made in its turn
+ * from the request buffer, which stays the worker's until this returns.
+ * One that fails, answered or not, is kept as the file's error: the kernel
+ * has already grown the file to the size the lost bytes gave it, and its
+ * pages are clean or gone, so what a read would find there is zeros. (An
+ * O_SYNC writer's fsync comes from the kernel after the write.) */
+static void write_behind(fuse_req_t req, struct inode *in, int cipher, const char *buf,
+			 size_t size, off_t off)
+{
+	uint64_t place;
+	ssize_t n = 0;
+	int early, rc = 0;
+
+	early = wbehind_take(&in->wb, size, &place);
+	if (early) {
+		rc = content_reserve_write(in->data_fd, cipher, (uint64_t)off, size);
+		if (rc < 0) {
+			log_writeback_error(in, -rc, 0);
+			fuse_reply_err(req, -rc);
+		} else {
+			fuse_reply_write(req, size);
+		}
+	}
+	wbehind_wait_turn(&in->wb, place);
+	if (rc == 0) {
+		pthread_rwlock_wrlock(&in->lock);
+		n = content_write(&in->c, in->data_fd, buf, size, (uint64_t)off);
+		note_content(in);
+		pthread_rwlock_unlock(&in->lock);
+		if (n < 0) {
+			rc = (int)n;
+			log_writeback_error(in, -rc, early);
+		}
+	}
+	/* Answered, the kernel may forget the inode once this is done: in is
+	 * not touched after it (inode_forget waits for it). */
+	wbehind_done(&in->wb, early, rc);
+	if (early)
+		return;
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_write(req, (size_t)n);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -751,21 +902,27 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 {
 	struct inode *in = ino_ptr(ino);
 	ssize_t n;
+	int cipher;
 
 	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
+	/* Writeback writes come only while a handle is open for writing
+	 * (the kernel holds one for them), so write_cipher is this file's. */
+	cipher = in->write_cipher;
+	if (fi->writepage && cipher) {
+		write_behind(req, in, cipher, buf, size, off);
+		return;
+	}
+	(void)wbehind_drain(&in->wb);
 	pthread_rwlock_wrlock(&in->lock);
 	n = content_write(&in->c, in->data_fd, buf, size, (uint64_t)off);
 	if (n >= 0 && (fi->fh & (O_SYNC | O_DSYNC)) && fdatasync(in->data_fd) < 0)
 		n = -errno;
-	if (in->c.kind == CONTENT_ENCRYPTED)
-		in->cipher_hint = in->c.cipher;
+	note_content(in);
 	pthread_rwlock_unlock(&in->lock);
 	if (n < 0) {
-		if (fi->writepage)
-			log_writeback_error(in, (int)-n);
 		fuse_reply_err(req, (int)-n);
 	} else {
 		fuse_reply_write(req, (size_t)n);
@@ -785,6 +942,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 	}
 	/* Plain allocation: extend the file with zeros if it ends before
 	 * off + len, as posix_fallocate would. */
+	(void)wbehind_drain(&in->wb);
 	pthread_rwlock_rdlock(&in->lock);
 	size = in->c.size;
 	pthread_rwlock_unlock(&in->lock);
@@ -935,6 +1093,8 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 {
 	char path[64];
 
+	/* A write still to be made would strip a capability set now. */
+	(void)wbehind_drain(&ino_ptr(ino)->wb);
 	proc_path(ino_ptr(ino)->fd, path, sizeof(path));
 	fuse_reply_err(req, setxattr(path, name, value, size, flags) < 0 ? errno : 0);
 }
@@ -979,6 +1139,7 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	char path[64];
 
+	(void)wbehind_drain(&ino_ptr(ino)->wb);
 	proc_path(ino_ptr(ino)->fd, path, sizeof(path));
 	fuse_reply_err(req, removexattr(path, name) < 0 ? errno : 0);
 }

@@ -15,6 +15,14 @@
  *   fsop mmap-read PATH LEN             print the first LEN bytes (< 4096) as
  *                                       a private read-only mapping sees them
  *   fsop mmap-shared PATH               map PATH shared: "ok" or the errno
+ *   fsop lost-write PATH OFF LEN        with PATH held open for reading, write
+ *                                       LEN bytes at OFF through a second fd and
+ *                                       close it, drop the file's clean cached
+ *                                       pages, read the range back and fsync:
+ *                                       prints "close=R read=R fsync=R", each R
+ *                                       "ok" or an errno name ("read=data" if
+ *                                       the read returned bytes other than the
+ *                                       written ones)
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -122,6 +130,42 @@ static int do_mmap_read(const char *path, const char *lenarg)
 	return 0;
 }
 
+static const char *errname(int rc)
+{
+	const char *name = rc < 0 ? strerrorname_np(errno) : "ok";
+
+	return name ? name : "EUNKNOWN";
+}
+
+static int do_lost_write(const char *path, const char *offarg, const char *lenarg)
+{
+	static char want[1 << 20], got[1 << 20];
+	off_t off = (off_t)strtoll(offarg, NULL, 10);
+	size_t len = strtoul(lenarg, NULL, 10);
+	const char *cr, *rr, *fr;
+	ssize_t n;
+	int r, w;
+
+	if (len == 0 || len > sizeof(want))
+		return 2;
+	memset(want, 'L', len);
+	r = open(path, O_RDONLY);
+	w = open(path, O_WRONLY);
+	if (r < 0 || w < 0)
+		return result(-1);
+	if (pwrite(w, want, len, off) != (ssize_t)len)
+		return result(-1);
+	cr = errname(close(w));
+	/* Clean pages only: those the kernel holds as written. */
+	(void)posix_fadvise(r, 0, 0, POSIX_FADV_DONTNEED);
+	n = pread(r, got, len, off);
+	rr = n < 0 ? errname(-1) : (size_t)n == len && memcmp(got, want, len) == 0 ? "ok" : "data";
+	fr = errname(fsync(r));
+	printf("close=%s read=%s fsync=%s\n", cr, rr, fr);
+	close(r);
+	return 0;
+}
+
 static int do_mmap_shared(const char *path)
 {
 	void *p;
@@ -165,8 +209,10 @@ int main(int argc, char **argv)
 		return do_mmap_read(argv[2], argv[3]);
 	if (!strcmp(cmd, "mmap-shared") && argc == 3)
 		return do_mmap_shared(argv[2]);
+	if (!strcmp(cmd, "lost-write") && argc == 5)
+		return do_lost_write(argv[2], argv[3], argv[4]);
 	fprintf(stderr, "usage: fsop excl PATH | rename OLD NEW [noreplace|exchange] |\n"
 		"            wronly-read PATH TEXT | append PATH TEXT | mmap-read PATH LEN |\n"
-		"            mmap-shared PATH\n");
+		"            mmap-shared PATH | lost-write PATH OFF LEN\n");
 	return 2;
 }
