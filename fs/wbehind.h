@@ -4,18 +4,20 @@
  * WRITE the kernel sends for the file's dirty pages, and a file's WRITEs
  * are made one after another under its lock: nats-server, which closes
  * each full message block as it moves to the next, waited about 1 ms per
- * MiB there (docs/PERFORMANCE.md). So the daemon answers a writeback WRITE
- * as soon as its space is reserved (an ENOSPC is still that WRITE's answer)
- * and it has its place in the file's order, and makes it afterwards, in
- * the same worker, whose request buffer still holds the data.
+ * MiB there (docs/PERFORMANCE.md). So the daemon answers a large
+ * writeback WRITE as soon as its space is reserved (an ENOSPC is still
+ * that WRITE's answer) and it has its place in the file's order, and
+ * makes it afterwards, in the same worker, whose request buffer still
+ * holds the data. The kernel's write-back of a file's times at close
+ * takes a place the same way (ops.c).
  *
  * This module keeps that order for one file: places are taken in the
- * order WRITEs arrive (the kernel sends a newer WRITE of a page only once
- * the older one is answered), writes are made in that order, and every
- * other operation on the file first waits for the writes acknowledged
- * before it. A write that fails is kept as the file's error, for fsync
- * and reads, for as long as the kernel holds the inode: it still has the
- * size that write gave the file.
+ * order requests arrive (the kernel sends a newer WRITE of a page only
+ * once the older one is answered), they are made in that order, and every
+ * other operation on the file first waits for those answered before it.
+ * A write that fails is kept as the file's error, for fsync and reads, for
+ * as long as the kernel holds the inode: it still has the size that write
+ * gave the file.
  */
 #ifndef JCFS_WBEHIND_H
 #define JCFS_WBEHIND_H
