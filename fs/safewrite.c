@@ -56,11 +56,9 @@ struct sw_helper {
 	_Atomic int dead;               /* the helper process is gone */
 	int efd;                        /* doorbell: a job is queued */
 	/* The job, written by the claimant before SW_QUEUED. */
-	int fd;
-	const void *buf;
-	size_t len;
-	off_t off;
-	ssize_t result;                 /* len or -errno, before SW_DONE */
+	struct safewrite_part *parts;
+	int nparts;
+	ssize_t result;                 /* bytes or -errno, before SW_DONE */
 	pid_t pid;
 	void *stack;
 	pthread_t spawner;
@@ -87,12 +85,16 @@ static _Atomic int sw_ready;            /* safewrite_start has finished */
 static int sw_pidfd = -1;
 static _Atomic int sw_stopping;
 
-static ssize_t direct_pwrite(int fd, const void *buf, size_t len, off_t off)
+/* All len bytes of buf at off in fd: len or -errno. Raw system calls
+ * only: the helpers run it (see the top of the file). */
+__attribute__((no_sanitize_address, no_sanitize_undefined, no_sanitize_thread))
+static ssize_t write_all(int fd, const void *buf, size_t len, off_t off)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, off + (off_t)done);
+		ssize_t n = syscall(SYS_pwrite64, fd, (const char *)buf + done, len - done,
+				    off + (off_t)done);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -104,6 +106,29 @@ static ssize_t direct_pwrite(int fd, const void *buf, size_t len, off_t off)
 		done += (size_t)n;
 	}
 	return (ssize_t)len;
+}
+
+/* One job, by a helper or by the caller itself. A part refused with
+ * EINVAL is written again from its start through alt_fd: a direct write
+ * refused for its alignment has written nothing, and one refused after a
+ * short write wrote the same bytes that go there now. */
+__attribute__((no_sanitize_address, no_sanitize_undefined, no_sanitize_thread))
+static ssize_t write_parts(struct safewrite_part *p, int n)
+{
+	ssize_t total = 0;
+
+	for (int i = 0; i < n; i++) {
+		ssize_t r = write_all(p[i].fd, p[i].buf, p[i].len, p[i].off);
+
+		if (r == -EINVAL && p[i].alt_fd >= 0) {
+			p[i].refused = 1;
+			r = write_all(p[i].alt_fd, p[i].buf, p[i].len, p[i].off);
+		}
+		if (r < 0)
+			return r;
+		total += r;
+	}
+	return total;
 }
 
 /* The helper process. Raw system calls only (see the top of the file). */
@@ -121,25 +146,7 @@ static int helper_main(void *arg)
 		/* Taken only by this compare-and-swap, so that a caller can
 		 * still withdraw a job the helper has not begun. */
 		if (atomic_compare_exchange_strong(&h->state, &queued, SW_RUNNING)) {
-			size_t done = 0;
-			ssize_t r = 0;
-
-			while (done < h->len) {
-				r = syscall(SYS_pwrite64, h->fd, (const char *)h->buf + done, h->len - done,
-					    h->off + (off_t)done);
-				if (r < 0) {
-					if (errno == EINTR)
-						continue;
-					r = -errno;
-					break;
-				}
-				if (r == 0) {
-					r = -EIO;
-					break;
-				}
-				done += (size_t)r;
-			}
-			h->result = done == h->len ? (ssize_t)done : (r < 0 ? r : -EIO);
+			h->result = write_parts(h->parts, h->nparts);
 			atomic_store(&h->state, SW_DONE);
 			syscall(SYS_futex, &h->state, FUTEX_WAKE, 1, NULL, NULL, 0);
 			continue;
@@ -396,21 +403,18 @@ static void release_helper(struct sw_helper *h)
 
 /* Hands the job to h and waits: 1 when done, with *r set; 0 when the
  * helper died first. */
-static int run_job(struct sw_helper *h, int fd, const void *buf, size_t len, off_t off,
-		   ssize_t *r)
+static int run_job(struct sw_helper *h, struct safewrite_part *parts, int n, ssize_t *r)
 {
 	uint32_t s, queued = SW_QUEUED;
 	uint64_t one = 1;
 
-	h->fd = fd;
-	h->buf = buf;
-	h->len = len;
-	h->off = off;
+	h->parts = parts;
+	h->nparts = n;
 	atomic_store(&h->state, SW_QUEUED);
 	if (write(h->efd, &one, sizeof(one)) < 0) {
 		log_warn("safewrite: cannot wake a write helper: %s", strerror(errno));
 		if (atomic_compare_exchange_strong(&h->state, &queued, SW_CLAIMED)) {
-			*r = direct_pwrite(fd, buf, len, off);
+			*r = write_parts(parts, n);
 			return 1;
 		}
 	}
@@ -425,7 +429,7 @@ static int run_job(struct sw_helper *h, int fd, const void *buf, size_t len, off
 	return 1;
 }
 
-ssize_t safewrite_pwrite(int fd, const void *buf, size_t len, off_t off)
+ssize_t safewrite_pwrite_parts(struct safewrite_part *parts, int n)
 {
 	struct sw_helper *h;
 	ssize_t r;
@@ -433,14 +437,21 @@ ssize_t safewrite_pwrite(int fd, const void *buf, size_t len, off_t off)
 
 	for (;;) {
 		if (!safewrite_active() || !(h = acquire_helper()))
-			return direct_pwrite(fd, buf, len, off);
-		done = run_job(h, fd, buf, len, off, &r);
+			return write_parts(parts, n);
+		done = run_job(h, parts, n, &r);
 		release_helper(h);
 		if (done)
 			return r;
 		/* The helper died before or while writing; it is gone (its
-		 * spawner saw it exit), so the buffer is ours again, and the
-		 * same bytes written at the same place once more complete a
-		 * write it left half done. */
+		 * spawner saw it exit), so the buffers are ours again, and the
+		 * same bytes written at the same places once more complete a
+		 * job it left half done. */
 	}
+}
+
+ssize_t safewrite_pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+	struct safewrite_part p = { .fd = fd, .alt_fd = -1, .buf = buf, .len = len, .off = off };
+
+	return safewrite_pwrite_parts(&p, 1);
 }

@@ -29,9 +29,26 @@ void safewrite_stop(void);
 /* 1 while helpers are running. */
 int safewrite_active(void);
 
-/* Writes all len bytes of buf at off in fd. Returns len, or -errno; on an
- * error part of the range may have been written. A helper that dies with
- * the job has it made again by another, or directly once none is left. */
+/* One part of a write made as a single job. When fd refuses the part
+ * with EINVAL -- an O_DIRECT descriptor whose alignment it misses -- the
+ * whole part is written through alt_fd instead (a descriptor of the same
+ * file, or -1 for none) and refused is set. */
+struct safewrite_part {
+	int fd;
+	int alt_fd;
+	const void *buf;
+	size_t len;
+	off_t off;
+	int refused;                    /* out */
+};
+
+/* Writes all n parts, whole and in order, as one job: a SIGKILL of the
+ * daemon stops it neither inside a part nor between two. Returns the sum
+ * of their lengths, or -errno of the first that failed; on an error what
+ * came before may have been written. A helper that dies with the job has
+ * it made again by another, or directly once none is left. */
+ssize_t safewrite_pwrite_parts(struct safewrite_part *parts, int n);
+/* The same for one part, len bytes of buf at off in fd. */
 ssize_t safewrite_pwrite(int fd, const void *buf, size_t len, off_t off);
 
 #endif
