@@ -35,6 +35,10 @@ struct content_ctx {
 	 * cut set (for cat, which writes what is good); otherwise it is an
 	 * error, as for the mount. */
 	int load_cut;
+	/* Every backing write goes through the backing filesystem's page
+	 * cache; by default the whole pages of a large one go around it
+	 * (content.c). */
+	int cached_backing;
 };
 
 struct content {
@@ -49,6 +53,10 @@ struct content {
 	/* With quiet_blocks: the last block a read found bad, and why. */
 	uint64_t bad_block;
 	int bad_rc;
+	/* The backing file opened with O_DIRECT, for large writes: 0 not
+	 * tried yet, 1 open as direct_fd, -1 not to be used. */
+	int direct;
+	int direct_fd;
 };
 
 /* Global setup: the context for new files, the key slot pool. */
@@ -62,7 +70,7 @@ void content_teardown(void);
 int content_load(struct content *c, int fd);
 /* Why a block was bad, for messages: bad_rc of struct content. */
 const char *content_block_strerror(int rc);
-/* Drops keys and caches; c becomes UNLOADED. */
+/* Drops keys, caches and descriptors of its own; c becomes UNLOADED. */
 void content_unload(struct content *c);
 
 /* Plaintext size of the backing file fd (whose stat is st) without

@@ -68,6 +68,7 @@ struct mount_opts {
 	int adopt;
 	int strict;
 	int write_through;
+	int cached_backing;
 	int debug;
 	int allow_other;
 	char fuse_opts[1024];           /* passed to libfuse */
@@ -91,6 +92,8 @@ static void usage_mount(FILE *f)
 		"      --strict          refuse a store that allows plaintext files (set it once\n"
 		"                        encrypt has made the store strict)\n"
 		"      --write-through   no kernel writeback cache (every write reaches the daemon)\n"
+		"      --cached-backing  write all ciphertext through the backing filesystem's page\n"
+		"                        cache (default: the whole pages of large writes bypass it)\n"
 		"      --readahead KIB   kernel readahead window for the mount (default 4096; 0 leaves\n"
 		"                        the kernel's 128; needs root)\n"
 		"      --low-space MIB   below MIB available on the backing filesystem, files opened\n"
@@ -103,8 +106,8 @@ static void usage_mount(FILE *f)
 		"  -d, --debug           debug logging (implies -f)\n"
 		"  -o OPT[,OPT...]       mount options: allow_other (implies default_permissions), ro, ...\n"
 		"                        and config=FILE, cipher=NAME, key_env=NAME, key_file=FILE, adopt,\n"
-		"                        strict, write_through, readahead=KIB, low_space=MIB, log_file=FILE,\n"
-		"                        pid_file=FILE;\n"
+		"                        strict, write_through, cached_backing, readahead=KIB,\n"
+		"                        low_space=MIB, log_file=FILE, pid_file=FILE;\n"
 		"                        fstab-only words (defaults, noauto, nofail, _netdev, user,\n"
 		"                        x-*, ...) are ignored\n"
 		"  -h, --help            this text\n"
@@ -187,6 +190,8 @@ static int parse_o(struct mount_opts *mo, char *arg)
 			mo->strict = 1;
 		else if (!strcmp(o, "write_through"))
 			mo->write_through = 1;
+		else if (!strcmp(o, "cached_backing"))
+			mo->cached_backing = 1;
 		else if (!strncmp(o, "readahead=", 10))
 			mo->readahead = o + 10;
 		else if (!strncmp(o, "low_space=", 10))
@@ -284,6 +289,7 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 		{ "adopt", no_argument, NULL, 'A' },
 		{ "strict", no_argument, NULL, 'T' },
 		{ "write-through", no_argument, NULL, 'W' },
+		{ "cached-backing", no_argument, NULL, 'B' },
 		{ "readahead", required_argument, NULL, 'R' },
 		{ "low-space", required_argument, NULL, 'S' },
 		{ "log-file", required_argument, NULL, 'L' },
@@ -307,6 +313,7 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 		case 'A': mo->adopt = 1; break;
 		case 'T': mo->strict = 1; break;
 		case 'W': mo->write_through = 1; break;
+		case 'B': mo->cached_backing = 1; break;
 		case 'R': mo->readahead = optarg; break;
 		case 'S': mo->low_space = optarg; break;
 		case 'L': mo->log_file = optarg; break;
@@ -785,7 +792,8 @@ static int run_daemon(struct mount_opts *mo)
 		}
 		pid_written = 1;
 	}
-	struct content_ctx cctx = { .kr = kr, .cipher = cipher, .plaintext_allowed = st.plaintext_allowed };
+	struct content_ctx cctx = { .kr = kr, .cipher = cipher, .plaintext_allowed = st.plaintext_allowed,
+				    .cached_backing = mo->cached_backing };
 	rc = content_setup(&cctx);
 	if (rc < 0) {
 		status = fail(EXIT_FAIL, "crypto library initialisation failed");

@@ -573,8 +573,8 @@ static int encrypt_in_place(struct inode *in)
 		tmpfd = -1;
 		content_unload(&in->c);
 		in->c = nc;
-		nc.key = NULL;
-		nc.tail = NULL;
+		/* Its key, tail and descriptor are in->c's now. */
+		memset(&nc, 0, sizeof(nc));
 		log_info("%s/%s: encrypted in place before its first change", path, base);
 	}
 out:

@@ -45,6 +45,7 @@ int tool_parse(int argc, char **argv, unsigned flags, struct tool_opts *o,
 		/* mount's own, known here only to say so */
 		{ "adopt", no_argument, NULL, 'M' },
 		{ "write-through", no_argument, NULL, 'M' },
+		{ "cached-backing", no_argument, NULL, 'M' },
 		{ "readahead", required_argument, NULL, 'M' },
 		{ "low-space", required_argument, NULL, 'M' },
 		{ "log-file", required_argument, NULL, 'M' },

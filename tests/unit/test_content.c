@@ -1,8 +1,11 @@
 /*
  * Unit tests of the backing write path: safewrite's jobs of several parts
  * (order, errors, the fallback of a part an O_DIRECT descriptor refuses),
- * with and without the helper processes. They work on real files in the
- * build directory (a disk, where O_DIRECT works).
+ * with and without the helper processes, and content_write's large writes,
+ * whose whole pages go around the page cache. They work on real files in
+ * the build directory (a disk, where O_DIRECT works) and check the page
+ * cache with mincore(2), since the point of a direct write is what it
+ * leaves out of the cache.
  */
 #include <check.h>
 #include <errno.h>
@@ -10,13 +13,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
+#include <linux/magic.h>
+
+#include <sodium.h>
+
+#include "content.h"
+#include "keyring.h"
 #include "safewrite.h"
 
 #define REQ(x) do { if (!(x)) ck_abort_msg("failed: %s", #x); } while (0)
 #define PAGE 4096
+#define MIB (1u << 20)
 
 static char path[256];
 static int fd = -1;
@@ -65,6 +77,31 @@ static void expect_file(const uint8_t *want, size_t len)
 	ck_assert_int_eq(n, (ssize_t)len);
 	ck_assert_int_eq(memcmp(got, want, len), 0);
 	free(got);
+}
+
+/* Pages of [off, off + len) of the file in the page cache. */
+static size_t cached_pages(off_t off, size_t len)
+{
+	size_t pages = (len + PAGE - 1) / PAGE, n = 0;
+	unsigned char *vec = calloc(pages, 1);
+	void *map;
+
+	REQ(vec);
+	map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, off);
+	REQ(map != MAP_FAILED);
+	REQ(mincore(map, len, vec) == 0);
+	for (size_t i = 0; i < pages; i++)
+		n += vec[i] & 1;
+	munmap(map, len);
+	free(vec);
+	return n;
+}
+
+static int on_tmpfs(void)
+{
+	struct statfs sf;
+
+	return fstatfs(fd, &sf) == 0 && sf.f_type == TMPFS_MAGIC;
 }
 
 /* ---- safewrite parts ---- */
@@ -166,10 +203,145 @@ START_TEST(test_parts_error_stops)
 }
 END_TEST
 
+/* ---- content_write ---- */
+
+static struct keyring *kr;
+static struct content c;
+
+static void content_start(int cipher, int cached)
+{
+	static const uint8_t secret[] = "test_content secret, not a real key";
+	struct content_ctx cx = { .cipher = cipher, .cached_backing = cached };
+
+	REQ(keyring_new(&kr) == 0);
+	REQ(keyring_add_secret(kr, secret, sizeof(secret) - 1) == 0);
+	cx.kr = kr;
+	REQ(content_setup(&cx) == 0);
+	memset(&c, 0, sizeof(c));
+	c.kind = CONTENT_EMPTY;
+}
+
+static void content_end(void)
+{
+	content_unload(&c);
+	content_teardown();
+	keyring_free(kr);
+}
+
+static void expect_plain(const uint8_t *want, size_t len)
+{
+	uint8_t *got = aligned(len + PAGE);
+	struct content r;
+
+	/* Read back through a fresh state, as after a remount. */
+	REQ(content_load(&r, fd) == 0);
+	ck_assert_uint_eq(r.size, len);
+	for (size_t off = 0; off < len; off += MIB) {
+		size_t n = len - off < MIB ? len - off : MIB;
+
+		ck_assert_int_eq(content_read(&r, fd, got + off, n, off), (ssize_t)n);
+	}
+	ck_assert_int_eq(memcmp(got, want, len), 0);
+	content_unload(&r);
+	free(got);
+}
+
+/* 4 MiB written in 1 MiB requests, as the writeback cache sends them:
+ * what reads back is what was written, and the cache holds the partial
+ * pages at the requests' ends but none of the whole pages between --
+ * unless cached_backing asks for them all. */
+static void large_writes(int cipher, int cached)
+{
+	const size_t len = 4 * MIB;
+	uint8_t *plain = aligned(len);
+	struct stat st;
+	size_t pages, cached_n;
+
+	content_start(cipher, cached);
+	fill(plain, len, (unsigned)cipher);
+	for (size_t off = 0; off < len; off += MIB)
+		ck_assert_int_eq(content_write(&c, fd, plain + off, MIB, off), (ssize_t)MIB);
+	ck_assert_int_eq(c.direct, cached ? -1 : 1);
+	REQ(fstat(fd, &st) == 0);
+	pages = ((size_t)st.st_size + PAGE - 1) / PAGE;
+	cached_n = cached_pages(0, (size_t)st.st_size);
+	if (cached)
+		ck_assert_uint_eq(cached_n, pages);
+	else if (on_tmpfs())    /* its direct I/O goes through its page cache */
+		fprintf(stderr, "%s: on tmpfs, page cache not checked\n", path);
+	else
+		ck_assert_msg(cached_n <= 2 * 4 + 1, "%zu of %zu pages cached", cached_n, pages);
+	expect_plain(plain, len);
+	content_end();
+	free(plain);
+}
+
+START_TEST(test_large_direct_chacha) { large_writes(FMT_CIPHER_CHACHAPOLY, 0); }
+END_TEST
+START_TEST(test_large_direct_aes) { large_writes(FMT_CIPHER_AES, 0); }
+END_TEST
+START_TEST(test_large_cached) { large_writes(FMT_CIPHER_CHACHAPOLY, 1); }
+END_TEST
+
+/* Direct writes over blocks that buffered ones left dirty in the cache,
+ * at odd offsets, then small writes over the direct ones: every read,
+ * from the cache or the disk, sees the last write. */
+START_TEST(test_mixed_overwrites)
+{
+	const size_t len = 3 * MIB;
+	uint8_t *model = aligned(len), *buf = aligned(MIB);
+
+	content_start(FMT_CIPHER_CHACHAPOLY, 0);
+	memset(model, 0, len);
+	ck_assert_int_eq(content_truncate(&c, fd, len), 0);
+	for (size_t off = 0; off + 1000 <= len; off += 1000) {        /* small, buffered */
+		fill(buf, 1000, (unsigned)off);
+		memcpy(model + off, buf, 1000);
+		ck_assert_int_eq(content_write(&c, fd, buf, 1000, off), 1000);
+	}
+	for (size_t off = 12345; off + 700000 <= len; off += 777777) {  /* large */
+		fill(buf, 700000, (unsigned)off + 1);
+		memcpy(model + off, buf, 700000);
+		ck_assert_int_eq(content_write(&c, fd, buf, 700000, off), 700000);
+	}
+	ck_assert_int_eq(c.direct, 1);
+	expect_plain(model, len);
+	for (size_t off = 5000; off < len; off += 300001) {   /* small again */
+		fill(buf, 3000, (unsigned)off + 2);
+		memcpy(model + off, buf, 3000);
+		ck_assert_int_eq(content_write(&c, fd, buf, 3000, off), 3000);
+	}
+	expect_plain(model, len);
+	REQ(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0 && fdatasync(fd) == 0 &&
+	    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0);
+	expect_plain(model, len);
+	content_end();
+	free(buf);
+	free(model);
+}
+END_TEST
+
+/* Writes too small to have 256 KiB of whole pages stay in the cache, and
+ * open no direct descriptor. */
+START_TEST(test_small_writes_cached)
+{
+	uint8_t *buf = aligned(200000);
+
+	content_start(FMT_CIPHER_AES, 0);
+	fill(buf, 200000, 9);
+	ck_assert_int_eq(content_write(&c, fd, buf, 200000, 0), 200000);
+	ck_assert_int_eq(c.direct, 0);
+	expect_plain(buf, 200000);
+	content_end();
+	free(buf);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("content");
 	TCase *tp = tcase_create("safewrite_parts");
+	TCase *tc = tcase_create("content_write");
 
 	tcase_add_checked_fixture(tp, file_setup, file_teardown);
 	tcase_add_test(tp, test_parts_direct_call);
@@ -179,6 +351,14 @@ static Suite *suite(void)
 	tcase_add_test(tp, test_parts_error_stops);
 	suite_add_tcase(s, tp);
 
+	tcase_add_checked_fixture(tc, file_setup, file_teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_large_direct_chacha);
+	tcase_add_test(tc, test_large_direct_aes);
+	tcase_add_test(tc, test_large_cached);
+	tcase_add_test(tc, test_mixed_overwrites);
+	tcase_add_test(tc, test_small_writes_cached);
+	suite_add_tcase(s, tc);
 	return s;
 }
 

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Direct backing writes: the whole pages of a large write reach the
+# backing file with O_DIRECT, around its page cache. Checked through real
+# mounts, both ciphers: the backing file's cache holds only the partial
+# pages at the ends of the kernel's writeback requests (fincore), and all
+# of it with --cached-backing; what reads back is what was written, from a
+# remount that still has the backing cache (buffered reads must see the
+# direct writes) and after dropping every cache; large writes at odd
+# offsets over blocks that small writes left dirty in the backing cache
+# give the same bytes as the same writes to a plain file; fsck and cat
+# agree; the log stays clean.
+. "$(dirname "$0")/lib.sh"
+
+B=$JC_TMP/b M=$JC_TMP/m P=$JC_TMP/plain
+mkdir -p "$P"
+head -c $((8 << 20)) /dev/urandom >"$P/rand"
+
+# The backing file's pages in the page cache, and all its pages.
+cached_pages() { fincore --noheadings --raw -o PAGES "$1"; }
+all_pages() { echo $((($(stat -c %s "$1") + 4095) / 4096)); }
+tmpfs=0
+[ "$(stat -f -c %T "$JC_TMP")" = tmpfs ] && tmpfs=1   # its O_DIRECT is cached
+
+assert_log_clean() {
+	if grep -E 'error|refused|failed|block [0-9]+:' "$JC_LOG"; then
+		fail "$1: the daemon logged errors"
+	fi
+}
+
+for cipher in chachapoly aes; do
+	# 1. Writeback: 8 MiB copied in, fsync'd.
+	jc_mount "$B" "$M" --cipher "$cipher"
+	cp "$P/rand" "$M/$cipher.wb"
+	sync "$M/$cipher.wb"
+	f=$B/$cipher.wb
+	c=$(cached_pages "$f") a=$(all_pages "$f")
+	if [ "$tmpfs" = 0 ]; then
+		[ "$c" -le $((a / 20)) ] ||
+			fail "$cipher: $c of $a pages of the backing file are cached: the large writes were not direct"
+	fi
+	# A remount drops the mount's cache, not the backing file's: the
+	# daemon's buffered reads must see what direct writes put on disk.
+	jc_umount "$M"
+	jc_mount "$B" "$M"
+	cmp "$P/rand" "$M/$cipher.wb" || fail "$cipher: the file reads back wrong after a remount"
+	jc_umount "$M"
+	ok "$cipher: 8 MiB through the writeback cache: $c of $a backing pages cached, reads back whole"
+
+	# 2. --cached-backing: every page goes through the cache.
+	jc_mount "$B" "$M" --cipher "$cipher" --cached-backing
+	cp "$P/rand" "$M/$cipher.cached"
+	sync "$M/$cipher.cached"
+	f=$B/$cipher.cached
+	c=$(cached_pages "$f") a=$(all_pages "$f")
+	[ "$c" -ge $((a * 9 / 10)) ] || fail "$cipher --cached-backing: only $c of $a backing pages cached"
+	jc_umount "$M"
+	ok "$cipher --cached-backing: $c of $a backing pages cached"
+
+	# 3. Write-through: each write reaches the daemon as made. Small
+	# writes first (buffered, left dirty in the backing cache), then
+	# large ones at odd offsets over them and past the end, then small
+	# ones again; the same dd commands on a plain file are the model.
+	jc_mount "$B" "$M" --cipher "$cipher" --write-through
+	t=$M/$cipher.mixed model=$P/$cipher.mixed
+	for dst in "$t" "$model"; do
+		dd if="$P/rand" of="$dst" bs=1000 count=3000 status=none
+		dd if="$P/rand" of="$dst" bs=1M count=2 skip=7777 seek=12345 \
+			iflag=skip_bytes oflag=seek_bytes conv=notrunc status=none
+		dd if="$P/rand" of="$dst" bs=700000 count=3 skip=1 seek=2999999 \
+			iflag=skip_bytes oflag=seek_bytes conv=notrunc status=none
+		dd if="$P/rand" of="$dst" bs=3000 count=1 skip=5 seek=1048000 \
+			iflag=skip_bytes oflag=seek_bytes conv=notrunc status=none
+	done
+	cmp "$model" "$t" || fail "$cipher: mixed writes read back wrong through the mount"
+	jc_umount "$M"
+	jc_mount "$B" "$M"
+	cmp "$model" "$t" || fail "$cipher: mixed writes read back wrong after a remount"
+	jc_umount "$M"
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	jc_mount "$B" "$M"
+	cmp "$model" "$t" || fail "$cipher: mixed writes read back wrong from the disk"
+	cmp "$P/rand" "$M/$cipher.wb" || fail "$cipher: the writeback file reads back wrong from the disk"
+	jc_umount "$M"
+	ok "$cipher: large writes at odd offsets over dirty cached blocks read back as on a plain file"
+
+	"$JCFS" cat "$B/$cipher.mixed" | cmp - "$model" || fail "$cipher: cat disagrees with the mount"
+	assert_log_clean "$cipher"
+done
+
+expect_exit 0 "$JCFS" fsck "$B"
+assert_encrypted "$B"
+ok "fsck clean, every file encrypted"
+
+# The option's -o form, and its refusal by the tools.
+jc_mount "$B" "$M" -o cached_backing
+cmp "$P/rand" "$M/aes.wb"
+jc_umount "$M"
+expect_exit 2 "$JCFS" fsck --cached-backing "$B"
+expect_output_contains "applies to mount only"
+ok "-o cached_backing mounts; fsck --cached-backing is a usage error"
