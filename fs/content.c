@@ -1,19 +1,19 @@
 /*
  * Encrypted file contents, block by block. Every block is written with
  * one pwrite of nonce || ciphertext || tag, and a request's blocks go out
- * in one pwrite when contiguous, made by a helper process a SIGKILL of the
- * daemon does not stop (safewrite.h), so a killed daemon leaves whole
- * blocks. The bytes a write will cover are reserved with fallocate first,
- * so a full disk fails it with ENOSPC before anything has changed.
- * Blocks are built in a per-thread scratch buffer: no allocation on the
- * data path. The whole pages of a large write go to the disk with
- * O_DIRECT, around the backing filesystem's page cache: the ciphertext
- * is not cached a second time beside the mount's plaintext, and copying
- * it into fresh page-cache pages and writing those back cost half the
- * machine's CPU time of a sequential write (docs/PERFORMANCE.md). File
- * keys live in pages of locked memory (keyslot_*), since one
- * sodium_malloc per open file would cost three pages of address space and
- * a locked page each.
+ * in one pwrite when contiguous (three for a large one, below), made by a
+ * helper process a SIGKILL of the daemon does not stop (safewrite.h), so
+ * a killed daemon leaves whole blocks. The bytes a write will cover are
+ * reserved with fallocate first, so a full disk fails it with ENOSPC
+ * before anything has changed. Blocks are built in a per-thread scratch
+ * buffer: no allocation on the data path. Large reads and the whole pages
+ * of large writes go to the disk with O_DIRECT, around the backing
+ * filesystem's page cache: the ciphertext is not cached a second time
+ * beside the mount's plaintext, and copying it through fresh page-cache
+ * pages cost half the machine's CPU time of sequential I/O
+ * (docs/PERFORMANCE.md). File keys live in pages of locked memory
+ * (keyslot_*), since one sodium_malloc per open file would cost three
+ * pages of address space and a locked page each.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -130,8 +130,10 @@ static uint8_t *scratch(uint64_t at)
 	pthread_once(&scratch_once, scratch_init);
 	p = pthread_getspecific(scratch_key);
 	if (!p) {
+		/* A page at each end: the offset within the first, and the
+		 * rest of the last, which a direct read fills too. */
 		p = posix_memalign(&v, PAGE, (size_t)SCRATCH_BLOCKS * (BS + FMT_MAX_NONCE + FMT_TAG_SIZE) +
-						 PAGE) == 0 ? v : NULL;
+						 2 * PAGE) == 0 ? v : NULL;
 		if (p && pthread_setspecific(scratch_key, p) != 0) {
 			free(p);
 			p = NULL;
@@ -175,6 +177,84 @@ static void fd_name(int fd, char *out, size_t len)
 static void key_hex(const uint8_t *id, char out[2 * FMT_KEY_ID_SIZE + 1])
 {
 	kdf_key_id_hex(id, out);
+}
+
+/* ---- direct I/O ---- */
+
+/* A write of this much or more of whole pages of the backing file goes
+ * around its page cache (O_DIRECT). Below it, cached writes cost less: a
+ * direct write waits for the disk, and 64 KiB requests (fio's 4 KiB
+ * appends with an fdatasync every 16) ran 10-20% slower with direct
+ * writes from 32 KiB on. */
+#define DIRECT_MIN (256u << 10)
+/* A read of this much or more goes around the cache too: the kernel's
+ * readahead of a FUSE file starts with requests of 16 KiB, and a cached
+ * read of those makes the backing file's own readahead fetch into the
+ * cache what the next, direct, reads fetch again. */
+#define DIRECT_READ_MIN (16u << 10)
+
+/* Opens c's O_DIRECT descriptor of the backing file fd, with fd's access
+ * mode, or for writing when for_write (reopening a read-only one): the
+ * descriptor of a file open for reading only becomes writable when the
+ * file is opened for writing (ops.c). Returns it, or -1 where it is not
+ * to be used. Only with exclusive access to c: reads, which share it,
+ * use what content_load or a write opened. */
+static int direct_open(struct content *c, int fd, int for_write)
+{
+	char proc[64];
+	int dfd, rw;
+
+	if (c->direct < 0 || (c->direct > 0 && (c->direct_rw || !for_write)))
+		return c->direct > 0 ? c->direct_fd : -1;
+	if (c->direct > 0)
+		close(c->direct_fd);
+	c->direct = -1;
+	if (ctx.cached_backing)
+		return -1;
+	rw = for_write || (fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDONLY;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	dfd = open(proc, (rw ? O_RDWR : O_RDONLY) | O_DIRECT | O_CLOEXEC);
+	if (dfd < 0) {
+		char name[PATH_MAX];
+		int err = errno;
+
+		fd_name(fd, name, sizeof(name));
+		log_debug("%s: no direct I/O (%s): it goes through the page cache", name,
+			  strerror(err));
+		return -1;
+	}
+	c->direct_fd = dfd;
+	c->direct_rw = rw;
+	c->direct = 1;
+	return dfd;
+}
+
+/* Reads the stored bytes [at, at + len) into sc (placed by scratch(at))
+ * with one direct read of the pages they touch, into the page-aligned
+ * start of the scratch, which has room for the pages' slack at both ends.
+ * Returns 0, -EAGAIN where a cached read is to be made instead (too short
+ * to pay, no direct descriptor, refused), -ENODATA if the file ends
+ * before at + len, or -errno. */
+static int direct_read(struct content *c, uint8_t *sc, size_t len, uint64_t at)
+{
+	uint64_t from = at / PAGE * PAGE, to = (at + len + PAGE - 1) / PAGE * PAGE;
+	uint8_t *dst = sc - (at - from);
+	size_t got = 0;
+	ssize_t n;
+
+	if (c->direct <= 0 || len < DIRECT_READ_MIN)
+		return -EAGAIN;
+	while (got < to - from) {
+		n = pread(c->direct_fd, dst + got, (size_t)(to - from) - got, (off_t)(from + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)      /* refused (alignment): the cached read redoes it all */
+			return errno == EINVAL ? -EAGAIN : -errno;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return from + got >= at + len ? 0 : -ENODATA;
 }
 
 /* Reserves backing bytes [from, to) before they are written, as gocryptfs
@@ -308,6 +388,10 @@ int content_load(struct content *c, int fd)
 	memcpy(c->hdr, raw, FMT_HEADER_SIZE);
 	c->cipher = h.cipher;
 	c->kind = CONTENT_ENCRYPTED;
+	/* Reads share c, so they cannot open it themselves; a file that
+	 * grows large later gets it from its first large write. */
+	if ((uint64_t)st.st_size >= DIRECT_READ_MIN)
+		(void)direct_open(c, fd, 0);
 	return 0;
 }
 
@@ -487,48 +571,16 @@ static int content_put_block(struct content *c, int fd, uint64_t b, const uint8_
 	return n < 0 ? (int)n : 0;
 }
 
-/* A write stores this much or more of whole pages with O_DIRECT. Below
- * it, buffered writes cost less: a direct write waits for the disk, and
- * 64 KiB requests (fio's 4 KiB appends with an fdatasync every 16) ran
- * 10-20% slower with direct writes from 32 KiB on. */
-#define DIRECT_MIN (256u << 10)
-
-/* The backing file fd opened for direct I/O, opened on first use; -1
- * where it is not to be used. */
-static int direct_fd(struct content *c, int fd)
-{
-	char proc[64];
-	int dfd;
-
-	if (c->direct)
-		return c->direct > 0 ? c->direct_fd : -1;
-	c->direct = -1;
-	if (ctx.cached_backing)
-		return -1;
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	dfd = open(proc, O_WRONLY | O_DIRECT | O_CLOEXEC);
-	if (dfd < 0) {
-		char name[PATH_MAX];
-		int err = errno;
-
-		fd_name(fd, name, sizeof(name));
-		log_debug("%s: no direct I/O (%s): its writes go through the page cache", name,
-			  strerror(err));
-		return -1;
-	}
-	c->direct_fd = dfd;
-	c->direct = 1;
-	return dfd;
-}
-
 /* Writes len stored bytes from sc (placed by scratch(at)) at backing
  * offset at, in one job of the write helpers. The whole pages in the
  * middle of a large write go through the direct descriptor, the partial
  * pages at its ends through the page cache, which holds the bytes of the
  * neighbouring blocks they share: no read-modify-write of our own, and
  * sc is aligned where the file offset is. A filesystem that refuses the
- * direct write (EINVAL) gets it buffered, and no more direct ones for
- * this file. Reads stay buffered; the kernel keeps them coherent. */
+ * direct write (EINVAL) gets it buffered, and no more direct I/O for
+ * this file. The kernel keeps cached and direct I/O of a file coherent:
+ * a direct write drops the cached pages of its range, a direct read
+ * writes dirty ones back first. */
 static ssize_t content_store(struct content *c, int fd, const uint8_t *sc, size_t len,
 			     uint64_t at)
 {
@@ -538,7 +590,7 @@ static ssize_t content_store(struct content *c, int fd, const uint8_t *sc, size_
 	int n = 0, dfd;
 	ssize_t r;
 
-	if (mid_end < mid + DIRECT_MIN || (dfd = direct_fd(c, fd)) < 0)
+	if (mid_end < mid + DIRECT_MIN || (dfd = direct_open(c, fd, 1)) < 0)
 		return safewrite_pwrite(fd, sc, len, (off_t)at);
 	if (mid > at)
 		p[n++] = (struct safewrite_part){ fd, -1, sc, (size_t)(mid - at), (off_t)at, 0 };
@@ -552,7 +604,7 @@ static ssize_t content_store(struct content *c, int fd, const uint8_t *sc, size_
 		char name[PATH_MAX];
 
 		fd_name(fd, name, sizeof(name));
-		log_debug("%s: direct write refused: its writes go through the page cache", name);
+		log_debug("%s: direct write refused: it goes through the page cache", name);
 		close(dfd);
 		c->direct = -1;
 	}
@@ -565,6 +617,7 @@ ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t 
 	uint64_t first, last, end;
 	size_t stored_bs, got, want;
 	ssize_t n;
+	int rc;
 
 	if (c->kind == CONTENT_PLAINTEXT) {
 		n = pread(fd, buf, len, (off_t)off);
@@ -585,15 +638,20 @@ ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t 
 	stored_bs = fmt_stored_block_size(c->cipher);
 	want = (size_t)(fmt_block_offset(c->cipher, last) - fmt_block_offset(c->cipher, first)) +
 	       block_len(c->size, last) + fmt_block_overhead(c->cipher);
-	for (got = 0; got < want; got += (size_t)n) {
+	rc = direct_read(c, sc, want, fmt_block_offset(c->cipher, first));
+	for (got = 0; rc == -EAGAIN && got < want; got += (size_t)n) {
 		n = pread(fd, sc + got, want - got, (off_t)(fmt_block_offset(c->cipher, first) + got));
 		if (n < 0)
 			return -errno;
-		if (n == 0) {
-			content_log_block(c, fd, first, -ENODATA);
-			return -EIO;
-		}
+		if (n == 0)
+			rc = -ENODATA;
 	}
+	if (rc == -ENODATA) {
+		content_log_block(c, fd, first, -ENODATA);
+		return -EIO;
+	}
+	if (rc < 0 && rc != -EAGAIN)
+		return rc;
 	for (uint64_t b = first; b <= last; b++) {
 		size_t blen = block_len(c->size, b);
 		uint64_t bstart = b * BS;
@@ -601,7 +659,6 @@ ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t 
 		size_t to = end < bstart + blen ? (size_t)(end - bstart) : blen;
 		uint8_t *dst = out + (bstart + from - off);
 		const uint8_t *in = sc + (size_t)(b - first) * stored_bs;
-		int rc;
 
 		if (from == 0 && to == blen) {
 			rc = block_decrypt(c->cipher, c->key, c->hdr, b, in,

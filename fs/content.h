@@ -35,9 +35,9 @@ struct content_ctx {
 	 * cut set (for cat, which writes what is good); otherwise it is an
 	 * error, as for the mount. */
 	int load_cut;
-	/* Every backing write goes through the backing filesystem's page
-	 * cache; by default the whole pages of a large one go around it
-	 * (content.c). */
+	/* All backing I/O goes through the backing filesystem's page cache;
+	 * by default large reads and the whole pages of large writes go
+	 * around it (content.c). */
 	int cached_backing;
 };
 
@@ -53,10 +53,12 @@ struct content {
 	/* With quiet_blocks: the last block a read found bad, and why. */
 	uint64_t bad_block;
 	int bad_rc;
-	/* The backing file opened with O_DIRECT, for large writes: 0 not
-	 * tried yet, 1 open as direct_fd, -1 not to be used. */
+	/* The backing file opened with O_DIRECT, for large reads and
+	 * writes: 0 not tried yet, 1 open as direct_fd (for writing too if
+	 * direct_rw), -1 not to be used. */
 	int direct;
 	int direct_fd;
+	int direct_rw;
 };
 
 /* Global setup: the context for new files, the key slot pool. */

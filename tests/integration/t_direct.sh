@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Direct backing writes: the whole pages of a large write reach the
-# backing file with O_DIRECT, around its page cache. Checked through real
-# mounts, both ciphers: the backing file's cache holds only the partial
-# pages at the ends of the kernel's writeback requests (fincore), and all
-# of it with --cached-backing; what reads back is what was written, from a
+# Direct backing I/O: the whole pages of a large write reach the backing
+# file with O_DIRECT, around its page cache, and large reads come from the
+# disk the same way. Checked through real mounts, both ciphers: the
+# backing file's cache holds only the partial pages at the ends of the
+# kernel's writeback requests (fincore), also after the file is read back,
+# and all of it with --cached-backing; what reads back is what was written, from a
 # remount that still has the backing cache (buffered reads must see the
 # direct writes) and after dropping every cache; large writes at odd
 # offsets over blocks that small writes left dirty in the backing cache
@@ -81,8 +82,15 @@ for cipher in chachapoly aes; do
 	jc_mount "$B" "$M"
 	cmp "$model" "$t" || fail "$cipher: mixed writes read back wrong from the disk"
 	cmp "$P/rand" "$M/$cipher.wb" || fail "$cipher: the writeback file reads back wrong from the disk"
+	f=$B/$cipher.wb
+	c=$(cached_pages "$f") a=$(all_pages "$f")
+	if [ "$tmpfs" = 0 ]; then
+		[ "$c" -le $((a / 20)) ] ||
+			fail "$cipher: $c of $a pages of the backing file cached after reading it: the large reads were not direct"
+	fi
 	jc_umount "$M"
 	ok "$cipher: large writes at odd offsets over dirty cached blocks read back as on a plain file"
+	ok "$cipher: read from the disk through the mount, $c of $a backing pages cached"
 
 	"$JCFS" cat "$B/$cipher.mixed" | cmp - "$model" || fail "$cipher: cat disagrees with the mount"
 	assert_log_clean "$cipher"

@@ -1,8 +1,8 @@
 /*
- * Unit tests of the backing write path: safewrite's jobs of several parts
+ * Unit tests of the backing I/O path: safewrite's jobs of several parts
  * (order, errors, the fallback of a part an O_DIRECT descriptor refuses),
- * with and without the helper processes, and content_write's large writes,
- * whose whole pages go around the page cache. They work on real files in
+ * with and without the helper processes, and content's large writes and
+ * reads, whose whole pages go around the page cache. They work on real files in
  * the build directory (a disk, where O_DIRECT works) and check the page
  * cache with mincore(2), since the point of a direct write is what it
  * leaves out of the cache.
@@ -272,6 +272,16 @@ static void large_writes(int cipher, int cached)
 	else
 		ck_assert_msg(cached_n <= 2 * 4 + 1, "%zu of %zu pages cached", cached_n, pages);
 	expect_plain(plain, len);
+	/* Read again with nothing cached: only reads that bypass the cache
+	 * leave it empty. */
+	REQ(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0);
+	expect_plain(plain, len);
+	cached_n = cached_pages(0, (size_t)st.st_size);
+	if (cached)
+		ck_assert_uint_eq(cached_n, pages);
+	else if (!on_tmpfs())
+		/* The header's read and its readahead are cached reads. */
+		ck_assert_msg(cached_n <= 8, "%zu of %zu pages cached after reading", cached_n, pages);
 	content_end();
 	free(plain);
 }
@@ -321,6 +331,59 @@ START_TEST(test_mixed_overwrites)
 }
 END_TEST
 
+/* The direct descriptor of a file loaded for reading only is reopened
+ * for writing when a write comes through a writable descriptor (ops.c
+ * reopens the backing file so when a writer opens it). */
+START_TEST(test_direct_reopened_for_writing)
+{
+	const size_t len = 2 * MIB;
+	uint8_t *plain = aligned(len);
+	struct content r;
+	int rfd;
+
+	content_start(FMT_CIPHER_CHACHAPOLY, 0);
+	fill(plain, len, 5);
+	ck_assert_int_eq(content_write(&c, fd, plain, len / 2, 0), (ssize_t)(len / 2));
+	rfd = open(path, O_RDONLY | O_CLOEXEC);
+	REQ(rfd >= 0);
+	REQ(content_load(&r, rfd) == 0);
+	ck_assert_int_eq(r.direct, 1);
+	ck_assert_int_eq(r.direct_rw, 0);
+	ck_assert_int_eq(content_write(&r, fd, plain + len / 2, len / 2, len / 2), (ssize_t)(len / 2));
+	ck_assert_int_eq(r.direct, 1);
+	ck_assert_int_eq(r.direct_rw, 1);
+	content_unload(&r);
+	close(rfd);
+	expect_plain(plain, len);
+	content_end();
+	free(plain);
+}
+END_TEST
+
+/* A backing file cut short under a direct read is an error, as under a
+ * cached one, never zeros. */
+START_TEST(test_direct_read_short_file)
+{
+	const size_t len = 2 * MIB;
+	uint8_t *plain = aligned(len);
+	struct content r;
+	struct stat st;
+
+	content_start(FMT_CIPHER_AES, 0);
+	fill(plain, len, 6);
+	ck_assert_int_eq(content_write(&c, fd, plain, MIB, 0), (ssize_t)MIB);
+	ck_assert_int_eq(content_write(&c, fd, plain + MIB, MIB, MIB), (ssize_t)MIB);
+	REQ(content_load(&r, fd) == 0);
+	ck_assert_int_eq(r.direct, 1);
+	REQ(fstat(fd, &st) == 0 && ftruncate(fd, st.st_size - 10000) == 0);
+	ck_assert_int_eq(content_read(&r, fd, plain, MIB, len - MIB), -EIO);
+	ck_assert_int_eq(content_read(&r, fd, plain, MIB, 0), (ssize_t)MIB);
+	content_unload(&r);
+	content_end();
+	free(plain);
+}
+END_TEST
+
 /* Writes too small to have 256 KiB of whole pages stay in the cache, and
  * open no direct descriptor. */
 START_TEST(test_small_writes_cached)
@@ -358,6 +421,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_large_cached);
 	tcase_add_test(tc, test_mixed_overwrites);
 	tcase_add_test(tc, test_small_writes_cached);
+	tcase_add_test(tc, test_direct_reopened_for_writing);
+	tcase_add_test(tc, test_direct_read_short_file);
 	suite_add_tcase(s, tc);
 	return s;
 }
