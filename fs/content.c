@@ -193,27 +193,20 @@ static void key_hex(const uint8_t *id, char out[2 * FMT_KEY_ID_SIZE + 1])
  * cache what the next, direct, reads fetch again. */
 #define DIRECT_READ_MIN (16u << 10)
 
-/* Opens c's O_DIRECT descriptor of the backing file fd, with fd's access
- * mode, or for writing when for_write (reopening a read-only one): the
- * descriptor of a file open for reading only becomes writable when the
- * file is opened for writing (ops.c). Returns it, or -1 where it is not
- * to be used. Only with exclusive access to c: reads, which share it,
- * use what content_load or a write opened. */
-static int direct_open(struct content *c, int fd, int for_write)
+/* c->direct while a reader opens the descriptor (direct_read). */
+#define DIRECT_OPENING 2
+
+/* A new O_DIRECT descriptor of the backing file fd, for writing too if rw
+ * (else with fd's access mode, and *rw says which), or -1. */
+static int direct_reopen(int fd, int *rw)
 {
 	char proc[64];
-	int dfd, rw;
+	int dfd;
 
-	if (c->direct < 0 || (c->direct > 0 && (c->direct_rw || !for_write)))
-		return c->direct > 0 ? c->direct_fd : -1;
-	if (c->direct > 0)
-		close(c->direct_fd);
-	c->direct = -1;
-	if (ctx.cached_backing)
-		return -1;
-	rw = for_write || (fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDONLY;
+	if (!*rw)
+		*rw = (fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDONLY;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	dfd = open(proc, (rw ? O_RDWR : O_RDONLY) | O_DIRECT | O_CLOEXEC);
+	dfd = open(proc, (*rw ? O_RDWR : O_RDONLY) | O_DIRECT | O_CLOEXEC);
 	if (dfd < 0) {
 		char name[PATH_MAX];
 		int err = errno;
@@ -221,10 +214,35 @@ static int direct_open(struct content *c, int fd, int for_write)
 		fd_name(fd, name, sizeof(name));
 		log_debug("%s: no direct I/O (%s): it goes through the page cache", name,
 			  strerror(err));
+	}
+	return dfd;
+}
+
+/* c's O_DIRECT descriptor of the backing file fd for a write, opened or
+ * made writable if need be -- a file first opened for reading only gets
+ * a writable backing descriptor when a writer opens it (ops.c) -- or -1
+ * where it is not to be used. With exclusive access to c only. */
+static int direct_for_write(struct content *c, int fd)
+{
+	int rw = 1, dfd;
+
+	if (c->direct < 0 || (c->direct > 0 && c->direct_rw))
+		return c->direct > 0 ? c->direct_fd : -1;
+	if (ctx.cached_backing) {
+		c->direct = -1;
 		return -1;
 	}
+	dfd = direct_reopen(fd, &rw);
+	if (dfd < 0) {
+		/* A read-only one still serves reads. */
+		if (c->direct == 0)
+			c->direct = -1;
+		return -1;
+	}
+	if (c->direct > 0)
+		close(c->direct_fd);
 	c->direct_fd = dfd;
-	c->direct_rw = rw;
+	c->direct_rw = 1;
 	c->direct = 1;
 	return dfd;
 }
@@ -232,24 +250,44 @@ static int direct_open(struct content *c, int fd, int for_write)
 /* Reads the stored bytes [at, at + len) into sc (placed by scratch(at))
  * with one direct read of the pages they touch, into the page-aligned
  * start of the scratch, which has room for the pages' slack at both ends.
- * Returns 0, -EAGAIN where a cached read is to be made instead (too short
- * to pay, no direct descriptor, refused), -ENODATA if the file ends
- * before at + len, or -errno. */
-static int direct_read(struct content *c, uint8_t *sc, size_t len, uint64_t at)
+ * Reads share c under the inode's read lock, so the first that needs the
+ * descriptor claims its opening; the others read through the cache
+ * meanwhile. Returns 0, -EAGAIN where a cached read is to be made instead
+ * (too short to pay, no direct descriptor, refused), -ENODATA if the file
+ * ends before at + len, or -errno. */
+static int direct_read(struct content *c, int fd, uint8_t *sc, size_t len, uint64_t at)
 {
 	uint64_t from = at / PAGE * PAGE, to = (at + len + PAGE - 1) / PAGE * PAGE;
 	uint8_t *dst = sc - (at - from);
 	size_t got = 0;
 	ssize_t n;
+	int state = 0, rw = 0;
 
-	if (c->direct <= 0 || len < DIRECT_READ_MIN)
+	if (len < DIRECT_READ_MIN || __atomic_load_n(&c->direct_reads_refused, __ATOMIC_RELAXED))
+		return -EAGAIN;
+	if (__atomic_compare_exchange_n(&c->direct, &state, DIRECT_OPENING, 0, __ATOMIC_ACQUIRE,
+					__ATOMIC_ACQUIRE)) {
+		state = -1;
+		if (!ctx.cached_backing && (c->direct_fd = direct_reopen(fd, &rw)) >= 0) {
+			c->direct_rw = rw;
+			state = 1;
+		}
+		__atomic_store_n(&c->direct, state, __ATOMIC_RELEASE);
+	}
+	if (state != 1)
 		return -EAGAIN;
 	while (got < to - from) {
 		n = pread(c->direct_fd, dst + got, (size_t)(to - from) - got, (off_t)(from + got));
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)      /* refused (alignment): the cached read redoes it all */
-			return errno == EINVAL ? -EAGAIN : -errno;
+		if (n < 0 && errno == EINVAL) {
+			/* Refused (alignment): the cached read redoes it all,
+			 * and later reads do not ask again. */
+			__atomic_store_n(&c->direct_reads_refused, 1, __ATOMIC_RELAXED);
+			return -EAGAIN;
+		}
+		if (n < 0)
+			return -errno;
 		if (n == 0)
 			break;
 		got += (size_t)n;
@@ -388,10 +426,6 @@ int content_load(struct content *c, int fd)
 	memcpy(c->hdr, raw, FMT_HEADER_SIZE);
 	c->cipher = h.cipher;
 	c->kind = CONTENT_ENCRYPTED;
-	/* Reads share c, so they cannot open it themselves; a file that
-	 * grows large later gets it from its first large write. */
-	if ((uint64_t)st.st_size >= DIRECT_READ_MIN)
-		(void)direct_open(c, fd, 0);
 	return 0;
 }
 
@@ -590,7 +624,7 @@ static ssize_t content_store(struct content *c, int fd, const uint8_t *sc, size_
 	int n = 0, dfd;
 	ssize_t r;
 
-	if (mid_end < mid + DIRECT_MIN || (dfd = direct_open(c, fd, 1)) < 0)
+	if (mid_end < mid + DIRECT_MIN || (dfd = direct_for_write(c, fd)) < 0)
 		return safewrite_pwrite(fd, sc, len, (off_t)at);
 	if (mid > at)
 		p[n++] = (struct safewrite_part){ fd, -1, sc, (size_t)(mid - at), (off_t)at, 0 };
@@ -638,7 +672,7 @@ ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t 
 	stored_bs = fmt_stored_block_size(c->cipher);
 	want = (size_t)(fmt_block_offset(c->cipher, last) - fmt_block_offset(c->cipher, first)) +
 	       block_len(c->size, last) + fmt_block_overhead(c->cipher);
-	rc = direct_read(c, sc, want, fmt_block_offset(c->cipher, first));
+	rc = direct_read(c, fd, sc, want, fmt_block_offset(c->cipher, first));
 	for (got = 0; rc == -EAGAIN && got < want; got += (size_t)n) {
 		n = pread(fd, sc + got, want - got, (off_t)(fmt_block_offset(c->cipher, first) + got));
 		if (n < 0)

@@ -54,11 +54,13 @@ struct content {
 	uint64_t bad_block;
 	int bad_rc;
 	/* The backing file opened with O_DIRECT, for large reads and
-	 * writes: 0 not tried yet, 1 open as direct_fd (for writing too if
-	 * direct_rw), -1 not to be used. */
+	 * writes, at the first: 0 not tried yet, 1 open as direct_fd (for
+	 * writing too if direct_rw), -1 not to be used; reads, which share
+	 * c, change it atomically (content.c). */
 	int direct;
 	int direct_fd;
 	int direct_rw;
+	int direct_reads_refused;
 };
 
 /* Global setup: the context for new files, the key slot pool. */

@@ -8,8 +8,9 @@
 # remount that still has the backing cache (buffered reads must see the
 # direct writes) and after dropping every cache; large writes at odd
 # offsets over blocks that small writes left dirty in the backing cache
-# give the same bytes as the same writes to a plain file; fsck and cat
-# agree; the log stays clean.
+# give the same bytes as the same writes to a plain file; a file held open
+# for reading gets a writer; a plaintext file of an adopted store is encrypted
+# in place; fsck and cat agree; the log stays clean.
 . "$(dirname "$0")/lib.sh"
 
 B=$JC_TMP/b M=$JC_TMP/m P=$JC_TMP/plain
@@ -39,10 +40,14 @@ for cipher in chachapoly aes; do
 		[ "$c" -le $((a / 20)) ] ||
 			fail "$cipher: $c of $a pages of the backing file are cached: the large writes were not direct"
 	fi
-	# A remount drops the mount's cache, not the backing file's: the
-	# daemon's buffered reads must see what direct writes put on disk.
+	# A remount drops the mount's cache, not the backing file's. 4 KiB
+	# direct reads through the mount reach the daemon as they are, and
+	# it reads those through the backing cache: they must see what the
+	# direct writes put on disk. Then large reads, which are direct.
 	jc_umount "$M"
 	jc_mount "$B" "$M"
+	dd if="$M/$cipher.wb" iflag=direct bs=4096 status=none | cmp - "$P/rand" ||
+		fail "$cipher: small reads after a remount read back wrong"
 	cmp "$P/rand" "$M/$cipher.wb" || fail "$cipher: the file reads back wrong after a remount"
 	jc_umount "$M"
 	ok "$cipher: 8 MiB through the writeback cache: $c of $a backing pages cached, reads back whole"
@@ -96,9 +101,57 @@ for cipher in chachapoly aes; do
 	assert_log_clean "$cipher"
 done
 
+# 4. A file held open for reading, its direct descriptor opened by large
+# reads, gets a writer: its writes go direct and read back whole. (Root's
+# backing descriptors are all read-write; reopening a read-only one for a
+# writer is unit.content's.)
+jc_mount "$B" "$M"
+cp "$P/rand" "$P/ro.model"
+exec 3<"$M/chachapoly.wb"
+head -c $((3 << 20)) <&3 >/dev/null
+dd if=/dev/urandom of="$P/patch" bs=1M count=2 status=none
+for dst in "$M/chachapoly.wb" "$P/ro.model"; do
+	dd if="$P/patch" of="$dst" bs=1M seek=3 conv=notrunc status=none
+done
+sync "$M/chachapoly.wb"
+exec 3<&-
+jc_umount "$M"
+jc_mount "$B" "$M"
+cmp "$P/ro.model" "$M/chachapoly.wb" || fail "a write to a file open read-only elsewhere reads back wrong"
+jc_umount "$M"
+c=$(cached_pages "$B/chachapoly.wb") a=$(all_pages "$B/chachapoly.wb")
+if [ "$tmpfs" = 0 ]; then
+	[ "$c" -le $((a / 20)) ] || fail "a writer after a reader: $c of $a backing pages cached: not direct"
+fi
+ok "a writer after a reader: writes direct, reads back whole"
+
 expect_exit 0 "$JCFS" fsck "$B"
 assert_encrypted "$B"
 ok "fsck clean, every file encrypted"
+
+# 5. An adopted store: a large plaintext file encrypted in place at its
+# first change (its new state, direct descriptor and all, replaces the
+# old), then another file written and the first read again, so that a
+# descriptor closed twice -- and then reused -- would show.
+A=$JC_TMP/adopted MA=$JC_TMP/ma
+mkdir -p "$A"
+cp "$P/rand" "$A/plain"
+cp "$P/rand" "$P/plain.model"
+jc_mount "$A" "$MA" --adopt
+head -c $((2 << 20)) "$P/rand" >>"$MA/plain"
+head -c $((2 << 20)) "$P/rand" >>"$P/plain.model"
+sync "$MA/plain"
+cp "$P/rand" "$MA/other"
+sync "$MA/other"
+cmp "$P/plain.model" "$MA/plain" || fail "adopted: the file encrypted in place reads back wrong"
+jc_umount "$MA"
+jc_mount "$A" "$MA" --adopt
+cmp "$P/plain.model" "$MA/plain" || fail "adopted: the file encrypted in place reads back wrong after a remount"
+cmp "$P/rand" "$MA/other" || fail "adopted: the other file reads back wrong"
+jc_umount "$MA"
+[ "$(head -c 4 "$A/plain")" = JCFS ] || fail "adopted: the file was not encrypted in place"
+assert_log_clean "adopted"
+ok "adopted: a large plaintext file encrypted in place at its first write, reads back whole"
 
 # The option's -o form, and its refusal by the tools.
 jc_mount "$B" "$M" -o cached_backing
