@@ -23,6 +23,16 @@ all_pages() { echo $((($(stat -c %s "$1") + 4095) / 4096)); }
 tmpfs=0
 [ "$(stat -f -c %T "$JC_TMP")" = tmpfs ] && tmpfs=1   # its O_DIRECT is cached
 
+# assert_not_cached FILE WHAT: at most a twentieth of the backing FILE's
+# pages are in the page cache (not checked on tmpfs); CACHED says how many.
+assert_not_cached() {
+	local c a
+	c=$(cached_pages "$1") a=$(all_pages "$1")
+	CACHED="$c of $a"
+	[ "$tmpfs" = 1 ] || [ "$c" -le $((a / 20)) ] ||
+		fail "$2: $c of $a pages of the backing file are cached"
+}
+
 assert_log_clean() {
 	if grep -E 'error|refused|failed|block [0-9]+:' "$JC_LOG"; then
 		fail "$1: the daemon logged errors"
@@ -34,12 +44,7 @@ for cipher in chachapoly aes; do
 	jc_mount "$B" "$M" --cipher "$cipher"
 	cp "$P/rand" "$M/$cipher.wb"
 	sync "$M/$cipher.wb"
-	f=$B/$cipher.wb
-	c=$(cached_pages "$f") a=$(all_pages "$f")
-	if [ "$tmpfs" = 0 ]; then
-		[ "$c" -le $((a / 20)) ] ||
-			fail "$cipher: $c of $a pages of the backing file are cached: the large writes were not direct"
-	fi
+	assert_not_cached "$B/$cipher.wb" "$cipher: the large writes were not direct"
 	# A remount drops the mount's cache, not the backing file's. 4 KiB
 	# direct reads through the mount reach the daemon as they are, and
 	# it reads those through the backing cache: they must see what the
@@ -50,7 +55,7 @@ for cipher in chachapoly aes; do
 		fail "$cipher: small reads after a remount read back wrong"
 	cmp "$P/rand" "$M/$cipher.wb" || fail "$cipher: the file reads back wrong after a remount"
 	jc_umount "$M"
-	ok "$cipher: 8 MiB through the writeback cache: $c of $a backing pages cached, reads back whole"
+	ok "$cipher: 8 MiB through the writeback cache: $CACHED backing pages cached, reads back whole"
 
 	# 2. --cached-backing: every page goes through the cache.
 	jc_mount "$B" "$M" --cipher "$cipher" --cached-backing
@@ -87,15 +92,10 @@ for cipher in chachapoly aes; do
 	jc_mount "$B" "$M"
 	cmp "$model" "$t" || fail "$cipher: mixed writes read back wrong from the disk"
 	cmp "$P/rand" "$M/$cipher.wb" || fail "$cipher: the writeback file reads back wrong from the disk"
-	f=$B/$cipher.wb
-	c=$(cached_pages "$f") a=$(all_pages "$f")
-	if [ "$tmpfs" = 0 ]; then
-		[ "$c" -le $((a / 20)) ] ||
-			fail "$cipher: $c of $a pages of the backing file cached after reading it: the large reads were not direct"
-	fi
+	assert_not_cached "$B/$cipher.wb" "$cipher: after reading it, the large reads were not direct"
 	jc_umount "$M"
 	ok "$cipher: large writes at odd offsets over dirty cached blocks read back as on a plain file"
-	ok "$cipher: read from the disk through the mount, $c of $a backing pages cached"
+	ok "$cipher: read from the disk through the mount, $CACHED backing pages cached"
 
 	"$JCFS" cat "$B/$cipher.mixed" | cmp - "$model" || fail "$cipher: cat disagrees with the mount"
 	assert_log_clean "$cipher"
@@ -119,10 +119,7 @@ jc_umount "$M"
 jc_mount "$B" "$M"
 cmp "$P/ro.model" "$M/chachapoly.wb" || fail "a write to a file open read-only elsewhere reads back wrong"
 jc_umount "$M"
-c=$(cached_pages "$B/chachapoly.wb") a=$(all_pages "$B/chachapoly.wb")
-if [ "$tmpfs" = 0 ]; then
-	[ "$c" -le $((a / 20)) ] || fail "a writer after a reader: $c of $a backing pages cached: not direct"
-fi
+assert_not_cached "$B/chachapoly.wb" "a writer after a reader: its writes were not direct"
 ok "a writer after a reader: writes direct, reads back whole"
 
 expect_exit 0 "$JCFS" fsck "$B"
