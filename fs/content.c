@@ -196,25 +196,26 @@ static void key_hex(const uint8_t *id, char out[2 * FMT_KEY_ID_SIZE + 1])
 /* c->direct while a reader opens the descriptor (direct_read). */
 #define DIRECT_OPENING 2
 
-/* A new O_DIRECT descriptor of the backing file fd, for writing too if rw
- * (else with fd's access mode, and *rw says which), or -1. */
-static int direct_reopen(int fd, int *rw)
+/* Logs why the backing file fd's I/O goes through the page cache. */
+static void direct_off(int fd, const char *why)
+{
+	char name[PATH_MAX];
+
+	fd_name(fd, name, sizeof(name));
+	log_debug("%s: %s: it goes through the page cache", name, why);
+}
+
+/* A new O_DIRECT descriptor of the backing file fd, for writing too if
+ * rw, or -1. */
+static int direct_reopen(int fd, int rw)
 {
 	char proc[64];
 	int dfd;
 
-	if (!*rw)
-		*rw = (fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDONLY;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	dfd = open(proc, (*rw ? O_RDWR : O_RDONLY) | O_DIRECT | O_CLOEXEC);
-	if (dfd < 0) {
-		char name[PATH_MAX];
-		int err = errno;
-
-		fd_name(fd, name, sizeof(name));
-		log_debug("%s: no direct I/O (%s): it goes through the page cache", name,
-			  strerror(err));
-	}
+	dfd = open(proc, (rw ? O_RDWR : O_RDONLY) | O_DIRECT | O_CLOEXEC);
+	if (dfd < 0)
+		direct_off(fd, strerror(errno));
 	return dfd;
 }
 
@@ -224,7 +225,7 @@ static int direct_reopen(int fd, int *rw)
  * where it is not to be used. With exclusive access to c only. */
 static int direct_for_write(struct content *c, int fd)
 {
-	int rw = 1, dfd;
+	int dfd;
 
 	if (c->direct < 0 || (c->direct > 0 && c->direct_rw))
 		return c->direct > 0 ? c->direct_fd : -1;
@@ -232,7 +233,7 @@ static int direct_for_write(struct content *c, int fd)
 		c->direct = -1;
 		return -1;
 	}
-	dfd = direct_reopen(fd, &rw);
+	dfd = direct_reopen(fd, 1);
 	if (dfd < 0) {
 		/* A read-only one still serves reads. */
 		if (c->direct == 0)
@@ -261,17 +262,17 @@ static int direct_read(struct content *c, int fd, uint8_t *sc, size_t len, uint6
 	uint8_t *dst = sc - (at - from);
 	size_t got = 0;
 	ssize_t n;
-	int state = 0, rw = 0;
+	int state = 0;
 
-	if (len < DIRECT_READ_MIN || __atomic_load_n(&c->direct_reads_refused, __ATOMIC_RELAXED))
+	if (len < DIRECT_READ_MIN || ctx.cached_backing ||
+	    __atomic_load_n(&c->direct_reads_refused, __ATOMIC_RELAXED))
 		return -EAGAIN;
 	if (__atomic_compare_exchange_n(&c->direct, &state, DIRECT_OPENING, 0, __ATOMIC_ACQUIRE,
 					__ATOMIC_ACQUIRE)) {
-		state = -1;
-		if (!ctx.cached_backing && (c->direct_fd = direct_reopen(fd, &rw)) >= 0) {
-			c->direct_rw = rw;
-			state = 1;
-		}
+		/* With fd's access mode: writable if the daemon may write. */
+		c->direct_rw = (fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDONLY;
+		c->direct_fd = direct_reopen(fd, c->direct_rw);
+		state = c->direct_fd >= 0 ? 1 : -1;
 		__atomic_store_n(&c->direct, state, __ATOMIC_RELEASE);
 	}
 	if (state != 1)
@@ -635,10 +636,7 @@ static ssize_t content_store(struct content *c, int fd, const uint8_t *sc, size_
 						  (size_t)(end - mid_end), (off_t)mid_end, 0 };
 	r = safewrite_pwrite_parts(p, n);
 	if (p[mid > at].refused) {
-		char name[PATH_MAX];
-
-		fd_name(fd, name, sizeof(name));
-		log_debug("%s: direct write refused: it goes through the page cache", name);
+		direct_off(fd, "direct write refused");
 		close(dfd);
 		c->direct = -1;
 	}
