@@ -19,6 +19,7 @@ packages=(
 	nats-server
 	swtpm swtpm-tools tpm2-tools libtss2-tcti-swtpm0 libtss2-tcti-device0
 	xxd attr psmisc procps
+	xfsprogs                        # t_direct: a filesystem that refuses 4 KiB direct I/O
 	curl iproute2
 	man-db systemd                  # t_system: man -l, groff; systemd-analyze verify
 	clang libclang-rt-14-dev        # tests/fuzz: libFuzzer + sanitizer runtimes

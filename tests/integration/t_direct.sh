@@ -10,7 +10,9 @@
 # offsets over blocks that small writes left dirty in the backing cache
 # give the same bytes as the same writes to a plain file; a file held open
 # for reading gets a writer; a plaintext file of an adopted store is encrypted
-# in place; fsck and cat agree; the log stays clean.
+# in place; fsck and cat agree; the log stays clean. And on a filesystem
+# that refuses 4 KiB direct I/O (XFS with 16 KiB sectors), the refused
+# writes and reads fall back to the cache and everything reads back whole.
 . "$(dirname "$0")/lib.sh"
 
 B=$JC_TMP/b M=$JC_TMP/m P=$JC_TMP/plain
@@ -31,6 +33,19 @@ assert_not_cached() {
 	CACHED="$c of $a"
 	[ "$tmpfs" = 1 ] || [ "$c" -le $((a / 20)) ] ||
 		fail "$2: $c of $a pages of the backing file are cached"
+}
+
+# mixed_writes FILE: small writes (buffered, left dirty in the backing
+# cache), then large ones at odd offsets over them and past the end, then
+# a small one again.
+mixed_writes() {
+	dd if="$P/rand" of="$1" bs=1000 count=3000 status=none
+	dd if="$P/rand" of="$1" bs=1M count=2 skip=7777 seek=12345 \
+		iflag=skip_bytes oflag=seek_bytes conv=notrunc status=none
+	dd if="$P/rand" of="$1" bs=700000 count=3 skip=1 seek=2999999 \
+		iflag=skip_bytes oflag=seek_bytes conv=notrunc status=none
+	dd if="$P/rand" of="$1" bs=3000 count=1 skip=5 seek=1048000 \
+		iflag=skip_bytes oflag=seek_bytes conv=notrunc status=none
 }
 
 assert_log_clean() {
@@ -67,21 +82,13 @@ for cipher in chachapoly aes; do
 	jc_umount "$M"
 	ok "$cipher --cached-backing: $c of $a backing pages cached"
 
-	# 3. Write-through: each write reaches the daemon as made. Small
-	# writes first (buffered, left dirty in the backing cache), then
-	# large ones at odd offsets over them and past the end, then small
-	# ones again; the same dd commands on a plain file are the model.
+	# 3. Write-through: each write reaches the daemon as made, mixed
+	# small and large (mixed_writes); the same dd commands on a plain
+	# file are the model.
 	jc_mount "$B" "$M" --cipher "$cipher" --write-through
 	t=$M/$cipher.mixed model=$P/$cipher.mixed
-	for dst in "$t" "$model"; do
-		dd if="$P/rand" of="$dst" bs=1000 count=3000 status=none
-		dd if="$P/rand" of="$dst" bs=1M count=2 skip=7777 seek=12345 \
-			iflag=skip_bytes oflag=seek_bytes conv=notrunc status=none
-		dd if="$P/rand" of="$dst" bs=700000 count=3 skip=1 seek=2999999 \
-			iflag=skip_bytes oflag=seek_bytes conv=notrunc status=none
-		dd if="$P/rand" of="$dst" bs=3000 count=1 skip=5 seek=1048000 \
-			iflag=skip_bytes oflag=seek_bytes conv=notrunc status=none
-	done
+	mixed_writes "$t"
+	mixed_writes "$model"
 	cmp "$model" "$t" || fail "$cipher: mixed writes read back wrong through the mount"
 	jc_umount "$M"
 	jc_mount "$B" "$M"
@@ -157,3 +164,83 @@ jc_umount "$M"
 expect_exit 2 "$JCFS" fsck --cached-backing "$B"
 expect_output_contains "applies to mount only"
 ok "-o cached_backing mounts; fsck --cached-backing is a usage error"
+
+# 6. A backing filesystem that refuses the direct I/O of 4 KiB pages: XFS
+# with 16 KiB sectors on a loop device with 16 KiB logical blocks (Linux
+# 6.12 and later mount block sizes above the page size). A file's direct
+# I/O is tried where its offsets happen to be 16 KiB-aligned, and its
+# first refusal turns it off for the file: the refused part of the write
+# is written again through the cache in the same job, the refused read
+# redone from the cache. Everything must read back whole, and the backing
+# files' pages end up in the cache, which says the refusals did happen.
+X=$JC_TMP/xfs XB=$JC_TMP/xfs/store XM=$JC_TMP/xm
+xfs_loop=
+xfs_stop() {
+	mountpoint -q "$X" && umount -l "$X"
+	[ -z "$xfs_loop" ] || losetup -d "$xfs_loop" 2>/dev/null
+}
+JC_CLEANUP_HOOKS+=(xfs_stop)
+xfs_start() {
+	command -v mkfs.xfs >/dev/null || { why="mkfs.xfs not installed"; return 1; }
+	truncate -s 400M "$JC_TMP/xfs.img"
+	xfs_loop=$(losetup -f --show --sector-size 16384 "$JC_TMP/xfs.img" 2>&1) ||
+		{ why="losetup --sector-size 16384: $xfs_loop"; xfs_loop=; return 1; }
+	why=$(mkfs.xfs -q -b size=16384 -s size=16384 "$xfs_loop" 2>&1) || return 1
+	mkdir -p "$X"
+	why=$(mount "$xfs_loop" "$X" 2>&1) || return 1
+}
+if ! xfs_start; then
+	echo "skip: no filesystem that refuses 4 KiB direct I/O here: ${why:-?}"
+	exit 0
+fi
+dd if=/dev/zero of="$X/probe" bs=4096 count=1 oflag=direct status=none 2>/dev/null &&
+	fail "XFS with 16 KiB sectors accepted a 4 KiB direct write: nothing here refuses"
+
+# assert_all_cached FILE WHAT: nine tenths of the backing FILE's pages or
+# more are in the page cache.
+assert_all_cached() {
+	local c a
+	c=$(cached_pages "$1") a=$(all_pages "$1")
+	[ "$c" -ge $((a * 9 / 10)) ] || fail "$2: only $c of $a backing pages cached"
+}
+
+for cipher in chachapoly aes; do
+	jc_mount "$XB" "$XM" --cipher "$cipher"
+	cp "$P/rand" "$XM/$cipher.wb"
+	sync "$XM/$cipher.wb"
+	assert_all_cached "$XB/$cipher.wb" "$cipher: refused direct writes"
+	jc_umount "$XM"
+	jc_mount "$XB" "$XM" --cipher "$cipher" --write-through
+	mixed_writes "$XM/$cipher.mixed"
+	jc_umount "$XM"
+done
+sync
+echo 3 >/proc/sys/vm/drop_caches
+jc_mount "$XB" "$XM"
+for cipher in chachapoly aes; do
+	# Direct reads through the mount, whose errors the kernel cannot
+	# hide by reading again page by page, as it does for readahead.
+	dd if="$XM/$cipher.wb" iflag=direct bs=1M status=none | cmp - "$P/rand" ||
+		fail "$cipher: refused direct I/O: the file reads back wrong"
+	cmp "$P/$cipher.mixed" "$XM/$cipher.mixed" ||
+		fail "$cipher: refused direct I/O: mixed writes read back wrong"
+	assert_all_cached "$XB/$cipher.wb" "$cipher: refused direct reads"
+done
+# A writer after a reader whose direct reads were refused.
+cp "$P/rand" "$P/xfs.model"
+dd if="$P/patch" of="$P/xfs.model" bs=1M seek=3 conv=notrunc status=none
+exec 3<"$XM/chachapoly.wb"
+head -c $((3 << 20)) <&3 >/dev/null
+dd if="$P/patch" of="$XM/chachapoly.wb" bs=1M seek=3 conv=notrunc status=none
+sync "$XM/chachapoly.wb"
+exec 3<&-
+jc_umount "$XM"
+sync
+echo 3 >/proc/sys/vm/drop_caches
+jc_mount "$XB" "$XM"
+cmp "$P/xfs.model" "$XM/chachapoly.wb" || fail "refused direct I/O: a writer after a reader reads back wrong"
+jc_umount "$XM"
+expect_exit 0 "$JCFS" fsck "$XB"
+assert_encrypted "$XB"
+assert_log_clean "refused direct I/O"
+ok "a filesystem refusing 4 KiB direct I/O: writes and reads fall back to the cache, read back whole, fsck clean"
