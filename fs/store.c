@@ -206,25 +206,52 @@ int store_read_desc(int dirfd, char *buf, size_t *len)
 	return 0;
 }
 
-int store_plaintext_allowed(int dirfd, const struct keyring *kr)
+/* store_read_desc's failure rc as the code to return, and in what the
+ * words for it; -ENOENT stays as it is, no words. */
+static int desc_read_failed(int rc, char *what, size_t whatlen)
+{
+	if (rc == -ENOENT)
+		return rc;
+	if (rc == -EINVAL) {
+		snprintf(what, whatlen, "store descriptor is not a regular file");
+		return STORE_E_BAD_DESC;
+	}
+	snprintf(what, whatlen, "cannot read store descriptor: %s", strerror(-rc));
+	return rc;
+}
+
+int store_load_desc(int dirfd, const struct keyring *kr, struct desc *d, const struct keyring_key **key,
+		    char *what, size_t whatlen)
 {
 	char buf[DESC_MAX_SIZE];
-	const struct keyring_key *k;
-	struct desc d;
 	size_t len;
 	int rc = store_read_desc(dirfd, buf, &len);
 
-	if (rc == -EINVAL)
-		return STORE_E_BAD_DESC;
+	*key = NULL;
 	if (rc < 0)
-		return rc;
-	if (desc_parse(buf, len, &d) < 0)
+		return desc_read_failed(rc, what, whatlen);
+	if (desc_parse(buf, len, d) < 0) {
+		snprintf(what, whatlen, "malformed store descriptor");
 		return STORE_E_BAD_DESC;
-	if (!(k = keyring_find(kr, d.key_id)))
+	}
+	*key = keyring_find(kr, d->key_id);
+	if (!*key)
 		return STORE_E_WRONG_KEY;
-	if (desc_verify(buf, len, k->master) < 0)
+	if (desc_verify(buf, len, (*key)->master) < 0) {
+		snprintf(what, whatlen, "store descriptor fails authentication (modified without the key)");
 		return STORE_E_BAD_DESC;
-	return d.plaintext_allowed;
+	}
+	return 0;
+}
+
+int store_plaintext_allowed(int dirfd, const struct keyring *kr)
+{
+	const struct keyring_key *k;
+	struct desc d;
+	char what[128];
+	int rc = store_load_desc(dirfd, kr, &d, &k, what, sizeof(what));
+
+	return rc < 0 ? rc : d.plaintext_allowed;
 }
 
 int store_key_mismatch(int dirfd, const char *backing, const struct keyring *kr, const struct desc *d,
@@ -254,10 +281,8 @@ int store_key_mismatch(int dirfd, const char *backing, const struct keyring *kr,
 	return STORE_E_WRONG_KEY;
 }
 
-/* 0 if every retired id is on kr, else STORE_E_WRONG_KEY naming the
- * first missing one in err. */
-static int store_check_retired(const char *backing, const struct keyring *kr, const struct desc *d,
-			       char *err, size_t errlen)
+int store_check_retired(const char *backing, const struct keyring *kr, const struct desc *d,
+			char *err, size_t errlen)
 {
 	char hex[2 * FMT_KEY_ID_SIZE + 1];
 
@@ -297,18 +322,6 @@ static int store_lock(const char *backing, struct store *st, char *err, size_t e
 	return 0;
 }
 
-/* store_read_desc's failures other than -ENOENT, as the one line and the
- * code store_open gives for them. */
-static int desc_read_failed(const char *backing, int rc, char *err, size_t errlen)
-{
-	if (rc == -EINVAL) {
-		snprintf(err, errlen, "%s/%s: store descriptor is not a regular file", backing, DESC_NAME);
-		return STORE_E_BAD_DESC;
-	}
-	snprintf(err, errlen, "%s/%s: cannot read store descriptor: %s", backing, DESC_NAME, strerror(-rc));
-	return rc;
-}
-
 /* A backing directory with no descriptor and plaintext files: refused
  * unless STORE_ADOPT, always under STORE_STRICT. One place for the lines,
  * since the TPM key creation asks the same before it seals a key. */
@@ -336,11 +349,10 @@ int store_open(const char *backing, const struct keyring *kr, unsigned flags, st
 	       char *err, size_t errlen)
 {
 	int adopt = !!(flags & STORE_ADOPT), strict = !!(flags & STORE_STRICT);
-	char buf[DESC_MAX_SIZE], want[2 * FMT_KEY_ID_SIZE + 1], have[2 * FMT_KEY_ID_SIZE + 1];
+	char what[128], want[2 * FMT_KEY_ID_SIZE + 1], have[2 * FMT_KEY_ID_SIZE + 1];
 	struct survey sv = { 0 };
 	const struct keyring_key *k;
 	struct desc d;
-	size_t len;
 	int rc;
 
 	memset(st, 0, sizeof(*st));
@@ -349,25 +361,13 @@ int store_open(const char *backing, const struct keyring *kr, unsigned flags, st
 		return rc;
 	kdf_key_id_hex(kr->keys[0].id, have);
 
-	rc = store_read_desc(st->dir_fd, buf, &len);
+	rc = store_load_desc(st->dir_fd, kr, &d, &k, what, sizeof(what));
+	if (rc == STORE_E_WRONG_KEY) {
+		rc = store_key_mismatch(st->dir_fd, backing, kr, &d, err, errlen);
+		goto fail;
+	}
 	if (rc == 0) {
-		if (desc_parse(buf, len, &d) < 0) {
-			snprintf(err, errlen, "%s/%s: malformed store descriptor", backing, DESC_NAME);
-			rc = STORE_E_BAD_DESC;
-			goto fail;
-		}
 		kdf_key_id_hex(d.key_id, want);
-		k = keyring_find(kr, d.key_id);
-		if (!k) {
-			rc = store_key_mismatch(st->dir_fd, backing, kr, &d, err, errlen);
-			goto fail;
-		}
-		if (desc_verify(buf, len, k->master) < 0) {
-			snprintf(err, errlen, "%s/%s: store descriptor fails authentication (modified without the key)",
-				 backing, DESC_NAME);
-			rc = STORE_E_BAD_DESC;
-			goto fail;
-		}
 		/* Trusted only now that the MAC verifies. */
 		rc = store_check_retired(backing, kr, &d, err, errlen);
 		if (rc < 0)
@@ -412,7 +412,7 @@ int store_open(const char *backing, const struct keyring *kr, unsigned flags, st
 		return 0;
 	}
 	if (rc != -ENOENT) {
-		rc = desc_read_failed(backing, rc, err, errlen);
+		snprintf(err, errlen, "%s/%s: %s", backing, DESC_NAME, what);
 		goto fail;
 	}
 
@@ -491,8 +491,12 @@ int store_is_fresh_for(const char *backing, const struct keyring *kr, unsigned f
 	}
 	if (rc != -ENOENT) {
 		/* Unreadable is not absent: the mount will refuse it. */
+		char what[128];
+
 		close(fd);
-		return desc_read_failed(backing, rc, err, errlen);
+		rc = desc_read_failed(rc, what, sizeof(what));
+		snprintf(err, errlen, "%s/%s: %s", backing, DESC_NAME, what);
+		return rc;
 	}
 	rc = survey_dir(fd, kr, &sv, 0);
 	close(fd);

@@ -84,6 +84,20 @@ int store_name_hidden(const char *name, int at_root);
  * (DESC_MAX_SIZE bytes), *len its length: 0, -ENOENT if there is none,
  * -EINVAL if it is not a regular file (a FIFO does not block), -errno. */
 int store_read_desc(int dirfd, char *buf, size_t *len);
+/* Reads the descriptor of the store whose backing root is dirfd and
+ * authenticates it under the key of kr it names, without checking its
+ * retired ids (store_check_retired): 0 with *d filled and *key that key;
+ * -ENOENT if there is none; STORE_E_WRONG_KEY if it names no key of kr
+ * (*d filled, for store_key_mismatch); STORE_E_BAD_DESC if it is no
+ * regular file, malformed, or -- *key set -- fails authentication; -errno
+ * if it cannot be read. For the last two, what says what is wrong, in
+ * words that follow the descriptor's path. */
+int store_load_desc(int dirfd, const struct keyring *kr, struct desc *d, const struct keyring_key **key,
+		    char *what, size_t whatlen);
+/* 0 if every key id d lists as retired is on kr, else STORE_E_WRONG_KEY
+ * with the line naming the first missing one in err. */
+int store_check_retired(const char *backing, const struct keyring *kr, const struct desc *d,
+			char *err, size_t errlen);
 /* Read-only: whether the store whose backing root is dirfd lets
  * plaintext files be read. 1 if its descriptor says so and verifies under
  * a key of kr; 0 if it refuses them; -ENOENT if dirfd holds no

@@ -255,37 +255,15 @@ out:
  * after printing why. Sets *state and f->strict. */
 static int check_desc(struct fsck *f, const char **state, struct desc *d)
 {
-	char buf[DESC_MAX_SIZE], want[2 * FMT_KEY_ID_SIZE + 1];
+	char what[128], want[2 * FMT_KEY_ID_SIZE + 1], err[1024];
 	const struct keyring_key *k;
-	size_t n;
-	int rc = store_read_desc(f->rootfd, buf, &n);
+	int rc = store_load_desc(f->rootfd, f->kr, d, &k, what, sizeof(what));
 
 	if (rc == -ENOENT) {
 		*state = "missing";
 		return 0;
 	}
-	if (rc == -EINVAL) {
-		*state = "malformed";
-		f->strict = 1;
-		problem(f, DESC_NAME, -1, "store descriptor is not a regular file");
-		return 1;
-	}
-	if (rc < 0) {
-		*state = "unreadable";
-		f->strict = 1;  /* its policy cannot be read */
-		problem(f, DESC_NAME, -1, "cannot read the store descriptor: %s", strerror(-rc));
-		return 1;
-	}
-	if (desc_parse(buf, n, d) < 0) {
-		*state = "malformed";
-		f->strict = 1;
-		problem(f, DESC_NAME, -1, "malformed store descriptor");
-		return 1;
-	}
-	k = keyring_find(f->kr, d->key_id);
-	if (!k) {
-		char err[1024];
-
+	if (rc == STORE_E_WRONG_KEY) {
 		if (store_key_mismatch(f->rootfd, f->backing, f->kr, d, err, sizeof(err)) == STORE_E_WRONG_KEY) {
 			log_err("%s", err);
 			return EXIT_WRONG_KEY;
@@ -299,17 +277,15 @@ static int check_desc(struct fsck *f, const char **state, struct desc *d)
 			"the given key: damaged or replaced", want);
 		return 1;
 	}
-	if (desc_verify(buf, n, k->master) < 0) {
-		*state = "forged";
-		f->strict = 1;  /* its policy cannot be trusted */
-		problem(f, DESC_NAME, -1, "store descriptor fails authentication (modified without the key)");
+	if (rc < 0) {
+		/* Its policy can be neither read nor trusted. */
+		*state = rc != STORE_E_BAD_DESC ? "unreadable" : k ? "forged" : "malformed";
+		f->strict = 1;
+		problem(f, DESC_NAME, -1, "%s", what);
 		return 1;
 	}
-	for (unsigned i = 0; i < d->nretired; i++) {
-		if (keyring_find(f->kr, d->retired[i]))
-			continue;
-		kdf_key_id_hex(d->retired[i], want);
-		log_err(STORE_RETIRED_FMT, f->backing, want);
+	if (store_check_retired(f->backing, f->kr, d, err, sizeof(err)) < 0) {
+		log_err("%s", err);
 		return EXIT_WRONG_KEY;
 	}
 	*state = "ok";
