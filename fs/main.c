@@ -71,6 +71,7 @@ struct mount_opts {
 	int cached_backing;
 	int debug;
 	int allow_other;
+	unsigned max_read;              /* libfuse's max_read=, which init() repeats */
 	char fuse_opts[1024];           /* passed to libfuse */
 	char pid_path[PATH_MAX];        /* pid_file made absolute: the daemon chdirs to / */
 };
@@ -206,6 +207,9 @@ static int parse_o(struct mount_opts *mo, char *arg)
 				continue;
 			if (!strcmp(o, "allow_other"))
 				mo->allow_other = 1;
+			/* Checked by libfuse, which reads it the same way. */
+			if (!strncmp(o, "max_read=", 9))
+				mo->max_read = (unsigned)strtoul(o + 9, NULL, 10);
 			if (fuse_opt_push(mo, o) < 0)
 				return -E2BIG;
 		}
@@ -269,6 +273,7 @@ static void fuse_msg_start(void)
 static const char *fuse_msg_stop(const char *what)
 {
 	size_t n = strlen(fuse_msg);
+	const char *msg;
 
 	fuse_msg_keep = 0;
 	for (size_t i = 0; i < n; i++)
@@ -276,7 +281,8 @@ static const char *fuse_msg_stop(const char *what)
 			fuse_msg[i] = i + 1 == n ? '\0' : ' ';
 	if (!fuse_msg[0])
 		return what;
-	return strncmp(fuse_msg, "fuse: ", 6) ? fuse_msg : fuse_msg + 6;
+	msg = strncmp(fuse_msg, "fuse: ", 6) ? fuse_msg : fuse_msg + 6;
+	return strncmp(msg, "error: ", 7) ? msg : msg + 7;     /* ours says it */
 }
 
 static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
@@ -409,6 +415,29 @@ static void tune_after_init(void)
 		log_warn("%s/read_ahead_kb: cannot set readahead: %s", tune_bdi, strerror(-rc));
 	else
 		log_debug("%s/read_ahead_kb: readahead stays at the kernel's: %s", tune_bdi, strerror(-rc));
+}
+
+/* Takes the kernel's INIT request before the mount is called ready, so
+ * that what only INIT can refuse -- libfuse checks there, for one, that
+ * init() repeated max_read -- fails the mount command with the reason,
+ * instead of a daemon that exits right after reporting success. 0, or
+ * -errno if the session ended. */
+static int session_init(struct fuse_session *se)
+{
+	struct fuse_buf fbuf = { .mem = NULL };
+	int rc;
+
+	do
+		rc = fuse_session_receive_buf(se, &fbuf);
+	while (rc == -EINTR && !fuse_session_exited(se));
+	if (rc > 0) {
+		fuse_session_process_buf(se, &fbuf);
+		rc = fuse_session_exited(se) ? -EPROTO : 0;
+	} else if (rc == 0) {
+		rc = -ENODEV;   /* unmounted before INIT */
+	}
+	free(fbuf.mem);
+	return rc;
 }
 
 static int status_fd = -1;
@@ -801,7 +830,7 @@ static int run_daemon(struct mount_opts *mo)
 	}
 
 	struct ops_config ocfg = { .root_fd = st.dir_fd, .writeback = !mo->write_through, .timeout = 5.0,
-				   .low_space = (uint64_t)mo->low_space_mib << 20 };
+				   .low_space = (uint64_t)mo->low_space_mib << 20, .max_read = mo->max_read };
 	rc = ops_init(&ocfg, &ops);
 	if (rc < 0) {
 		status = fail(EXIT_FAIL, "cannot set up: %s", strerror(-rc));
@@ -851,6 +880,13 @@ static int run_daemon(struct mount_opts *mo)
 		status = fail(EXIT_FAIL, "cannot set up signal handling");
 		goto out_unmount;
 	}
+	fuse_msg_start();
+	rc = session_init(se);
+	if (rc < 0) {
+		status = fail(EXIT_FAIL, "%s: the kernel's INIT failed: %s", mnt, fuse_msg_stop(strerror(-rc)));
+		goto out_unmount;
+	}
+	(void)fuse_msg_stop(NULL);
 	{
 		char hex[2 * FMT_KEY_ID_SIZE + 1];
 

@@ -136,6 +136,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	else
 		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	oc.writeback = !!(conn->want & FUSE_CAP_WRITEBACK_CACHE);
+	/* libfuse refuses INIT unless init() repeats the mount option. */
+	conn->max_read = oc.max_read;
 #ifdef FUSE_CAP_DIRECT_IO_ALLOW_MMAP
 	/* A shared mapping of a file opened with direct I/O below the
 	 * low-space mark would write back through the page cache again, the

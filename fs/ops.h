@@ -14,6 +14,7 @@ struct ops_config {
 	double timeout;                 /* entry and attribute timeout, seconds */
 	uint64_t low_space;             /* bytes; below it, opens bypass the
 					   writeback cache (0: never) */
+	unsigned max_read;              /* the max_read= mount option, 0 if none */
 };
 
 /* Fills ops and prepares the inode table; 0 or -errno. */

@@ -217,6 +217,24 @@ track_daemon "$M" "$JC_TMP/run/d.pid"
 umount_and_wait "$M"
 ok "mount -t fuse with the binary's path in the source"
 
+# 6. libfuse's max_read=, which libfuse accepts only if init() repeats it
+# at INIT: the mount must apply it and stay up, serving reads.
+env -u JS_KEY "$P/bin/jetcryptfs" "$B" "$M" \
+	-o "key_file=$JC_TMP/etc/b.key,pid_file=$JC_TMP/run/e.pid,log_file=$JC_LOG,max_read=65536" ||
+	fail "mount with max_read= failed with status $?"
+track_daemon "$M" "$JC_TMP/run/e.pid"
+opts=$(awk -v m="$M" '$2 == m { print $4 }' /proc/self/mounts)
+grep -qw max_read=65536 <<<"${opts//,/ }" || fail "max_read= not applied: $opts"
+head -c $((3 << 20)) /dev/urandom >"$JC_TMP/mr.ref"
+cp "$JC_TMP/mr.ref" "$M/mr"
+sync "$M/mr"
+echo 3 >/proc/sys/vm/drop_caches
+cmp "$JC_TMP/mr.ref" "$M/mr" || fail "max_read=65536: the file reads back wrong"
+kill -0 "$JC_PID" || fail "max_read=65536: the daemon is gone"
+rm "$M/mr"
+umount_and_wait "$M"
+ok "-o max_read= applied, the mount serves reads"
+
 # An option libfuse does not know refuses the mount with status 2, in one
 # line naming it (not the options the daemon adds), before the backing
 # directory is touched.
