@@ -247,7 +247,9 @@ static void fuse_log_to_ours(enum fuse_log_level level, const char *fmt, va_list
 	char msg[512];
 	size_t n;
 
-	if (fuse_msg_keep) {            /* libfuse builds one line in pieces */
+	/* Kept: what could be the reason for a failure. Debug output (-d)
+	 * goes on to the log as always. libfuse builds one line in pieces. */
+	if (fuse_msg_keep && level <= FUSE_LOG_WARNING) {
 		n = strlen(fuse_msg);
 		vsnprintf(fuse_msg + n, sizeof(fuse_msg) - n, fmt, ap);
 		return;
@@ -725,6 +727,7 @@ static int run_daemon(struct mount_opts *mo)
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *lc = NULL;
 	char err[1024], backing[PATH_MAX], mnt[PATH_MAX], fsname[PATH_MAX + 16];
+	const char *msg;
 	int cipher, status = EXIT_FAIL, rc, pid_written = 0;
 	unsigned store_flags;
 	char **env = env_snapshot();
@@ -872,8 +875,9 @@ static int run_daemon(struct mount_opts *mo)
 			tune_bdi[0] = '\0';
 		}
 	}
-	/* Before the loop reads INIT: lets the kernel skip a getxattr round
-	 * trip on every write (fuseio.h). */
+	/* Before INIT is read (session_init): lets the kernel skip a getxattr
+	 * round trip on every write (fuseio.h). tune_after_init runs before
+	 * the parent is told, so its warning still reaches the terminal. */
 	if ((rc = fuseio_install(se, ops_kill_suidgid, tune_after_init)) < 0)
 		log_warn("cannot hook the FUSE device (%s): every write will cost a getxattr", strerror(-rc));
 	if (signals_start(se, mnt) < 0) {
@@ -882,11 +886,16 @@ static int run_daemon(struct mount_opts *mo)
 	}
 	fuse_msg_start();
 	rc = session_init(se);
-	if (rc < 0) {
+	if (rc == -ENODEV) {
+		(void)fuse_msg_stop(NULL);
+		status = fail(EXIT_FAIL, "%s: unmounted before the kernel's first request (INIT)", mnt);
+		goto out_unmount;
+	} else if (rc < 0) {
 		status = fail(EXIT_FAIL, "%s: the kernel's INIT failed: %s", mnt, fuse_msg_stop(strerror(-rc)));
 		goto out_unmount;
+	} else if ((msg = fuse_msg_stop(NULL))) {
+		log_warn("libfuse: %s", msg);
 	}
-	(void)fuse_msg_stop(NULL);
 	{
 		char hex[2 * FMT_KEY_ID_SIZE + 1];
 

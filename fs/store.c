@@ -228,6 +228,7 @@ int store_load_desc(int dirfd, const struct keyring *kr, struct desc *d, const s
 	int rc = store_read_desc(dirfd, buf, &len);
 
 	*key = NULL;
+	what[0] = '\0';
 	if (rc < 0)
 		return desc_read_failed(rc, what, whatlen);
 	if (desc_parse(buf, len, d) < 0) {

@@ -34,6 +34,18 @@ awk '$2 ~ "^/tmp/jcfs-test\\." { print $2 }' /proc/self/mounts | while read -r m
 	fi
 done
 
+# And the loop devices it set up (t_direct), their images in such a temp dir.
+losetup -nO NAME,BACK-FILE 2>/dev/null | while read -r dev img; do
+	case $img in /tmp/jcfs-test.*) ;; *) continue ;; esac
+	top=${img#/tmp/}; top=/tmp/${top%%/*}
+	owner=$(cat "$top/owner" 2>/dev/null || echo 0)
+	if [ "$owner" = 0 ] || ! kill -0 "$owner" 2>/dev/null; then
+		echo "test: detaching stale $dev ($img)"
+		umount -l "$dev" 2>/dev/null || true
+		losetup -d "$dev" 2>/dev/null || true
+	fi
+done
+
 # Processes such a run started (swtpm, nats-server) outlive it the same way:
 # stop those whose command line names a temp dir whose owner is gone.
 for p in $(pgrep -f '/tmp/jcfs-test\.' || true); do

@@ -166,25 +166,28 @@ expect_output_contains "applies to mount only"
 ok "-o cached_backing mounts; fsck --cached-backing is a usage error"
 
 # 6. A backing filesystem that refuses the direct I/O of 4 KiB pages: XFS
-# with 16 KiB sectors on a loop device with 16 KiB logical blocks (Linux
-# 6.12 and later mount block sizes above the page size). A file's direct
-# I/O is tried where its offsets happen to be 16 KiB-aligned, and its
-# first refusal turns it off for the file: the refused part of the write
-# is written again through the cache in the same job, the refused read
-# redone from the cache. Everything must read back whole, and the backing
-# files' pages end up in the cache, which says the refusals did happen.
+# with 16 KiB sectors on a loop device with 16 KiB logical blocks (a
+# kernel with block sizes above the page size, in the block layer and in
+# XFS; 6.18 here). A file's direct I/O is tried where its offsets happen
+# to be 16 KiB-aligned, and its first refusal turns it off for the file:
+# the refused part of the write is written again through the cache in the
+# same job, the refused read redone from the cache. Everything must read
+# back whole, and the backing files' pages end up in the cache (where
+# direct I/O is accepted they do not: section 1).
 X=$JC_TMP/xfs XB=$JC_TMP/xfs/store XM=$JC_TMP/xm
 xfs_loop=
+# Runs before lib.sh's own unmounts: the jetcryptfs mount on top first.
 xfs_stop() {
-	mountpoint -q "$X" && umount -l "$X"
-	[ -z "$xfs_loop" ] || losetup -d "$xfs_loop" 2>/dev/null
+	jc_is_mounted "$XM" && { fusermount3 -u "$XM" || fusermount3 -uz "$XM"; }
+	mountpoint -q "$X" && { umount "$X" || umount -l "$X"; }
+	[ -z "$xfs_loop" ] || losetup -d "$xfs_loop"
 }
 JC_CLEANUP_HOOKS+=(xfs_stop)
 xfs_start() {
 	command -v mkfs.xfs >/dev/null || { why="mkfs.xfs not installed"; return 1; }
 	truncate -s 400M "$JC_TMP/xfs.img"
-	xfs_loop=$(losetup -f --show --sector-size 16384 "$JC_TMP/xfs.img" 2>&1) ||
-		{ why="losetup --sector-size 16384: $xfs_loop"; xfs_loop=; return 1; }
+	xfs_loop=$(losetup -f --show --sector-size 16384 "$JC_TMP/xfs.img" 2>"$JC_TMP/losetup.err") ||
+		{ why="losetup --sector-size 16384: $(cat "$JC_TMP/losetup.err")"; xfs_loop=; return 1; }
 	why=$(mkfs.xfs -q -b size=16384 -s size=16384 "$xfs_loop" 2>&1) || return 1
 	mkdir -p "$X"
 	why=$(mount "$xfs_loop" "$X" 2>&1) || return 1
