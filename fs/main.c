@@ -981,6 +981,7 @@ static int cmd_mount(int argc, char **argv)
 
 	if (parse_mount_args(argc, argv, &mo) < 0)
 		return EXIT_USAGE;
+	log_set_debug(mo.debug);        /* libfuse's request trace too */
 	if (mo.foreground)
 		return run_daemon(&mo);
 

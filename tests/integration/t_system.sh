@@ -235,6 +235,23 @@ rm "$M/mr"
 umount_and_wait "$M"
 ok "-o max_read= applied, the mount serves reads"
 
+# 7. -d: the daemon stays in the foreground and writes debug lines to
+# stderr, libfuse's request trace among them.
+jc_spawn "$P/bin/jetcryptfs" mount -d --key-file "$JC_TMP/etc/b.key" "$B" "$M" 2>"$JC_TMP/debug.err"
+for ((i = 0; i < 100; i++)); do
+	jc_is_mounted "$M" && break
+	sleep 0.1
+done
+jc_is_mounted "$M" || fail "mount -d did not mount: $(tail -n 3 "$JC_TMP/debug.err")"
+ls "$M" >/dev/null
+fusermount3 -u "$M"
+jc_wait_pid "${JC_PIDS[-1]}" 20 || fail "mount -d still running after the unmount"
+for want in "debug: libfuse: unique: [0-9]*, opcode: INIT" "debug: libfuse: unique: [0-9]*, opcode: READDIR" \
+	"debug: readahead 4096 KiB"; do
+	grep -q "$want" "$JC_TMP/debug.err" || fail "mount -d logged no '$want': $(head -n 5 "$JC_TMP/debug.err")"
+done
+ok "mount -d: foreground, libfuse's request trace and our debug lines on stderr"
+
 # An option libfuse does not know refuses the mount with status 2, in one
 # line naming it (not the options the daemon adds), before the backing
 # directory is touched.
