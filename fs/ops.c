@@ -489,10 +489,14 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 
 /* Backing open flags: the kernel's writeback cache reads pages of files
  * opened write-only and computes append offsets itself, and the content
- * layer writes whole blocks with pwrite, which O_APPEND would redirect. */
+ * layer writes whole blocks with pwrite, which O_APPEND would redirect.
+ * O_NOFOLLOW was the kernel's to check on the mount's own name (it never
+ * sends a symlink here); on the /proc/self/fd link the reopen goes
+ * through it would fail every such open with ELOOP (gzip opens so). */
 static int backing_flags(int flags)
 {
-	flags &= ~(O_APPEND | O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_DIRECT | O_SYNC | O_DSYNC);
+	flags &= ~(O_APPEND | O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_DIRECT | O_SYNC | O_DSYNC |
+		   O_NOFOLLOW);
 	if ((flags & O_ACCMODE) == O_WRONLY)
 		flags = (flags & ~O_ACCMODE) | O_RDWR;
 	return flags | O_CLOEXEC;
@@ -633,8 +637,10 @@ static int attach_handle(struct inode *in, int flags, struct fuse_file_info *fi)
 	(void)wbehind_drain(&in->wb);
 	pthread_rwlock_wrlock(&in->lock);
 	if (in->nopen == 0) {
+		/* Read-write when it may be, for a writer that comes later;
+		 * as asked where not (a read-only file or filesystem). */
 		fd = inode_reopen(in, backing_flags(flags) | O_RDWR);
-		if (fd == -EACCES && !wants_write(flags))
+		if ((fd == -EACCES || fd == -EROFS) && !wants_write(flags))
 			fd = inode_reopen(in, backing_flags(flags));
 		if (fd < 0) {
 			rc = fd;

@@ -4,8 +4,9 @@
 # RENAME_NOREPLACE and RENAME_EXCHANGE, hard links sharing content, symlinks,
 # FIFOs, chmod/chown/utimes, truncate up and down, statfs, xattrs, holes,
 # O_APPEND, an O_WRONLY file read through another descriptor, reading an
-# unlinked open file, large files written back in parallel, and that all
-# of it survives a remount.
+# unlinked open file, large files written back in parallel, O_NOFOLLOW
+# opens (gzip), that all of it survives a remount, and a read-only
+# backing filesystem.
 . "$(dirname "$0")/lib.sh"
 
 FSOP=$JC_TOOLS/fsop
@@ -28,6 +29,20 @@ expect_content() {
 
 # O_EXCL
 expect_fsop ok excl excl.txt
+
+# O_NOFOLLOW on files that are no symlinks (gzip opens so): open, create;
+# on a symlink the kernel's ELOOP.
+expect_fsop ok nofollow excl.txt r
+expect_fsop ok nofollow excl.txt w
+expect_fsop ok nofollow nofollow.txt c
+[ "$(stat -c %s "$B/nofollow.txt")" = 0 ] || fail "O_NOFOLLOW create: backing file not empty"
+seq 1000 >gz.txt
+gzip -k gz.txt || fail "gzip on the mount failed"
+[ "$(gunzip -c gz.txt.gz | md5sum)" = "$(seq 1000 | md5sum)" ] || fail "gzip's output reads back wrong"
+ln -s gz.txt gz.link
+expect_fsop ELOOP nofollow gz.link r
+rm gz.txt gz.txt.gz gz.link nofollow.txt
+ok "O_NOFOLLOW opens and creates of files; ELOOP on a symlink; gzip"
 expect_fsop EEXIST excl excl.txt
 ok "O_CREAT|O_EXCL on an existing file fails with EEXIST"
 
@@ -251,3 +266,24 @@ jc_umount "$M"
 assert_encrypted "$B"
 assert_no_plaintext "$B" "written write-only" "rewritten" "line1" "line3" "pointed"
 ok "state survives a remount; backing is ciphertext"
+
+# A read-only backing filesystem (a snapshot, a backup mounted read-only):
+# a mount with -o ro reads it; one without reads it too, and its writes
+# fail with EROFS.
+R=$JC_TMP/ro MR=$JC_TMP/mr
+mkdir -p "$R"
+mount --bind "$B" "$R"
+mount -o remount,ro,bind "$R"
+jc_mount "$R" "$MR" -o ro
+cmp "$MR/big" "$JC_TMP/big.ref" || fail "read-only backing, -o ro: a file reads back wrong"
+expect_content "$MR/target.txt" new
+jc_umount "$MR"
+jc_mount "$R" "$MR"
+cmp "$MR/big" "$JC_TMP/big.ref" || fail "read-only backing: a file reads back wrong"
+if (echo x >>"$MR/big") 2>"$JC_TMP/ro.err"; then
+	fail "read-only backing: a write succeeded"
+fi
+grep -q "Read-only file system" "$JC_TMP/ro.err" || fail "read-only backing: the write failed with: $(cat "$JC_TMP/ro.err")"
+jc_umount "$MR"
+umount "$R"
+ok "a read-only backing filesystem: read with and without -o ro; writes fail with EROFS"

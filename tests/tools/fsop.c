@@ -6,6 +6,8 @@
  * compares the output; exits 2 on bad usage and 1 when a data check fails.
  *
  *   fsop excl PATH                      open(O_CREAT|O_EXCL)
+ *   fsop nofollow PATH FLAGS            open(O_NOFOLLOW) with FLAGS r, w or
+ *                                       c (O_RDWR|O_CREAT), as gzip opens
  *   fsop rename OLD NEW [noreplace|exchange]
  *   fsop wronly-read PATH TEXT          write TEXT through an O_WRONLY fd, read
  *                                       it back through a second fd while the
@@ -191,6 +193,13 @@ int main(int argc, char **argv)
 			close(fd);
 		return result(fd);
 	}
+	if (!strcmp(cmd, "nofollow") && argc == 4 && strchr("rwc", argv[3][0]) && argv[3][0]) {
+		int how = argv[3][0] == 'r' ? O_RDONLY : argv[3][0] == 'w' ? O_WRONLY : O_RDWR | O_CREAT;
+		int fd = open(argv[2], how | O_NOFOLLOW, 0644);
+		if (fd >= 0)
+			close(fd);
+		return result(fd);
+	}
 	if (!strcmp(cmd, "rename") && (argc == 4 || argc == 5)) {
 		unsigned flags = 0;
 		if (argc == 5 && !strcmp(argv[4], "noreplace"))
@@ -211,7 +220,7 @@ int main(int argc, char **argv)
 		return do_mmap_shared(argv[2]);
 	if (!strcmp(cmd, "lost-write") && argc == 5)
 		return do_lost_write(argv[2], argv[3], argv[4]);
-	fprintf(stderr, "usage: fsop excl PATH | rename OLD NEW [noreplace|exchange] |\n"
+	fprintf(stderr, "usage: fsop excl PATH | nofollow PATH r|w|c | rename OLD NEW [noreplace|exchange] |\n"
 		"            wronly-read PATH TEXT | append PATH TEXT | mmap-read PATH LEN |\n"
 		"            mmap-shared PATH | lost-write PATH OFF LEN\n");
 	return 2;
