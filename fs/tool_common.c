@@ -390,10 +390,43 @@ int tool_interrupted(void)
 
 /* ---- JSON ---- */
 
+/* The length of the well-formed UTF-8 sequence at p (RFC 3629: no
+ * overlong forms, no surrogates, nothing above U+10FFFF), or 0. */
+static int utf8_seq_len(const unsigned char *p)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	int n;
+
+	if (*p >= 0xc2 && *p <= 0xdf)
+		n = 2;
+	else if (*p >= 0xe0 && *p <= 0xef)
+		n = 3;
+	else if (*p >= 0xf0 && *p <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (*p == 0xe0)
+		lo = 0xa0;
+	else if (*p == 0xed)
+		hi = 0x9f;
+	else if (*p == 0xf0)
+		lo = 0x90;
+	else if (*p == 0xf4)
+		hi = 0x8f;
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (int i = 2; i < n; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	return n;
+}
+
 void tool_json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		int n;
+
 		if (*p == '"' || *p == '\\')
 			fprintf(f, "\\%c", *p);
 		else if (*p == '\n')
@@ -402,8 +435,16 @@ void tool_json_str(FILE *f, const char *s)
 			fputs("\\t", f);
 		else if (*p < 0x20 || *p == 0x7f)
 			fprintf(f, "\\u%04x", *p);
-		else
+		else if (*p < 0x80)
 			fputc(*p, f);
+		else if ((n = utf8_seq_len(p)) > 0) {
+			fwrite(p, 1, (size_t)n, f);
+			p += n - 1;
+		} else {
+			/* JSON text is Unicode: a byte of a name that is not
+			 * UTF-8 becomes U+FFFD, as decoders show it. */
+			fputs("\\ufffd", f);
+		}
 	}
 	fputc('"', f);
 }

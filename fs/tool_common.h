@@ -99,7 +99,8 @@ int tool_open_parent(int rootfd, const char *rel, const char **base);
 void tool_signals_catch(void);
 int tool_interrupted(void);
 
-/* A JSON string literal for s (bytes >= 0x80 pass through as they are). */
+/* A JSON string literal for s: UTF-8 passes through as it is, each byte
+ * that is not part of a well-formed sequence becomes \ufffd. */
 void tool_json_str(FILE *f, const char *s);
 
 #endif

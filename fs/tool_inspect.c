@@ -122,6 +122,17 @@ static void inspect_fd(struct insp *in, const char *path, int fd, int is_desc)
 	}
 	if (is_desc && inspect_desc(in, path, (const char *)raw, (size_t)n))
 		return;
+	if (is_desc && (n == 0 || fmt_header_decode(&h, raw, (size_t)n) == -ENODATA)) {
+		/* Not plaintext: what a mount or fsck refuses (exit 6). */
+		in->bad = 1;
+		if (in->json) {
+			json_begin(in, path, "damaged");
+			printf(", \"error\": \"malformed store descriptor\"}");
+		} else {
+			printf("%s: malformed store descriptor\n", path);
+		}
+		return;
+	}
 	if (st.st_size == 0) {
 		if (in->json) {
 			json_begin(in, path, "empty");

@@ -259,3 +259,28 @@ expect_output_contains "1 file"
 [ "$(head -c 4 "$BAD")" = JCFS ] || fail "the damaged file was replaced"
 [ -z "$(find "$JC_TMP/bc" -name '.jetcryptfs-tmp-*')" ] || fail "rekey left a temp file"
 ok "rekey names a file it cannot decrypt and converts the rest"
+
+# Odd input for inspect and fsck: a file name that is not UTF-8 stays
+# valid JSON (U+FFFD for the byte), a damaged file of that name is named
+# by fsck --json the same way; a malformed store descriptor is damaged
+# (exit 1), not a plaintext file.
+U=$JC_TMP/bu
+jc_mount "$U" "$JC_TMP/mu"
+head -c 10000 /dev/urandom >"$JC_TMP/mu/bad"$'\xff'"name"
+jc_umount "$JC_TMP/mu"
+printf X | dd of="$U/bad"$'\xff'"name" bs=1 seek=100 conv=notrunc status=none
+"$JCFS" inspect --json "$U" >"$JC_TMP/u.json"
+iconv -f UTF-8 -t UTF-8 "$JC_TMP/u.json" >/dev/null || fail "inspect --json is not UTF-8: $(cat -v "$JC_TMP/u.json")"
+[ "$(json 'j.filter(o => o.file.endsWith("/bad\ufffdname") && o.type == "encrypted").length' <"$JC_TMP/u.json")" = 1 ] ||
+	fail "inspect --json of a non-UTF-8 name: $(cat -v "$JC_TMP/u.json")"
+"$JCFS" fsck --json "$U" >"$JC_TMP/uf.json" || true
+iconv -f UTF-8 -t UTF-8 "$JC_TMP/uf.json" >/dev/null || fail "fsck --json is not UTF-8: $(cat -v "$JC_TMP/uf.json")"
+[ "$(json 'j.problems.filter(p => p.file.endsWith("/bad\ufffdname")).length' <"$JC_TMP/uf.json")" = 1 ] ||
+	fail "fsck --json of a damaged non-UTF-8 name: $(cat -v "$JC_TMP/uf.json")"
+printf 'garbage\n' >"$U/.jetcryptfs"
+expect_exit 1 "$JCFS" inspect "$U"
+expect_output_contains "$U/.jetcryptfs: malformed store descriptor"
+"$JCFS" inspect --json "$U/.jetcryptfs" >"$JC_TMP/d.json" && fail "inspect --json of a malformed descriptor exited 0"
+[ "$(json 'j[0].type + " " + j[0].error' <"$JC_TMP/d.json")" = "damaged malformed store descriptor" ] ||
+	fail "inspect --json of a malformed descriptor: $(cat "$JC_TMP/d.json")"
+ok "inspect/fsck --json with a non-UTF-8 name; inspect of a malformed descriptor: damaged, exit 1"
