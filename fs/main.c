@@ -442,6 +442,21 @@ static int session_init(struct fuse_session *se)
 	return rc;
 }
 
+/* The fsname= option naming backing in out (2 * PATH_MAX + 16 bytes):
+ * libfuse splits options at commas and takes a backslash as an escape,
+ * so a backing path with either would end the option early. */
+static void fsname_opt(const char *backing, char *out, size_t outlen)
+{
+	size_t n = (size_t)snprintf(out, outlen, "fsname=");
+
+	for (const char *p = backing; *p && n + 2 < outlen; p++) {
+		if (*p == ',' || *p == '\\')
+			out[n++] = '\\';
+		out[n++] = *p;
+	}
+	out[n] = '\0';
+}
+
 static int status_fd = -1;
 
 /* Tells the waiting parent how the mount went; only the first call counts. */
@@ -726,7 +741,7 @@ static int run_daemon(struct mount_opts *mo)
 	struct fuse_lowlevel_ops ops;
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *lc = NULL;
-	char err[1024], backing[PATH_MAX], mnt[PATH_MAX], fsname[PATH_MAX + 16];
+	char err[1024], backing[PATH_MAX], mnt[PATH_MAX], fsname[2 * PATH_MAX + 16];
 	const char *msg;
 	int cipher, status = EXIT_FAIL, rc, pid_written = 0;
 	unsigned store_flags;
@@ -840,7 +855,7 @@ static int run_daemon(struct mount_opts *mo)
 		goto out;
 	}
 
-	snprintf(fsname, sizeof(fsname), "fsname=%s", backing);
+	fsname_opt(backing, fsname, sizeof(fsname));
 	if (fuse_opt_push(mo, fsname) < 0 || fuse_opt_push(mo, "subtype=jetcryptfs") < 0 ||
 	    (mo->allow_other && fuse_opt_push(mo, "default_permissions") < 0)) {
 		status = fail(EXIT_USAGE, "too many mount options");
@@ -856,7 +871,10 @@ static int run_daemon(struct mount_opts *mo)
 		goto out;
 	}
 	if (fuse_session_mount(se, mnt) != 0) {
-		status = fail(EXIT_FAIL, "%s: mount failed: %s", mnt, fuse_msg_stop("refused by libfuse"));
+		msg = fuse_msg_stop("refused by libfuse");
+		if (!strncmp(msg, "mount failed: ", 14))
+			msg += 14;      /* libfuse's words, and ours */
+		status = fail(EXIT_FAIL, "%s: mount failed: %s", mnt, msg);
 		goto out;
 	}
 	(void)fuse_msg_stop(NULL);

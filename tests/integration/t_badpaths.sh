@@ -5,7 +5,8 @@
 # mount points that cannot work -- a regular file, the backing directory
 # itself or a directory inside it (refused before anything is written) --
 # or that hide something (a non-empty directory: a warning), and a pid file
-# that cannot be written (exit 1, nothing mounted).
+# that cannot be written (exit 1, nothing mounted); and backing paths with
+# characters libfuse treats specially in options (mounted all the same).
 . "$(dirname "$0")/lib.sh"
 
 B=$JC_TMP/b M=$JC_TMP/m
@@ -108,3 +109,16 @@ echo 1 >"$JC_TMP/other.pid"
 jc_umount "$M2"
 [ "$(cat "$JC_TMP/other.pid")" = 1 ] || fail "the daemon removed a pid file that no longer named it"
 ok "pid files: a relative one is removed, another daemon's is left alone"
+
+# Backing paths with the characters libfuse's option parser treats
+# specially (',' separates options, '\' escapes) and a space: the mount
+# works and names the backing directory as it is.
+O="$JC_TMP/odd,dir\\with space"
+jc_mount "$O" "$JC_TMP/mo"
+echo payload >"$JC_TMP/mo/f"
+[ "$(cat "$JC_TMP/mo/f")" = payload ] || fail "a backing path with ',' and '\\': the file reads back wrong"
+src=$(awk -v m="$JC_TMP/mo" '$2 == m { print $1 }' /proc/self/mounts)
+[ "$src" = "$JC_TMP/odd,dir\\134with\\040space" ] || fail "the mount names its source $src"
+jc_umount "$JC_TMP/mo"
+[ "$(head -c 4 "$O/f")" = JCFS ] || fail "a backing path with ',' and '\\': the file is not encrypted"
+ok "a backing path with ',', '\\' and a space mounts and is named as it is"
