@@ -743,7 +743,7 @@ static int run_daemon(struct mount_opts *mo)
 	struct fuse_loop_config *lc = NULL;
 	char err[1024], backing[PATH_MAX], mnt[PATH_MAX], fsname[2 * PATH_MAX + 16];
 	const char *msg;
-	int cipher, status = EXIT_FAIL, rc, pid_written = 0;
+	int cipher, status = EXIT_FAIL, rc, pid_written = 0, ready = 0;
 	unsigned store_flags;
 	char **env = env_snapshot();
 
@@ -921,11 +921,12 @@ static int run_daemon(struct mount_opts *mo)
 		log_info("mounted %s on %s (cipher %s for new files, key id %s%s)", backing, mnt,
 			 fmt_cipher_name(cipher), hex, st.plaintext_allowed ? ", plaintext files allowed" :
 			 mo->strict ? ", strict" : "");
-		if (!mo->strict && !st.plaintext_allowed)
+		if (!mo->strict && !st.plaintext_allowed && !st.created)
 			log_info("%s: the store is strict, but the mount does not say so: with --strict (or strict: "
 				 "true) an old copy of its descriptor could not make it accept plaintext files", backing);
 	}
 	report_status(EXIT_OK);
+	ready = 1;
 	if (!mo->foreground) {
 		int null = open("/dev/null", O_RDWR);
 
@@ -983,6 +984,11 @@ out:
 	content_teardown();
 	if (pid_written)
 		remove_pid_file(mo->pid_file);  /* while we still hold the store */
+	/* A store this mount made of an empty directory, and never served:
+	 * the directory is left as it was found, bound to no key. */
+	if (!ready && (rc = store_undo_create(&st)) < 0)
+		log_warn("%s/%s: cannot remove the store descriptor this failed mount wrote: %s", backing,
+			 DESC_NAME, strerror(-rc));
 	store_close(&st);
 	keyring_free(kr);
 	config_free(&cfg);

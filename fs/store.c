@@ -453,6 +453,7 @@ int store_open(const char *backing, const struct keyring *kr, unsigned flags, st
 		snprintf(err, errlen, "%s/%s: cannot write store descriptor: %s", backing, DESC_NAME, strerror(-rc));
 		goto fail;
 	}
+	st->created = !sv.plaintext && !sv.ours;
 	if (sv.plaintext)
 		log_info("%s: adopted %lu plaintext files; new files are encrypted", backing, sv.plaintext);
 	else if (sv.ours)
@@ -535,6 +536,33 @@ int store_clear_retired(struct store *st, const struct keyring *kr)
 	if (rc < 0)
 		st->nretired = n;
 	return rc;
+}
+
+int store_undo_create(struct store *st)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, others = 0;
+
+	if (!st->created || st->dir_fd < 0)
+		return 0;
+	fd = openat(st->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		int rc = -errno;
+
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	while ((de = readdir(d)))
+		others |= strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && strcmp(de->d_name, DESC_NAME);
+	closedir(d);
+	if (others)
+		return 0;
+	if (unlinkat(st->dir_fd, DESC_NAME, 0) < 0)
+		return -errno;
+	st->created = 0;
+	return fsync(st->dir_fd) < 0 ? -errno : 0;
 }
 
 void store_close(struct store *st)

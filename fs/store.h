@@ -20,6 +20,7 @@ struct store {
 	/* Retired key ids files may still be under (all on the keyring). */
 	unsigned nretired;
 	uint8_t retired[DESC_RETIRED_MAX][FMT_KEY_ID_SIZE];
+	int created;                    /* this open made an empty directory a store */
 };
 
 /* Error codes store_open returns, beyond plain -errno. WRONG_KEY also
@@ -54,6 +55,11 @@ int store_open(const char *backing, const struct keyring *kr, unsigned flags, st
  * EXIT_WRONG_KEY, EXIT_NEED_ADOPT, EXIT_BAD_STORE, EXIT_BUSY,
  * EXIT_NOT_STRICT, else EXIT_FAIL. */
 int store_exit_status(int rc);
+/* Takes back what store_open did to an empty directory (st->created):
+ * its descriptor is removed if the directory still holds nothing else,
+ * so that a mount that failed before it was ready leaves no store bound
+ * to a key behind. 0 or -errno. */
+int store_undo_create(struct store *st);
 /* 1 if the backing directory holds no store and no encrypted file under a
  * key that is not on kr (so a fresh key may be created for it); 0 with
  * "the store was encrypted with key id X" in err if it does; -errno. With

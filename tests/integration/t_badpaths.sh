@@ -83,13 +83,22 @@ expect_exit 1 t mount --pid-file "$JC_TMP/no/such/dir/pid" "$B" "$M2"
 expect_output_contains "$JC_TMP/no/such/dir/pid: cannot write pid file: No such file or directory"
 [ "$(echo "$JC_OUTPUT" | wc -l)" -eq 1 ] || fail "more than one line: $JC_OUTPUT"
 ! jc_is_mounted "$M2" || fail "mounted although the pid file could not be written"
+# The same on a directory no mount has made a store yet: it stays empty,
+# bound to no key (a second key then mounts it).
+F=$JC_TMP/fresh
+mkdir "$F"
+expect_exit 1 t mount --pid-file "$JC_TMP/no/such/dir/pid" "$F" "$M2"
+[ -z "$(ls -A "$F")" ] || fail "a failed first mount left $(ls -A "$F")"
+JS_KEY=$(jc_genkey) jc_mount "$F" "$M2"
+jc_umount "$M2"
+[ -f "$F/.jetcryptfs" ] || fail "a mount that served left no store descriptor"
 pidf=$JC_TMP/ok.pid
 "$JCFS" mount --pid-file "$pidf" --log-file "$JC_LOG" "$B" "$M2"
 jc_mount_check "$M2" "$pidf" 0 "mount with a pid file"
 [ "$(cat "$pidf")" = "$JC_PID" ] && [ -d "/proc/$JC_PID" ] || fail "pid file does not name the daemon"
 jc_umount "$M2"
 [ ! -e "$pidf" ] || fail "pid file left behind by a clean stop"
-ok "an unwritable pid file: exit 1 and nothing mounted; a good one names the daemon and is removed at the end"
+ok "an unwritable pid file: exit 1, nothing mounted, a fresh directory left empty; a good one names the daemon and is removed at the end"
 
 # A relative pid file is removed where it was written, though the daemon
 # works from /; a refused second mount of the store leaves the first's

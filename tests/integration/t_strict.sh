@@ -38,7 +38,12 @@ jc_mount "$B" "$M"
 jc_log_since "$mark" | grep -q "$B: the store is strict, but the mount does not say so" ||
 	fail "no hint to pin a strict store: $(jc_log_since "$mark")"
 jc_umount "$M"
-ok "a strict store mounted without strict: a hint to pin it"
+# Not at the mount that makes the store, though: it has nothing to pin yet.
+mark=$(jc_log_mark)
+jc_mount "$JC_TMP/new" "$M"
+jc_umount "$M"
+! jc_log_since "$mark" | grep -q "does not say so" || fail "a brand-new store is told to pin itself"
+ok "a strict store mounted without strict: a hint to pin it (not when just made)"
 
 # The replay: the adopted store's descriptor put back, a file planted.
 cp -p "$JC_TMP/desc.adopted" "$B/.jetcryptfs"
