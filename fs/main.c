@@ -519,10 +519,25 @@ static void harden_process(void)
 	/* No core dumps, no ptrace by other users: keys are in memory. */
 	(void)setrlimit(RLIMIT_CORE, &rl);
 	(void)prctl(PR_SET_DUMPABLE, 0);
-	/* One O_PATH descriptor per known inode. */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	/* One O_PATH descriptor per inode the kernel knows, and it may know
+	 * hundreds of thousands (a tar extract, a git checkout): as many as
+	 * the system lets a process have where we may raise the hard limit
+	 * (root), else up to the hard limit. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		struct rlimit most = { 0, 0 };
+		FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+		unsigned long n;
+
+		if (f && fscanf(f, "%lu", &n) == 1)
+			most.rlim_cur = most.rlim_max = n;
+		if (f)
+			fclose(f);
+		if (most.rlim_max > rl.rlim_max && setrlimit(RLIMIT_NOFILE, &most) == 0)
+			rl = most;
+		if (rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			(void)setrlimit(RLIMIT_NOFILE, &rl);
+		}
 	}
 	/* Backing files get exactly the modes the application asked for
 	 * (the kernel has applied its umask already). */

@@ -18,6 +18,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/resource.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -101,6 +102,22 @@ out:
 	return 0;
 }
 
+/* Returns the errno err of a failed open, and says once why it is
+ * EMFILE: the daemon holds a descriptor for every inode the kernel keeps,
+ * until the kernel forgets it. */
+static int fd_error(int err)
+{
+	static _Atomic int said;
+	struct rlimit rl;
+
+	if (err != EMFILE || atomic_exchange(&said, 1) || getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return err;
+	log_err("out of file descriptors (limit %llu): the daemon keeps one for every file and directory "
+		"the kernel has looked up; raise its hard limit (LimitNOFILE= in a systemd unit, ulimit -Hn "
+		"before mounting)", (unsigned long long)rl.rlim_cur);
+	return err;
+}
+
 static int do_lookup(fuse_ino_t parent, const char *name, struct fuse_entry_param *e)
 {
 	struct inode *dir = ino_ptr(parent), *in;
@@ -113,7 +130,7 @@ static int do_lookup(fuse_ino_t parent, const char *name, struct fuse_entry_para
 		return ENOENT;
 	fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return errno;
+		return fd_error(errno);
 	if (fstatat(fd, "", &e->attr, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
 		int err = errno;
 
@@ -643,7 +660,7 @@ static int attach_handle(struct inode *in, int flags, struct fuse_file_info *fi)
 		if ((fd == -EACCES || fd == -EROFS) && !wants_write(flags))
 			fd = inode_reopen(in, backing_flags(flags));
 		if (fd < 0) {
-			rc = fd;
+			rc = -fd_error(-fd);
 			goto out;
 		}
 		rc = content_load(&in->c, fd);
@@ -734,7 +751,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 	fd = openat(dir->fd, name, O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC | (fi->flags & O_EXCL), mode);
 	if (fd < 0) {
-		fuse_reply_err(req, errno);
+		fuse_reply_err(req, fd_error(errno));
 		return;
 	}
 	close(fd);
@@ -1002,7 +1019,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		if (fd >= 0)
 			close(fd);
 		free(d);
-		fuse_reply_err(req, err);
+		fuse_reply_err(req, fd_error(err));
 		return;
 	}
 	d->is_root = in == root;

@@ -383,3 +383,31 @@ done
 assert_log_clean "unmount under load"
 assert_fsck_clean "unmount under load" "$B"
 ok "unmount under load: busy refused, lazy unmount and SIGTERM detach, open files served to the end, fsync'd data intact"
+
+# Out of file descriptors: the daemon holds one per inode the kernel
+# keeps. Started with a limit of 256, it raises it where it may (root with
+# CAP_SYS_RESOURCE: then 1,000 new files are no problem); where it may not,
+# lookups fail with EMFILE and the log says why, once.
+FD=$JC_TMP/fd FDM=$JC_TMP/fdm
+mkdir -p "$FD" "$FDM"
+pidf=$JC_TMP/fd.pid
+(ulimit -n 256; "$JCFS" mount --pid-file "$pidf" --log-file "$JC_LOG" "$FD" "$FDM")
+jc_mount_check "$FDM" "$pidf" 0 "mount with 256 descriptors"
+limit=$(awk '/^Max open files/ { print $4 }' "/proc/$JC_PID/limits")
+mark=$(jc_log_mark)
+mkdir "$FDM/d"
+made=0
+for i in $(seq 1000); do
+	: >"$FDM/d/$i" 2>/dev/null && made=$((made + 1))
+done
+if [ "$limit" -gt 2000 ]; then
+	[ "$made" = 1000 ] || fail "limit raised to $limit, yet only $made of 1000 files were made"
+	what="raised to $limit"
+else
+	[ "$made" -lt 1000 ] || fail "1000 files made with a limit of $limit descriptors"
+	[ "$(jc_log_since "$mark" | grep -c "out of file descriptors (limit $limit)")" = 1 ] ||
+		fail "EMFILE not logged once: $(jc_log_since "$mark" | tail -n 3)"
+	what="kept at $limit: EMFILE after $made files, logged once"
+fi
+jc_umount "$FDM"
+ok "out of file descriptors: the limit $what"
