@@ -1113,10 +1113,26 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_statfs(req, &sv);
 }
 
+/* POSIX ACLs are not supported: the kernel checks access against the
+ * file modes only (default_permissions without FUSE_POSIX_ACL), so an ACL
+ * stored on the backing file would be shown, and copied by tar and rsync,
+ * but not enforced -- a deny entry that denies nothing. The mount refuses
+ * them as a filesystem without ACLs does, and hides those the backing
+ * files carry. */
+static int is_posix_acl(const char *name)
+{
+	return !strcmp(name, "system.posix_acl_access") || !strcmp(name, "system.posix_acl_default");
+}
+
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			size_t size, int flags)
 {
 	char path[64];
+
+	if (is_posix_acl(name)) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
 
 	/* A write still to be made would strip a capability set now. */
 	(void)wbehind_drain(&ino_ptr(ino)->wb);
@@ -1136,8 +1152,13 @@ static void reply_xattr(fuse_req_t req, size_t size, ssize_t n, const char *buf)
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-	char path[64], *buf = size ? malloc(size) : NULL;
+	char path[64], *buf;
 
+	if (is_posix_acl(name)) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	buf = size ? malloc(size) : NULL;
 	if (size && !buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -1149,20 +1170,50 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	char path[64], *buf = size ? malloc(size) : NULL;
+	char path[64], *buf = NULL;
+	ssize_t n, len = 0;
 
-	if (size && !buf) {
-		fuse_reply_err(req, ENOMEM);
+	proc_path(ino_ptr(ino)->fd, path, sizeof(path));
+	/* The whole list, to take the ACL names out (is_posix_acl); it may
+	 * grow between the two calls. */
+	do {
+		free(buf);
+		n = listxattr(path, NULL, 0);
+		buf = n > 0 ? malloc((size_t)n) : NULL;
+		if (n > 0 && !buf) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		if (n > 0)
+			n = listxattr(path, buf, (size_t)n);
+	} while (n < 0 && errno == ERANGE);
+	if (n < 0) {
+		fuse_reply_err(req, errno);
+		free(buf);
 		return;
 	}
-	proc_path(ino_ptr(ino)->fd, path, sizeof(path));
-	reply_xattr(req, size, listxattr(path, buf, size), buf);
+	for (ssize_t i = 0, l; i < n; i += l) {
+		l = (ssize_t)strnlen(buf + i, (size_t)(n - i)) + 1;
+		if (!is_posix_acl(buf + i)) {
+			memmove(buf + len, buf + i, (size_t)l);
+			len += l;
+		}
+	}
+	if (size && (size_t)len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		reply_xattr(req, size, len, buf);
 	free(buf);
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	char path[64];
+
+	if (is_posix_acl(name)) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
 
 	(void)wbehind_drain(&ino_ptr(ino)->wb);
 	proc_path(ino_ptr(ino)->fd, path, sizeof(path));

@@ -18,7 +18,7 @@ packages=(
 	libfuse3-dev fuse3 libsodium-dev libssl-dev libtss2-dev check
 	nats-server
 	swtpm swtpm-tools tpm2-tools libtss2-tcti-swtpm0 libtss2-tcti-device0
-	xxd attr psmisc procps
+	xxd attr acl psmisc procps
 	xfsprogs                        # t_direct: a filesystem that refuses 4 KiB direct I/O
 	curl iproute2
 	man-db systemd                  # t_system: man -l, groff; systemd-analyze verify

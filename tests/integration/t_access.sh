@@ -79,6 +79,23 @@ as_nobody sh -c "umask 022; echo hers >'$M/shared/hers'; mkdir '$M/shared/hd'"
 [ "$(as_nobody cat "$M/shared/hers")" = hers ] || fail "nobody cannot read back its own file"
 ok "allow_other: default_permissions on; modes enforced for another user; its files are its own"
 
+# POSIX ACLs: access is checked against the modes alone, so the mount
+# refuses ACLs (an ACL it stored would not be enforced: a deny entry
+# would deny nothing) and hides those the backing files carry.
+expect_exit 1 setfacl -m u:nobody:--- "$M/public"
+expect_output_contains "Operation not supported"
+[ "$(as_nobody cat "$M/public")" = public ] || fail "nobody cannot read a 0644 file after a refused ACL"
+setfacl -m u:nobody:r "$B/secret"
+setfattr -n user.kept -v yes "$M/secret"
+names=$(getfattr -d -m - --absolute-names "$M/secret" 2>&1)
+! grep -q posix_acl <<<"$names" || fail "the mount shows a backing file's ACL: $names"
+grep -q 'user.kept="yes"' <<<"$names" || fail "the mount hides other xattrs too: $names"
+expect_exit 1 getfattr -n system.posix_acl_access "$M/secret"
+expect_output_contains "Operation not supported"
+expect_exit 1 as_nobody cat "$M/secret"
+expect_output_contains "Permission denied"
+ok "POSIX ACLs: refused (EOPNOTSUPP), those of backing files hidden; modes decide"
+
 # ---- creation modes ----
 for u in 022 027 077 002; do
 	(
