@@ -829,6 +829,18 @@ ssize_t content_write(struct content *c, int fd, const void *buf, size_t len, ui
 	return (ssize_t)len;
 }
 
+/* A truncate that keeps the size still marks the file changed (mtime and
+ * ctime), as it does on the backing filesystem: truncate the backing file
+ * to the size it has. */
+static int truncate_same(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || ftruncate(fd, st.st_size) < 0)
+		return -errno;
+	return 0;
+}
+
 int content_truncate(struct content *c, int fd, uint64_t size)
 {
 	uint8_t plain[BS];
@@ -842,7 +854,7 @@ int content_truncate(struct content *c, int fd, uint64_t size)
 	}
 	if (c->kind == CONTENT_EMPTY) {
 		if (size == 0)
-			return 0;
+			return truncate_same(fd);
 		rc = content_create_header(c, fd);
 		if (rc < 0)
 			return rc;
@@ -850,7 +862,7 @@ int content_truncate(struct content *c, int fd, uint64_t size)
 	if (c->kind != CONTENT_ENCRYPTED)
 		return -EIO;
 	if (size == c->size)
-		return 0;
+		return truncate_same(fd);
 
 	if (size < c->size) {
 		uint64_t b = size / BS;

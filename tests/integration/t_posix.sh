@@ -267,6 +267,22 @@ assert_encrypted "$B"
 assert_no_plaintext "$B" "written write-only" "rewritten" "line1" "line3" "pointed"
 ok "state survives a remount; backing is ciphertext"
 
+# truncate(2) to the size a file has still marks it changed, as ext4 does;
+# with --write-through at once, and on disk in any case (the writeback
+# cache keeps the kernel's own mtime until the inode is dropped).
+for how in --write-through ""; do
+	jc_mount "$B" "$M" $how
+	printf abcd >"$M/same"
+	touch -d @1000000000 "$M/same"
+	perl -e 'truncate($ARGV[0], 4) or die "truncate: $!\n"' "$M/same"
+	if [ -n "$how" ]; then
+		[ "$(stat -c %Y "$M/same")" != 1000000000 ] || fail "truncate to the same size: mtime unchanged on the mount"
+	fi
+	jc_umount "$M"
+	[ "$(stat -c %Y "$B/same")" != 1000000000 ] || fail "truncate to the same size${how:+ ($how)}: mtime unchanged on disk"
+done
+ok "truncate(2) to the same size updates mtime (on the mount with --write-through, on disk always)"
+
 # A read-only backing filesystem (a snapshot, a backup mounted read-only):
 # a mount with -o ro reads it; one without reads it too, and its writes
 # fail with EROFS.
