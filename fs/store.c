@@ -66,6 +66,14 @@ struct survey {
 	struct desc ids;
 };
 
+/* Names at the backing root that are not the store's contents: the
+ * descriptor and its kin, and the filesystem's own lost+found (a store
+ * may be the root of a filesystem of its own). */
+static int root_name_not_content(const char *name)
+{
+	return store_name_reserved(name) || !strcmp(name, "lost+found");
+}
+
 static int survey_dir(int dirfd, const struct keyring *kr, struct survey *sv, int depth)
 {
 	DIR *dp;
@@ -88,7 +96,7 @@ static int survey_dir(int dirfd, const struct keyring *kr, struct survey *sv, in
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (depth == 0 && (store_name_reserved(de->d_name) || !strcmp(de->d_name, "lost+found")))
+		if (depth == 0 && root_name_not_content(de->d_name))
 			continue;
 		sv->entries++;
 		/* sv->path names this entry until the end of the iteration */
@@ -555,7 +563,7 @@ int store_undo_create(struct store *st)
 		return rc;
 	}
 	while ((de = readdir(d)))
-		others |= strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && strcmp(de->d_name, DESC_NAME);
+		others |= strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && !root_name_not_content(de->d_name);
 	closedir(d);
 	if (others)
 		return 0;

@@ -56,7 +56,8 @@ int store_open(const char *backing, const struct keyring *kr, unsigned flags, st
  * EXIT_NOT_STRICT, else EXIT_FAIL. */
 int store_exit_status(int rc);
 /* Takes back what store_open did to an empty directory (st->created):
- * its descriptor is removed if the directory still holds nothing else,
+ * its descriptor is removed if the directory still holds nothing else
+ * (but a lost+found, as store_open counts it),
  * so that a mount that failed before it was ready leaves no store bound
  * to a key behind. 0 or -errno. */
 int store_undo_create(struct store *st);

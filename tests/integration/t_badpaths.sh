@@ -83,12 +83,13 @@ expect_exit 1 t mount --pid-file "$JC_TMP/no/such/dir/pid" "$B" "$M2"
 expect_output_contains "$JC_TMP/no/such/dir/pid: cannot write pid file: No such file or directory"
 [ "$(echo "$JC_OUTPUT" | wc -l)" -eq 1 ] || fail "more than one line: $JC_OUTPUT"
 ! jc_is_mounted "$M2" || fail "mounted although the pid file could not be written"
-# The same on a directory no mount has made a store yet: it stays empty,
-# bound to no key (a second key then mounts it).
+# The same on a directory no mount has made a store yet: it stays as it
+# was, bound to no key (a second key then mounts it) -- also where it is
+# the root of a filesystem of its own, with a lost+found.
 F=$JC_TMP/fresh
-mkdir "$F"
+mkdir -p "$F/lost+found"
 expect_exit 1 t mount --pid-file "$JC_TMP/no/such/dir/pid" "$F" "$M2"
-[ -z "$(ls -A "$F")" ] || fail "a failed first mount left $(ls -A "$F")"
+[ "$(ls -A "$F")" = lost+found ] || fail "a failed first mount left $(ls -A "$F")"
 JS_KEY=$(jc_genkey) jc_mount "$F" "$M2"
 jc_umount "$M2"
 [ -f "$F/.jetcryptfs" ] || fail "a mount that served left no store descriptor"
