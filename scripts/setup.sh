@@ -28,14 +28,10 @@ packages=(
 
 # Node: keep an existing node >= 18 (it may come from another repository,
 # with its own npm); Debian's nodejs/npm would conflict with or downgrade it.
-node_ok=0
-if command -v node >/dev/null 2>&1; then
-	major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
-	if [ "${major:-0}" -ge 18 ]; then
-		node_ok=1
-	fi
-fi
-if [ "$node_ok" -eq 0 ] && ! command -v node >/dev/null 2>&1; then
+node_major() {
+	node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0
+}
+if ! command -v node >/dev/null 2>&1; then
 	packages+=(nodejs npm)
 fi
 
@@ -46,18 +42,20 @@ for p in "${packages[@]}"; do
 	fi
 done
 
-# apt-get update first, always: the package lists on a fresh machine may be
-# absent or stale. Retried once because mirrors hiccup.
-echo "setup: apt-get update"
-$SUDO apt-get update -qq || { sleep 5; $SUDO apt-get update -qq; }
+# apt-get update before any install: the package lists on a fresh machine
+# may be absent or stale. Retried once because mirrors hiccup. Nothing to
+# install, nothing to update: a second run only checks.
 if [ "${#missing[@]}" -gt 0 ]; then
+	echo "setup: apt-get update"
+	$SUDO apt-get update -qq || { sleep 5; $SUDO apt-get update -qq; }
 	echo "setup: installing ${missing[*]}"
 	$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
 	echo "setup: all Debian packages present"
 fi
 
-if [ "$node_ok" -eq 0 ] && command -v node >/dev/null 2>&1; then
+# Checked after the install: Debian 12's own nodejs is 18.
+if command -v node >/dev/null 2>&1 && [ "$(node_major)" -lt 18 ]; then
 	echo "setup: warning: node $(node --version) is older than 18; the NATS tests may fail" >&2
 fi
 
