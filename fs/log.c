@@ -5,11 +5,17 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 
 #include "log.h"
 
@@ -17,18 +23,22 @@ static const char *log_prog = "jetcryptfs";
 static int log_stderr = 1;
 static int log_syslog;
 static int log_fd = -1;
-static int log_debug_on;
+static char log_path[PATH_MAX];         /* of log_fd, for log_reopen */
+static enum log_level log_level = LOG_LVL_INFO;
 
 void log_init(const char *progname)
 {
 	log_prog = progname;
 }
 
-int log_open_file(const char *path)
+/* Opens path for appending: O_NONBLOCK, so that a FIFO no one reads
+ * fails (ENXIO) instead of hanging the mount, then blocking again so
+ * that no line is dropped; O_NOFOLLOW, so that a symlink planted where
+ * the log goes cannot aim a root daemon's lines at another file. */
+static int open_append(const char *path)
 {
-	/* O_NONBLOCK: a FIFO no one reads must fail (ENXIO), not hang the
-	 * mount; writes block again afterwards, so no line is dropped. */
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600), fl;
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC,
+		      0600), fl;
 
 	if (fd < 0)
 		return -errno;
@@ -38,22 +48,126 @@ int log_open_file(const char *path)
 		close(fd);
 		return fl;
 	}
+	return fd;
+}
+
+int log_open_file(const char *path)
+{
+	int fd;
+
+	if (strlen(path) >= sizeof(log_path))
+		return -ENAMETOOLONG;
+	fd = open_append(path);
+	if (fd < 0)
+		return fd;
 	if (log_fd >= 0)
 		close(log_fd);
 	log_fd = fd;
+	strcpy(log_path, path);
 	return 0;
 }
 
-void log_use_syslog(void)
+int log_reopen(void)
 {
-	openlog(log_prog, LOG_PID, LOG_DAEMON);
-	log_syslog = 1;
+	int fd;
+
+	if (log_fd < 0)
+		return 0;
+	fd = open_append(log_path);
+	if (fd < 0)
+		return fd;
+	/* dup2 swaps the file behind the same descriptor number in one
+	 * step: a worker writing a line meanwhile writes it to the old file
+	 * or the new one, never to a descriptor closed and reused. */
+	if (dup2(fd, log_fd) < 0) {
+		int rc = -errno;
+
+		close(fd);
+		return rc;
+	}
+	close(fd);
+	return 0;
+}
+
+/* 1 if a syslog daemon listens on /dev/log: glibc's syslog() drops lines
+ * silently when nothing does. */
+static int syslog_answers(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), ok;
+
+	if (fd < 0)
+		return 0;
+	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+/* The fallback file for a daemon that is not root. */
+static int fallback_user_path(char *out, size_t outlen)
+{
+	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	char dir[PATH_MAX];
+
+	if (state && state[0] == '/')
+		snprintf(dir, sizeof(dir), "%s", state);
+	else if (home && home[0] == '/')
+		snprintf(dir, sizeof(dir), "%s/.local/state", home);
+	else
+		return -ENOENT;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if ((size_t)snprintf(out, outlen, "%s/jetcryptfs.log", dir) >= outlen)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int log_detach_plan(char *out, size_t outlen)
+{
+	char path[PATH_MAX];
+
+	out[0] = '\0';
+	if (syslog_answers()) {
+		openlog(log_prog, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+		log_syslog = 1;
+		return 0;
+	}
+	if (log_fd >= 0)
+		return 0;
+	if (geteuid() == 0)
+		snprintf(path, sizeof(path), "%s", LOG_FALLBACK_ROOT);
+	else if (fallback_user_path(path, sizeof(path)) < 0)
+		return -1;
+	if (log_open_file(path) < 0)
+		return -1;
+	snprintf(out, outlen, "%s", path);
+	return 1;
+}
+
+void log_detach(void)
+{
 	log_stderr = 0;
 }
 
-void log_set_debug(int on)
+void log_set_level(enum log_level level)
 {
-	log_debug_on = on;
+	log_level = level;
+}
+
+int log_level_from_name(const char *name)
+{
+	static const struct {
+		const char *name;
+		enum log_level level;
+	} names[] = {
+		{ "error", LOG_LVL_ERR }, { "err", LOG_LVL_ERR }, { "warning", LOG_LVL_WARN },
+		{ "warn", LOG_LVL_WARN }, { "info", LOG_LVL_INFO }, { "debug", LOG_LVL_DEBUG },
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcasecmp(name, names[i].name))
+			return (int)names[i].level;
+	return -1;
 }
 
 void log_msg(enum log_level lvl, const char *fmt, ...)
@@ -64,7 +178,7 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (lvl == LOG_LVL_DEBUG && !log_debug_on)
+	if (lvl > log_level)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);

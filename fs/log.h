@@ -1,22 +1,45 @@
 /*
  * Logging for the daemon and the tools: one line per event, to stderr,
- * to syslog once daemonized, and optionally appended to a file. Key
- * material never goes through here.
+ * to syslog once daemonized (or a fallback file where no syslog socket
+ * answers), and optionally appended to a file that SIGHUP reopens after
+ * a log rotation. Key material never goes through here.
  */
 #ifndef JCFS_LOG_H
 #define JCFS_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 /* Starts logging to stderr. */
 void log_init(const char *progname);
-/* Appends to path from now on (0 or -errno). */
+/* Appends to path from now on (0 or -errno); the path is kept for
+ * log_reopen. A symlink or a FIFO that no process reads is refused
+ * (-ELOOP, -ENXIO). */
 int log_open_file(const char *path);
-/* Stops writing to stderr and sends lines to syslog instead. */
-void log_use_syslog(void);
-void log_set_debug(int on);
+/* Opens the log file again under its name, after logrotate has moved
+ * it away: 0, or -errno with the old file kept. Nothing without a file. */
+int log_reopen(void);
+
+/* Where a daemon's lines go once it has left the terminal, which
+ * log_detach decides: syslog if its socket answers; a log file if one
+ * was given; otherwise a fallback file (LOG_FALLBACK_ROOT for root,
+ * $XDG_STATE_HOME or ~/.local/state/jetcryptfs.log else), so that
+ * run-time errors are never written to nowhere. log_detach_plan says,
+ * before the detach, where that will be: 0 syslog or the log file
+ * only, 1 the fallback (path in out, for the one warning at start), -1
+ * nowhere (no fallback could be named). */
+#define LOG_FALLBACK_ROOT "/var/log/jetcryptfs.log"
+int log_detach_plan(char *out, size_t outlen);
+/* Stops writing to stderr and sends lines where log_detach_plan said. */
+void log_detach(void);
+
+/* Lines below level are dropped (default LOG_LVL_INFO). */
+void log_set_level(enum log_level level);
+/* "error", "warning", "info" or "debug" (also "warn", "err"), for
+ * --log-level; -1 for anything else. */
+int log_level_from_name(const char *name);
 
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -34,8 +34,10 @@
 #include "keyring.h"
 #include "keys.h"
 #include "log.h"
+#include "mountpoint.h"
 #include "ops.h"
 #include "safewrite.h"
+#include "signals.h"
 #include "status.h"
 #include "store.h"
 #include "tools.h"
@@ -62,11 +64,14 @@ struct mount_opts {
 	unsigned readahead_kb;
 	const char *low_space;          /* MiB, as given; NULL: the default */
 	unsigned low_space_mib;
+	const char *log_level;
 	const char *backing;
 	const char *mountpoint;
 	int foreground;
 	int adopt;
 	int strict;
+	int nonempty;                   /* mount over a non-empty dir or another mount */
+	int no_guard;                   /* leave the bare mount point writable */
 	int write_through;
 	int cached_backing;
 	int debug;
@@ -89,9 +94,13 @@ static void usage_mount(FILE *f)
 		"      --cipher NAME     cipher for new files: chachapoly (default, alias chacha) or aes\n"
 		"      --key-env NAME    read the key from $NAME (default: config key/tpm, then $JS_KEY)\n"
 		"      --key-file FILE   read the key from FILE, e.g. a systemd credential\n"
-		"      --adopt           allow a first mount over existing plaintext files\n"
-		"      --strict          refuse a store that allows plaintext files (set it once\n"
-		"                        encrypt has made the store strict)\n"
+		"      --adopt           serve plaintext files: a first mount over existing ones, or\n"
+		"                        a store being adopted (without it such a store is refused)\n"
+		"      --strict          never serve plaintext files, even with adopt: true in the\n"
+		"                        config (the default unless --adopt is given)\n"
+		"      --nonempty        mount over a non-empty directory or over another mount\n"
+		"      --no-guard        do not make the bare mount point immutable (chattr +i); by\n"
+		"                        default nothing can be created in it while not mounted\n"
 		"      --write-through   no kernel writeback cache (every write reaches the daemon)\n"
 		"      --cached-backing  all ciphertext I/O through the backing filesystem's page\n"
 		"                        cache (default: large reads and writes bypass it)\n"
@@ -101,14 +110,16 @@ static void usage_mount(FILE *f)
 		"                        for writing (with no other handle open) bypass the writeback\n"
 		"                        cache, so that a full disk fails the write itself (default\n"
 		"                        64; 0 never)\n"
-		"      --log-file FILE   also append log lines to FILE\n"
+		"      --log-file FILE   also append log lines to FILE (SIGHUP reopens it)\n"
+		"      --log-level LEVEL error, warning, info (default) or debug\n"
 		"      --pid-file FILE   write the daemon's pid to FILE\n"
 		"  -f, --foreground      do not daemonize; log to stderr\n"
 		"  -d, --debug           debug logging (implies -f)\n"
 		"  -o OPT[,OPT...]       mount options: allow_other (implies default_permissions), ro, ...\n"
 		"                        and config=FILE, cipher=NAME, key_env=NAME, key_file=FILE, adopt,\n"
-		"                        strict, write_through, cached_backing, readahead=KIB,\n"
-		"                        low_space=MIB, log_file=FILE, pid_file=FILE;\n"
+		"                        strict, nonempty, no_guard, write_through, cached_backing,\n"
+		"                        readahead=KIB, low_space=MIB, log_file=FILE, log_level=LEVEL,\n"
+		"                        pid_file=FILE;\n"
 		"                        fstab-only words (defaults, noauto, nofail, _netdev, user,\n"
 		"                        x-*, ...) are ignored\n"
 		"  -h, --help            this text\n"
@@ -116,8 +127,12 @@ static void usage_mount(FILE *f)
 		"Exit status: 0 mounted; 1 failure; 2 usage or config error; 3 no key given;\n"
 		"4 key does not match this store; 5 backing directory holds plaintext files and\n"
 		"needs --adopt; 6 damaged store descriptor; 7 store in use (already mounted,\n"
-		"or encrypt/rekey running); 8 strict asked, the store allows plaintext files;\n"
-		"10-19 TPM errors.\n");
+		"or encrypt/rekey running); 8 the store allows plaintext files and --adopt was\n"
+		"not given; 9 mount point not empty, already a mount, or a dead mount in the way;\n"
+		"10-19 TPM errors.\n"
+		"\n"
+		"Signals: SIGTERM and SIGINT unmount when nothing holds the mount busy (else the\n"
+		"daemon says who does and keeps serving); SIGHUP reopens the log file.\n");
 }
 
 static void usage(FILE *f)
@@ -149,6 +164,25 @@ static int fuse_opt_push(struct mount_opts *mo, const char *opt)
 	if (len)
 		mo->fuse_opts[len++] = ',';
 	strcpy(mo->fuse_opts + len, opt);
+	return 0;
+}
+
+/* 1 after saying so if o gives a secret on the command line, where ps
+ * and /proc/PID/cmdline show it to every user: its value is not repeated
+ * (libfuse would echo it as an unknown option). */
+static int secret_option(const char *o)
+{
+	static const char *const secrets[] = { "key=", "prev_key=", "password=", "encryption_password=",
+					       "srk_password=", NULL };
+
+	for (int i = 0; secrets[i]; i++) {
+		if (!strncmp(o, secrets[i], strlen(secrets[i]))) {
+			log_usage("mount", "-o %.*s... is not an option, and a secret on the command line is seen by "
+				  "every user: use key_file=FILE, key_env=NAME or the config", (int)strlen(secrets[i]) - 1,
+				  o);
+			return 1;
+		}
+	}
 	return 0;
 }
 
@@ -185,6 +219,14 @@ static int parse_o(struct mount_opts *mo, char *arg)
 			mo->log_file = o + 9;
 		else if (!strncmp(o, "pid_file=", 9))
 			mo->pid_file = o + 9;
+		else if (!strncmp(o, "log_level=", 10))
+			mo->log_level = o + 10;
+		else if (!strcmp(o, "nonempty"))
+			mo->nonempty = 1;
+		else if (!strcmp(o, "no_guard"))
+			mo->no_guard = 1;
+		else if (secret_option(o))
+			return -EINVAL;
 		else if (!strcmp(o, "adopt"))
 			mo->adopt = 1;
 		else if (!strcmp(o, "strict"))
@@ -301,6 +343,9 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 		{ "readahead", required_argument, NULL, 'R' },
 		{ "low-space", required_argument, NULL, 'S' },
 		{ "log-file", required_argument, NULL, 'L' },
+		{ "log-level", required_argument, NULL, 'V' },
+		{ "nonempty", no_argument, NULL, 'N' },
+		{ "no-guard", no_argument, NULL, 'G' },
 		{ "pid-file", required_argument, NULL, 'P' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "debug", no_argument, NULL, 'd' },
@@ -308,7 +353,7 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct stat st;
-	int c;
+	int c, rc;
 
 	optind = 1;
 	opterr = 0;
@@ -325,14 +370,18 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 		case 'R': mo->readahead = optarg; break;
 		case 'S': mo->low_space = optarg; break;
 		case 'L': mo->log_file = optarg; break;
+		case 'V': mo->log_level = optarg; break;
+		case 'N': mo->nonempty = 1; break;
+		case 'G': mo->no_guard = 1; break;
 		case 'P': mo->pid_file = optarg; break;
 		case 'f': mo->foreground = 1; break;
 		case 'd': mo->debug = mo->foreground = 1; break;
 		case 'o':
-			if (parse_o(mo, optarg) < 0) {
+			rc = parse_o(mo, optarg);
+			if (rc == -E2BIG)
 				log_usage("mount", "too many -o options");
+			if (rc < 0)
 				return -1;
-			}
 			break;
 		case 'h': usage_mount(stdout); exit(log_stdout_status(EXIT_OK));
 		default: log_usage_getopt("mount", c, argv); return -1;
@@ -346,12 +395,17 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 	if (mo->low_space && parse_size("low-space", mo->low_space, "MiB", MAX_LOW_SPACE_MIB,
 					&mo->low_space_mib) < 0)
 		return -1;
+	if (mo->log_level && log_level_from_name(mo->log_level) < 0) {
+		log_usage("mount", "log level '%s': use error, warning, info or debug", mo->log_level);
+		return -1;
+	}
 	if (mo->key_env && mo->key_file) {
 		log_usage("mount", "--key-env and --key-file cannot be used together");
 		return -1;
 	}
-	if (mo->pid_file && stat(mo->pid_file, &st) == 0 && !S_ISREG(st.st_mode)) {
-		log_usage("mount", "--pid-file %s: not a regular file", mo->pid_file);
+	if (mo->pid_file && lstat(mo->pid_file, &st) == 0 && !S_ISREG(st.st_mode)) {
+		log_usage("mount", "--pid-file %s: not a regular file%s", mo->pid_file,
+			  S_ISLNK(st.st_mode) ? " (a symlink, which a daemon run as root must not write through)" : "");
 		return -1;
 	}
 	if (mo->pid_file && mo->pid_file[0] != '/') {
@@ -485,33 +539,6 @@ static int fail(int status, const char *fmt, ...)
 	return status;
 }
 
-/* 0, or the exit status after saying why mnt cannot be the mount point
- * for backing: it must be a directory, and not backing itself or inside
- * it (the daemon would serve its own mount back to itself). */
-static int check_mountpoint(const char *backing, const char *mnt)
-{
-	size_t len = strlen(backing);
-	struct stat st;
-	struct dirent *de;
-	DIR *d;
-
-	if (stat(mnt, &st) < 0)
-		return fail(EXIT_FAIL, "%s: mount point: %s", mnt, strerror(errno));
-	if (!S_ISDIR(st.st_mode))
-		return fail(EXIT_FAIL, "%s: mount point is not a directory", mnt);
-	if (!strcmp(backing, "/") || (!strncmp(mnt, backing, len) && (mnt[len] == '/' || mnt[len] == '\0')))
-		return fail(EXIT_USAGE, "%s: mount point is the backing directory %s or inside it", mnt, backing);
-	d = opendir(mnt);
-	while (d && (de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-			log_warn("%s: mount point is not empty; what is in it stays hidden while mounted", mnt);
-			break;
-		}
-	if (d)
-		closedir(d);
-	return 0;
-}
-
 static void harden_process(void)
 {
 	struct rlimit rl = { 0, 0 };
@@ -633,7 +660,9 @@ static int write_pid_file(const char *path)
 	int fd, n, rc = 0;
 
 	/* O_NONBLOCK: a FIFO put there must not hang us. */
-	fd = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0644);
+	/* O_NOFOLLOW: a symlink planted there must not aim a root daemon's
+	 * write (and the unlink at exit) at another file. */
+	fd = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0) {
@@ -661,7 +690,7 @@ static void remove_pid_file(const char *path)
 {
 	char buf[32], want[32];
 	ssize_t n;
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd < 0)
 		return;
@@ -672,80 +701,48 @@ static void remove_pid_file(const char *path)
 		unlink(path);
 }
 
-/* SIGTERM, SIGINT and SIGHUP detach the mount instead of stopping the
- * loop at once: the kernel flushes what it has cached and the daemon keeps
- * serving files that are still open, and the loop ends when the last one
- * is closed and the kernel ends the session. Nothing cached or open is
- * lost. A second signal stops the loop outright. */
-static struct fuse_session *sig_se;
-static char sig_mnt[PATH_MAX];
-static sigset_t sig_set;
-static pthread_t sig_main;
-
-static void wake_handler(int sig)
+/* The exit status for a refusal of mountpoint_prepare. */
+static int mountpoint_exit_status(int rc)
 {
-	(void)sig;
-}
-
-static void *signal_thread(void *arg)
-{
-	int sig, n = 0;
-
-	(void)arg;
-	while (sigwait(&sig_set, &sig) == 0) {
-		if (n++) {
-			log_warn("signal %d again: stopping now", sig);
-			fuse_session_exit(sig_se);
-			/* The loop waits in sem_wait(), which only a signal
-			 * interrupts; the others are blocked in that thread. */
-			pthread_kill(sig_main, SIGUSR1);
-			continue;
-		}
-		log_info("signal %d: unmounting %s", sig, sig_mnt);
-		if (geteuid() == 0) {
-			if (umount2(sig_mnt, MNT_DETACH) < 0) {
-				log_warn("%s: unmount failed: %s; stopping", sig_mnt, strerror(errno));
-				fuse_session_exit(sig_se);
-			}
-		} else {
-			pid_t pid = fork();
-
-			if (pid == 0) {
-				execlp("fusermount3", "fusermount3", "-u", "-z", "--", sig_mnt, (char *)NULL);
-				_exit(127);
-			}
-			if (pid > 0)
-				(void)waitpid(pid, NULL, 0);
-		}
+	switch (rc) {
+	case -EBUSY: return EXIT_BUSY;
+	case -EINVAL: return EXIT_USAGE;
+	case -ENOTEMPTY: case -EEXIST: case -ENOTCONN: return EXIT_MOUNTPOINT;
+	default: return EXIT_FAIL;
 	}
-	return NULL;
 }
 
-static int signals_start(struct fuse_session *se, const char *mnt)
+/* Makes the bare mount point immutable before the mount covers it (see
+ * mountpoint.h); *set_now tells whether this run set it. Says once what
+ * it did and how to undo it, or why it could not. */
+static void guard_mountpoint(const char *mnt, int *set_now)
 {
-	pthread_t t;
+	int rc = mountpoint_guard(mnt);
 
-	sig_se = se;
-	snprintf(sig_mnt, sizeof(sig_mnt), "%s", mnt);
-	sigemptyset(&sig_set);
-	sigaddset(&sig_set, SIGTERM);
-	sigaddset(&sig_set, SIGINT);
-	sigaddset(&sig_set, SIGHUP);
-	/* Blocked here, before any worker thread exists, so only the signal
-	 * thread ever receives them. */
-	if (pthread_sigmask(SIG_BLOCK, &sig_set, NULL) != 0)
-		return -1;
-	signal(SIGPIPE, SIG_IGN);
-	/* No SA_RESTART: the wake-up must interrupt the loop's wait. */
-	struct sigaction sa = { .sa_handler = wake_handler };
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGUSR1, &sa, NULL) < 0)
-		return -1;
-	sig_main = pthread_self();
-	if (pthread_create(&t, NULL, signal_thread, NULL) != 0)
-		return -1;
-	pthread_detach(t);
-	return 0;
+	*set_now = rc == 1;
+	if (rc == 1)
+		log_info("%s: made immutable (chattr +i), so that nothing is written into the bare directory "
+			 "while the store is not mounted on it; 'chattr -i %s' undoes it, --no-guard skips it", mnt, mnt);
+	else if (rc < 0)
+		log_warn("%s: cannot make the bare mount point immutable (%s)%s: if the mount goes away while a "
+			 "program writes to it, its files land there unencrypted", mnt, strerror(-rc),
+			 rc == -EPERM ? ", which needs root (CAP_LINUX_IMMUTABLE)" :
+			 rc == -ENOTTY || rc == -EOPNOTSUPP ? ", which its filesystem does not support" : "");
+}
+
+/* Where the daemon's lines go once it leaves the terminal: said now,
+ * while the terminal still shows it, if that is not syslog or the log
+ * file asked for. */
+static void plan_log(void)
+{
+	char path[PATH_MAX];
+	int rc = log_detach_plan(path, sizeof(path));
+
+	if (rc == 1)
+		log_warn("no syslog socket (/dev/log) and no --log-file: logging to %s", path);
+	else if (rc < 0)
+		log_warn("no syslog socket (/dev/log), no --log-file and no fallback log file: run-time errors "
+			 "will not be seen; give --log-file FILE");
 }
 
 static int run_daemon(struct mount_opts *mo)
@@ -758,14 +755,16 @@ static int run_daemon(struct mount_opts *mo)
 	struct fuse_loop_config *lc = NULL;
 	char err[1024], backing[PATH_MAX], mnt[PATH_MAX], fsname[2 * PATH_MAX + 16];
 	const char *msg;
-	int cipher, status = EXIT_FAIL, rc, pid_written = 0, ready = 0;
+	int cipher, status = EXIT_FAIL, rc, pid_written = 0, ready = 0, guard_set = 0;
 	unsigned store_flags;
 	char **env = env_snapshot();
 
 	harden_process();
 	if (mo->log_file && (rc = log_open_file(mo->log_file)) < 0) {
 		status = fail(EXIT_USAGE, "%s: cannot open log file: %s", mo->log_file,
-			      rc == -ENXIO ? "a FIFO that no process reads" : strerror(-rc));
+			      rc == -ENXIO ? "a FIFO that no process reads" :
+			      rc == -ELOOP ? "a symlink (refused: a daemon run as root must not write through one)" :
+			      strerror(-rc));
 		goto out;
 	}
 	if (mo->config) {
@@ -790,24 +789,23 @@ static int run_daemon(struct mount_opts *mo)
 		status = fail(EXIT_FAIL, "%s: backing directory: %s", mo->backing, strerror(errno));
 		goto out;
 	}
-	if (!realpath(mo->mountpoint, mnt)) {
-		status = fail(EXIT_FAIL, "%s: mount point: %s", mo->mountpoint, strerror(errno));
+	rc = mountpoint_prepare(mo->mountpoint, backing, mo->nonempty ? MOUNTPOINT_NONEMPTY : 0, mnt, err,
+				sizeof(err));
+	if (rc < 0) {
+		status = fail(mountpoint_exit_status(rc), "%s", err);
 		goto out;
 	}
-	status = check_mountpoint(backing, mnt);
-	if (status)
-		goto out;
-	status = EXIT_FAIL;
 	cipher = keys_new_file_cipher(mo->cipher, &cfg);
 	if (cipher < 0) {
 		status = fail(EXIT_USAGE, "unknown cipher '%s' (use chachapoly or aes)", mo->cipher);
 		goto out;
 	}
-	/* adopt lets plaintext files in, strict refuses them. Asked for
-	 * both on the command line, or strict by the config and adopt on the
-	 * command line, is a contradiction; the config says both only with
-	 * an error of its own. A config's adopt under a command line's strict
-	 * (the shipped unit's) is a leftover of an adoption: strict wins. */
+	/* Plaintext files are served only with adopt; strict is the default
+	 * and says so explicitly. Asked for both on the command line, or
+	 * strict by the config and adopt on the command line, is a
+	 * contradiction; the config says both only with an error of its own.
+	 * A config's adopt under a command line's strict is a leftover of an
+	 * adoption: strict wins. */
 	if (mo->adopt && (mo->strict || cfg.strict == 1)) {
 		status = fail(EXIT_USAGE, "adopt (command line) and strict (%s) cannot be used together",
 			      mo->strict ? "command line" : mo->config);
@@ -885,6 +883,8 @@ static int run_daemon(struct mount_opts *mo)
 		status = fail(EXIT_USAGE, "invalid mount options: %s", fuse_msg_stop("refused by libfuse"));
 		goto out;
 	}
+	if (!mo->no_guard)
+		guard_mountpoint(mnt, &guard_set);
 	if (fuse_session_mount(se, mnt) != 0) {
 		msg = fuse_msg_stop("refused by libfuse");
 		if (!strncmp(msg, "mount failed: ", 14))
@@ -913,7 +913,7 @@ static int run_daemon(struct mount_opts *mo)
 	 * the parent is told, so its warning still reaches the terminal. */
 	if ((rc = fuseio_install(se, ops_kill_suidgid, tune_after_init)) < 0)
 		log_warn("cannot hook the FUSE device (%s): every write will cost a getxattr", strerror(-rc));
-	if (signals_start(se, mnt) < 0) {
+	if (signals_start(mnt) < 0) {
 		status = fail(EXIT_FAIL, "cannot set up signal handling");
 		goto out_unmount;
 	}
@@ -933,13 +933,11 @@ static int run_daemon(struct mount_opts *mo)
 		char hex[2 * FMT_KEY_ID_SIZE + 1];
 
 		kdf_key_id_hex(kr->keys[0].id, hex);
-		log_info("mounted %s on %s (cipher %s for new files, key id %s%s)", backing, mnt,
-			 fmt_cipher_name(cipher), hex, st.plaintext_allowed ? ", plaintext files allowed" :
-			 mo->strict ? ", strict" : "");
-		if (!mo->strict && !st.plaintext_allowed && !st.created)
-			log_info("%s: the store is strict, but the mount does not say so: with --strict (or strict: "
-				 "true) an old copy of its descriptor could not make it accept plaintext files", backing);
+		log_info("mounted %s on %s (cipher %s for new files, key id %s, %s)", backing, mnt,
+			 fmt_cipher_name(cipher), hex, st.plaintext_allowed ? "plaintext files allowed" : "strict");
 	}
+	if (!mo->foreground)
+		plan_log();
 	report_status(EXIT_OK);
 	ready = 1;
 	if (!mo->foreground) {
@@ -952,7 +950,7 @@ static int run_daemon(struct mount_opts *mo)
 			if (null > STDERR_FILENO)
 				close(null);
 		}
-		log_use_syslog();
+		log_detach();
 	}
 	if (chdir("/") < 0)
 		log_warn("chdir /: %s", strerror(errno));
@@ -1004,6 +1002,9 @@ out:
 	if (!ready && (rc = store_undo_create(&st)) < 0)
 		log_warn("%s/%s: cannot remove the store descriptor this failed mount wrote: %s", backing,
 			 DESC_NAME, strerror(-rc));
+	if (!ready && guard_set && (rc = mountpoint_unguard(mnt)) < 0)
+		log_warn("%s: cannot take back the immutable attribute this failed mount set: %s", mnt,
+			 strerror(-rc));
 	store_close(&st);
 	keyring_free(kr);
 	config_free(&cfg);
@@ -1020,7 +1021,10 @@ static int cmd_mount(int argc, char **argv)
 
 	if (parse_mount_args(argc, argv, &mo) < 0)
 		return EXIT_USAGE;
-	log_set_debug(mo.debug);        /* libfuse's request trace too */
+	if (mo.log_level)
+		log_set_level((enum log_level)log_level_from_name(mo.log_level));
+	if (mo.debug)
+		log_set_level(LOG_LVL_DEBUG);   /* libfuse's request trace too */
 	if (mo.foreground)
 		return run_daemon(&mo);
 

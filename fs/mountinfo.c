@@ -67,9 +67,12 @@ static int covers(const char *target, const char *path)
 	return !strncmp(path, target, n) && (path[n] == '\0' || path[n] == '/');
 }
 
-/* The last mount whose mount point is path (exact) or, with holding, the
- * deepest one that covers it. */
-static int scan(const char *path, int holding, struct mountinfo *m)
+enum scan_by { BY_TARGET, BY_HOLDING, BY_JCFS_SOURCE };
+
+/* The last mount whose mount point is path (BY_TARGET) or the deepest
+ * one that covers it (BY_HOLDING), or the last jetcryptfs mount whose
+ * source is path (BY_JCFS_SOURCE). */
+static int scan(const char *path, enum scan_by by, struct mountinfo *m)
 {
 	struct mountinfo cur;
 	size_t best = 0;
@@ -86,7 +89,9 @@ static int scan(const char *path, int holding, struct mountinfo *m)
 		if (parse_line(line, &cur) < 0)
 			continue;
 		len = strlen(cur.target);
-		if (holding ? (covers(cur.target, path) && len >= best) : !strcmp(cur.target, path)) {
+		if (by == BY_HOLDING ? covers(cur.target, path) && len >= best :
+		    by == BY_TARGET ? !strcmp(cur.target, path) :
+		    mountinfo_is_jcfs(&cur) && !strcmp(cur.source, path)) {
 			*m = cur;
 			best = len;
 			found = 1;
@@ -99,7 +104,12 @@ static int scan(const char *path, int holding, struct mountinfo *m)
 
 int mountinfo_at(const char *mnt, struct mountinfo *m)
 {
-	return scan(mnt, 0, m);
+	return scan(mnt, BY_TARGET, m);
+}
+
+int mountinfo_of_store(const char *backing, struct mountinfo *m)
+{
+	return scan(backing, BY_JCFS_SOURCE, m);
 }
 
 int mountinfo_is_jcfs(const struct mountinfo *m)
@@ -187,5 +197,5 @@ int mountinfo_holding(const char *path, struct mountinfo *m)
 	char abs[PATH_MAX];
 	int rc = mountinfo_abspath(path, abs);
 
-	return rc < 0 ? rc : scan(abs, 1, m);
+	return rc < 0 ? rc : scan(abs, BY_HOLDING, m);
 }

@@ -31,6 +31,10 @@ int mountinfo_at(const char *mnt, struct mountinfo *m);
  * found (cannot happen while / is mounted), -errno. */
 int mountinfo_holding(const char *path, struct mountinfo *m);
 
+/* The topmost jetcryptfs mount whose source is backing (a resolved
+ * path): the store's own mount, wherever it is. 1, 0 or -errno. */
+int mountinfo_of_store(const char *backing, struct mountinfo *m);
+
 /* 1 if m is a jetcryptfs mount. */
 int mountinfo_is_jcfs(const struct mountinfo *m);
 

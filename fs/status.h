@@ -15,7 +15,8 @@ enum {
 	EXIT_NEED_ADOPT = 5,    /* plaintext files and no --adopt */
 	EXIT_BAD_STORE = 6,     /* damaged or forged store descriptor */
 	EXIT_BUSY = 7,          /* the store is mounted (or another tool runs on it) */
-	EXIT_NOT_STRICT = 8,    /* strict asked, the store allows plaintext files */
+	EXIT_NOT_STRICT = 8,    /* the store allows plaintext files and --adopt was not given */
+	EXIT_MOUNTPOINT = 9,    /* mount point not empty, carries a mount, or a dead mount in the way */
 	/* 10..19: TPM errors, see keysrc/tpm.h */
 };
 

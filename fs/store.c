@@ -16,10 +16,12 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "desc.h"
 #include "log.h"
+#include "mountinfo.h"
 #include "status.h"
 #include "store.h"
 
@@ -311,24 +313,76 @@ static void store_take_retired(struct store *st, const struct desc *d)
 	memcpy(st->retired, d->retired, sizeof(st->retired));
 }
 
+/* The pid that holds a flock on the directory open as fd, from
+ * /proc/locks ("1: FLOCK ADVISORY WRITE PID MAJ:MIN:INO 0 EOF"), with its
+ * command name in comm; 0 if it cannot be told. */
+static pid_t lock_holder(int fd, char *comm, size_t commlen)
+{
+	unsigned maj, min;
+	unsigned long ino;
+	struct stat st;
+	char line[256], type[16], path[64];
+	pid_t pid = 0;
+	int p;
+	FILE *f;
+
+	comm[0] = '\0';
+	if (fstat(fd, &st) < 0 || !(f = fopen("/proc/locks", "re")))
+		return 0;
+	while (!pid && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%*s %15s %*s %*s %d %x:%x:%lu", type, &p, &maj, &min, &ino) == 5 &&
+		    !strcmp(type, "FLOCK") && maj == major(st.st_dev) && min == minor(st.st_dev) && ino == st.st_ino)
+			pid = p;
+	fclose(f);
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	if (pid && (f = fopen(path, "re"))) {
+		if (fgets(comm, (int)commlen, f))
+			comm[strcspn(comm, "\n")] = '\0';
+		fclose(f);
+	}
+	return pid;
+}
+
+/* Takes the store lock. A lock held while the store is mounted is
+ * refused at once; one held with no mount of the store is a daemon still
+ * finishing after its unmount (it flushes and wipes for a few tens of
+ * milliseconds after umount returns) or a tool at work, and is waited for
+ * up to STORE_LOCK_WAIT_MS, so that `umount && mount` always works. */
 static int store_lock(const char *backing, struct store *st, char *err, size_t errlen)
 {
+	struct mountinfo m;
+	char comm[64];
+	pid_t pid;
+	int rc, waited;
+
 	st->dir_fd = open(backing, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->dir_fd < 0) {
-		int rc = -errno;
-
+		rc = -errno;
 		snprintf(err, errlen, "%s: cannot open backing directory: %s", backing, strerror(-rc));
 		return rc;
 	}
-	if (flock(st->dir_fd, LOCK_EX | LOCK_NB) < 0) {
-		int rc = errno == EWOULDBLOCK ? STORE_E_BUSY : -errno;
-
-		snprintf(err, errlen, "%s: in use by another jetcryptfs process (already mounted?)", backing);
-		close(st->dir_fd);
-		st->dir_fd = -1;
-		return rc;
+	for (waited = 0;; waited += 20) {
+		if (flock(st->dir_fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		rc = errno == EWOULDBLOCK ? STORE_E_BUSY : -errno;
+		if (rc != STORE_E_BUSY || mountinfo_of_store(backing, &m) > 0 || waited >= STORE_LOCK_WAIT_MS)
+			break;
+		if (waited == 1000 && (pid = lock_holder(st->dir_fd, comm, sizeof(comm))))
+			log_info("%s: waiting for process %d (%s) to release the store", backing, (int)pid, comm);
+		usleep(20 * 1000);
 	}
-	return 0;
+	if (rc != STORE_E_BUSY)
+		snprintf(err, errlen, "%s: cannot lock the store: %s", backing, strerror(-rc));
+	else if (mountinfo_of_store(backing, &m) > 0)
+		snprintf(err, errlen, "%s: already mounted on %s", backing, m.target);
+	else if ((pid = lock_holder(st->dir_fd, comm, sizeof(comm))))
+		snprintf(err, errlen, "%s: in use by process %d (%s), still after %d s: wait for it to finish or "
+			 "stop it", backing, (int)pid, comm, STORE_LOCK_WAIT_MS / 1000);
+	else
+		snprintf(err, errlen, "%s: in use by another jetcryptfs process", backing);
+	close(st->dir_fd);
+	st->dir_fd = -1;
+	return rc;
 }
 
 /* A backing directory with no descriptor and plaintext files: refused
@@ -358,6 +412,7 @@ int store_open(const char *backing, const struct keyring *kr, unsigned flags, st
 	       char *err, size_t errlen)
 {
 	int adopt = !!(flags & STORE_ADOPT), strict = !!(flags & STORE_STRICT);
+	int plaintext_ok = !!(flags & (STORE_ADOPT | STORE_PLAINTEXT_OK));
 	char what[128], want[2 * FMT_KEY_ID_SIZE + 1], have[2 * FMT_KEY_ID_SIZE + 1];
 	struct survey sv = { 0 };
 	const struct keyring_key *k;
@@ -381,13 +436,17 @@ int store_open(const char *backing, const struct keyring *kr, unsigned flags, st
 		rc = store_check_retired(backing, kr, &d, err, errlen);
 		if (rc < 0)
 			goto fail;
-		if (strict && d.plaintext_allowed) {
+		if (d.plaintext_allowed && (strict || !plaintext_ok)) {
 			/* An adopted store's descriptor, or a replayed one: its
-			 * MAC proves the key, not that it is the latest. */
-			snprintf(err, errlen, "%s/%s: store descriptor allows plaintext files, but strict was "
-				 "asked: if the store is still being adopted, run jetcryptfs encrypt without strict; "
-				 "if it was strict, this is an old descriptor or another store's, put back",
-				 backing, DESC_NAME);
+			 * MAC proves the key, not that it is the latest. So
+			 * plaintext is served only when the operator says so,
+			 * every time: a replayed descriptor is refused, never
+			 * obeyed in silence. */
+			snprintf(err, errlen, "%s/%s: the store allows plaintext files (it is being adopted), and %s: "
+				 "mount with --adopt to serve them, or run jetcryptfs encrypt to finish the adoption; if "
+				 "encrypt had made it strict, this is an old copy of its descriptor put back -- do not "
+				 "adopt, run jetcryptfs fsck", backing, DESC_NAME,
+				 strict ? "strict was asked" : "--adopt was not given");
 			rc = STORE_E_NOT_STRICT;
 			goto fail;
 		}

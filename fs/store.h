@@ -32,6 +32,9 @@ struct store {
 #define STORE_E_WRONG_KEY   (-(STORE_E_BASE + 1))  /* key id differs from the store's */
 #define STORE_E_NEED_ADOPT  (-(STORE_E_BASE + 2))  /* plaintext files and no descriptor */
 #define STORE_E_BUSY        (-(STORE_E_BASE + 3))  /* another process holds the store */
+/* How long store_open waits for a lock held while the store is not
+ * mounted (a daemon finishing after its unmount, a tool). */
+#define STORE_LOCK_WAIT_MS  10000
 #define STORE_E_BAD_DESC    (-(STORE_E_BASE + 4))  /* descriptor malformed or forged */
 #define STORE_E_NOT_STRICT  (-(STORE_E_BASE + 5))  /* plaintext allowed, strict asked */
 /* The one line for a retired key that is not given: backing dir, key id. */
@@ -43,12 +46,16 @@ struct store {
  * (from the key ids found in file headers), moves it to the current key
  * after a rotation, recording the old key as retired. A retired key that
  * is not on kr is refused (STORE_E_WRONG_KEY): some files would not read.
- * STORE_ADOPT allows a first mount over plaintext files. STORE_STRICT
- * refuses a store that allows plaintext files, or that has none of its
- * own and holds some (STORE_E_NOT_STRICT): the operator's word that the
- * store is strict, which a replayed descriptor cannot take back.
+ * Plaintext files are let in only when asked: STORE_ADOPT makes a store
+ * of a directory of plaintext files (else STORE_E_NEED_ADOPT) and opens
+ * a store whose descriptor allows them; STORE_PLAINTEXT_OK only opens
+ * such a store (encrypt and rekey, which serve nothing). Without either,
+ * a store that allows plaintext -- one being adopted, or an old
+ * descriptor put back, which is why the operator must say so each time
+ * -- is STORE_E_NOT_STRICT, never served in silence. STORE_STRICT
+ * refuses plaintext even with the others (STORE_E_NOT_STRICT).
  * On error returns one of the codes above or -errno, with one line in err. */
-enum { STORE_ADOPT = 1, STORE_STRICT = 2 };
+enum { STORE_ADOPT = 1, STORE_STRICT = 2, STORE_PLAINTEXT_OK = 4 };
 int store_open(const char *backing, const struct keyring *kr, unsigned flags, struct store *st,
 	       char *err, size_t errlen);
 /* The process exit status (status.h) for an error of store_open:

@@ -384,17 +384,18 @@ static int convert(int argc, char **argv, int rekey)
 		cv.delay_ms = (unsigned)strtoul(delay, NULL, 10);
 
 	/* encrypt adopts a directory that was never mounted; a store that
-	 * has a descriptor keeps its own policy. Under strict, a store that
-	 * allows plaintext files is refused: encrypting them would bless
-	 * files planted under a descriptor put back. */
+	 * has a descriptor keeps its own policy (encrypt is how an adoption
+	 * ends, and rekey leaves plaintext files as they are). Under strict,
+	 * a store that allows plaintext files is refused: encrypting them
+	 * would bless files planted under a descriptor put back. */
 	if (!rekey && !k.strict) {
 		char desc[4096];
 
 		snprintf(desc, sizeof(desc), "%s/%s", backing, DESC_NAME);
 		adopt = access(desc, F_OK) < 0 && errno == ENOENT;
 	}
-	rc = store_open(backing, k.kr, (adopt ? STORE_ADOPT : 0) | (k.strict ? STORE_STRICT : 0), &st, err,
-			sizeof(err));
+	rc = store_open(backing, k.kr, (adopt ? STORE_ADOPT : 0) | STORE_PLAINTEXT_OK | (k.strict ? STORE_STRICT : 0),
+			&st, err, sizeof(err));
 	if (rc < 0) {
 		status = store_exit_status(rc);
 		log_err("%s%s", err, rc == STORE_E_BUSY ? "; unmount it first" : "");
@@ -472,10 +473,11 @@ static int convert(int argc, char **argv, int rekey)
 		if (!o.quiet)
 			log_info("%s: the store is now strict: files without a jetcryptfs header read as I/O errors",
 				 backing);
-		/* Said even with --quiet: this is the moment to pin it (under
-		 * strict, store_open refused a store that allowed plaintext). */
-		log_info("%s: put strict: true in the config (in place of adopt: true) or mount with --strict, "
-			 "so that an old copy of the descriptor cannot make it accept plaintext files again", backing);
+		/* Said even with --quiet: the operator's next mount must not
+		 * say adopt any more. */
+		log_info("%s: mount it without --adopt from now on (and take adopt: true out of the config): a "
+			 "mount with it would let an old copy of the descriptor make it accept plaintext files again",
+			 backing);
 	} else if (!rekey && !o.quiet) {
 		log_info("%s: the store is strict", backing);
 	}

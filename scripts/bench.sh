@@ -29,6 +29,13 @@
 # which is below a plain disk's rate, so it cannot measure this.
 set -euo pipefail
 
+# rmtree DIR: rm -rf, after taking off the immutable attribute that each
+# mount sets on its bare mount point (jetcryptfs(1), --no-guard).
+rmtree() {
+	find "$1" -xdev -type d -print0 2>/dev/null | xargs -0r chattr -i 2>/dev/null || true
+	rm -rf "$1"
+}
+
 # The whole script is one brace group, read before any of it runs: a full
 # run takes a quarter of an hour, and bash reads a plain script as it goes,
 # so editing this file (or checking out another version) mid-run would
@@ -134,7 +141,7 @@ cleanup() {
 		fi
 	done
 	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-	if [ "$keep" = 1 ]; then log "kept $W"; else rm -rf "$W"; fi
+	if [ "$keep" = 1 ]; then log "kept $W"; else rmtree "$W"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -169,7 +176,7 @@ head -c 24 /dev/urandom | base64 >"$GC_PASS"
 # and DPID (its FUSE daemon, or empty).
 setup_up() {
 	local name=$1 base=$W/s-$1 pidf
-	rm -rf "$base"
+	rmtree "$base"
 	mkdir -p "$base"
 	DPID=
 	case "$name" in
@@ -226,7 +233,7 @@ setup_down() {
 		done
 		;;
 	esac
-	rm -rf "$base"
+	rmtree "$base"
 }
 
 # record WORKLOAD SETUP VALUE: a run that failed (no number) is reported
@@ -385,7 +392,7 @@ bench_memory() {
 
 bench_mount() {
 	local base=$W/s-mount t0 t1 i pid
-	rm -rf "$base"
+	rmtree "$base"
 	mkdir -p "$base/enc" "$base/mnt"
 	MOUNTS+=("$base/mnt")
 	# A store with some files in it, as a restart would find it.
@@ -404,7 +411,7 @@ bench_mount() {
 		fusermount3 -u "$base/mnt"
 		while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; do sleep 0.02; done
 	done
-	rm -rf "$base"
+	rmtree "$base"
 }
 
 # ---- crypto alone -----------------------------------------------------------

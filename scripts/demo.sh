@@ -146,7 +146,7 @@ if [ -n "${JS_KEY:-}" ]; then
 else
 	if [ ! -s "$DIR/key" ]; then
 		if [ -e "$ENC/.jetcryptfs" ]; then
-			die "$ENC holds a store but $DIR/key is gone: set JS_KEY to its key, or start over with: rm -rf $DIR"
+			die "$ENC holds a store but $DIR/key is gone: set JS_KEY to its key, or start over with: chattr -i $MNT; rm -rf $DIR"
 		fi
 		(umask 077 && "$JCFS" genkey >"$DIR/key.tmp" && mv "$DIR/key.tmp" "$DIR/key")
 		echo "generated a key with 'jetcryptfs genkey'"
@@ -158,19 +158,20 @@ export JS_KEY
 
 # --- mount ----------------------------------------------------------------------------
 step "mount: $ENC (ciphertext) on $MNT (plaintext)"
-mkdir -p "$ENC" "$MNT"
+mkdir -p "$ENC"
+mkdir -p "$MNT" 2>/dev/null || true     # a dead mount of a killed demo: the mount cleans it up
 JLOG_FROM=0
 [ ! -f "$DIR/jetcryptfs.log" ] || JLOG_FROM=$(wc -l <"$DIR/jetcryptfs.log")
 STARTED=1
 rc=0
-# --strict: the store holds no plaintext files, and an old copy of its
-# descriptor put back could not change that (docs/SECURITY.md).
-"$JCFS" mount --strict --pid-file "$DIR/jetcryptfs.pid" --log-file "$DIR/jetcryptfs.log" "$ENC" "$MNT" || rc=$?
+# Strict by default: the store serves no plaintext files, and an old copy
+# of its descriptor put back could not change that (docs/SECURITY.md).
+"$JCFS" mount --pid-file "$DIR/jetcryptfs.pid" --log-file "$DIR/jetcryptfs.log" "$ENC" "$MNT" || rc=$?
 JCFS_PID=$(cat "$DIR/jetcryptfs.pid" 2>/dev/null || true)
 case $rc in
 0) ;;
-4) die "JS_KEY is not the key of the store in $ENC; use its key, or start over with: rm -rf $DIR" ;;
-8) die "$ENC allows plaintext files (see $DIR/jetcryptfs.log); start over with: rm -rf $DIR" ;;
+4) die "JS_KEY is not the key of the store in $ENC; use its key, or start over with: chattr -i $MNT; rm -rf $DIR" ;;
+8) die "$ENC allows plaintext files (see $DIR/jetcryptfs.log); start over with: chattr -i $MNT; rm -rf $DIR" ;;
 *) die "mount failed with status $rc" ;;
 esac
 is_mounted "$MNT" || die "mount returned 0 but $MNT is not mounted"
@@ -270,4 +271,6 @@ fi
 step "stop nats-server and unmount"
 stop_all
 is_mounted "$MNT" && die "$MNT is still mounted"
-echo "stopped; the store stays in $ENC (run the demo again to reuse it, rm -rf $DIR to start over)"
+echo "stopped; the store stays in $ENC (run the demo again to reuse it)"
+echo "the bare mount point $MNT is immutable while nothing is mounted on it (nothing can be written"
+echo "there unencrypted); to start over: chattr -i $MNT; rm -rf $DIR"

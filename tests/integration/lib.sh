@@ -68,7 +68,8 @@ jc_is_mounted() {
 jc_mount() {
 	local backing=$1 mnt=$2 pidf rc=0
 	shift 2
-	mkdir -p "$backing" "$mnt"
+	mkdir -p "$backing"
+	mkdir -p "$mnt" 2>/dev/null || true     # a dead mount there cannot be stat'ed; mount cleans it up
 	backing=$(realpath "$backing") mnt=$(realpath "$mnt")
 	JC_NMOUNT=$((JC_NMOUNT + 1))
 	pidf=$JC_TMP/daemon.$JC_NMOUNT.pid
@@ -131,6 +132,13 @@ jc_spawn() {
 	JC_PIDS+=("$!")
 }
 
+# jc_unguard DIR: takes the immutable attribute that mounts set on their
+# mount points (the guard of the bare directory) off every directory under
+# DIR, so that it can be removed.
+jc_unguard() {
+	find "$1" -xdev -type d -print0 2>/dev/null | xargs -0r chattr -i 2>/dev/null || true
+}
+
 jc_cleanup() {
 	local rc=$? m pid f
 	trap - ERR
@@ -167,6 +175,7 @@ jc_cleanup() {
 	if [ "$rc" -ne 0 ] && [ "${JC_KEEP:-0}" = 1 ]; then
 		echo "kept $JC_TMP" >&2
 	else
+		jc_unguard "$JC_TMP"
 		rm -rf "$JC_TMP"
 	fi
 	exit "$rc"

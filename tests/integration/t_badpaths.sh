@@ -4,7 +4,8 @@
 # descriptor that is not a regular file (exit 6 from mount and fsck), and
 # mount points that cannot work -- a regular file, the backing directory
 # itself or a directory inside it (refused before anything is written) --
-# or that hide something (a non-empty directory: a warning), and a pid file
+# or that hide something (a non-empty directory: refused unless nonempty),
+# and a pid file
 # that cannot be written (exit 1, nothing mounted); and backing paths with
 # characters libfuse treats specially in options (mounted all the same).
 . "$(dirname "$0")/lib.sh"
@@ -64,16 +65,24 @@ jc_is_mounted "$B" || jc_is_mounted "$B/inner" || jc_is_mounted "$JC_TMP/afile" 
 rmdir "$B/inner"
 ok "mount point a regular file (1), the backing directory or inside it (2): refused, nothing written"
 
-# A non-empty mount point works, with a warning that its contents are hidden.
+# A non-empty mount point is refused (what is there would be hidden, and
+# may be plaintext written while the store was not mounted); -o nonempty
+# and --nonempty mount over it.
 echo hidden >"$M/underneath"
-mark=$(jc_log_mark)
-jc_mount "$B" "$M"
-jc_log_since "$mark" | grep -q "$M: mount point is not empty; what is in it stays hidden while mounted" ||
-	fail "no warning for a non-empty mount point: $(jc_log_since "$mark")"
+expect_exit 9 t mount --log-file "$JC_LOG" "$B" "$M"
+expect_output_contains "$M: mount point is not empty (it holds 'underneath')"
+expect_output_contains "mount with -o nonempty"
+! jc_is_mounted "$M" || fail "mounted over a non-empty directory"
+[ -z "$(ls -A "$B")" ] || fail "a refused mount wrote $(ls -A "$B")"
+jc_mount "$B" "$M" -o nonempty
 [ ! -e "$M/underneath" ] || fail "the mount shows what was underneath"
 jc_umount "$M"
+jc_mount "$B" "$M" --nonempty
+jc_umount "$M"
 [ "$(cat "$M/underneath")" = hidden ] || fail "what was underneath is gone"
-ok "non-empty mount point: mounted, with a warning"
+chattr -i "$M"
+rm "$M/underneath"
+ok "non-empty mount point: refused (9) unless -o nonempty or --nonempty"
 
 # A pid file that cannot be written: refused before the mount (a service
 # manager would find no pid file and take the start for failed).

@@ -120,15 +120,20 @@ assert_no_plaintext "$B" "JCMSG:$SEED2:" "JCMSG:$SEED:$((N + 1)):" "JCMSG:$SEED:
 	"JCMSG:$SEED:301:" "JCMSG:$SEED:310:" FRESH JCFRESHDUR jcfresh
 ok "$(wc -l <<<"$new") new files all encrypted; new payloads nowhere in the clear"
 
-# A plain remount of the adopted store needs no --adopt any more.
+# A remount of the store being adopted needs --adopt again: the store
+# allows plaintext files, and that is served only when the operator says
+# so each time (an old descriptor put back must not turn it on silently).
 jc_umount "$M"
-jc_mount "$B" "$M"
+expect_exit 8 "$JCFS" mount --log-file "$JC_LOG" "$B" "$M"
+expect_output_contains "the store allows plaintext files (it is being adopted), and --adopt was not given"
+! jc_is_mounted "$M" || fail "an adopted store mounted without --adopt"
+jc_mount "$B" "$M" --adopt
 jn_start n2
 jsc verify --stream ORDERS --seed "$SEED" --count $((N + 500)) --headers --mode get
 jsc verify --stream ROLL --seed "$SEED" --count 310 --mode get
 jn_stop n2
 jc_umount "$M"
-ok "adopted store remounts without --adopt"
+ok "adopted store refused without --adopt (8), remounts with it"
 
 # --- jetcryptfs encrypt: migrate the rest, then the store is strict -------------------
 "$JCFS" encrypt "$B" >"$JC_TMP/encrypt.out" 2>&1 || fail "jetcryptfs encrypt failed: $(tail -n 5 "$JC_TMP/encrypt.out")"

@@ -58,7 +58,17 @@ if command -v systemd-analyze >/dev/null; then
 		fail "systemd-analyze verify: $out"
 	# verify prints problems of the unit itself as "jetcryptfs@test.service:LINE: ..."
 	! grep -i 'jetcryptfs@' <<<"$out" || fail "systemd-analyze verify complains: $out"
-	ok "systemd-analyze verify accepts the unit"
+	# The nats-server drop-in, on a stand-in nats-server unit.
+	printf '[Unit]\nDescription=nats-server stand-in\n[Service]\nExecStart=/bin/true\n' \
+		>"$JC_TMP/units/nats-server.service"
+	mkdir -p "$JC_TMP/units/nats-server.service.d"
+	sed 's/jetcryptfs@js.service/jetcryptfs@test.service/' "$SRCDIR/contrib/nats-server-jetcryptfs.conf" \
+		>"$JC_TMP/units/nats-server.service.d/jetcryptfs.conf"
+	out=$(cd "$JC_TMP/units" && SYSTEMD_UNIT_PATH="$JC_TMP/units:" MANPATH=$P/share/man \
+		systemd-analyze verify nats-server.service jetcryptfs@test.service 2>&1) ||
+		fail "systemd-analyze verify of the drop-in: $out"
+	! grep -iE 'jetcryptfs|nats-server' <<<"$out" || fail "systemd-analyze verify complains of the drop-in: $out"
+	ok "systemd-analyze verify accepts the unit and the nats-server drop-in"
 else
 	echo "skip: systemd-analyze not installed"
 fi
@@ -191,7 +201,7 @@ JS_KEY=$KEY jc_mount "$JC_TMP/ad" "$JC_TMP/adm" --adopt
 jc_umount "$JC_TMP/adm"
 printf 'jetstream {\n  store_dir: %s\n  backing_dir: %s\n}\n' "$M" "$JC_TMP/ad" >"$JC_TMP/etc/test.conf"
 expect_exit 8 env -u JS_KEY CREDENTIALS_DIRECTORY="$JC_TMP/cred" "${argv[@]}"
-expect_output_contains "store descriptor allows plaintext files, but strict was asked"
+expect_output_contains "the store allows plaintext files (it is being adopted), and --adopt was not given"
 ! jc_is_mounted "$M" || fail "the unit mounted a store that allows plaintext files"
 ok "the unit's ExecStart with a credential file; SIGTERM unmounts; an adopted store is refused (8)"
 

@@ -51,7 +51,7 @@ ok "cat equals the mounted view for every file, both ciphers, while mounted"
 
 # encrypt and rekey refuse a mounted store; fsck and inspect do not.
 expect_exit 7 "$JCFS" encrypt "$JC_TMP/bc"
-expect_output_contains "in use"
+expect_output_contains "already mounted on $JC_TMP/mc; unmount it first"
 expect_exit 7 "$JCFS" rekey "$JC_TMP/ba"
 expect_exit 0 "$JCFS" fsck "$JC_TMP/bc"
 ok "encrypt/rekey refused while mounted (7); fsck runs"
