@@ -117,11 +117,12 @@ static void usage_rekey(FILE *f)
 		"\n"
 		"Exit status: 0 every encrypted file and xattr value is under the current key and\n"
 		"cipher; 1 some files could not be converted (each named: a key id that was not\n"
-		"given, a bad block or xattr value, a read or write error); 2 usage or config error; 3 no key given; 4 key\n"
-		"does not match this store, or a retired key that files are still under is not\n"
-		"given; 6 damaged store descriptor; 7 the store is mounted or another jetcryptfs\n"
-		"command is working on it; 8 strict asked, the store allows plaintext files;\n"
-		"10-19 TPM errors; 128+N stopped by signal N (run again to finish).\n");
+		"given, a bad block or xattr value, a read or write error); 2 usage or config\n"
+		"error; 3 no key given; 4 key does not match this store, or a retired key that\n"
+		"files are still under is not given; 6 damaged store descriptor; 7 the store is\n"
+		"mounted or another jetcryptfs command is working on it; 8 strict asked, the\n"
+		"store allows plaintext files; 10-19 TPM errors; 128+N stopped by signal N (run\n"
+		"again to finish).\n");
 }
 
 struct conv {
