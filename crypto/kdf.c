@@ -23,6 +23,7 @@
 #define INFO_KEY_ID  "jetcryptfs key id v1"
 #define INFO_FILE    "jetcryptfs file key v1"
 #define INFO_STORE   "jetcryptfs store descriptor v1"
+#define INFO_XATTR   "jetcryptfs xattr key v1"
 
 #define LIT(s) (const uint8_t *)(s), sizeof(s) - 1
 
@@ -105,6 +106,22 @@ int kdf_file_key(const uint8_t master[KDF_KEY_SIZE], int cipher,
 int kdf_store_key(const uint8_t master[KDF_KEY_SIZE], uint8_t out[KDF_KEY_SIZE])
 {
 	return hkdf_run(NULL, 0, master, KDF_KEY_SIZE, LIT(INFO_STORE),
+			out, KDF_KEY_SIZE);
+}
+
+int kdf_xattr_key(const uint8_t master[KDF_KEY_SIZE], int cipher,
+		  const uint8_t xattr_id[KDF_XATTR_ID_SIZE], uint8_t out[KDF_KEY_SIZE])
+{
+	uint8_t info[sizeof(INFO_XATTR) - 1 + 1 + KDF_XATTR_ID_SIZE];
+
+	/* Its own label: an xattr id equal to some file id never yields
+	 * that file's content key. */
+	if (!fmt_cipher_valid(cipher))
+		return -EINVAL;
+	memcpy(info, INFO_XATTR, sizeof(INFO_XATTR) - 1);
+	info[sizeof(INFO_XATTR) - 1] = (uint8_t)cipher;
+	memcpy(info + sizeof(INFO_XATTR), xattr_id, KDF_XATTR_ID_SIZE);
+	return hkdf_run(NULL, 0, master, KDF_KEY_SIZE, info, sizeof(info),
 			out, KDF_KEY_SIZE);
 }
 

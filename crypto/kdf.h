@@ -13,6 +13,7 @@
 #include "format.h"
 
 #define KDF_KEY_SIZE 32
+#define KDF_XATTR_ID_SIZE 16
 
 /* master = HKDF(salt = "jetcryptfs", ikm = secret, info = "jetcryptfs master key v1") */
 int kdf_master_key(const uint8_t *secret, size_t len, uint8_t master[KDF_KEY_SIZE]);
@@ -23,6 +24,11 @@ int kdf_file_key(const uint8_t master[KDF_KEY_SIZE], int cipher,
 		 const uint8_t file_id[FMT_FILE_ID_SIZE], uint8_t out[KDF_KEY_SIZE]);
 /* HKDF-Expand(master, "jetcryptfs store descriptor v1") */
 int kdf_store_key(const uint8_t master[KDF_KEY_SIZE], uint8_t out[KDF_KEY_SIZE]);
+
+/* HKDF-Expand(master, "jetcryptfs xattr key v1" || cipher (1 byte) ||
+ * xattr id): the key of a file's extended attribute values (xattrval.h). */
+int kdf_xattr_key(const uint8_t master[KDF_KEY_SIZE], int cipher,
+		  const uint8_t xattr_id[KDF_XATTR_ID_SIZE], uint8_t out[KDF_KEY_SIZE]);
 
 /* Lowercase hex of a key id into out (17 bytes with the NUL). */
 void kdf_key_id_hex(const uint8_t id[FMT_KEY_ID_SIZE], char out[2 * FMT_KEY_ID_SIZE + 1]);

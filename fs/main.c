@@ -41,6 +41,7 @@
 #include "status.h"
 #include "store.h"
 #include "tools.h"
+#include "xattr.h"
 
 #ifndef JCFS_VERSION
 #define JCFS_VERSION "dev"
@@ -859,6 +860,7 @@ static int run_daemon(struct mount_opts *mo)
 		status = fail(EXIT_FAIL, "crypto library initialisation failed");
 		goto out;
 	}
+	xattr_setup(&cctx);
 
 	struct ops_config ocfg = { .root_fd = st.dir_fd, .writeback = !mo->write_through, .timeout = 5.0,
 				   .low_space = (uint64_t)mo->low_space_mib << 20, .max_read = mo->max_read };

@@ -27,6 +27,7 @@
 #include "ops.h"
 #include "store.h"
 #include "wbehind.h"
+#include "xattr.h"
 
 /* The largest read the kernel sends (max_pages 256). */
 #define OPS_MAX_IO (1u << 20)
@@ -566,6 +567,15 @@ static int encrypt_in_place(struct inode *in)
 	rc = content_import(&nc, tmpfd, in->data_fd);
 	if (rc == 0 && (fchown(tmpfd, st.st_uid, st.st_gid) < 0 && geteuid() == 0))
 		rc = -errno;
+	/* After the owner (a chown drops security.capability), before the
+	 * mode (which an ACL set here would change). */
+	if (rc == 0) {
+		char why[512];
+
+		rc = xattr_copy_raw(in->data_fd, tmpfd, why, sizeof(why));
+		if (rc < 0)
+			log_err("%s/%s: plaintext file not encrypted before its first change: %s", path, base, why);
+	}
 	if (rc == 0) {
 		struct timespec tv[2] = { st.st_atim, st.st_mtim };
 
@@ -1113,37 +1123,23 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_statfs(req, &sv);
 }
 
-/* POSIX ACLs are not supported: the kernel checks access against the
- * file modes only (default_permissions without FUSE_POSIX_ACL), so an ACL
- * stored on the backing file would be shown, and copied by tar and rsync,
- * but not enforced -- a deny entry that denies nothing. The mount refuses
- * them as a filesystem without ACLs does, and hides those the backing
- * files carry. */
-static int is_posix_acl(const char *name)
-{
-	return !strcmp(name, "system.posix_acl_access") || !strcmp(name, "system.posix_acl_default");
-}
-
+/* Extended attributes: fs/xattr.c encrypts user.* values, refuses and
+ * hides POSIX ACLs (the kernel checks access against the modes only,
+ * default_permissions without FUSE_POSIX_ACL, so a stored ACL's deny
+ * entries would deny nothing) and the internal names, and passes the
+ * other namespaces through. */
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			size_t size, int flags)
 {
-	char path[64];
-
-	if (is_posix_acl(name)) {
-		fuse_reply_err(req, EOPNOTSUPP);
-		return;
-	}
-
 	/* A write still to be made would strip a capability set now. */
 	(void)wbehind_drain(&ino_ptr(ino)->wb);
-	proc_path(ino_ptr(ino)->fd, path, sizeof(path));
-	fuse_reply_err(req, setxattr(path, name, value, size, flags) < 0 ? errno : 0);
+	fuse_reply_err(req, -xattr_set(ino_ptr(ino)->fd, name, value, size, flags));
 }
 
 static void reply_xattr(fuse_req_t req, size_t size, ssize_t n, const char *buf)
 {
 	if (n < 0)
-		fuse_reply_err(req, errno);
+		fuse_reply_err(req, (int)-n);
 	else if (size == 0)
 		fuse_reply_xattr(req, (size_t)n);
 	else
@@ -1152,54 +1148,23 @@ static void reply_xattr(fuse_req_t req, size_t size, ssize_t n, const char *buf)
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-	char path[64], *buf;
+	char *buf;
 
-	if (is_posix_acl(name)) {
-		fuse_reply_err(req, EOPNOTSUPP);
-		return;
-	}
 	buf = size ? malloc(size) : NULL;
 	if (size && !buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	proc_path(ino_ptr(ino)->fd, path, sizeof(path));
-	reply_xattr(req, size, getxattr(path, name, buf, size), buf);
+	reply_xattr(req, size, xattr_get(ino_ptr(ino)->fd, name, buf, size), buf);
 	free(buf);
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	char path[64], *buf = NULL;
-	ssize_t n, len = 0;
+	char *buf = NULL;
+	ssize_t len = xattr_list(ino_ptr(ino)->fd, &buf);
 
-	proc_path(ino_ptr(ino)->fd, path, sizeof(path));
-	/* The whole list, to take the ACL names out (is_posix_acl); it may
-	 * grow between the two calls. */
-	do {
-		free(buf);
-		n = listxattr(path, NULL, 0);
-		buf = n > 0 ? malloc((size_t)n) : NULL;
-		if (n > 0 && !buf) {
-			fuse_reply_err(req, ENOMEM);
-			return;
-		}
-		if (n > 0)
-			n = listxattr(path, buf, (size_t)n);
-	} while (n < 0 && errno == ERANGE);
-	if (n < 0) {
-		fuse_reply_err(req, errno);
-		free(buf);
-		return;
-	}
-	for (ssize_t i = 0, l; i < n; i += l) {
-		l = (ssize_t)strnlen(buf + i, (size_t)(n - i)) + 1;
-		if (!is_posix_acl(buf + i)) {
-			memmove(buf + len, buf + i, (size_t)l);
-			len += l;
-		}
-	}
-	if (size && (size_t)len > size)
+	if (len >= 0 && size && (size_t)len > size)
 		fuse_reply_err(req, ERANGE);
 	else
 		reply_xattr(req, size, len, buf);
@@ -1208,16 +1173,8 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	char path[64];
-
-	if (is_posix_acl(name)) {
-		fuse_reply_err(req, EOPNOTSUPP);
-		return;
-	}
-
 	(void)wbehind_drain(&ino_ptr(ino)->wb);
-	proc_path(ino_ptr(ino)->fd, path, sizeof(path));
-	fuse_reply_err(req, removexattr(path, name) < 0 ? errno : 0);
+	fuse_reply_err(req, -xattr_remove(ino_ptr(ino)->fd, name));
 }
 
 static void readbuf_free(void *p)

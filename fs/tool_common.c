@@ -200,6 +200,27 @@ static int tree_add(struct tool_tree *t, const char *rel, const struct stat *st)
 	return 0;
 }
 
+/* Directories go to a list of their own: only the tools' xattr passes
+ * want them. */
+static int tree_add_dir(struct tool_tree *t, const char *rel, const struct stat *st)
+{
+	if (t->ndirs == t->capdirs) {
+		size_t cap = t->capdirs ? 2 * t->capdirs : 64;
+		struct tool_file *d = realloc(t->dirs, cap * sizeof(*d));
+
+		if (!d)
+			return -ENOMEM;
+		t->dirs = d;
+		t->capdirs = cap;
+	}
+	t->dirs[t->ndirs].rel = strdup(rel);
+	if (!t->dirs[t->ndirs].rel)
+		return -ENOMEM;
+	t->dirs[t->ndirs].st = *st;
+	t->ndirs++;
+	return 0;
+}
+
 struct walk {
 	struct tool_tree *t;
 	const char *backing;
@@ -278,7 +299,11 @@ static int walk_dir(struct walk *w, int dfd, size_t plen, int depth)
 				rc = walk_fail(w, w->path, -errno);
 				break;
 			}
-			rc = walk_dir(w, sub, plen + (plen ? 1 : 0) + nlen, depth + 1);
+			rc = tree_add_dir(w->t, w->path, &st);
+			if (rc < 0)
+				walk_fail(w, w->path, rc);
+			else
+				rc = walk_dir(w, sub, plen + (plen ? 1 : 0) + nlen, depth + 1);
 			close(sub);
 		} else if (S_ISREG(st.st_mode)) {
 			rc = tree_add(w->t, w->path, &st);
@@ -304,6 +329,7 @@ int tool_tree_walk(int rootfd, const char *backing, int remove_tmp, struct tool_
 		   char *err, size_t errlen)
 {
 	struct walk *w = calloc(1, sizeof(*w));
+	struct stat root;
 	int rc;
 
 	memset(t, 0, sizeof(*t));
@@ -316,7 +342,11 @@ int tool_tree_walk(int rootfd, const char *backing, int remove_tmp, struct tool_
 	w->remove_tmp = remove_tmp;
 	w->err = err;
 	w->errlen = errlen;
-	rc = walk_dir(w, rootfd, 0, 0);
+	rc = fstat(rootfd, &root) < 0 ? -errno : tree_add_dir(t, ".", &root);
+	if (rc < 0)
+		walk_fail(w, ".", rc);
+	else
+		rc = walk_dir(w, rootfd, 0, 0);
 	free(w);
 	if (rc < 0) {
 		tool_tree_free(t);
@@ -324,6 +354,8 @@ int tool_tree_walk(int rootfd, const char *backing, int remove_tmp, struct tool_
 	}
 	if (t->n)
 		qsort(t->files, t->n, sizeof(*t->files), tree_cmp);
+	if (t->ndirs)
+		qsort(t->dirs, t->ndirs, sizeof(*t->dirs), tree_cmp);
 	return 0;
 }
 
@@ -332,6 +364,9 @@ void tool_tree_free(struct tool_tree *t)
 	for (size_t i = 0; i < t->n; i++)
 		free(t->files[i].rel);
 	free(t->files);
+	for (size_t i = 0; i < t->ndirs; i++)
+		free(t->dirs[i].rel);
+	free(t->dirs);
 	memset(t, 0, sizeof(*t));
 }
 

@@ -72,13 +72,15 @@ struct tool_file {
 struct tool_tree {
 	struct tool_file *files;        /* sorted by rel */
 	size_t n, cap;
+	struct tool_file *dirs;         /* directories, the root as ".", sorted by rel */
+	size_t ndirs, capdirs;
 	unsigned long tmp_files;        /* leftover temp files found (or removed) */
 	unsigned long skipped;          /* symlinks, devices, sockets, fifos */
 };
 
 /* Collects every regular file under the backing directory open as rootfd,
- * without following symlinks, leaving out the descriptor and lost+found at
- * the root. Temp files of encrypt/rekey are counted and, with remove_tmp,
+ * and every directory (the root too), without following symlinks, leaving
+ * out the descriptor and lost+found at the root. Temp files of encrypt/rekey are counted and, with remove_tmp,
  * deleted (each directory fsync'd). Returns 0, or -errno with one line
  * naming the path in err. */
 int tool_tree_walk(int rootfd, const char *backing, int remove_tmp, struct tool_tree *t,

@@ -29,6 +29,7 @@
 #include "store.h"
 #include "tool_common.h"
 #include "tools.h"
+#include "xattr.h"
 
 #define CONV_CHUNK (256 * FMT_BLOCK_SIZE)
 
@@ -53,7 +54,11 @@ static void usage_encrypt(FILE *f)
 		"without a header reads as an I/O error through the mount. The store must not\n"
 		"be mounted (the command takes the mount's lock). Files with more than one hard\n"
 		"link are not converted (renaming would split them) and keep the store from\n"
-		"becoming strict. SIGINT, SIGTERM and SIGHUP stop the run at the next safe point.\n"
+		"becoming strict. A converted file keeps all its extended attributes. Plaintext\n"
+		"user.* xattr values of every file and directory are encrypted, in any store\n"
+		"(a store written before jetcryptfs encrypted them holds some: check fsck's list\n"
+		"first, as a value planted in the backing directory would be encrypted too).\n"
+		"SIGINT, SIGTERM and SIGHUP stop the run at the next safe point.\n"
 		"BACKING_DIR defaults to the config's backing_dir.\n"
 		"\n"
 		"  -c, --config FILE     NATS-syntax config with a jetstream { } block\n"
@@ -66,8 +71,9 @@ static void usage_encrypt(FILE *f)
 		"                        the config's strict: true)\n"
 		"  -h, --help            this text\n"
 		"\n"
-		"Exit status: 0 every plaintext file is encrypted and the store is strict;\n"
-		"1 some files could not be converted (each named; run again after fixing them);\n"
+		"Exit status: 0 every plaintext file and xattr value is encrypted and the store is\n"
+		"strict; 1 some files or xattr values could not be converted (each named; run\n"
+		"again after fixing them);\n"
 		"2 usage or config error; 3 no key given; 4 key does not match this store;\n"
 		"6 damaged store descriptor; 7 the store is mounted or another jetcryptfs command\n"
 		"is working on it; 8 strict asked, the store allows plaintext files; 10-19 TPM\n"
@@ -91,8 +97,10 @@ static void usage_rekey(FILE *f)
 		"(as on a mount with prev_key) and records the old key id as retired: until rekey\n"
 		"has converted every file, a mount or fsck without that key is refused (exit 4).\n"
 		"Once rekey has finished, the retired key ids are cleared, prev_key can be\n"
-		"dropped and a mount with the old key alone is refused (exit 4). Plaintext files\n"
-		"of an adopted store are left to 'jetcryptfs encrypt'. The store must not be\n"
+		"dropped and a mount with the old key alone is refused (exit 4). user.* xattr\n"
+		"values under the old key or the other cipher are re-encrypted too (a file's\n"
+		"with the file, those of other files and directories in place). Plaintext files\n"
+		"and xattr values are left to 'jetcryptfs encrypt'. The store must not be\n"
 		"mounted. SIGINT, SIGTERM and SIGHUP stop the run at the next safe point.\n"
 		"BACKING_DIR defaults to the config's backing_dir.\n"
 		"\n"
@@ -107,13 +115,14 @@ static void usage_rekey(FILE *f)
 		"                        the config's strict: true)\n"
 		"  -h, --help            this text\n"
 		"\n"
-		"Exit status: 0 every encrypted file is under the current key and cipher; 1 some\n"
-		"files could not be converted (each named: a key id that was not given, a bad\n"
-		"block, a read or write error); 2 usage or config error; 3 no key given; 4 key\n"
-		"does not match this store, or a retired key that files are still under is not\n"
-		"given; 6 damaged store descriptor; 7 the store is mounted or another jetcryptfs\n"
-		"command is working on it; 8 strict asked, the store allows plaintext files;\n"
-		"10-19 TPM errors; 128+N stopped by signal N (run again to finish).\n");
+		"Exit status: 0 every encrypted file and xattr value is under the current key and\n"
+		"cipher; 1 some files could not be converted (each named: a key id that was not\n"
+		"given, a bad block or xattr value, a read or write error); 2 usage or config\n"
+		"error; 3 no key given; 4 key does not match this store, or a retired key that\n"
+		"files are still under is not given; 6 damaged store descriptor; 7 the store is\n"
+		"mounted or another jetcryptfs command is working on it; 8 strict asked, the\n"
+		"store allows plaintext files; 10-19 TPM errors; 128+N stopped by signal N (run\n"
+		"again to finish).\n");
 }
 
 struct conv {
@@ -127,6 +136,7 @@ struct conv {
 	uint8_t *buf;
 	unsigned long done, failed;
 	uint64_t bytes;
+	unsigned long xattrs;           /* user.* values encrypted or re-encrypted */
 };
 
 static void conv_fail(struct conv *cv, const char *rel, const char *fmt, ...)
@@ -241,12 +251,26 @@ static int convert_one(struct conv *cv, const struct tool_file *tf)
 		conv_fail(cv, tf->rel, "changed size while being converted; not converted");
 		goto out;
 	}
-	/* Owner before mode (chown may clear set-id bits), times last. */
+	/* Owner before xattrs (chown drops security.capability), xattrs
+	 * before mode (an ACL changes the mode; chown may clear set-id
+	 * bits), times last. */
+	if (fchown(dst, st.st_uid, st.st_gid) < 0) {
+		conv_fail(cv, tf->rel, "cannot keep owner, mode and times: %s", strerror(errno));
+		goto out;
+	}
+	{
+		char why[1024];
+
+		rc = xattr_copy(src, dst, cv->rekey ? XATTR_REKEY : XATTR_ENCRYPT_PLAIN, &cv->xattrs, why, sizeof(why));
+		if (rc < 0) {
+			conv_fail(cv, tf->rel, "%s; not converted", why);
+			goto out;
+		}
+	}
 	{
 		struct timespec times[2] = { st.st_atim, st.st_mtim };
 
-		if (fchown(dst, st.st_uid, st.st_gid) < 0 || fchmod(dst, st.st_mode & 07777) < 0 ||
-		    futimens(dst, times) < 0) {
+		if (fchmod(dst, st.st_mode & 07777) < 0 || futimens(dst, times) < 0) {
 			conv_fail(cv, tf->rel, "cannot keep owner, mode and times: %s", strerror(errno));
 			goto out;
 		}
@@ -278,6 +302,32 @@ out:
 		close(src);
 	close(dfd);
 	return ret;
+}
+
+/* The user.* values of every file and directory, converted in place,
+ * each with one atomic replace: encrypt encrypts plaintext values (those
+ * of an adopted store, and those a store made before values were
+ * encrypted holds), rekey re-encrypts values under a previous key or the
+ * other cipher. A file rewritten by this run has nothing left to do.
+ * Returns 0 or the signal that stopped it. */
+static int convert_xattrs(struct conv *cv, const struct tool_file *list, size_t n)
+{
+	unsigned conv = cv->rekey ? XATTR_REKEY : XATTR_ENCRYPT_PLAIN;
+	char why[1024];
+
+	for (size_t i = 0; i < n && !tool_interrupted(); i++) {
+		int fd = openat(cv->rootfd, list[i].rel, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != ENOENT)
+				conv_fail(cv, list[i].rel, "%s", strerror(errno));
+			continue;
+		}
+		if (xattr_convert(fd, conv, &cv->xattrs, why, sizeof(why)) < 0)
+			conv_fail(cv, list[i].rel, "%s", why);
+		close(fd);
+	}
+	return tool_interrupted();
 }
 
 /* Which files to convert: each file's header, read once. Plaintext files
@@ -410,6 +460,7 @@ static int convert(int argc, char **argv, int rekey)
 			log_err("crypto library initialisation failed");
 			goto out;
 		}
+		xattr_setup(&cctx);
 	}
 	cv.buf = malloc(CONV_CHUNK);
 	if (!cv.buf) {
@@ -439,7 +490,9 @@ static int convert(int argc, char **argv, int rekey)
 		progress_item(&cv.prog);
 	}
 	if (!sig)
-		sig = tool_interrupted();
+		sig = convert_xattrs(&cv, t.files, t.n);
+	if (!sig)
+		sig = convert_xattrs(&cv, t.dirs, t.ndirs);
 	progress_end(&cv.prog);
 	if (sig) {
 		log_err("%s: %s interrupted by signal %d after %lu of %lu files; run it again to finish", backing,
@@ -459,6 +512,9 @@ static int convert(int argc, char **argv, int rekey)
 				 backing, cv.done, nchosen + plain_left, (unsigned long long)cv.bytes, hex,
 				 fmt_cipher_name(k.cipher));
 	}
+	if (cv.xattrs && !o.quiet)
+		log_info("%s: %s %lu user.* xattr values under key id %s, cipher %s", backing,
+			 rekey ? "re-encrypted" : "encrypted", cv.xattrs, hex, fmt_cipher_name(k.cipher));
 	if (cv.failed) {
 		log_err("%s: %lu files could not be converted (named above)%s", backing, cv.failed,
 			rekey || !st.plaintext_allowed ? "" : "; the store stays adopted (plaintext allowed)");

@@ -26,6 +26,7 @@
 #include "store.h"
 #include "tool_common.h"
 #include "tools.h"
+#include "xattr.h"
 
 #define FSCK_CHUNK_BLOCKS 64
 
@@ -36,27 +37,30 @@ static void usage_fsck(FILE *f)
 		"                       [--strict] [BACKING_DIR]\n"
 		"\n"
 		"Verifies, read-only, that every block of every file in BACKING_DIR authenticates\n"
-		"under the given key (and prev_key). Reports, one line each, every bad block\n"
-		"(FILE: block N: problem), plaintext files in a strict store, files encrypted\n"
-		"under a key id that was not given, damaged headers, impossible sizes, and a\n"
-		"damaged or forged store descriptor. Noted but not problems: a missing descriptor\n"
-		"(the next mount re-creates it), files still under prev_key or the other cipher\n"
-		"(rekey converts them), plaintext files of an adopted store (encrypt converts\n"
-		"them), temp files left by an interrupted encrypt or rekey (the next run removes\n"
-		"them). It may run while the store is mounted; a file being written at that\n"
-		"moment can show a problem that a second run does not. BACKING_DIR defaults to\n"
-		"the config's backing_dir.\n"
+		"under the given key (and prev_key), and so does every user.* xattr value of\n"
+		"every file and directory. Reports, one line each, every bad block\n"
+		"(FILE: block N: problem) and bad xattr value (FILE: xattr NAME: problem),\n"
+		"plaintext files and xattr values in a strict store, files encrypted under a key\n"
+		"id that was not given, damaged headers, impossible sizes, and a damaged or\n"
+		"forged store descriptor. Noted but not problems: a missing descriptor (the next\n"
+		"mount re-creates it), files and values still under prev_key or the other cipher\n"
+		"(rekey converts them), plaintext files and values of an adopted store (encrypt\n"
+		"converts them), temp files left by an interrupted encrypt or rekey (the next\n"
+		"run removes them). It may run while the store is mounted; a file being written\n"
+		"at that moment can show a problem that a second run does not. BACKING_DIR\n"
+		"defaults to the config's backing_dir.\n"
 		"\n"
 		"  -c, --config FILE     NATS-syntax config with a jetstream { } block\n"
 		"      --key-env NAME    read the key from $NAME (default: config key/tpm, then $JS_KEY)\n"
 		"      --key-file FILE   read the key from FILE (e.g. a systemd credential)\n"
 		"      --json            one JSON object: backing, status, clean, descriptor, the\n"
 		"                        counts files, encrypted, plaintext, empty, blocks,\n"
-		"                        under_previous_key, other_cipher, temp_files, and problems\n"
+		"                        under_previous_key, other_cipher, temp_files, xattr_values,\n"
+		"                        xattr_plaintext, xattr_under_previous_key, and problems\n"
 		"                        [{file, block (or null), problem}]\n"
 		"  -q, --quiet           no progress bar (there is none when stderr is not a terminal)\n"
-		"      --strict          the store must be strict: plaintext files and a\n"
-		"                        descriptor that allows them are problems (also the\n"
+		"      --strict          the store must be strict: plaintext files and values\n"
+		"                        and a descriptor that allows them are problems (also the\n"
 		"                        config's strict: true)\n"
 		"  -h, --help            this text\n"
 		"\n"
@@ -89,6 +93,7 @@ struct fsck {
 	unsigned long files, encrypted, plaintext, empty, prev_key, other_cipher, foreign;
 	unsigned long plaintext_linked;        /* of those plaintext files, with hard links */
 	unsigned long long blocks;
+	struct xattr_counts xc;         /* user.* values of files and directories */
 	uint8_t *key;                   /* file key, locked */
 	uint8_t *buf;                   /* stored blocks of one chunk */
 	uint8_t plain[FMT_BLOCK_SIZE];
@@ -251,6 +256,38 @@ out:
 		close(fd);
 }
 
+struct xattr_bad {
+	struct fsck *f;
+	const char *rel;
+};
+
+static void xattr_bad(void *arg, const char *name, const char *why)
+{
+	struct xattr_bad *b = arg;
+
+	problem(b->f, b->rel, -1, "xattr %s: %s", name, why);
+}
+
+/* Authenticates the user.* values of every file and directory in list
+ * (pass 3). */
+static void verify_xattrs(struct fsck *f, const struct tool_file *list, size_t n)
+{
+	for (size_t i = 0; i < n && !tool_interrupted(); i++) {
+		struct xattr_bad b = { f, list[i].rel };
+		int fd = openat(f->rootfd, list[i].rel, O_PATH | O_NOFOLLOW | O_CLOEXEC), rc;
+
+		if (fd < 0) {
+			if (errno != ENOENT)
+				problem(f, list[i].rel, -1, "cannot open to check its xattrs: %s", strerror(errno));
+			continue;
+		}
+		rc = xattr_verify(fd, f->strict, &f->xc, xattr_bad, &b);
+		if (rc < 0 && rc != -ENOENT)
+			problem(f, list[i].rel, -1, "cannot list its xattrs: %s", strerror(-rc));
+		close(fd);
+	}
+}
+
 /* The descriptor: 0 fine or missing, 1 damaged/forged, or EXIT_WRONG_KEY
  * after printing why. Sets *state and f->strict. */
 static int check_desc(struct fsck *f, const char **state, struct desc *d)
@@ -313,8 +350,11 @@ static void report_json(struct fsck *f, int status, const char *dstate, const st
 		printf("]");
 	}
 	printf("},\n  \"files\": %lu, \"encrypted\": %lu, \"plaintext\": %lu, \"empty\": %lu, \"blocks\": %llu,\n"
-	       "  \"under_previous_key\": %lu, \"other_cipher\": %lu, \"temp_files\": %lu,\n  \"problems\": [",
-	       f->files, f->encrypted, f->plaintext, f->empty, f->blocks, f->prev_key, f->other_cipher, tmp);
+	       "  \"under_previous_key\": %lu, \"other_cipher\": %lu, \"temp_files\": %lu,\n"
+	       "  \"xattr_values\": %lu, \"xattr_plaintext\": %lu, \"xattr_under_previous_key\": %lu,\n"
+	       "  \"problems\": [",
+	       f->files, f->encrypted, f->plaintext, f->empty, f->blocks, f->prev_key, f->other_cipher, tmp,
+	       f->xc.values, f->xc.plaintext, f->xc.prev_key);
 	for (size_t i = 0; i < f->nprobs; i++) {
 		printf("%s\n    {\"file\": ", i ? "," : "");
 		tool_json_str(stdout, f->probs[i].file);
@@ -354,8 +394,17 @@ static void report_text(struct fsck *f, const char *dstate, const struct desc *d
 		       "with more than one hard link: give each one name first\n", f->plaintext, f->plaintext_linked);
 	else if (f->plaintext && !f->strict)
 		printf("note: %lu plaintext files (adopted store); 'jetcryptfs encrypt' converts them\n", f->plaintext);
+	if (f->xc.values || f->xc.plaintext)
+		printf("%s: %lu user.* xattr values: %lu encrypted, %lu plaintext\n", f->backing,
+		       f->xc.values + f->xc.plaintext, f->xc.values, f->xc.plaintext);
+	if (f->xc.plaintext && !f->strict)
+		printf("note: %lu plaintext user.* xattr values (adopted store); 'jetcryptfs encrypt' encrypts them\n",
+		       f->xc.plaintext);
 	if (f->prev_key)
 		printf("note: %lu files are under a previous key; 'jetcryptfs rekey' converts them\n", f->prev_key);
+	if (f->xc.prev_key)
+		printf("note: %lu user.* xattr values are under a previous key; 'jetcryptfs rekey' converts them\n",
+		       f->xc.prev_key);
 	if (f->other_cipher)
 		printf("note: %lu files use another cipher than %s\n", f->other_cipher, fmt_cipher_name(f->cipher));
 	if (tmp)
@@ -397,6 +446,11 @@ int tools_fsck(int argc, char **argv)
 	if (!f.key || !f.buf || block_init() < 0) {
 		log_err("cannot set up the crypto library");
 		goto out;
+	}
+	{
+		struct content_ctx xctx = { .kr = k.kr, .cipher = k.cipher };
+
+		xattr_setup(&xctx);
 	}
 	desc_bad = check_desc(&f, &dstate, &d);
 	if (desc_bad == EXIT_WRONG_KEY) {
@@ -485,6 +539,9 @@ int tools_fsck(int argc, char **argv)
 		}
 	}
 	progress_end(&f.prog);
+	/* Pass 3: xattr values. */
+	verify_xattrs(&f, t.files, t.n);
+	verify_xattrs(&f, t.dirs, t.ndirs);
 	if (tool_interrupted()) {
 		log_err("%s: interrupted; the report is incomplete", backing);
 		status = 128 + tool_interrupted();

@@ -25,6 +25,12 @@
  *                                       "ok" or an errno name ("read=data" if
  *                                       the read returned bytes other than the
  *                                       written ones)
+ *   fsop xattr-set PATH NAME LEN        setxattr of a LEN-byte value (bytes
+ *                                       'a' + i % 26)
+ *   fsop xattr-get PATH NAME SIZE       getxattr with a SIZE-byte buffer (0: the
+ *                                       size query): prints the length it
+ *                                       returned, "N data" if the bytes are not
+ *                                       xattr-set's, or the errno name
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -36,6 +42,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 static int result(int rc)
@@ -183,6 +190,42 @@ static int do_mmap_shared(const char *path)
 	return result(0);
 }
 
+/* Values up to the kernel's limit for one xattr, and one byte more. */
+#define XATTR_MAX_TRY (65536 + 1)
+
+static void xattr_pattern(char *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (char)('a' + i % 26);
+}
+
+static int do_xattr_set(const char *path, const char *name, const char *lenarg)
+{
+	static char val[XATTR_MAX_TRY];
+	size_t len = strtoul(lenarg, NULL, 10);
+
+	if (len > sizeof(val))
+		return 2;
+	xattr_pattern(val, len);
+	return result(setxattr(path, name, val, len, 0));
+}
+
+static int do_xattr_get(const char *path, const char *name, const char *sizearg)
+{
+	static char val[XATTR_MAX_TRY], want[XATTR_MAX_TRY];
+	size_t size = strtoul(sizearg, NULL, 10);
+	ssize_t n;
+
+	if (size > sizeof(val))
+		return 2;
+	n = getxattr(path, name, size ? val : NULL, size);
+	if (n < 0)
+		return result(-1);
+	xattr_pattern(want, (size_t)n);
+	printf("%zd%s\n", n, size && memcmp(val, want, (size_t)n) ? " data" : "");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -220,8 +263,13 @@ int main(int argc, char **argv)
 		return do_mmap_shared(argv[2]);
 	if (!strcmp(cmd, "lost-write") && argc == 5)
 		return do_lost_write(argv[2], argv[3], argv[4]);
+	if (!strcmp(cmd, "xattr-set") && argc == 5)
+		return do_xattr_set(argv[2], argv[3], argv[4]);
+	if (!strcmp(cmd, "xattr-get") && argc == 5)
+		return do_xattr_get(argv[2], argv[3], argv[4]);
 	fprintf(stderr, "usage: fsop excl PATH | nofollow PATH r|w|c | rename OLD NEW [noreplace|exchange] |\n"
 		"            wronly-read PATH TEXT | append PATH TEXT | mmap-read PATH LEN |\n"
-		"            mmap-shared PATH | lost-write PATH OFF LEN\n");
+		"            mmap-shared PATH | lost-write PATH OFF LEN | xattr-set PATH NAME LEN |\n"
+		"            xattr-get PATH NAME SIZE\n");
 	return 2;
 }
