@@ -51,9 +51,9 @@ static void usage_cat(FILE *f)
 		"\n"
 		"Exit status: 0 the whole file was written; 1 a bad block, a damaged or truncated\n"
 		"file, a plaintext file its store (or --strict) does not allow, or a read or\n"
-		"write error; 2 usage or config error; 3 no key given; 4 the file is under a key\n"
-		"that was not given (both key ids named), or a plaintext file's store is; 10-19\n"
-		"TPM errors.\n");
+		"write error; 2 usage or config error, or a file inside a jetcryptfs mount (give\n"
+		"its backing file); 3 no key given; 4 the file is under a key that was not given\n"
+		"(both key ids named), or a plaintext file's store is; 10-19 TPM errors.\n");
 }
 
 /* Writes len bytes to standard output; on failure says so (one line) and

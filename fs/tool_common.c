@@ -14,11 +14,13 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "format.h"
 #include "keys.h"
 #include "log.h"
+#include "mountinfo.h"
 #include "status.h"
 #include "store.h"
 #include "tool_common.h"
@@ -145,11 +147,49 @@ static int tool_keys_load(const struct tool_opts *o, struct tool_keys *k)
 	return 0;
 }
 
+int tool_refuse_mount(const char *cmd, const char *path, int store)
+{
+	struct mountinfo m;
+	char abs[PATH_MAX];
+	const char *rel;
+	struct statfs sfs;
+	struct stat st;
+
+	/* A path that cannot be looked up is the tool's own error to name. */
+	if (mountinfo_abspath(path, abs) < 0 || mountinfo_holding(path, &m) <= 0 || !mountinfo_is_jcfs(&m))
+		return 0;
+	rel = strcmp(m.target, "/") ? abs + strlen(m.target) : abs;
+	/* fsck, encrypt and rekey want the store, which is the whole
+	 * backing directory; cat and inspect the file that backs this one. */
+	if (!store && !*rel)
+		store = 1;
+	/* statfs always asks the daemon, where stat may be answered from the
+	 * kernel's attribute cache. */
+	if ((statfs(m.target, &sfs) < 0 && errno == ENOTCONN) || (stat(m.target, &st) < 0 && errno == ENOTCONN)) {
+		fprintf(stderr, "jetcryptfs %s: %s is inside the jetcryptfs mount %s, which is dead (its daemon is "
+			"gone): run fusermount3 -u %s, then mount it again; this command takes its backing %s %s%s\n",
+			cmd, path, m.target, m.target, store ? "directory" : "path", m.source, store ? "" : rel);
+		return EXIT_USAGE;
+	}
+	if (store)
+		fprintf(stderr, "jetcryptfs %s: %s is inside the jetcryptfs mount %s (the decrypted view); give its "
+			"backing directory %s instead\n", cmd, path, m.target, m.source);
+	else
+		fprintf(stderr, "jetcryptfs %s: %s is inside the jetcryptfs mount %s (the decrypted view); give its "
+			"backing %s %s%s instead\n", cmd, path, m.target,
+			stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? "directory" : "file", m.source, rel);
+	return EXIT_USAGE;
+}
+
 int tool_load(const struct tool_opts *o, const char **backing, int need_backing,
 	      struct tool_keys *k)
 {
 	int status = tool_config_load(o, backing, need_backing, k);
 
+	/* Before the keys: a mount point given by mistake is named as such,
+	 * whether or not a key was given. */
+	if (!status && *backing)
+		status = tool_refuse_mount(o->cmd, *backing, need_backing);
 	return status ? status : tool_keys_load(o, k);
 }
 

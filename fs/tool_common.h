@@ -1,9 +1,10 @@
 /*
  * What the offline tools share: their common options (-c, --key-env,
  * --key-file, --cipher, --json, --quiet, --strict), loading the config
- * and keys with the same exit statuses as mount, a sorted walk of a
- * backing tree, signals that ask a long run to stop at a safe point, and
- * JSON string output.
+ * and keys with the same exit statuses as mount, the refusal of a path
+ * inside a jetcryptfs mount (the decrypted view, where the tools would
+ * see plaintext files), a sorted walk of a backing tree, signals that ask
+ * a long run to stop at a safe point, and JSON string output.
  */
 #ifndef JCFS_TOOL_COMMON_H
 #define JCFS_TOOL_COMMON_H
@@ -49,10 +50,13 @@ struct tool_keys {
 };
 
 /* Loads -c FILE (if given) into k->cfg -- if *backing is NULL and
- * need_backing, the config's backing_dir stands in -- then the keys as
- * mount does (never creating a TPM key) and the cipher for new files.
- * Returns 0 or an exit status after printing the problem (2 for a config
- * error or no backing directory, 3/4/10-19 for keys). */
+ * need_backing, the config's backing_dir stands in -- then refuses a
+ * *backing inside a jetcryptfs mount (tool_refuse_mount; need_backing
+ * says it is a store's directory, else a file of one), then loads the
+ * keys as mount does (never creating a TPM key) and the cipher for new
+ * files. Returns 0 or an exit status after printing the problem (2 for a
+ * config error, no backing directory or a path in a mount, 3/4/10-19 for
+ * keys). */
 int tool_load(const struct tool_opts *o, const char **backing, int need_backing,
 	      struct tool_keys *k);
 /* The start of the commands that take one optional BACKING_DIR (the
@@ -62,6 +66,13 @@ int tool_load(const struct tool_opts *o, const char **backing, int need_backing,
 int tool_start_dir(int argc, char **argv, unsigned flags, void (*usage)(FILE *f),
 		   struct tool_opts *o, struct tool_keys *k, const char **backing);
 void tool_keys_free(struct tool_keys *k);
+
+/* EXIT_USAGE after one line on stderr if path is a jetcryptfs mount point
+ * or inside one, live (give the backing directory instead: for a store
+ * command -- store set -- the mount's; else the backing counterpart of
+ * path) or dead (its daemon gone: unmount it, mount again); 0 otherwise,
+ * also when path cannot be looked up (the tool then names that). */
+int tool_refuse_mount(const char *cmd, const char *path, int store);
 
 /* A regular file of a backing tree. */
 struct tool_file {

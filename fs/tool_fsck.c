@@ -60,9 +60,10 @@ static void usage_fsck(FILE *f)
 		"                        config's strict: true)\n"
 		"  -h, --help            this text\n"
 		"\n"
-		"Exit status: 0 clean; 1 problems found (each listed); 2 usage or config error;\n"
-		"3 no key given; 4 key does not match this store (the descriptor's key id, or that\n"
-		"of every encrypted file, is not among the given keys; both named), or a retired\n"
+		"Exit status: 0 clean; 1 problems found (each listed); 2 usage or config error,\n"
+		"or a path inside a jetcryptfs mount (give its backing directory); 3 no key given;\n"
+		"4 key does not match this store (the descriptor's key id, or that of every\n"
+		"encrypted file, is not among the given keys; both named), or a retired\n"
 		"key id that files are still under (rotated out, not yet rekeyed) is not given;\n"
 		"6 the store descriptor is damaged or fails authentication (other problems are\n"
 		"listed too); 10-19 TPM errors.\n");

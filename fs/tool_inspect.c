@@ -38,7 +38,8 @@ static void usage_inspect(FILE *f)
 		"  -h, --help            this text\n"
 		"\n"
 		"Exit status: 0 every file was read; 1 a file could not be read, has a damaged\n"
-		"header or an impossible size; 2 usage error.\n");
+		"header or an impossible size; 2 usage error, or a path inside a jetcryptfs\n"
+		"mount (give its backing file or directory).\n");
 }
 
 struct insp {
@@ -250,6 +251,10 @@ int tools_inspect(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	in.json = o.json;
+	/* All refused before any is shown. */
+	for (int i = first; i < argc; i++)
+		if (tool_refuse_mount("inspect", argv[i], 0))
+			return EXIT_USAGE;
 	for (int i = first; i < argc; i++) {
 		const char *path = argv[i], *base = strrchr(path, '/');
 		int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);     /* a FIFO must not hang us */
