@@ -181,13 +181,13 @@ static int convert_one(struct conv *cv, const struct tool_file *tf)
 
 	dfd = tool_open_parent(cv->rootfd, tf->rel, &base);
 	if (dfd < 0) {
-		conv_fail(cv, tf->rel, "cannot open its directory: %s", strerror(-dfd));
+		conv_fail(cv, tf->rel, "cannot open its directory: %s", tool_path_strerror(-dfd));
 		return 1;
 	}
 	tmp[0] = '\0';
 	src = tool_open_read(dfd, base);
 	if (src < 0 || fstat(src, &st) < 0) {
-		conv_fail(cv, tf->rel, "%s", strerror(errno));
+		conv_fail(cv, tf->rel, "%s", tool_path_strerror(errno));
 		goto out;
 	}
 	rc = content_load(&sc, src);
@@ -302,7 +302,7 @@ static int plan(struct conv *cv, const struct tool_tree *t, int strict, char *ch
 			continue;
 		fd = tool_open_read(cv->rootfd, tf->rel);
 		if (fd < 0) {
-			conv_fail(cv, tf->rel, "%s", strerror(errno));
+			conv_fail(cv, tf->rel, "%s", tool_path_strerror(errno));
 			continue;
 		}
 		n = pread(fd, raw, sizeof(raw), 0);
@@ -423,6 +423,8 @@ static int convert(int argc, char **argv, int rekey)
 	}
 	if (t.tmp_files && !o.quiet)
 		log_info("%s: removed %lu temp files of an interrupted run", backing, t.tmp_files);
+	for (size_t i = 0; i < t.nsymlinked; i++)
+		conv_fail(&cv, t.symlinked[i], "%s; its files were not converted", tool_path_strerror(ELOOP));
 	chosen = calloc(t.n + 1, 1);
 	if (!chosen) {
 		log_err("out of memory");

@@ -178,7 +178,7 @@ static void verify(struct fsck *f, const struct tool_file *tf, const struct keyr
 
 	fd = tool_open_read(f->rootfd, tf->rel);
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		problem(f, tf->rel, -1, "cannot read: %s", strerror(errno));
+		problem(f, tf->rel, -1, "cannot read: %s", tool_path_strerror(errno));
 		goto out;
 	}
 	if (pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
@@ -416,6 +416,8 @@ int tools_fsck(int argc, char **argv)
 		log_err("%s", err);
 		goto out;
 	}
+	for (size_t i = 0; i < t.nsymlinked; i++)
+		problem(&f, t.symlinked[i], -1, "%s; its files were not checked", tool_path_strerror(ELOOP));
 	cls = calloc(t.n + 1, sizeof(*cls));
 	keys = calloc(t.n + 1, sizeof(*keys));
 	if (!cls || !keys) {
@@ -468,7 +470,7 @@ int tools_fsck(int argc, char **argv)
 			break;
 		case CLS_ERROR:
 			(void)classify(&f, &t.files[i], &errnum, &kk, &h);
-			problem(&f, t.files[i].rel, -1, "cannot read: %s", strerror(errnum));
+			problem(&f, t.files[i].rel, -1, "cannot read: %s", tool_path_strerror(errnum));
 			break;
 		case CLS_FOREIGN:
 			if (classify(&f, &t.files[i], &errnum, &kk, &h) == CLS_FOREIGN) {
