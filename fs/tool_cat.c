@@ -40,7 +40,9 @@ static void usage_cat(FILE *f)
 		"file and the block, after writing only the good bytes before it. A plaintext\n"
 		"file (no jetcryptfs header) is copied as it is, with a warning, only if the\n"
 		"store it is in allows plaintext files (an adopted store) and strict was not\n"
-		"asked; else it is an error.\n"
+		"asked; else it is an error. The path is followed as written down to the\n"
+		"directory of its store (the first along it that holds a .jetcryptfs); below\n"
+		"that, a symlink is never followed.\n"
 		"\n"
 		"  -c, --config FILE     NATS-syntax config with a jetstream { } block\n"
 		"      --key-env NAME    read the key from $NAME\n"
@@ -50,10 +52,11 @@ static void usage_cat(FILE *f)
 		"  -h, --help            this text\n"
 		"\n"
 		"Exit status: 0 the whole file was written; 1 a bad block, a damaged or truncated\n"
-		"file, a plaintext file its store (or --strict) does not allow, or a read or\n"
-		"write error; 2 usage or config error; 3 no key given; 4 the file is under a key\n"
-		"that was not given (both key ids named), or a plaintext file's store is; 10-19\n"
-		"TPM errors.\n");
+		"file, a plaintext file its store (or --strict) does not allow, a symlink below\n"
+		"its store's directory, or a read or write error; 2 usage or config error, or a\n"
+		"file inside a jetcryptfs mount (give its backing file); 3 no key given; 4 the\n"
+		"file is under a key that was not given (both key ids named), or a plaintext\n"
+		"file's store is; 10-19 TPM errors.\n");
 }
 
 /* Writes len bytes to standard output; on failure says so (one line) and
@@ -77,31 +80,42 @@ static int write_all(const uint8_t *buf, size_t len)
 	return 0;
 }
 
+/* The directory to look for path's store from: the store tool_open_operand
+ * found along the path (storefd), else the directory the file is in. */
+static int store_search_start(const char *path, int storefd)
+{
+	char dir[PATH_MAX], *slash;
+
+	if (storefd >= 0)
+		return openat(storefd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (!realpath(path, dir))
+		return -1;
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return -1;
+	slash[slash == dir] = '\0';    /* its directory; "/" stays "/" */
+	return open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
 /* Whether a file with no header may be shown as it is: only if its store
  * allows plaintext files. Otherwise it may be an encrypted file whose
  * magic was damaged, whose bytes must not pass for its contents. Its
- * store is the highest directory above it that holds a descriptor: only
- * the backing root's is one (the mount hides it, and only it), while a
- * file of that name further down can be put there by anyone who writes
- * through the mount. 1 if allowed; else 0 with why (whylen bytes) said,
- * or EXIT_WRONG_KEY when the descriptor is under another key. */
-static int plaintext_allowed_at(const char *path, const struct keyring *kr, char *why, size_t whylen)
+ * store is the highest directory at or above fd that holds a descriptor:
+ * only the backing root's is one (the mount hides it, and only it), while
+ * a file of that name further down can be put there by anyone who writes
+ * through the mount. Takes fd (may be -1). 1 if allowed; else 0 with why
+ * (whylen bytes) said, or EXIT_WRONG_KEY when the descriptor is under
+ * another key. */
+static int plaintext_allowed_at(int fd, const struct keyring *kr, char *why, size_t whylen)
 {
-	char dir[PATH_MAX], *slash;
 	struct stat cur, up;
-	int fd, parent, rc, found = -ENOENT;
+	int parent, rc, found = -ENOENT;
 
-	if (!realpath(path, dir))
-		dir[0] = '\0';
-	slash = strrchr(dir, '/');
-	if (slash)
-		slash[slash == dir] = '\0';    /* its directory; "/" stays "/" */
-	fd = slash ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
 	while (fd >= 0) {
 		rc = store_plaintext_allowed(fd, kr);
 		if (rc != -ENOENT)
 			found = rc;
-		parent = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		parent = openat(fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (parent < 0 || fstat(fd, &cur) < 0 || fstat(parent, &up) < 0 ||
 		    (cur.st_dev == up.st_dev && cur.st_ino == up.st_ino)) {
 			if (parent >= 0)
@@ -203,7 +217,7 @@ int tools_cat(int argc, char **argv)
 	uint8_t raw[FMT_HEADER_SIZE], *buf = NULL;
 	const char *path;
 	ssize_t n;
-	int first, fd = -1, rc, status;
+	int first, fd = -1, storefd = -1, rc, status;
 
 	first = tool_parse(argc, argv, TOOL_OPT_KEYS | TOOL_OPT_STRICT, &o, usage_cat);
 	if (first < 0)
@@ -217,9 +231,9 @@ int tools_cat(int argc, char **argv)
 	if (status)
 		goto out;
 	status = EXIT_FAIL;
-	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);     /* a FIFO must not hang us */
+	fd = tool_open_operand(path, O_RDONLY | O_NONBLOCK, &storefd);     /* a FIFO must not hang us */
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		log_err("%s: %s", path, strerror(errno));
+		log_err("%s: %s", path, tool_path_strerror(fd < 0 ? -fd : errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
@@ -248,7 +262,7 @@ int tools_cat(int argc, char **argv)
 			snprintf(why, sizeof(why), "strict was asked");
 			rc = 0;
 		} else {
-			rc = plaintext_allowed_at(path, k.kr, why, sizeof(why));
+			rc = plaintext_allowed_at(store_search_start(path, storefd), k.kr, why, sizeof(why));
 		}
 		if (rc != 1) {
 			log_err("%s: not encrypted (no jetcryptfs header), and %s", path, why);
@@ -297,6 +311,8 @@ out:
 	}
 	if (fd >= 0)
 		close(fd);
+	if (storefd >= 0)
+		close(storefd);
 	tool_keys_free(&k);
 	return status;
 }

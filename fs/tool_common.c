@@ -2,26 +2,37 @@
  * Shared machinery of the offline tools. The tree walk collects the whole
  * file list before any tool acts on it, so that renames made while
  * converting never disturb a directory being read, and so that a progress
- * bar knows its total up front.
+ * bar knows its total up front. Every path below a backing directory is
+ * opened here, by tool_open_beneath, so that no tool follows a symlink
+ * the store's writers may have put in its way.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "desc.h"
 #include "format.h"
 #include "keys.h"
 #include "log.h"
+#include "mountinfo.h"
 #include "status.h"
 #include "store.h"
 #include "tool_common.h"
+
+/* Test hook: set (to anything), tool_open_beneath walks the path itself
+ * as on a kernel without openat2(2), so that tests cover that way too. */
+#define TOOL_NO_OPENAT2_ENV "JETCRYPTFS_TEST_NO_OPENAT2"
 
 /* The long option getopt_long just returned, as written: argv[optind - 1],
  * or the word before it when that is the option's separate value. */
@@ -145,11 +156,49 @@ static int tool_keys_load(const struct tool_opts *o, struct tool_keys *k)
 	return 0;
 }
 
+int tool_refuse_mount(const char *cmd, const char *path, int store)
+{
+	struct mountinfo m;
+	char abs[PATH_MAX];
+	const char *rel;
+	struct statfs sfs;
+	struct stat st;
+
+	/* A path that cannot be looked up is the tool's own error to name. */
+	if (mountinfo_abspath(path, abs) < 0 || mountinfo_holding(path, &m) <= 0 || !mountinfo_is_jcfs(&m))
+		return 0;
+	rel = strcmp(m.target, "/") ? abs + strlen(m.target) : abs;
+	/* fsck, encrypt and rekey want the store, which is the whole
+	 * backing directory; cat and inspect the file that backs this one. */
+	if (!store && !*rel)
+		store = 1;
+	/* statfs always asks the daemon, where stat may be answered from the
+	 * kernel's attribute cache. */
+	if ((statfs(m.target, &sfs) < 0 && errno == ENOTCONN) || (stat(m.target, &st) < 0 && errno == ENOTCONN)) {
+		fprintf(stderr, "jetcryptfs %s: %s is inside the jetcryptfs mount %s, which is dead (its daemon is "
+			"gone): run fusermount3 -u %s, then mount it again; this command takes its backing %s %s%s\n",
+			cmd, path, m.target, m.target, store ? "directory" : "path", m.source, store ? "" : rel);
+		return EXIT_USAGE;
+	}
+	if (store)
+		fprintf(stderr, "jetcryptfs %s: %s is inside the jetcryptfs mount %s (the decrypted view); give its "
+			"backing directory %s instead\n", cmd, path, m.target, m.source);
+	else
+		fprintf(stderr, "jetcryptfs %s: %s is inside the jetcryptfs mount %s (the decrypted view); give its "
+			"backing %s %s%s instead\n", cmd, path, m.target,
+			stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? "directory" : "file", m.source, rel);
+	return EXIT_USAGE;
+}
+
 int tool_load(const struct tool_opts *o, const char **backing, int need_backing,
 	      struct tool_keys *k)
 {
 	int status = tool_config_load(o, backing, need_backing, k);
 
+	/* Before the keys: a mount point given by mistake is named as such,
+	 * whether or not a key was given. */
+	if (!status && *backing)
+		status = tool_refuse_mount(o->cmd, *backing, need_backing);
 	return status ? status : tool_keys_load(o, k);
 }
 
@@ -177,6 +226,210 @@ void tool_keys_free(struct tool_keys *k)
 	keyring_free(k->kr);
 	k->kr = NULL;
 	config_free(&k->cfg);
+}
+
+/* ---- opening below the backing directory ---- */
+
+static int beneath_openat2(int rootfd, const char *rel, int flags, mode_t mode)
+{
+	/* No O_NOFOLLOW: with O_DIRECTORY it turns a trailing symlink into
+	 * ENOTDIR, where RESOLVE_NO_SYMLINKS says ELOOP for every one. */
+	struct open_how how = {
+		.flags = (unsigned long long)(flags | O_CLOEXEC),
+		.mode = flags & O_CREAT ? mode : 0,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd = syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
+
+	return fd < 0 ? -errno : (int)fd;
+}
+
+/* An open of name in dirfd failed with -rc: -ELOOP if name is a symlink
+ * (O_NOFOLLOW with O_DIRECTORY says ENOTDIR for one), else rc. */
+static int symlink_err(int dirfd, const char *name, int rc)
+{
+	struct stat st;
+
+	if (rc == -ENOTDIR && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+		return -ELOOP;
+	return rc;
+}
+
+/* What openat2 does, one component at a time from rootfd, for kernels
+ * before 5.6: every directory on the way opened with O_NOFOLLOW. */
+static int beneath_walk(int rootfd, const char *rel, int flags, mode_t mode)
+{
+	char comp[NAME_MAX + 1];
+	const char *p = rel;
+	int cur = rootfd, fd, rc;
+
+	for (;;) {
+		size_t len;
+		const char *next;
+
+		while (*p == '/')
+			p++;
+		len = strcspn(p, "/");
+		for (next = p + len; *next == '/'; next++)
+			;
+		if (len > NAME_MAX) {
+			rc = -ENAMETOOLONG;
+			break;
+		}
+		memcpy(comp, p, len);
+		comp[len] = '\0';
+		if (!*next) {
+			/* The last component; a trailing slash asks for a directory. */
+			int f = flags | O_NOFOLLOW | O_CLOEXEC | (p[len] == '/' ? O_DIRECTORY : 0);
+
+			fd = openat(cur, comp, f, mode);
+			rc = fd < 0 ? symlink_err(cur, comp, -errno) : fd;
+			break;
+		}
+		p = next;
+		if (!strcmp(comp, "."))
+			continue;
+		fd = openat(cur, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
+			rc = symlink_err(cur, comp, -errno);
+			break;
+		}
+		if (cur != rootfd)
+			close(cur);
+		cur = fd;
+	}
+	if (cur != rootfd)
+		close(cur);
+	return rc;
+}
+
+/* 1 if path is absolute or has a ".." component. */
+static int leads_out(const char *path)
+{
+	if (*path == '/')
+		return 1;
+	for (const char *p = path; (p = strstr(p, "..")); p += 2)
+		if ((p == path || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
+			return 1;
+	return 0;
+}
+
+int tool_open_beneath(int rootfd, const char *rel, int flags, mode_t mode)
+{
+	static int no_openat2 = -1;
+	int fd;
+
+	/* openat2 would take a ".." that stays beneath; refused in both ways
+	 * alike, so that a path means the same on every kernel. */
+	if (!*rel)
+		return -ENOENT;
+	if (leads_out(rel))
+		return -EXDEV;
+	if (no_openat2 < 0)
+		no_openat2 = getenv(TOOL_NO_OPENAT2_ENV) != NULL;
+	if (!no_openat2) {
+		fd = beneath_openat2(rootfd, rel, flags, mode);
+		if (fd != -ENOSYS)
+			return fd;
+		no_openat2 = 1;
+	}
+	return beneath_walk(rootfd, rel, flags, mode);
+}
+
+const char *tool_path_strerror(int err)
+{
+	if (err == ELOOP)
+		return "a symlink in its path (never followed below the backing directory)";
+	if (err == EXDEV)
+		return "'..' in its path below the backing directory (refused: give the path without it)";
+	return strerror(err);
+}
+
+int tool_open_read(int dirfd, const char *path)
+{
+	int fd = tool_open_beneath(dirfd, path, O_RDONLY | O_NOATIME, 0);
+
+	if (fd == -EPERM)
+		fd = tool_open_beneath(dirfd, path, O_RDONLY, 0);
+	if (fd < 0) {
+		errno = -fd;
+		return -1;
+	}
+	return fd;
+}
+
+int tool_open_parent(int rootfd, const char *rel, const char **base)
+{
+	const char *slash = strrchr(rel, '/');
+	char dir[PATH_MAX];
+
+	if (!slash) {
+		*base = rel;
+		return tool_open_beneath(rootfd, ".", O_RDONLY | O_DIRECTORY, 0);
+	}
+	if ((size_t)(slash - rel) >= sizeof(dir))
+		return -ENAMETOOLONG;
+	memcpy(dir, rel, (size_t)(slash - rel));
+	dir[slash - rel] = '\0';
+	*base = slash + 1;
+	return tool_open_beneath(rootfd, dir, O_RDONLY | O_DIRECTORY, 0);
+}
+
+int tool_open_operand(const char *path, int flags, int *storefd)
+{
+	char abs[PATH_MAX];
+	size_t len, plen;
+	int fd;
+
+	*storefd = -1;
+	if (path[0] == '/') {
+		len = strlen(path);
+		if (len >= sizeof(abs))
+			return -ENAMETOOLONG;
+		memcpy(abs, path, len + 1);
+	} else {
+		if (!getcwd(abs, sizeof(abs)))
+			return -errno;
+		plen = strlen(abs);
+		if (plen + 1 + strlen(path) >= sizeof(abs))
+			return -ENAMETOOLONG;
+		abs[plen] = '/';
+		strcpy(abs + plen + 1, path);
+	}
+	len = strlen(abs);
+	while (len > 1 && abs[len - 1] == '/')
+		abs[--len] = '\0';
+	/* Each directory along the path, from the top, as the operator wrote
+	 * it (symlinks there are theirs to choose). The first that holds a
+	 * store descriptor is the store; below it nothing is followed. */
+	for (size_t i = 0; i < len; i++) {
+		const char *rel = abs + i;
+		struct stat st;
+		char save;
+		int dfd;
+
+		if (abs[i] != '/' || (i == 0 && len == 1))
+			continue;
+		while (*rel == '/')
+			rel++;
+		save = abs[i ? i : 1];
+		abs[i ? i : 1] = '\0';
+		dfd = open(abs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		abs[i ? i : 1] = save;
+		if (dfd < 0)
+			break;          /* the open below names the problem */
+		if (fstatat(dfd, DESC_NAME, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			fd = tool_open_beneath(dfd, rel, flags, 0);
+			if (fd < 0)
+				close(dfd);
+			else
+				*storefd = dfd;
+			return fd;
+		}
+		close(dfd);
+	}
+	fd = open(path, flags | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
 }
 
 /* ---- tree walk ---- */
@@ -221,8 +474,23 @@ static int tree_add_dir(struct tool_tree *t, const char *rel, const struct stat 
 	return 0;
 }
 
+static int tree_add_symlinked(struct tool_tree *t, const char *rel)
+{
+	char **l = realloc(t->symlinked, (t->nsymlinked + 1) * sizeof(*l));
+
+	if (!l)
+		return -ENOMEM;
+	t->symlinked = l;
+	l[t->nsymlinked] = strdup(rel);
+	if (!l[t->nsymlinked])
+		return -ENOMEM;
+	t->nsymlinked++;
+	return 0;
+}
+
 struct walk {
 	struct tool_tree *t;
+	int rootfd;
 	const char *backing;
 	int remove_tmp;
 	char *err;
@@ -232,7 +500,25 @@ struct walk {
 
 static int walk_fail(struct walk *w, const char *rel, int rc)
 {
-	snprintf(w->err, w->errlen, "%s/%s: %s", w->backing, rel, strerror(-rc));
+	snprintf(w->err, w->errlen, "%s/%s: %s", w->backing, rel, tool_path_strerror(-rc));
+	return rc;
+}
+
+static int walk_dir(struct walk *w, int dfd, size_t plen, int depth);
+
+/* Descends into the directory w->path, named from the root again: a
+ * directory swapped for a symlink since it was listed is not followed
+ * but noted, and the walk goes on. */
+static int walk_sub(struct walk *w, size_t plen, int depth)
+{
+	int sub = tool_open_beneath(w->rootfd, w->path, O_RDONLY | O_DIRECTORY, 0), rc;
+
+	if (sub == -ELOOP)
+		return tree_add_symlinked(w->t, w->path) < 0 ? walk_fail(w, w->path, -ENOMEM) : 0;
+	if (sub < 0)
+		return walk_fail(w, w->path, sub);
+	rc = walk_dir(w, sub, plen, depth);
+	close(sub);
 	return rc;
 }
 
@@ -293,18 +579,11 @@ static int walk_dir(struct walk *w, int dfd, size_t plen, int depth)
 		} else if (depth == 0 && (store_name_reserved(de->d_name) || !strcmp(de->d_name, "lost+found"))) {
 			/* the descriptor and its temp file, fsck's directory */
 		} else if (S_ISDIR(st.st_mode)) {
-			int sub = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-			if (sub < 0) {
-				rc = walk_fail(w, w->path, -errno);
-				break;
-			}
 			rc = tree_add_dir(w->t, w->path, &st);
 			if (rc < 0)
 				walk_fail(w, w->path, rc);
 			else
-				rc = walk_dir(w, sub, plen + (plen ? 1 : 0) + nlen, depth + 1);
-			close(sub);
+				rc = walk_sub(w, plen + (plen ? 1 : 0) + nlen, depth + 1);
 		} else if (S_ISREG(st.st_mode)) {
 			rc = tree_add(w->t, w->path, &st);
 			if (rc < 0)
@@ -338,6 +617,7 @@ int tool_tree_walk(int rootfd, const char *backing, int remove_tmp, struct tool_
 		return -ENOMEM;
 	}
 	w->t = t;
+	w->rootfd = rootfd;
 	w->backing = backing;
 	w->remove_tmp = remove_tmp;
 	w->err = err;
@@ -367,36 +647,10 @@ void tool_tree_free(struct tool_tree *t)
 	for (size_t i = 0; i < t->ndirs; i++)
 		free(t->dirs[i].rel);
 	free(t->dirs);
+	for (size_t i = 0; i < t->nsymlinked; i++)
+		free(t->symlinked[i]);
+	free(t->symlinked);
 	memset(t, 0, sizeof(*t));
-}
-
-int tool_open_read(int dirfd, const char *path)
-{
-	int fd = openat(dirfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-
-	if (fd < 0 && errno == EPERM)
-		fd = openat(dirfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	return fd;
-}
-
-int tool_open_parent(int rootfd, const char *rel, const char **base)
-{
-	const char *slash = strrchr(rel, '/');
-	char dir[PATH_MAX];
-	int fd;
-
-	if (!slash) {
-		*base = rel;
-		fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	} else {
-		if ((size_t)(slash - rel) >= sizeof(dir))
-			return -ENAMETOOLONG;
-		memcpy(dir, rel, (size_t)(slash - rel));
-		dir[slash - rel] = '\0';
-		*base = slash + 1;
-		fd = openat(rootfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	}
-	return fd < 0 ? -errno : fd;
 }
 
 /* ---- signals ---- */

@@ -1,9 +1,17 @@
 /*
  * What the offline tools share: their common options (-c, --key-env,
  * --key-file, --cipher, --json, --quiet, --strict), loading the config
- * and keys with the same exit statuses as mount, a sorted walk of a
- * backing tree, signals that ask a long run to stop at a safe point, and
- * JSON string output.
+ * and keys with the same exit statuses as mount, the refusal of a path
+ * inside a jetcryptfs mount (the decrypted view, where the tools would
+ * see plaintext files), opening paths below a backing directory without
+ * ever following a symlink, a sorted walk of a backing tree, signals that
+ * ask a long run to stop at a safe point, and JSON string output.
+ *
+ * Symlinks: the path the operator gives (BACKING_DIR, or a FILE down to
+ * the directory of its store) is theirs and is followed like any path;
+ * below the backing directory, where whoever writes the store can put a
+ * symlink in place of a directory at any moment, no tool follows one --
+ * such a path fails with ELOOP, which tool_path_strerror names.
  */
 #ifndef JCFS_TOOL_COMMON_H
 #define JCFS_TOOL_COMMON_H
@@ -49,10 +57,13 @@ struct tool_keys {
 };
 
 /* Loads -c FILE (if given) into k->cfg -- if *backing is NULL and
- * need_backing, the config's backing_dir stands in -- then the keys as
- * mount does (never creating a TPM key) and the cipher for new files.
- * Returns 0 or an exit status after printing the problem (2 for a config
- * error or no backing directory, 3/4/10-19 for keys). */
+ * need_backing, the config's backing_dir stands in -- then refuses a
+ * *backing inside a jetcryptfs mount (tool_refuse_mount; need_backing
+ * says it is a store's directory, else a file of one), then loads the
+ * keys as mount does (never creating a TPM key) and the cipher for new
+ * files. Returns 0 or an exit status after printing the problem (2 for a
+ * config error, no backing directory or a path in a mount, 3/4/10-19 for
+ * keys). */
 int tool_load(const struct tool_opts *o, const char **backing, int need_backing,
 	      struct tool_keys *k);
 /* The start of the commands that take one optional BACKING_DIR (the
@@ -62,6 +73,13 @@ int tool_load(const struct tool_opts *o, const char **backing, int need_backing,
 int tool_start_dir(int argc, char **argv, unsigned flags, void (*usage)(FILE *f),
 		   struct tool_opts *o, struct tool_keys *k, const char **backing);
 void tool_keys_free(struct tool_keys *k);
+
+/* EXIT_USAGE after one line on stderr if path is a jetcryptfs mount point
+ * or inside one, live (give the backing directory instead: for a store
+ * command -- store set -- the mount's; else the backing counterpart of
+ * path) or dead (its daemon gone: unmount it, mount again); 0 otherwise,
+ * also when path cannot be looked up (the tool then names that). */
+int tool_refuse_mount(const char *cmd, const char *path, int store);
 
 /* A regular file of a backing tree. */
 struct tool_file {
@@ -75,26 +93,54 @@ struct tool_tree {
 	struct tool_file *dirs;         /* directories, the root as ".", sorted by rel */
 	size_t ndirs, capdirs;
 	unsigned long tmp_files;        /* leftover temp files found (or removed) */
-	unsigned long skipped;          /* symlinks, devices, sockets, fifos */
+	unsigned long skipped;          /* devices, sockets, fifos (symlinks are not counted) */
+	char **symlinked;               /* directories that were a symlink when the walk */
+	size_t nsymlinked;              /* went in: not followed, not walked (rel paths) */
 };
 
 /* Collects every regular file under the backing directory open as rootfd,
- * and every directory (the root too), without following symlinks, leaving
- * out the descriptor and lost+found at the root. Temp files of encrypt/rekey are counted and, with remove_tmp,
+ * and every directory (the root too, as "."), without following symlinks,
+ * leaving out the descriptor and lost+found at the root. A symlink is an
+ * entry of the store like a file, passed over; a directory is entered by
+ * its path from rootfd (tool_open_beneath), and one found replaced by a
+ * symlink by then is listed in t->symlinked, for the tool to report and
+ * fail on. Temp files of encrypt/rekey are counted and, with remove_tmp,
  * deleted (each directory fsync'd). Returns 0, or -errno with one line
  * naming the path in err. */
 int tool_tree_walk(int rootfd, const char *backing, int remove_tmp, struct tool_tree *t,
 		   char *err, size_t errlen);
 void tool_tree_free(struct tool_tree *t);
 
-/* openat(dirfd, path, O_RDONLY | O_NOFOLLOW) without updating the file's
+/* Opens rel below the directory rootfd (openat flags, O_CLOEXEC added;
+ * mode for O_CREAT) without following a symlink in any component, the
+ * last included: openat2(2) with RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS, or, on a kernel without it (ENOSYS), one component
+ * at a time with O_NOFOLLOW. The fd, or -errno: -ELOOP for a symlink on the
+ * way, -EXDEV for an absolute rel or one with a ".." (refused, never
+ * resolved, so that a path means the same on every kernel). */
+int tool_open_beneath(int rootfd, const char *rel, int flags, mode_t mode);
+
+/* strerror, with the words for what tool_open_beneath refuses (ELOOP,
+ * EXDEV). */
+const char *tool_path_strerror(int err);
+
+/* tool_open_beneath(dirfd, path, O_RDONLY) without updating the file's
  * access time where the caller may (owner or CAP_FOWNER): the tools read
- * every file, and encrypt must keep each file's atime as it was. */
+ * every file, and encrypt must keep each file's atime as it was. The fd,
+ * or -1 with errno set. */
 int tool_open_read(int dirfd, const char *path);
 
-/* Opens the directory of rel (relative to rootfd) and sets *base to its
- * last component: the directory fd or -errno. */
+/* Opens the directory of rel (relative to rootfd, by tool_open_beneath)
+ * and sets *base to its last component: the directory fd or -errno. */
 int tool_open_parent(int rootfd, const char *rel, const char **base);
+
+/* Opens an operand of cat or inspect (open flags; O_CLOEXEC is added).
+ * Its store is the first directory along path, from the top, that holds a
+ * store descriptor: the path is followed as written down to there, and
+ * below it opened by tool_open_beneath; *storefd is then that directory
+ * (an O_PATH fd to close), else -1 and path is opened as written. The fd
+ * or -errno. */
+int tool_open_operand(const char *path, int flags, int *storefd);
 
 /* SIGINT, SIGTERM and SIGHUP only set a flag, so that a long run stops
  * between two safe points; tool_interrupted() returns the signal or 0. */

@@ -73,8 +73,8 @@ static void usage_encrypt(FILE *f)
 		"\n"
 		"Exit status: 0 every plaintext file and xattr value is encrypted and the store is\n"
 		"strict; 1 some files or xattr values could not be converted (each named; run\n"
-		"again after fixing them);\n"
-		"2 usage or config error; 3 no key given; 4 key does not match this store;\n"
+		"again after fixing them); 2 usage or config error, or a path inside a jetcryptfs\n"
+		"mount (give its backing directory); 3 no key given; 4 key does not match this store;\n"
 		"6 damaged store descriptor; 7 the store is mounted or another jetcryptfs command\n"
 		"is working on it; 8 strict asked, the store allows plaintext files; 10-19 TPM\n"
 		"errors; 128+N stopped by signal N (run again to finish).\n");
@@ -118,11 +118,11 @@ static void usage_rekey(FILE *f)
 		"Exit status: 0 every encrypted file and xattr value is under the current key and\n"
 		"cipher; 1 some files could not be converted (each named: a key id that was not\n"
 		"given, a bad block or xattr value, a read or write error); 2 usage or config\n"
-		"error; 3 no key given; 4 key does not match this store, or a retired key that\n"
-		"files are still under is not given; 6 damaged store descriptor; 7 the store is\n"
-		"mounted or another jetcryptfs command is working on it; 8 strict asked, the\n"
-		"store allows plaintext files; 10-19 TPM errors; 128+N stopped by signal N (run\n"
-		"again to finish).\n");
+		"error, or a path inside a jetcryptfs mount (give its backing directory); 3 no key\n"
+		"given; 4 key does not match this store, or a retired key that files are still\n"
+		"under is not given; 6 damaged store descriptor; 7 the store is mounted or another\n"
+		"jetcryptfs command is working on it; 8 strict asked, the store allows plaintext\n"
+		"files; 10-19 TPM errors; 128+N stopped by signal N (run again to finish).\n");
 }
 
 struct conv {
@@ -189,13 +189,13 @@ static int convert_one(struct conv *cv, const struct tool_file *tf)
 
 	dfd = tool_open_parent(cv->rootfd, tf->rel, &base);
 	if (dfd < 0) {
-		conv_fail(cv, tf->rel, "cannot open its directory: %s", strerror(-dfd));
+		conv_fail(cv, tf->rel, "cannot open its directory: %s", tool_path_strerror(-dfd));
 		return 1;
 	}
 	tmp[0] = '\0';
 	src = tool_open_read(dfd, base);
 	if (src < 0 || fstat(src, &st) < 0) {
-		conv_fail(cv, tf->rel, "%s", strerror(errno));
+		conv_fail(cv, tf->rel, "%s", tool_path_strerror(errno));
 		goto out;
 	}
 	rc = content_load(&sc, src);
@@ -316,11 +316,11 @@ static int convert_xattrs(struct conv *cv, const struct tool_file *list, size_t 
 	char why[1024];
 
 	for (size_t i = 0; i < n && !tool_interrupted(); i++) {
-		int fd = openat(cv->rootfd, list[i].rel, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		int fd = tool_open_beneath(cv->rootfd, list[i].rel, O_PATH, 0);
 
 		if (fd < 0) {
-			if (errno != ENOENT)
-				conv_fail(cv, list[i].rel, "%s", strerror(errno));
+			if (fd != -ENOENT)
+				conv_fail(cv, list[i].rel, "%s", tool_path_strerror(-fd));
 			continue;
 		}
 		if (xattr_convert(fd, conv, &cv->xattrs, why, sizeof(why)) < 0)
@@ -350,7 +350,7 @@ static int plan(struct conv *cv, const struct tool_tree *t, int strict, char *ch
 			continue;
 		fd = tool_open_read(cv->rootfd, tf->rel);
 		if (fd < 0) {
-			conv_fail(cv, tf->rel, "%s", strerror(errno));
+			conv_fail(cv, tf->rel, "%s", tool_path_strerror(errno));
 			continue;
 		}
 		n = pread(fd, raw, sizeof(raw), 0);
@@ -473,6 +473,8 @@ static int convert(int argc, char **argv, int rekey)
 	}
 	if (t.tmp_files && !o.quiet)
 		log_info("%s: removed %lu temp files of an interrupted run", backing, t.tmp_files);
+	for (size_t i = 0; i < t.nsymlinked; i++)
+		conv_fail(&cv, t.symlinked[i], "%s; its files were not converted", tool_path_strerror(ELOOP));
 	chosen = calloc(t.n + 1, 1);
 	if (!chosen) {
 		log_err("out of memory");

@@ -64,9 +64,10 @@ static void usage_fsck(FILE *f)
 		"                        config's strict: true)\n"
 		"  -h, --help            this text\n"
 		"\n"
-		"Exit status: 0 clean; 1 problems found (each listed); 2 usage or config error;\n"
-		"3 no key given; 4 key does not match this store (the descriptor's key id, or that\n"
-		"of every encrypted file, is not among the given keys; both named), or a retired\n"
+		"Exit status: 0 clean; 1 problems found (each listed); 2 usage or config error,\n"
+		"or a path inside a jetcryptfs mount (give its backing directory); 3 no key given;\n"
+		"4 key does not match this store (the descriptor's key id, or that of every\n"
+		"encrypted file, is not among the given keys; both named), or a retired\n"
 		"key id that files are still under (rotated out, not yet rekeyed) is not given;\n"
 		"6 the store descriptor is damaged or fails authentication (other problems are\n"
 		"listed too); 10-19 TPM errors.\n");
@@ -182,7 +183,7 @@ static void verify(struct fsck *f, const struct tool_file *tf, const struct keyr
 
 	fd = tool_open_read(f->rootfd, tf->rel);
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		problem(f, tf->rel, -1, "cannot read: %s", strerror(errno));
+		problem(f, tf->rel, -1, "cannot read: %s", tool_path_strerror(errno));
 		goto out;
 	}
 	if (pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
@@ -274,11 +275,12 @@ static void verify_xattrs(struct fsck *f, const struct tool_file *list, size_t n
 {
 	for (size_t i = 0; i < n && !tool_interrupted(); i++) {
 		struct xattr_bad b = { f, list[i].rel };
-		int fd = openat(f->rootfd, list[i].rel, O_PATH | O_NOFOLLOW | O_CLOEXEC), rc;
+		int fd = tool_open_beneath(f->rootfd, list[i].rel, O_PATH, 0), rc;
 
 		if (fd < 0) {
-			if (errno != ENOENT)
-				problem(f, list[i].rel, -1, "cannot open to check its xattrs: %s", strerror(errno));
+			if (fd != -ENOENT)
+				problem(f, list[i].rel, -1, "cannot open to check its xattrs: %s",
+					tool_path_strerror(-fd));
 			continue;
 		}
 		rc = xattr_verify(fd, f->strict, &f->xc, xattr_bad, &b);
@@ -469,6 +471,8 @@ int tools_fsck(int argc, char **argv)
 		log_err("%s", err);
 		goto out;
 	}
+	for (size_t i = 0; i < t.nsymlinked; i++)
+		problem(&f, t.symlinked[i], -1, "%s; its files were not checked", tool_path_strerror(ELOOP));
 	cls = calloc(t.n + 1, sizeof(*cls));
 	keys = calloc(t.n + 1, sizeof(*keys));
 	if (!cls || !keys) {
@@ -521,7 +525,7 @@ int tools_fsck(int argc, char **argv)
 			break;
 		case CLS_ERROR:
 			(void)classify(&f, &t.files[i], &errnum, &kk, &h);
-			problem(&f, t.files[i].rel, -1, "cannot read: %s", strerror(errnum));
+			problem(&f, t.files[i].rel, -1, "cannot read: %s", tool_path_strerror(errnum));
 			break;
 		case CLS_FOREIGN:
 			if (classify(&f, &t.files[i], &errnum, &kk, &h) == CLS_FOREIGN) {

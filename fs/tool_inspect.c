@@ -37,8 +37,10 @@ static void usage_inspect(FILE *f)
 		"                        descriptor's policy), error\n"
 		"  -h, --help            this text\n"
 		"\n"
-		"Exit status: 0 every file was read; 1 a file could not be read, has a damaged\n"
-		"header or an impossible size; 2 usage error.\n");
+		"Exit status: 0 every file was read; 1 a file could not be read (a symlink below\n"
+		"its store's directory is never followed), has a damaged header or an impossible\n"
+		"size; 2 usage error, or a path inside a jetcryptfs mount (give its backing\n"
+		"file or directory).\n");
 }
 
 struct insp {
@@ -65,7 +67,7 @@ static void json_begin(struct insp *in, const char *path, const char *type)
 /* err: an errno, or 0 for a path that is no regular file or directory. */
 static void inspect_error(struct insp *in, const char *path, int err)
 {
-	const char *what = err ? strerror(err) : "not a regular file or directory";
+	const char *what = err ? tool_path_strerror(err) : "not a regular file or directory";
 
 	in->bad = 1;
 	if (in->json) {
@@ -224,6 +226,18 @@ static void inspect_dir(struct insp *in, const char *dir, int dfd)
 		in->bad = 1;
 		return;
 	}
+	for (size_t i = 0; i < t.nsymlinked; i++) {
+		snprintf(path, sizeof(path), "%.*s/%s", (int)dlen, dir, t.symlinked[i]);
+		in->bad = 1;
+		if (in->json) {
+			json_begin(in, path, "error");
+			printf(", \"error\": ");
+			tool_json_str(stdout, tool_path_strerror(ELOOP));
+			printf("}");
+		} else {
+			log_err("%s: %s; its files were not inspected", path, tool_path_strerror(ELOOP));
+		}
+	}
 	for (size_t i = 0; i < t.n; i++) {
 		snprintf(path, sizeof(path), "%.*s/%s", (int)dlen, dir, t.files[i].rel);
 		fd = tool_open_read(dfd, t.files[i].rel);
@@ -250,13 +264,19 @@ int tools_inspect(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	in.json = o.json;
+	/* All refused before any is shown. */
+	for (int i = first; i < argc; i++)
+		if (tool_refuse_mount("inspect", argv[i], 0))
+			return EXIT_USAGE;
 	for (int i = first; i < argc; i++) {
 		const char *path = argv[i], *base = strrchr(path, '/');
-		int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);     /* a FIFO must not hang us */
+		int storefd, fd = tool_open_operand(path, O_RDONLY | O_NONBLOCK, &storefd);  /* a FIFO must not hang us */
 		struct stat st;
 
+		if (storefd >= 0)
+			close(storefd);
 		if (fd < 0 || fstat(fd, &st) < 0) {
-			inspect_error(&in, path, errno);
+			inspect_error(&in, path, fd < 0 ? -fd : errno);
 			if (fd >= 0)
 				close(fd);
 			continue;
