@@ -216,17 +216,21 @@ env JCFS_T_PREV="$PREV" JCFS_T_CIPHER=aes JCFS_T_DIR="$ME" JCFS_T_OTHER=stays "$
 	--key-file "$JC_TMP/keyfifo" "$BE" "$ME" 7>&- &
 parent=$!
 JC_PIDS+=("$parent")
-# the parent scrubs right after the fork: wait for that, up to 10 s
+# The parent scrubs right after the fork: wait up to 10 s for that. Until
+# env has exec'd jetcryptfs, /proc/PID/environ is the shell's block, which
+# lacks JCFS_T_OTHER as well as the secret: that is not the scrub.
 for ((i = 0; i < 200; i++)); do
-	grep -qaF -- "$PREV" /proc/"$parent"/environ || break
+	tr '\0' '\n' </proc/"$parent"/environ >"$JC_TMP/parent.env" ||
+		fail "the parent ($parent) is gone: the key file was not waited for"
+	grep -qx 'JCFS_T_OTHER=stays' "$JC_TMP/parent.env" && ! grep -qF -- "$PREV" "$JC_TMP/parent.env" && break
 	sleep 0.05
 done
-tr '\0' '\n' </proc/"$parent"/environ >"$JC_TMP/parent.env" || fail "the parent ($parent) is gone: the key file was not waited for"
+grep -qx 'JCFS_T_OTHER=stays' "$JC_TMP/parent.env" ||
+	fail "a variable the config does not name left the parent's environment (or it never started)"
 grep -qaF -- "$PREV" /proc/"$parent"/environ && fail "the waiting parent still holds the config's \$JCFS_T_PREV (prev_key)"
 grep -q '^JCFS_T_PREV=' "$JC_TMP/parent.env" && fail "JCFS_T_PREV is still set in the waiting parent"
 grep -q '^JCFS_T_CIPHER=' "$JC_TMP/parent.env" && fail "JCFS_T_CIPHER (cipher: \$JCFS_T_CIPHER) is still in the waiting parent's environment"
 grep -q '^JCFS_T_DIR=' "$JC_TMP/parent.env" && fail "JCFS_T_DIR (named by the include) is still in the waiting parent's environment"
-grep -qx 'JCFS_T_OTHER=stays' "$JC_TMP/parent.env" || fail "a variable the config does not name left the parent's environment"
 ! jc_is_mounted "$ME" || fail "mounted before the key was written"
 kill -0 "$parent" 2>/dev/null || fail "the parent did not wait"
 echo "$KEY1" >&7
