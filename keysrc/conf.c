@@ -366,6 +366,64 @@ static struct conf_value *value_new(struct conf_src *s, enum conf_type t, struct
 	return v;
 }
 
+static int value_dup(struct conf_src *s, const struct conf_value *src, const char *file,
+		     int line, int col, int nest, struct conf_pos at, struct conf_value **out);
+
+/* value_dup's entries of a block, into v (whose values are nest deep). */
+static int dup_entries(struct conf_src *s, const struct conf_value *src, struct conf_value *v,
+		       int nest, struct conf_pos at)
+{
+	size_t i;
+	int r;
+
+	if (src->u.map.n) {
+		v->u.map.v = calloc(src->u.map.n, sizeof(*v->u.map.v));
+		if (!v->u.map.v)
+			return fail_nomem(s);
+	}
+	for (i = 0; i < src->u.map.n; i++) {
+		const struct conf_entry *se = &src->u.map.v[i];
+		struct conf_entry *de = &v->u.map.v[i];
+
+		v->u.map.n = i + 1;     /* what conf_free(v) frees */
+		r = charge(s, sizeof(*de) + strlen(se->key) + 1, at);
+		if (r < 0)
+			return r;
+		de->key = strdup(se->key);
+		if (!de->key)
+			return fail_nomem(s);
+		de->line = se->line;
+		de->col = se->col;
+		r = value_dup(s, se->val, se->val->file, se->val->line, se->val->col, nest, at, &de->val);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* value_dup's elements of an array, into v (whose values are nest deep). */
+static int dup_elements(struct conf_src *s, const struct conf_value *src, struct conf_value *v,
+			int nest, struct conf_pos at)
+{
+	size_t i;
+	int r;
+
+	if (src->u.arr.n) {
+		v->u.arr.v = calloc(src->u.arr.n, sizeof(*v->u.arr.v));
+		if (!v->u.arr.v)
+			return fail_nomem(s);
+	}
+	for (i = 0; i < src->u.arr.n; i++) {
+		const struct conf_value *e = src->u.arr.v[i];
+
+		v->u.arr.n = i + 1;     /* what conf_free(v) frees */
+		r = value_dup(s, e, e->file, e->line, e->col, nest, at, &v->u.arr.v[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* A deep copy for $VAR, to go where the reference is written: at, in s,
  * with nest blocks and arrays around it. The copy's root is placed there
  * so that config.c points its messages at the use, not the definition;
@@ -376,8 +434,7 @@ static int value_dup(struct conf_src *s, const struct conf_value *src, const cha
 		     int line, int col, int nest, struct conf_pos at, struct conf_value **out)
 {
 	struct conf_value *v;
-	size_t i;
-	int r;
+	int r = 0;
 
 	*out = NULL;
 	if (nest >= CONF_MAX_NEST)
@@ -393,16 +450,15 @@ static int value_dup(struct conf_src *s, const struct conf_value *src, const cha
 	v->line = line;
 	v->col = col;
 	v->file = strdup(file);
-	if (!v->file)
-		goto nomem;
+	if (!v->file) {
+		r = fail_nomem(s);
+		goto out;
+	}
 	switch (src->type) {
 	case CONF_STRING:
 		r = charge(s, strlen(src->u.s) + 1, at);
-		if (r < 0)
-			goto err;
-		v->u.s = strdup(src->u.s);
-		if (!v->u.s)
-			goto nomem;
+		if (r == 0 && !(v->u.s = strdup(src->u.s)))
+			r = fail_nomem(s);
 		break;
 	case CONF_INT:
 		v->u.i = src->u.i;
@@ -414,52 +470,17 @@ static int value_dup(struct conf_src *s, const struct conf_value *src, const cha
 		v->u.b = src->u.b;
 		break;
 	case CONF_MAP:
-		if (src->u.map.n) {
-			v->u.map.v = calloc(src->u.map.n, sizeof(*v->u.map.v));
-			if (!v->u.map.v)
-				goto nomem;
-		}
-		for (i = 0; i < src->u.map.n; i++) {
-			const struct conf_entry *se = &src->u.map.v[i];
-			struct conf_entry *de = &v->u.map.v[i];
-
-			v->u.map.n = i + 1;
-			r = charge(s, sizeof(*de) + strlen(se->key) + 1, at);
-			if (r < 0)
-				goto err;
-			de->key = strdup(se->key);
-			if (!de->key)
-				goto nomem;
-			de->line = se->line;
-			de->col = se->col;
-			r = value_dup(s, se->val, se->val->file, se->val->line, se->val->col, nest + 1, at,
-				      &de->val);
-			if (r < 0)
-				goto err;
-		}
+		r = dup_entries(s, src, v, nest + 1, at);
 		break;
 	case CONF_ARRAY:
-		if (src->u.arr.n) {
-			v->u.arr.v = calloc(src->u.arr.n, sizeof(*v->u.arr.v));
-			if (!v->u.arr.v)
-				goto nomem;
-		}
-		for (i = 0; i < src->u.arr.n; i++) {
-			const struct conf_value *e = src->u.arr.v[i];
-
-			v->u.arr.n = i + 1;
-			r = value_dup(s, e, e->file, e->line, e->col, nest + 1, at, &v->u.arr.v[i]);
-			if (r < 0)
-				goto err;
-		}
+		r = dup_elements(s, src, v, nest + 1, at);
 		break;
 	}
-	*out = v;
-	return 0;
-nomem:
-	r = fail_nomem(s);
-err:
-	conf_free(v);
+out:
+	if (r < 0)
+		conf_free(v);
+	else
+		*out = v;
 	return r;
 }
 
