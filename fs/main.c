@@ -596,10 +596,20 @@ static int env_value_is(const char *value, const char *secret)
 	return secret && *secret && len == strlen(secret) && sodium_memcmp(value, secret, len) == 0;
 }
 
-/* Wipes every variable a secret came from -- $JS_KEY, --key-env NAME, and
- * any variable whose value is a secret of the config (`key: $VAR`, TPM
- * passwords) -- name and value, from the original block, and removes it
- * from environ. Frees snap. */
+static int env_name_in(const char *name, char *const *names)
+{
+	for (size_t i = 0; names && names[i]; i++)
+		if (!strcmp(name, names[i]))
+			return 1;
+	return 0;
+}
+
+/* Wipes every variable a secret came from -- $JS_KEY, --key-env NAME,
+ * every variable the config took a value from (cfg->env_names: `key:
+ * $VAR`, TPM passwords, and the rest, which may hold a secret just as
+ * well), and any variable whose value is a secret of the config -- name
+ * and value, from the original block, and removes it from environ. Frees
+ * snap. */
 static void env_scrub(char **snap, const char *key_env, const struct config *cfg)
 {
 	const char *secrets[] = { cfg->key, cfg->prev_key, cfg->tpm.encryption_password,
@@ -615,7 +625,8 @@ static void env_scrub(char **snap, const char *key_env, const struct config *cfg
 			continue;
 		memcpy(name, snap[i], nlen);
 		name[nlen] = '\0';
-		hit = !strcmp(name, KEYRING_DEFAULT_ENV) || (key_env && !strcmp(name, key_env));
+		hit = !strcmp(name, KEYRING_DEFAULT_ENV) || (key_env && !strcmp(name, key_env)) ||
+		      env_name_in(name, cfg->env_names);
 		for (size_t k = 0; k < sizeof(secrets) / sizeof(secrets[0]) && !hit; k++)
 			hit = env_value_is(eq + 1, secrets[k]);
 		if (!hit)
@@ -1045,13 +1056,21 @@ static int cmd_mount(int argc, char **argv)
 		setsid();
 		_exit(run_daemon(&mo));
 	}
-	/* Parent: scrub the key from our own environment too, then wait for
-	 * the daemon's verdict. */
+	/* Parent: scrub what the daemon scrubs from our own environment too
+	 * -- $JS_KEY, --key-env and the variables the config names -- then
+	 * wait for the daemon's verdict, which may take long (a TPM, a key
+	 * file that is a pipe). The config is read for the names alone, and
+	 * quietly: the daemon reports what is wrong with it. A pipe, as the
+	 * config (-c <(...)) or an include, is the daemon's to read: the
+	 * variables only it names stay here until the mount is ready. */
 	close(pipefd[1]);
 	{
-		struct config none = CONFIG_EMPTY;
+		struct config names = CONFIG_EMPTY;
 
-		env_scrub(env_snapshot(), mo.key_env, &none);
+		if (mo.config)
+			(void)config_env_names(mo.config, &names.env_names);
+		env_scrub(env_snapshot(), mo.key_env, &names);
+		config_free(&names);
 	}
 	if (read(pipefd[0], &b, 1) == 1)
 		return b;

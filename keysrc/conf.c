@@ -27,8 +27,16 @@
 #include <sodium.h>
 
 #define CONF_MAX_FILE     (16u << 20)   /* a config file is small; refuse a runaway one */
-#define CONF_MAX_NEST     64            /* maps and arrays inside each other */
 #define CONF_MAX_INCLUDE  16            /* include depth */
+
+/* What one parse shares across its files: the size of the tree so far,
+ * the flags and where the environment variables used are listed. */
+struct conf_parse {
+	size_t size;            /* values, keys, strings: what charge() was told */
+	int too_big;            /* the size limit was hit: errors are -E2BIG */
+	unsigned flags;
+	struct conf_names *env; /* NULL: not asked for */
+};
 
 struct conf_pos {
 	size_t off;
@@ -45,6 +53,8 @@ struct conf_src {
 	struct conf_pos p;
 	const struct conf_src *parent;
 	int depth;
+	int nest;               /* blocks and arrays around the include */
+	struct conf_parse *ps;
 	char *err;
 	size_t errlen;
 	int failed;
@@ -86,6 +96,9 @@ static int fail_at(struct conf_src *s, struct conf_pos at, const char *fmt, ...)
 
 static int fail_nomem(struct conf_src *s)
 {
+	/* what the caller took for out of memory was the size limit */
+	if (s->ps->too_big)
+		return -E2BIG;
 	if (!s->failed) {
 		s->failed = 1;
 		if (s->err && s->errlen)
@@ -100,8 +113,9 @@ static int fail_nomem(struct conf_src *s)
  * password -- so messages name the kind of token instead (token_kind). */
 static const char *const known_names[] = {
 	"jetstream", "cipher", "key", "encryption_key", "ek", "prev_key",
-	"prev_encryption_key", "store_dir", "backing_dir", "adopt", "strict",
-	"tpm", "keys_file", "encryption_password", "srk_password", "pcr", "tcti",
+	"prev_encryption_key", "prev_ek", "store_dir", "store", "storedir",
+	"backing_dir", "adopt", "strict", "tpm", "keys_file", "encryption_password",
+	"srk_password", "pcr", "tcti",
 };
 
 static int is_known_name(const char *name)
@@ -308,11 +322,37 @@ void conf_free(struct conf_value *v)
 	free(v);
 }
 
-static struct conf_value *value_new(const struct conf_src *s, enum conf_type t,
-				    struct conf_pos at)
+/* Adds n bytes to the size of the tree; past CONF_MAX_TREE the parse
+ * fails, with the message at the place that crossed the line. */
+static int charge(struct conf_src *s, size_t n, struct conf_pos at)
 {
-	struct conf_value *v = calloc(1, sizeof(*v));
+	if (s->ps->too_big)
+		return -E2BIG;
+	if (n > CONF_MAX_TREE - s->ps->size) {
+		fail_at(s, at, "the config grows past %u MiB once its $VAR references and includes are "
+			"expanded (is a variable copied into itself over and over?)", CONF_MAX_TREE >> 20);
+		s->ps->too_big = 1;
+		return -E2BIG;
+	}
+	s->ps->size += n;
+	return 0;
+}
 
+/* What a value costs besides its string: itself, its slot in the block or
+ * array that holds it, and its copy of the file name. */
+static size_t node_cost(const char *file)
+{
+	return sizeof(struct conf_value) + sizeof(struct conf_value *) + strlen(file) + 1;
+}
+
+/* NULL if out of memory or past the size limit (fail_nomem tells which). */
+static struct conf_value *value_new(struct conf_src *s, enum conf_type t, struct conf_pos at)
+{
+	struct conf_value *v;
+
+	if (charge(s, node_cost(s->name), at) < 0)
+		return NULL;
+	v = calloc(1, sizeof(*v));
 	if (!v)
 		return NULL;
 	v->file = strdup(s->name);
@@ -326,27 +366,99 @@ static struct conf_value *value_new(const struct conf_src *s, enum conf_type t,
 	return v;
 }
 
-/* A deep copy for $VAR, placed where the reference is written so that
- * config.c points its messages at the use, not the definition. */
-static struct conf_value *value_dup(const struct conf_value *src, const char *file,
-				    int line, int col)
-{
-	struct conf_value *v = calloc(1, sizeof(*v));
-	size_t i;
+static int value_dup(struct conf_src *s, const struct conf_value *src, const char *file,
+		     int line, int col, int nest, struct conf_pos at, struct conf_value **out);
 
+/* value_dup's entries of a block, into v (whose values are nest deep). */
+static int dup_entries(struct conf_src *s, const struct conf_value *src, struct conf_value *v,
+		       int nest, struct conf_pos at)
+{
+	size_t i;
+	int r;
+
+	if (src->u.map.n) {
+		v->u.map.v = calloc(src->u.map.n, sizeof(*v->u.map.v));
+		if (!v->u.map.v)
+			return fail_nomem(s);
+	}
+	for (i = 0; i < src->u.map.n; i++) {
+		const struct conf_entry *se = &src->u.map.v[i];
+		struct conf_entry *de = &v->u.map.v[i];
+
+		v->u.map.n = i + 1;     /* what conf_free(v) frees */
+		r = charge(s, sizeof(*de) + strlen(se->key) + 1, at);
+		if (r < 0)
+			return r;
+		de->key = strdup(se->key);
+		if (!de->key)
+			return fail_nomem(s);
+		de->line = se->line;
+		de->col = se->col;
+		r = value_dup(s, se->val, se->val->file, se->val->line, se->val->col, nest, at, &de->val);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* value_dup's elements of an array, into v (whose values are nest deep). */
+static int dup_elements(struct conf_src *s, const struct conf_value *src, struct conf_value *v,
+			int nest, struct conf_pos at)
+{
+	size_t i;
+	int r;
+
+	if (src->u.arr.n) {
+		v->u.arr.v = calloc(src->u.arr.n, sizeof(*v->u.arr.v));
+		if (!v->u.arr.v)
+			return fail_nomem(s);
+	}
+	for (i = 0; i < src->u.arr.n; i++) {
+		const struct conf_value *e = src->u.arr.v[i];
+
+		v->u.arr.n = i + 1;     /* what conf_free(v) frees */
+		r = value_dup(s, e, e->file, e->line, e->col, nest, at, &v->u.arr.v[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* A deep copy for $VAR, to go where the reference is written: at, in s,
+ * with nest blocks and arrays around it. The copy's root is placed there
+ * so that config.c points its messages at the use, not the definition;
+ * what it holds keeps its own place. It counts against the tree's size
+ * and depth as parsed values do: that is what stops "b: [$a, $a, ...]",
+ * "c: [$b, $b, ...]" from doubling its way to gigabytes. */
+static int value_dup(struct conf_src *s, const struct conf_value *src, const char *file,
+		     int line, int col, int nest, struct conf_pos at, struct conf_value **out)
+{
+	struct conf_value *v;
+	int r = 0;
+
+	*out = NULL;
+	if (nest >= CONF_MAX_NEST)
+		return fail_at(s, at, "blocks and arrays nested too deeply once a variable is expanded "
+			       "(at most %d levels)", CONF_MAX_NEST);
+	r = charge(s, node_cost(file), at);
+	if (r < 0)
+		return r;
+	v = calloc(1, sizeof(*v));
 	if (!v)
-		return NULL;
+		return fail_nomem(s);
 	v->type = src->type;
 	v->line = line;
 	v->col = col;
 	v->file = strdup(file);
-	if (!v->file)
-		goto nomem;
+	if (!v->file) {
+		r = fail_nomem(s);
+		goto out;
+	}
 	switch (src->type) {
 	case CONF_STRING:
-		v->u.s = strdup(src->u.s);
-		if (!v->u.s)
-			goto nomem;
+		r = charge(s, strlen(src->u.s) + 1, at);
+		if (r == 0 && !(v->u.s = strdup(src->u.s)))
+			r = fail_nomem(s);
 		break;
 	case CONF_INT:
 		v->u.i = src->u.i;
@@ -358,45 +470,25 @@ static struct conf_value *value_dup(const struct conf_value *src, const char *fi
 		v->u.b = src->u.b;
 		break;
 	case CONF_MAP:
-		if (src->u.map.n) {
-			v->u.map.v = calloc(src->u.map.n, sizeof(*v->u.map.v));
-			if (!v->u.map.v)
-				goto nomem;
-		}
-		for (i = 0; i < src->u.map.n; i++) {
-			const struct conf_value *e = src->u.map.v[i].val;
-			v->u.map.v[i].key = strdup(src->u.map.v[i].key);
-			v->u.map.v[i].val = value_dup(e, e->file, e->line, e->col);
-			v->u.map.n = i + 1;
-			if (!v->u.map.v[i].key || !v->u.map.v[i].val)
-				goto nomem;
-		}
+		r = dup_entries(s, src, v, nest + 1, at);
 		break;
 	case CONF_ARRAY:
-		if (src->u.arr.n) {
-			v->u.arr.v = calloc(src->u.arr.n, sizeof(*v->u.arr.v));
-			if (!v->u.arr.v)
-				goto nomem;
-		}
-		for (i = 0; i < src->u.arr.n; i++) {
-			const struct conf_value *e = src->u.arr.v[i];
-			v->u.arr.v[i] = value_dup(e, e->file, e->line, e->col);
-			v->u.arr.n = i + 1;
-			if (!v->u.arr.v[i])
-				goto nomem;
-		}
+		r = dup_elements(s, src, v, nest + 1, at);
 		break;
 	}
-	return v;
-nomem:
-	conf_free(v);
-	return NULL;
+out:
+	if (r < 0)
+		conf_free(v);
+	else
+		*out = v;
+	return r;
 }
 
-/* Takes ownership of key and val. A repeated key replaces the earlier
- * entry and moves to the end, so file order is the order of the last
- * assignments and the later of two case-variants wins in conf_map_get. */
-static int map_set(struct conf_value *m, char *key, struct conf_value *val)
+/* Takes ownership of key (written at line:col) and val. A repeated key
+ * replaces the earlier entry and moves to the end, so file order is the
+ * order of the last assignments and the later of two case-variants wins
+ * in conf_map_get. */
+static int map_set(struct conf_value *m, char *key, int line, int col, struct conf_value *val)
 {
 	size_t i;
 
@@ -425,6 +517,8 @@ static int map_set(struct conf_value *m, char *key, struct conf_value *val)
 		m->u.map.v = nv;
 	}
 	m->u.map.v[m->u.map.n].key = key;
+	m->u.map.v[m->u.map.n].line = line;
+	m->u.map.v[m->u.map.n].col = col;
 	m->u.map.v[m->u.map.n].val = val;
 	m->u.map.n++;
 	return 0;
@@ -466,7 +560,7 @@ static int parse_value(struct conf_src *s, const struct conf_scope *sc, int nest
 		       struct conf_value **out);
 static int parse_map_body(struct conf_src *s, struct conf_value *m,
 			  const struct conf_scope *sc, int nest, const struct conf_pos *open);
-static int parse_include(struct conf_src *s, struct conf_value *m, struct conf_pos at);
+static int parse_include(struct conf_src *s, struct conf_value *m, int nest, struct conf_pos at);
 
 static int hexval(int c)
 {
@@ -706,23 +800,46 @@ static int bool_word(const char *t, int *b)
 	return 0;
 }
 
+/* Lists name among the environment variables the parse used, once. */
+static int note_env(struct conf_src *s, const char *name)
+{
+	struct conf_names *e = s->ps->env;
+	char **nv;
+	size_t i;
+
+	if (!e)
+		return 0;
+	for (i = 0; i < e->n; i++)
+		if (strcmp(e->v[i], name) == 0)
+			return 0;
+	nv = realloc(e->v, (e->n + 2) * sizeof(*nv));
+	if (!nv)
+		return fail_nomem(s);
+	e->v = nv;
+	nv[e->n] = strdup(name);
+	if (!nv[e->n])
+		return fail_nomem(s);
+	nv[++e->n] = NULL;
+	return 0;
+}
+
 /* $NAME: the keys assigned so far in the enclosing maps, innermost first
  * (case-sensitive, as NATS), then the environment. An environment value
  * is always a string: NATS re-parses it as a config value, which turns
  * JS_KEY=123 into an integer and rejects a key that starts with digits
  * and goes on with letters; a key must come through unchanged. */
 static int resolve_var(struct conf_src *s, const struct conf_scope *sc, const char *name,
-		       struct conf_pos at, struct conf_value **out)
+		       int nest, struct conf_pos at, struct conf_value **out)
 {
 	const char *env;
+	int r;
 
 	for (; sc; sc = sc->up) {
 		size_t i;
 		for (i = sc->map->u.map.n; i-- > 0;) {
-			if (strcmp(sc->map->u.map.v[i].key, name) == 0) {
-				*out = value_dup(sc->map->u.map.v[i].val, s->name, at.line, at.col);
-				return *out ? 0 : fail_nomem(s);
-			}
+			if (strcmp(sc->map->u.map.v[i].key, name) == 0)
+				return value_dup(s, sc->map->u.map.v[i].val, s->name, at.line, at.col, nest,
+						 at, out);
 		}
 	}
 	env = getenv(name);
@@ -732,6 +849,11 @@ static int resolve_var(struct conf_src *s, const struct conf_scope *sc, const ch
 	if (!env)
 		return fail_at(s, at, "unknown variable: the name after '$' is not set earlier in this file "
 			       "nor in the environment (quote a value that starts with '$')");
+	r = note_env(s, name);
+	if (r == 0)
+		r = charge(s, strlen(env) + 1, at);
+	if (r < 0)
+		return r;
 	*out = value_new(s, CONF_STRING, at);
 	if (*out)
 		(*out)->u.s = strdup(env);
@@ -747,7 +869,8 @@ static int resolve_var(struct conf_src *s, const struct conf_scope *sc, const ch
  * and is a boolean, a number, a $variable or else a string. Unlike NATS,
  * a value that starts with digits and goes on with letters ("3secret")
  * is a string, not an error. */
-static int parse_bare(struct conf_src *s, const struct conf_scope *sc, struct conf_value **out)
+static int parse_bare(struct conf_src *s, const struct conf_scope *sc, int nest,
+		      struct conf_value **out)
 {
 	struct conf_pos at = s->p;
 	size_t start = s->p.off, n;
@@ -773,9 +896,12 @@ static int parse_bare(struct conf_src *s, const struct conf_scope *sc, struct co
 			r = fail_at(s, at, "'$' without a variable name");
 			goto out;
 		}
-		r = resolve_var(s, sc, t + 1, at, &v);
+		r = resolve_var(s, sc, t + 1, nest, at, &v);
 		goto out;
 	}
+	r = charge(s, n + 1, at);
+	if (r < 0)
+		goto out;
 	if (bool_word(t, &b)) {
 		v = value_new(s, CONF_BOOL, at);
 		if (v)
@@ -813,6 +939,8 @@ static int parse_string_value(struct conf_src *s, struct conf_value **out)
 	int r = peek(s) == '"' ? parse_dq(s, &sb) : parse_sq(s, &sb);
 	struct conf_value *v;
 
+	if (r == 0)
+		r = charge(s, sb.n + 1, at);
 	if (r < 0) {
 		sbuf_wipe(&sb);
 		return r;
@@ -911,7 +1039,7 @@ static int parse_value(struct conf_src *s, const struct conf_scope *sc, int nest
 	case '\'':
 		return parse_string_value(s, out);
 	default:
-		return parse_bare(s, sc, out);
+		return parse_bare(s, sc, nest, out);
 	}
 }
 
@@ -950,7 +1078,14 @@ static int parse_key(struct conf_src *s, char **key)
 			adv(s);
 		*key = strndup(s->text + start, s->p.off - start);
 	}
-	return *key ? 0 : fail_nomem(s);
+	if (!*key)
+		return fail_nomem(s);
+	if (charge(s, sizeof(struct conf_entry) + strlen(*key) + 1, at) < 0) {
+		wipe_str(*key);
+		*key = NULL;
+		return -E2BIG;
+	}
+	return 0;
 }
 
 /* One "key: value" (or "key = value", "key value", "key { }") or an
@@ -980,7 +1115,7 @@ static int parse_entry(struct conf_src *s, struct conf_value *m, const struct co
 		c = peek(s);
 		if (c != ':' && c != '=' && c != '\n' && c != -1 && !at_comment(s)) {
 			wipe_str(key);
-			return parse_include(s, m, at);
+			return parse_include(s, m, nest, at);
 		}
 		s->p = save;
 	}
@@ -1026,7 +1161,7 @@ value:
 	r = parse_value(s, sc, nest, &v);
 	if (r < 0)
 		goto err;
-	if (map_set(m, key, v) < 0)
+	if (map_set(m, key, at.line, at.col, v) < 0)
 		return fail_nomem(s);
 	return 0;
 err:
@@ -1119,18 +1254,34 @@ const char *conf_file_strerror(int rc)
 {
 	if (rc == -EINVAL)
 		return "not a regular file or pipe";
+	if (rc == -ESPIPE)
+		return "a pipe, left to the process that loads the config";
 	return strerror(-rc);
 }
 
-static int read_all(const char *path, char **text, size_t *len)
+/* Reads path whole; with CONF_REGULAR_ONLY a pipe is -ESPIPE, found by
+ * stat, so that it is not even opened. */
+static int read_all(const char *path, unsigned flags, char **text, size_t *len)
 {
 	struct stat st;
 	char *b = NULL;
 	size_t cap, n = 0;
-	int fd = conf_open_file(path, &st), e;
+	int fd, e;
 
+	if (flags & CONF_REGULAR_ONLY) {
+		if (stat(path, &st) < 0)
+			return -errno;
+		if (!S_ISREG(st.st_mode))
+			return S_ISFIFO(st.st_mode) ? -ESPIPE : S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	}
+	fd = conf_open_file(path, &st);
 	if (fd < 0)
 		return fd;
+	if ((flags & CONF_REGULAR_ONLY) && !S_ISREG(st.st_mode)) {
+		/* replaced since the stat */
+		close(fd);
+		return -ESPIPE;
+	}
 	if (st.st_size > (off_t)CONF_MAX_FILE) {
 		e = -EFBIG;
 		goto out;
@@ -1209,7 +1360,7 @@ static int parse_root(struct conf_src *s, struct conf_value **root)
 		/* a whole file in braces, as JSON writes it (NATS accepts it) */
 		struct conf_pos open = s->p;
 		adv(s);
-		r = parse_map_body(s, m, &sc, 1, &open);
+		r = parse_map_body(s, m, &sc, s->nest + 1, &open);
 		if (r == 0) {
 			for (;;) {
 				skip_space(s);
@@ -1221,7 +1372,7 @@ static int parse_root(struct conf_src *s, struct conf_value **root)
 				r = fail_at(s, s->p, "unexpected text after the closing '}'");
 		}
 	} else {
-		r = parse_map_body(s, m, &sc, 0, NULL);
+		r = parse_map_body(s, m, &sc, s->nest, NULL);
 	}
 	if (r < 0) {
 		conf_free(m);
@@ -1233,8 +1384,8 @@ static int parse_root(struct conf_src *s, struct conf_value **root)
 
 /* Includes are parsed as files of their own (their variables cannot see
  * the includer's, as in NATS) and their settings merged into the map that
- * holds the include. */
-static int parse_include(struct conf_src *s, struct conf_value *m, struct conf_pos at)
+ * holds the include, whose values are nest deep. */
+static int parse_include(struct conf_src *s, struct conf_value *m, int nest, struct conf_pos at)
 {
 	struct sbuf sb = { 0 };
 	struct conf_src child = { 0 };
@@ -1284,7 +1435,7 @@ static int parse_include(struct conf_src *s, struct conf_value *m, struct conf_p
 		r = fail_nomem(s);
 		goto out;
 	}
-	r = read_all(path, &text, &len);
+	r = read_all(path, s->ps->flags, &text, &len);
 	if (r < 0) {
 		fail_at(s, at, "cannot read include file '%s': %s", sb.b,
 			r == -EFBIG ? "file too large for a config file" : conf_file_strerror(r));
@@ -1312,6 +1463,8 @@ static int parse_include(struct conf_src *s, struct conf_value *m, struct conf_p
 	child.len = len;
 	child.parent = s;
 	child.depth = s->depth + 1;
+	child.nest = nest;
+	child.ps = s->ps;
 	child.err = s->err;
 	child.errlen = s->errlen;
 	r = parse_root(&child, &root);
@@ -1320,7 +1473,8 @@ static int parse_include(struct conf_src *s, struct conf_value *m, struct conf_p
 		goto out;
 	}
 	for (i = 0; i < root->u.map.n; i++) {
-		r = map_set(m, root->u.map.v[i].key, root->u.map.v[i].val);
+		r = map_set(m, root->u.map.v[i].key, root->u.map.v[i].line, root->u.map.v[i].col,
+			    root->u.map.v[i].val);
 		root->u.map.v[i].key = NULL;
 		root->u.map.v[i].val = NULL;
 		if (r < 0) {
@@ -1351,19 +1505,46 @@ static void set_err_plain(char *err, size_t errlen, const char *name, const char
 		snprintf(err, errlen, "%s: %s", name, what);
 }
 
-int conf_parse_string(const char *text, const char *name, struct conf_value **root,
-		      char *err, size_t errlen)
+void conf_names_free(struct conf_names *env)
 {
-	struct conf_src s = { 0 };
-	int r;
+	size_t i;
 
+	if (!env)
+		return;
+	for (i = 0; i < env->n; i++)
+		free(env->v[i]);
+	free(env->v);
+	env->v = NULL;
+	env->n = 0;
+}
+
+/* What both entry points do first: an empty result, libsodium ready. */
+static int parse_begin(const char *name, struct conf_value **root, struct conf_names *env,
+		       char *err, size_t errlen)
+{
 	*root = NULL;
+	if (env) {
+		env->v = NULL;
+		env->n = 0;
+	}
 	if (err && errlen)
 		err[0] = '\0';
 	if (sodium_init() < 0) {
 		set_err_plain(err, errlen, name, "libsodium failed to initialise");
 		return -EIO;
 	}
+	return 0;
+}
+
+int conf_parse_string_env(const char *text, const char *name, unsigned flags,
+			  struct conf_value **root, struct conf_names *env, char *err, size_t errlen)
+{
+	struct conf_parse ps = { .flags = flags, .env = env };
+	struct conf_src s = { 0 };
+	int r = parse_begin(name, root, env, err, errlen);
+
+	if (r < 0)
+		return r;
 	s.name = name;
 	s.dir = dir_of(name);
 	if (!s.dir) {
@@ -1372,6 +1553,7 @@ int conf_parse_string(const char *text, const char *name, struct conf_value **ro
 	}
 	s.text = text;
 	s.len = strlen(text);
+	s.ps = &ps;
 	s.err = err;
 	s.errlen = errlen;
 	r = parse_root(&s, root);
@@ -1379,27 +1561,30 @@ int conf_parse_string(const char *text, const char *name, struct conf_value **ro
 	return r;
 }
 
-int conf_parse_file(const char *path, struct conf_value **root, char *err, size_t errlen)
+int conf_parse_string(const char *text, const char *name, struct conf_value **root,
+		      char *err, size_t errlen)
 {
+	return conf_parse_string_env(text, name, 0, root, NULL, err, errlen);
+}
+
+int conf_parse_file_env(const char *path, unsigned flags, struct conf_value **root,
+			struct conf_names *env, char *err, size_t errlen)
+{
+	struct conf_parse ps = { .flags = flags, .env = env };
 	struct conf_src s = { 0 };
 	char *text = NULL;
 	size_t len = 0;
-	int r;
+	int r = parse_begin(path, root, env, err, errlen);
 
-	*root = NULL;
-	if (err && errlen)
-		err[0] = '\0';
-	if (sodium_init() < 0) {
-		set_err_plain(err, errlen, path, "libsodium failed to initialise");
-		return -EIO;
-	}
+	if (r < 0)
+		return r;
 	if (!*path) {
 		/* "-o config=": ": cannot read: No such file" would name nothing */
 		if (err && errlen)
 			snprintf(err, errlen, "config file name is empty");
 		return -EINVAL;
 	}
-	r = read_all(path, &text, &len);
+	r = read_all(path, flags, &text, &len);
 	if (r < 0) {
 		if (err && errlen)
 			snprintf(err, errlen, "%s: cannot read: %s", path,
@@ -1416,6 +1601,7 @@ int conf_parse_file(const char *path, struct conf_value **root, char *err, size_
 	}
 	s.text = text;
 	s.len = len;
+	s.ps = &ps;
 	s.err = err;
 	s.errlen = errlen;
 	r = parse_root(&s, root);
@@ -1425,4 +1611,9 @@ out:
 	free(s.real);
 	free(s.dir);
 	return r;
+}
+
+int conf_parse_file(const char *path, struct conf_value **root, char *err, size_t errlen)
+{
+	return conf_parse_file_env(path, 0, root, NULL, err, errlen);
 }

@@ -2,14 +2,17 @@
  * The jetcryptfs settings of a NATS-syntax config file. It reads only the
  * top-level "jetstream" block, so the file may be the nats.conf that
  * nats-server itself uses; every other top-level setting is none of our
- * business. Inside that block, settings jetcryptfs does not use are named
- * in one warning line rather than dropped silently (a typo like "chiper"
- * must be seen). Secrets are copied into sodium_malloc'd memory and never
- * appear in a message: errors name the setting, not its value, and the
- * warning leaves out a name that looks like a key pasted in its place.
+ * business. Inside that block a setting is one of jetcryptfs's, one of
+ * nats-server's that jetcryptfs leaves alone (js_settings lists both), or
+ * an error -- as nats-server treats it: a typo like "chipher" must stop
+ * the mount, not let it go on with the default cipher. Secrets are copied
+ * into sodium_malloc'd memory and never appear in a message: errors name
+ * the setting, not its value, and leave out a name or a cipher that looks
+ * like a key pasted in its place.
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,25 +32,118 @@ struct config_ctx {
 	struct config *cfg;
 	char *err;
 	size_t errlen;
-	/* names for the warning line, in file order */
-	char unused[320];       /* leaves room in cfg->warning for the file name */
-	size_t n_unused;
-	int truncated;
 };
 
+/* What a setting of the jetstream or tpm block is for. */
+enum setting_use {
+	USE_NATS,               /* nats-server's alone: left alone */
+	USE_CIPHER,
+	USE_KEY,
+	USE_PREV_KEY,
+	USE_STORE_DIR,
+	USE_BACKING_DIR,
+	USE_ADOPT,
+	USE_STRICT,
+	USE_TPM,
+	USE_KEYS_FILE,
+	USE_ENCRYPTION_PASSWORD,
+	USE_SRK_PASSWORD,
+	USE_PCR,
+	USE_TCTI,
+};
+
+struct setting {
+	const char *name;
+	enum setting_use use;
+};
+
+/* Every setting the jetstream block may hold. First nats-server's, as its
+ * parseJetStream (server/opts.go) names them -- matched, as it does, in
+ * any case -- with what jetcryptfs makes of each: the same thing for the
+ * key, the cipher, the store and the tpm block; its own thing for strict
+ * (nats-server's is about API requests). Then jetcryptfs's own, which
+ * nats-server refuses. Anything else is a mistake. */
+static const struct setting js_settings[] = {
+	{ "enabled", USE_NATS }, { "enable", USE_NATS },
+	{ "store_dir", USE_STORE_DIR }, { "store", USE_STORE_DIR }, { "storedir", USE_STORE_DIR },
+	{ "max_memory_store", USE_NATS }, { "max_mem_store", USE_NATS }, { "max_mem", USE_NATS },
+	{ "max_file_store", USE_NATS }, { "max_file", USE_NATS },
+	{ "domain", USE_NATS },
+	{ "key", USE_KEY }, { "ek", USE_KEY }, { "encryption_key", USE_KEY },
+	{ "prev_key", USE_PREV_KEY }, { "prev_ek", USE_PREV_KEY }, { "prev_encryption_key", USE_PREV_KEY },
+	{ "cipher", USE_CIPHER },
+	{ "extension_hint", USE_NATS },
+	{ "unique_tag", USE_NATS },
+	{ "max_outstanding_catchup", USE_NATS },
+	{ "max_buffered_size", USE_NATS }, { "max_buffered_msgs", USE_NATS },
+	{ "request_queue_limit", USE_NATS }, { "info_queue_limit", USE_NATS },
+	{ "meta_compact", USE_NATS }, { "meta_compact_size", USE_NATS }, { "meta_compact_sync", USE_NATS },
+	{ "sync", USE_NATS }, { "sync_interval", USE_NATS },
+	{ "strict", USE_STRICT },
+	{ "limits", USE_NATS },
+	{ "tpm", USE_TPM },
+	/* jetcryptfs's own */
+	{ "backing_dir", USE_BACKING_DIR },
+	{ "adopt", USE_ADOPT },
+};
+
+/* The tpm block: nats-server's five settings and jetcryptfs's tcti. */
+static const struct setting tpm_settings[] = {
+	{ "keys_file", USE_KEYS_FILE },
+	{ "encryption_password", USE_ENCRYPTION_PASSWORD },
+	{ "srk_password", USE_SRK_PASSWORD },
+	{ "pcr", USE_PCR },
+	{ "cipher", USE_CIPHER },
+	{ "tcti", USE_TCTI },
+};
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+static const struct setting *setting_find(const struct setting *tab, size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcasecmp(tab[i].name, name) == 0)
+			return &tab[i];
+	return NULL;
+}
+
+static int vfail(struct config_ctx *c, const char *file, int line, int col, const char *fmt,
+		 va_list ap)
+{
+	if (c->err && c->errlen) {
+		int n = snprintf(c->err, c->errlen, "%s:%d:%d: ", file, line, col);
+		if (n >= 0 && (size_t)n < c->errlen)
+			vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+	}
+	return -EINVAL;
+}
+
+/* An error at a value. */
 __attribute__((format(printf, 3, 4)))
 static int fail_at(struct config_ctx *c, const struct conf_value *v, const char *fmt, ...)
 {
-	if (c->err && c->errlen) {
-		int n = snprintf(c->err, c->errlen, "%s:%d:%d: ", v->file, v->line, v->col);
-		if (n >= 0 && (size_t)n < c->errlen) {
-			va_list ap;
-			va_start(ap, fmt);
-			vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
-			va_end(ap);
-		}
-	}
-	return -EINVAL;
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vfail(c, v->file, v->line, v->col, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/* An error at a setting's name (a name and its value are in one file). */
+__attribute__((format(printf, 3, 4)))
+static int fail_at_name(struct config_ctx *c, const struct conf_entry *e, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vfail(c, e->val->file, e->line, e->col, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 static const char *article(enum conf_type t)
@@ -172,25 +268,9 @@ static int get_int(const struct conf_value *v, long long *dst)
 	return -EINVAL;
 }
 
-static int get_cipher(struct config_ctx *c, const char *name, const struct conf_value *v, int *dst)
-{
-	int id;
-
-	if (v->type != CONF_STRING)
-		return fail_type(c, name, v, "a cipher name");
-	id = fmt_cipher_from_name(v->u.s);
-	if (id < 0) {
-		/* not echoed, however much it looks like a name: a password
-		 * pasted here (or a $VAR holding one) must not reach a log */
-		return fail_at(c, v, "unknown cipher for %s (use chachapoly or aes)", name);
-	}
-	*dst = id;
-	return 0;
-}
-
-/* 1 if an unknown setting's name may be quoted in the warning: it looks
- * like a setting name (a typo such as "chiper"), not like a key pasted
- * where a name goes -- no mix of upper and lower case, few digits, short. */
+/* 1 if a word may be quoted in a message: it looks like a name (a typo
+ * such as "chipher", a cipher such as "aess"), not like a key pasted where
+ * a name goes -- no mix of upper and lower case, few digits, short. */
 static int looks_like_name(const char *k)
 {
 	size_t i, n = strlen(k), digits = 0;
@@ -211,30 +291,131 @@ static int looks_like_name(const char *k)
 	return !(upper && lower) && digits <= 3;
 }
 
-static void note_unused(struct config_ctx *c, const char *prefix, const char *key,
-			const struct conf_value *v)
+static int get_cipher(struct config_ctx *c, const char *name, const struct conf_value *v, int *dst)
 {
-	size_t room = sizeof(c->unused) - c->n_unused;
-	const char *sep = c->n_unused ? ", " : "";
-	int n;
+	int id;
 
-	if (c->truncated)
-		return;
-	if (looks_like_name(key))
-		n = snprintf(c->unused + c->n_unused, room, "%s%s%s", sep, prefix, key);
-	else if (*prefix)
-		n = snprintf(c->unused + c->n_unused, room, "%s%.*s: the setting on line %d (name not shown)",
-			     sep, (int)strlen(prefix) - 1, prefix, v->line);
-	else
-		n = snprintf(c->unused + c->n_unused, room, "%sthe setting on line %d (name not shown)",
-			     sep, v->line);
-	if (n < 0 || (size_t)n >= room - 8) {
-		/* keep room for the ", ..." that says the list goes on */
-		c->unused[c->n_unused] = '\0';
-		c->truncated = 1;
-		return;
+	if (v->type != CONF_STRING)
+		return fail_type(c, name, v, "a cipher name");
+	if (v->u.s[0] == '\0')
+		return fail_at(c, v, "%s is empty (use chachapoly or aes)", name);
+	id = fmt_cipher_from_name(v->u.s);
+	if (id < 0 && looks_like_name(v->u.s))
+		return fail_at(c, v, "unknown cipher \"%s\" for %s (use chachapoly or aes)", v->u.s, name);
+	if (id < 0) {
+		/* a password pasted here (or a $VAR holding one) must not
+		 * reach a log */
+		return fail_at(c, v, "unknown cipher for %s (value not shown: it looks like a key; "
+			       "use chachapoly or aes)", name);
 	}
-	c->n_unused += (size_t)n;
+	*dst = id;
+	return 0;
+}
+
+/* Damerau-Levenshtein distance (adjacent transpositions count one),
+ * ignoring case; names longer than NAME_MAX_CMP are taken as far. */
+#define NAME_MAX_CMP 47
+static int name_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j;
+	int d[NAME_MAX_CMP + 1][NAME_MAX_CMP + 1];
+
+	if (la > NAME_MAX_CMP || lb > NAME_MAX_CMP)
+		return NAME_MAX_CMP;
+	for (i = 0; i <= la; i++)
+		d[i][0] = (int)i;
+	for (j = 0; j <= lb; j++)
+		d[0][j] = (int)j;
+	for (i = 1; i <= la; i++) {
+		for (j = 1; j <= lb; j++) {
+			int cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+			int best = d[i - 1][j - 1] + cost;
+
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 2]) &&
+			    tolower((unsigned char)a[i - 2]) == tolower((unsigned char)b[j - 1]) &&
+			    d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	}
+	return d[la][lb];
+}
+
+/* The known name nearest to name, if two edits or fewer away (and fewer
+ * edits than name has letters: "ab" is not a typo of "ek"); else NULL. */
+static const char *nearest_setting(const struct setting *tab, size_t n, const char *name)
+{
+	const char *best = NULL;
+	int bestd = 3;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		int d = name_distance(name, tab[i].name);
+
+		if (d < bestd && (size_t)d < strlen(name)) {
+			best = tab[i].name;
+			bestd = d;
+		}
+	}
+	return best;
+}
+
+/* A setting neither jetcryptfs nor nats-server has in this block: named
+ * (unless the name looks like a key), with the nearest known name, or
+ * with the block it belongs in. */
+static int fail_unknown(struct config_ctx *c, const struct conf_entry *e, int in_tpm)
+{
+	const char *block = in_tpm ? "tpm" : "jetstream";
+	const struct setting *here = in_tpm ? tpm_settings : js_settings;
+	size_t n_here = in_tpm ? N_OF(tpm_settings) : N_OF(js_settings);
+	const char *near;
+
+	if (!looks_like_name(e->key))
+		return fail_at_name(c, e, "unknown setting (name not shown: it looks like a key) in the %s block",
+				    block);
+	if (in_tpm ? setting_find(js_settings, N_OF(js_settings), e->key) != NULL
+		   : setting_find(tpm_settings, N_OF(tpm_settings), e->key) != NULL)
+		return fail_at_name(c, e, "unknown setting \"%s\" in the %s block (it belongs in the %s block)",
+				    e->key, block, in_tpm ? "jetstream" : "tpm");
+	near = nearest_setting(here, n_here, e->key);
+	if (near)
+		return fail_at_name(c, e, "unknown setting \"%s\" in the %s block (did you mean \"%s\"?)",
+				    e->key, block, near);
+	return fail_at_name(c, e, "unknown setting \"%s\" in the %s block (neither jetcryptfs nor "
+			    "nats-server has it)", e->key, block);
+}
+
+static int load_tpm_setting(struct config_ctx *c, enum setting_use use, const struct conf_value *v)
+{
+	struct config_tpm *t = &c->cfg->tpm;
+	long long pcr;
+
+	switch (use) {
+	case USE_KEYS_FILE:
+		return get_path(c, "tpm.keys_file", v, &t->keys_file);
+	case USE_ENCRYPTION_PASSWORD:
+		return get_secret(c, "tpm.encryption_password", v, &t->encryption_password);
+	case USE_SRK_PASSWORD:
+		return get_secret(c, "tpm.srk_password", v, &t->srk_password);
+	case USE_PCR:
+		if (get_int(v, &pcr) < 0)
+			return fail_type(c, "tpm.pcr", v, "an integer between 17 and 23");
+		if (pcr < CONFIG_PCR_MIN || pcr > CONFIG_PCR_MAX)
+			return fail_at(c, v, "tpm.pcr must be between %d and %d (NATS's range; "
+				       "see docs/TPM.md), not %lld", CONFIG_PCR_MIN, CONFIG_PCR_MAX, pcr);
+		t->pcr = (int)pcr;
+		return 0;
+	case USE_CIPHER:
+		return get_cipher(c, "tpm.cipher", v, &t->cipher);
+	case USE_TCTI:
+		return get_string(c, "tpm.tcti", v, &t->tcti);
+	default:
+		return 0;       /* tpm_settings holds no other */
+	}
 }
 
 static int load_tpm(struct config_ctx *c, const struct conf_value *blk)
@@ -247,32 +428,12 @@ static int load_tpm(struct config_ctx *c, const struct conf_value *blk)
 		return fail_type(c, "tpm", blk, "a block { ... }");
 	t->present = 1;
 	for (i = 0; i < blk->u.map.n; i++) {
-		const char *k = blk->u.map.v[i].key;
-		const struct conf_value *v = blk->u.map.v[i].val;
+		const struct conf_entry *e = &blk->u.map.v[i];
+		const struct setting *st = setting_find(tpm_settings, N_OF(tpm_settings), e->key);
 
-		if (strcasecmp(k, "keys_file") == 0) {
-			r = get_path(c, "tpm.keys_file", v, &t->keys_file);
-		} else if (strcasecmp(k, "encryption_password") == 0) {
-			r = get_secret(c, "tpm.encryption_password", v, &t->encryption_password);
-		} else if (strcasecmp(k, "srk_password") == 0) {
-			r = get_secret(c, "tpm.srk_password", v, &t->srk_password);
-		} else if (strcasecmp(k, "pcr") == 0) {
-			long long pcr;
-			if (get_int(v, &pcr) < 0)
-				return fail_type(c, "tpm.pcr", v, "an integer between 17 and 23");
-			if (pcr < CONFIG_PCR_MIN || pcr > CONFIG_PCR_MAX)
-				return fail_at(c, v, "tpm.pcr must be between %d and %d (NATS's range; "
-					       "see docs/TPM.md), not %lld", CONFIG_PCR_MIN, CONFIG_PCR_MAX, pcr);
-			t->pcr = (int)pcr;
-			r = 0;
-		} else if (strcasecmp(k, "cipher") == 0) {
-			r = get_cipher(c, "tpm.cipher", v, &t->cipher);
-		} else if (strcasecmp(k, "tcti") == 0) {
-			r = get_string(c, "tpm.tcti", v, &t->tcti);
-		} else {
-			note_unused(c, "tpm.", k, v);
-			r = 0;
-		}
+		if (!st)
+			return fail_unknown(c, e, 1);
+		r = load_tpm_setting(c, st->use, e->val);
 		if (r < 0)
 			return r;
 	}
@@ -298,77 +459,112 @@ static int alias_clash(struct config_ctx *c, const struct conf_value *v, const c
 	return fail_at(c, v, "%s and %s both set %s: give only one of them", name, other, what);
 }
 
+static void tpm_reset(struct config_tpm *t)
+{
+	sodium_free(t->encryption_password);
+	sodium_free(t->srk_password);
+	wipe_free(t->keys_file);
+	wipe_free(t->tcti);
+	memset(t, 0, sizeof(*t));
+	t->pcr = CONFIG_PCR_DEFAULT;
+}
+
+/* Where load_jetstream is in the block: what was set where, and under
+ * which of its names. */
+struct js_seen {
+	const struct conf_value *key, *tpm, *adopt, *strict;
+	const char *name[USE_TCTI + 1];         /* the spelling first used, per setting */
+};
+
+static int load_js_setting(struct config_ctx *c, struct js_seen *seen, const struct conf_entry *e,
+			   enum setting_use use)
+{
+	static const char *const what[USE_TCTI + 1] = {
+		[USE_KEY] = "the key", [USE_PREV_KEY] = "the previous key",
+		[USE_STORE_DIR] = "the mount point",
+	};
+	struct config *cfg = c->cfg;
+	const struct conf_value *v = e->val;
+	const char *k = e->key;
+
+	if (what[use]) {
+		if (seen->name[use] && strcasecmp(seen->name[use], k) != 0)
+			return alias_clash(c, v, k, seen->name[use], what[use]);
+		seen->name[use] = k;
+	}
+	switch (use) {
+	case USE_CIPHER:
+		return get_cipher(c, "cipher", v, &cfg->cipher);
+	case USE_KEY:
+		seen->key = v;
+		return get_secret(c, k, v, &cfg->key);
+	case USE_PREV_KEY:
+		return get_secret(c, k, v, &cfg->prev_key);
+	case USE_STORE_DIR:
+		return get_path(c, k, v, &cfg->store_dir);
+	case USE_BACKING_DIR:
+		return get_path(c, "backing_dir", v, &cfg->backing_dir);
+	case USE_ADOPT:
+		seen->adopt = v;
+		return get_bool(c, "adopt", v, &cfg->adopt);
+	case USE_STRICT:
+		seen->strict = v;
+		return get_bool(c, "strict", v, &cfg->strict);
+	case USE_TPM:
+		if (seen->tpm)
+			tpm_reset(&cfg->tpm);   /* two case-variants ("tpm", "TPM"): the later wins */
+		seen->tpm = v;
+		return load_tpm(c, v);
+	default:
+		return 0;       /* nats-server's alone */
+	}
+}
+
+/* "jetstream: enabled" (or disabled, or a boolean) switches JetStream on
+ * or off in nats-server and carries no settings for us; a string from
+ * the environment may say true or false. */
+static int js_switch_word(const char *s)
+{
+	static const char *const words[] = { "enabled", "enable", "disabled", "disable", "true",
+					     "false", "yes", "no", "on", "off" };
+	size_t i;
+
+	for (i = 0; i < N_OF(words); i++)
+		if (strcasecmp(s, words[i]) == 0)
+			return 1;
+	return 0;
+}
+
 static int load_jetstream(struct config_ctx *c, const struct conf_value *js)
 {
 	struct config *cfg = c->cfg;
-	const struct conf_value *key_at = NULL, *tpm_at = NULL;
-	const struct conf_value *adopt_at = NULL, *strict_at = NULL;
-	const char *key_name = NULL, *prev_name = NULL;
+	struct js_seen seen = { 0 };
 	size_t i;
 	int r;
 
-	/* "jetstream: enabled" / "jetstream: true" switch JetStream on in
-	 * nats-server and carry no settings for us */
-	if (js->type == CONF_BOOL || js->type == CONF_STRING)
+	if (js->type == CONF_BOOL || (js->type == CONF_STRING && js_switch_word(js->u.s)))
 		return 0;
+	if (js->type == CONF_STRING)
+		return fail_at(c, js, "jetstream must be a block { ... }, enabled or disabled, not another string");
 	if (js->type != CONF_MAP)
 		return fail_type(c, "jetstream", js, "a block { ... }");
 
 	for (i = 0; i < js->u.map.n; i++) {
-		const char *k = js->u.map.v[i].key;
-		const struct conf_value *v = js->u.map.v[i].val;
+		const struct conf_entry *e = &js->u.map.v[i];
+		const struct setting *st = setting_find(js_settings, N_OF(js_settings), e->key);
 
-		if (strcasecmp(k, "cipher") == 0) {
-			r = get_cipher(c, "cipher", v, &cfg->cipher);
-		} else if (strcasecmp(k, "key") == 0 || strcasecmp(k, "encryption_key") == 0 ||
-			   strcasecmp(k, "ek") == 0) {
-			/* the aliases nats-server accepts */
-			if (key_name && strcasecmp(key_name, k) != 0)
-				return alias_clash(c, v, k, key_name, "the key");
-			r = get_secret(c, k, v, &cfg->key);
-			key_at = v;
-			key_name = k;
-		} else if (strcasecmp(k, "prev_key") == 0 ||
-			   strcasecmp(k, "prev_encryption_key") == 0) {
-			if (prev_name && strcasecmp(prev_name, k) != 0)
-				return alias_clash(c, v, k, prev_name, "the previous key");
-			r = get_secret(c, k, v, &cfg->prev_key);
-			prev_name = k;
-		} else if (strcasecmp(k, "store_dir") == 0) {
-			r = get_path(c, "store_dir", v, &cfg->store_dir);
-		} else if (strcasecmp(k, "backing_dir") == 0) {
-			r = get_path(c, "backing_dir", v, &cfg->backing_dir);
-		} else if (strcasecmp(k, "adopt") == 0) {
-			r = get_bool(c, "adopt", v, &cfg->adopt);
-			adopt_at = v;
-		} else if (strcasecmp(k, "strict") == 0) {
-			r = get_bool(c, "strict", v, &cfg->strict);
-			strict_at = v;
-		} else if (strcasecmp(k, "tpm") == 0) {
-			if (tpm_at) {
-				/* two case-variants ("tpm", "TPM"): the later wins */
-				sodium_free(cfg->tpm.encryption_password);
-				sodium_free(cfg->tpm.srk_password);
-				wipe_free(cfg->tpm.keys_file);
-				wipe_free(cfg->tpm.tcti);
-				memset(&cfg->tpm, 0, sizeof(cfg->tpm));
-				cfg->tpm.pcr = CONFIG_PCR_DEFAULT;
-			}
-			r = load_tpm(c, v);
-			tpm_at = v;
-		} else {
-			note_unused(c, "", k, v);
-			r = 0;
-		}
+		if (!st)
+			return fail_unknown(c, e, 0);
+		r = load_js_setting(c, &seen, e, st->use);
 		if (r < 0)
 			return r;
 	}
 	if (cfg->adopt == 1 && cfg->strict == 1)
 		/* adopt lets plaintext files in, strict refuses a store with any */
-		return fail_at(c, later_of(adopt_at, strict_at), "adopt and strict cannot both be true");
-	if (key_at && tpm_at) {
+		return fail_at(c, later_of(seen.adopt, seen.strict), "adopt and strict cannot both be true");
+	if (seen.key && seen.tpm) {
 		/* as nats-server: the key comes from the TPM or from the config, not both */
-		return fail_at(c, later_of(key_at, tpm_at), "key and tpm cannot be used together: "
+		return fail_at(c, later_of(seen.key, seen.tpm), "key and tpm cannot be used together: "
 			       "the key comes either from the config or from the TPM");
 	}
 	return 0;
@@ -384,7 +580,6 @@ static int config_apply(struct config *cfg, const char *name, struct conf_value 
 {
 	struct config_ctx c = { .cfg = cfg, .err = err, .errlen = errlen };
 	const struct conf_value *js = conf_map_get(root, "jetstream");
-	int r;
 
 	if (!js) {
 		/* An empty file or a FIFO no one writes to reads as empty:
@@ -392,13 +587,7 @@ static int config_apply(struct config *cfg, const char *name, struct conf_value 
 		snprintf(cfg->warning, sizeof(cfg->warning), "%s: no jetstream { } block: nothing in it is used", name);
 		return 0;
 	}
-	r = load_jetstream(&c, js);
-	if (r < 0)
-		return r;
-	if (c.n_unused || c.truncated)
-		snprintf(cfg->warning, sizeof(cfg->warning), "%s: ignoring settings jetcryptfs does not use: %s%s",
-			 name, c.unused, c.truncated ? (c.n_unused ? ", ..." : "...") : "");
-	return 0;
+	return load_jetstream(&c, js);
 }
 
 static int config_finish(struct config *cfg, const char *name, struct conf_value *root, int r,
@@ -416,8 +605,13 @@ static int config_finish(struct config *cfg, const char *name, struct conf_value
 		r = config_apply(cfg, name, root, err, errlen);
 	conf_free(root);
 	if (r < 0) {
-		/* the caller gets nothing half-loaded */
+		/* the caller gets nothing half-loaded, but for the variables
+		 * to scrub */
+		char **env = cfg->env_names;
+
+		cfg->env_names = NULL;
 		config_free(cfg);
+		cfg->env_names = env;
 	}
 	return r;
 }
@@ -440,11 +634,13 @@ static int config_begin(struct config *cfg, const char *name, char *err, size_t 
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 {
 	struct conf_value *root = NULL;
+	struct conf_names env;
 	int r = config_begin(cfg, path, err, errlen);
 
 	if (r < 0)
 		return r;
-	r = conf_parse_file(path, &root, err, errlen);
+	r = conf_parse_file_env(path, 0, &root, &env, err, errlen);
+	cfg->env_names = env.v;
 	return config_finish(cfg, path, root, r, err, errlen);
 }
 
@@ -452,12 +648,32 @@ int config_load_string(const char *text, const char *name, struct config *cfg,
 		       char *err, size_t errlen)
 {
 	struct conf_value *root = NULL;
+	struct conf_names env;
 	int r = config_begin(cfg, name, err, errlen);
 
 	if (r < 0)
 		return r;
-	r = conf_parse_string(text, name, &root, err, errlen);
+	r = conf_parse_string_env(text, name, 0, &root, &env, err, errlen);
+	cfg->env_names = env.v;
 	return config_finish(cfg, name, root, r, err, errlen);
+}
+
+int config_env_names(const char *path, char ***names)
+{
+	struct conf_value *root = NULL;
+	struct conf_names env;
+	int r = conf_parse_file_env(path, CONF_REGULAR_ONLY, &root, &env, NULL, 0);
+
+	conf_free(root);
+	*names = env.v;
+	return r;
+}
+
+void config_names_free(char **names)
+{
+	for (size_t i = 0; names && names[i]; i++)
+		free(names[i]);
+	free(names);
 }
 
 void config_free(struct config *cfg)
@@ -473,6 +689,7 @@ void config_free(struct config *cfg)
 	sodium_free(cfg->tpm.encryption_password);
 	sodium_free(cfg->tpm.srk_password);
 	wipe_free(cfg->tpm.tcti);
+	config_names_free(cfg->env_names);
 	sodium_memzero(cfg, sizeof(*cfg));
 	config_init(cfg);
 }

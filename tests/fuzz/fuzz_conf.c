@@ -4,7 +4,9 @@
  * the text of a config file named "fuzz.conf" in the current directory, so
  * relative includes resolve against the run directory (the run script puts
  * the unit tests' config files there). The whole tree is walked after a
- * successful parse; an error must come with a message.
+ * successful parse (no deeper than CONF_MAX_NEST); an error must come with
+ * a message; every environment variable the parse reports using is set,
+ * and reported once.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,7 +22,7 @@ static size_t walk(const struct conf_value *v, int depth)
 {
 	size_t n = 1, i;
 
-	if (!v || depth > 200 || !v->file || v->line < 1 || v->col < 1)
+	if (!v || depth > CONF_MAX_NEST || !v->file || v->line < 1 || v->col < 1)
 		abort();
 	(void)conf_type_name(v->type);
 	switch (v->type) {
@@ -29,7 +31,7 @@ static size_t walk(const struct conf_value *v, int depth)
 		break;
 	case CONF_MAP:
 		for (i = 0; i < v->u.map.n; i++) {
-			if (!v->u.map.v[i].key ||
+			if (!v->u.map.v[i].key || v->u.map.v[i].line < 1 || v->u.map.v[i].col < 1 ||
 			    conf_map_get(v, v->u.map.v[i].key) == NULL)
 				abort();
 			n += walk(v->u.map.v[i].val, depth + 1);
@@ -45,8 +47,25 @@ static size_t walk(const struct conf_value *v, int depth)
 	return n;
 }
 
+/* The names are set in the environment, each listed once. */
+static void check_env(const struct conf_names *env)
+{
+	size_t i, j;
+
+	if (env->n && (!env->v || env->v[env->n]))
+		abort();
+	for (i = 0; i < env->n; i++) {
+		if (!getenv(env->v[i]))
+			abort();
+		for (j = 0; j < i; j++)
+			if (strcmp(env->v[i], env->v[j]) == 0)
+				abort();
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	struct conf_names env;
 	struct conf_value *root = NULL;
 	struct config cfg;
 	char err[512];
@@ -59,7 +78,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data, size);
 	text[size] = '\0';
 
-	r = conf_parse_string(text, "fuzz.conf", &root, err, sizeof(err));
+	r = conf_parse_string_env(text, "fuzz.conf", 0, &root, &env, err, sizeof(err));
+	check_env(&env);
+	conf_names_free(&env);
 	if (r == 0) {
 		if (!root || root->type != CONF_MAP)
 			abort();

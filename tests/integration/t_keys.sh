@@ -7,7 +7,9 @@
 # keys file is refused at once, not waited on, and an empty file or
 # variable name is named as such (status 2). --key-env, the config's key (quoted or
 # $VAR) and JS_KEY are used in that order. Once mounted, the key is neither
-# in the daemon's environment, nor in its command line, nor in its log.
+# in the daemon's environment, nor in its command line, nor in its log; the
+# variables a config takes values from are wiped from the daemon and from
+# the parent that waits for it.
 . "$(dirname "$0")/lib.sh"
 
 KEY1=$(jc_genkey)
@@ -193,6 +195,57 @@ jc_umount "$M"
 jc_mount "$B" "$M" -c <(printf 'jetstream {\n  key: "%s"\n}\n' "$KEY1")
 jc_umount "$M"
 ok "a pipe with a writer is read: --key-file <(...) and -c <(...) mount"
+
+# The variables a config takes values from leave the waiting parent's
+# environment too, not only the daemon's: `mount` forks, and the parent
+# waits for the daemon's verdict. Here it waits as long as the test likes:
+# the key file is a FIFO, held open for writing (so that the daemon's read
+# waits rather than finding it empty) and written only once the parent's
+# environment has been looked at. The config and its include name three
+# variables: a secret (prev_key), one that is not (cipher) and one only
+# the include names. A variable the config does not name stays put.
+BE=$JC_TMP/benv ME=$JC_TMP/menv
+mkdir -p "$BE" "$ME"
+mkfifo "$JC_TMP/keyfifo"
+PREV=$(jc_genkey)
+printf 'jetstream {\n  cipher: $JCFS_T_CIPHER\n  include "env_inc.conf"\n}\n' >"$JC_TMP/env.conf"
+printf 'prev_key: $JCFS_T_PREV\nstore_dir: $JCFS_T_DIR\n' >"$JC_TMP/env_inc.conf"
+exec 7<>"$JC_TMP/keyfifo"
+env JCFS_T_PREV="$PREV" JCFS_T_CIPHER=aes JCFS_T_DIR="$ME" JCFS_T_OTHER=stays "$JCFS" mount \
+	--log-file "$JC_LOG" --pid-file "$JC_TMP/env.pid" -c "$JC_TMP/env.conf" \
+	--key-file "$JC_TMP/keyfifo" "$BE" "$ME" 7>&- &
+parent=$!
+JC_PIDS+=("$parent")
+# The parent scrubs right after the fork: wait up to 10 s for that. Until
+# env has exec'd jetcryptfs, /proc/PID/environ is the shell's block, which
+# lacks JCFS_T_OTHER as well as the secret: that is not the scrub.
+for ((i = 0; i < 200; i++)); do
+	tr '\0' '\n' </proc/"$parent"/environ >"$JC_TMP/parent.env" ||
+		fail "the parent ($parent) is gone: the key file was not waited for"
+	grep -qx 'JCFS_T_OTHER=stays' "$JC_TMP/parent.env" && ! grep -qF -- "$PREV" "$JC_TMP/parent.env" && break
+	sleep 0.05
+done
+grep -qx 'JCFS_T_OTHER=stays' "$JC_TMP/parent.env" ||
+	fail "a variable the config does not name left the parent's environment (or it never started)"
+grep -qaF -- "$PREV" /proc/"$parent"/environ && fail "the waiting parent still holds the config's \$JCFS_T_PREV (prev_key)"
+grep -q '^JCFS_T_PREV=' "$JC_TMP/parent.env" && fail "JCFS_T_PREV is still set in the waiting parent"
+grep -q '^JCFS_T_CIPHER=' "$JC_TMP/parent.env" && fail "JCFS_T_CIPHER (cipher: \$JCFS_T_CIPHER) is still in the waiting parent's environment"
+grep -q '^JCFS_T_DIR=' "$JC_TMP/parent.env" && fail "JCFS_T_DIR (named by the include) is still in the waiting parent's environment"
+! jc_is_mounted "$ME" || fail "mounted before the key was written"
+kill -0 "$parent" 2>/dev/null || fail "the parent did not wait"
+echo "$KEY1" >&7
+exec 7>&-
+rc=0
+wait "$parent" || rc=$?
+jc_mount_check "$ME" "$JC_TMP/env.pid" "$rc" "mount with a config naming variables and a FIFO key file"
+echo "written under the config's cipher" >"$ME/c.txt"
+[ "$(od -An -tx1 -j5 -N1 "$BE/c.txt" | tr -d ' ')" = 02 ] || fail "cipher: \$JCFS_T_CIPHER (aes) not used"
+grep -qaF -- "$PREV" /proc/"$JC_PID"/environ && fail "the daemon still holds the config's \$JCFS_T_PREV"
+grep -qaF -- "$KEY1" /proc/"$JC_PID"/environ && fail "the key is in the daemon's environment block"
+tr '\0' '\n' </proc/"$JC_PID"/environ | grep -q '^JCFS_T_\(PREV\|CIPHER\|DIR\)=' &&
+	fail "a variable the config names is still in the daemon's environment"
+jc_umount "$ME"
+ok "the variables a config and its include name are wiped from the waiting parent and the daemon"
 
 # An empty name says what is empty (there is no file or variable called
 # ""), with status 2 as any usage or config error.

@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -656,6 +659,233 @@ START_TEST(err_nesting)
 }
 END_TEST
 
+/* text: "a: [[[...depth...]]]" and "b: [[[... $a ...]]]", the second
+ * depth2 deep around the reference. */
+static void nested_vars(char *text, size_t len, int depth1, int depth2)
+{
+	size_t n = 0;
+	int i;
+
+	n += (size_t)snprintf(text + n, len - n, "a: ");
+	for (i = 0; i < depth1; i++)
+		text[n++] = '[';
+	for (i = 0; i < depth1; i++)
+		text[n++] = ']';
+	n += (size_t)snprintf(text + n, len - n, "\nb: ");
+	for (i = 0; i < depth2; i++)
+		text[n++] = '[';
+	n += (size_t)snprintf(text + n, len - n, "$a");
+	for (i = 0; i < depth2; i++)
+		text[n++] = ']';
+	text[n++] = '\n';
+	text[n] = '\0';
+	ck_assert_uint_lt(n, len);
+}
+
+/* The nesting limit counts what $VAR brings in: otherwise each variable
+ * could add CONF_MAX_NEST levels to the one before, without end. */
+START_TEST(err_nesting_through_vars)
+{
+	struct conf_value *r;
+	char text[512];
+
+	nested_vars(text, sizeof(text), 30, 30);
+	r = parse_ok(text);
+	conf_free(r);
+	/* b's contents are 31 deep around a's root, which is 40 deep */
+	nested_vars(text, sizeof(text), 40, 30);
+	parse_err(text, "t.conf:2:34: ", "blocks and arrays nested too deeply once a variable is expanded "
+		  "(at most 64 levels)");
+	nested_vars(text, sizeof(text), CONF_MAX_NEST - 1, 1);
+	r = parse_ok(text);
+	conf_free(r);
+	nested_vars(text, sizeof(text), CONF_MAX_NEST, 1);
+	parse_err(text, "t.conf:2:5: ", "nested too deeply once a variable is expanded");
+}
+END_TEST
+
+/* The billion laughs: each line is ten copies of the one before, so "i"
+ * would hold 10^8 copies of "a", gigabytes from 400 bytes. */
+static void bomb_text(char *text, size_t len)
+{
+	size_t n = 0;
+	char c;
+	int i;
+
+	n += (size_t)snprintf(text + n, len - n, "a: \"0123456789abcdef0123456789abcdef\"\n");
+	for (c = 'b'; c <= 'i'; c++) {
+		n += (size_t)snprintf(text + n, len - n, "%c: [", c);
+		for (i = 0; i < 10; i++)
+			n += (size_t)snprintf(text + n, len - n, "%s$%c", i ? "," : "", c - 1);
+		n += (size_t)snprintf(text + n, len - n, "]\n");
+	}
+	ck_assert_uint_lt(n, len);
+}
+
+struct bomb_result {
+	int rc;
+	double seconds;
+	char err[512];
+};
+
+/* It fails within seconds, with the size limit at the reference that
+ * crossed it, and the process that parsed it never held more than a few
+ * times the limit. Parsed in a child of its own, under an address-space
+ * limit (where no sanitizer needs a huge one), so that a regression fails
+ * here instead of taking the machine's memory; its peak RSS is measured
+ * by wait4. */
+START_TEST(err_expansion_bomb)
+{
+	struct bomb_result res = { 0 };
+	struct rusage ru;
+	char text[1024];
+	int fds[2], status;
+	pid_t pid;
+
+	bomb_text(text, sizeof(text));
+	ck_assert_uint_lt(strlen(text), 512);
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct conf_value *root = NULL;
+		struct timespec t0, t1;
+
+		close(fds[0]);
+#ifndef __SANITIZE_ADDRESS__
+		{
+			long pages = 0;
+			FILE *f = fopen("/proc/self/statm", "r");
+			struct rlimit as;
+
+			if (!f || fscanf(f, "%ld", &pages) != 1)
+				_exit(3);
+			fclose(f);
+			as.rlim_cur = as.rlim_max = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (512u << 20);
+			if (setrlimit(RLIMIT_AS, &as) < 0)
+				_exit(4);
+		}
+#endif
+		alarm(60);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		res.rc = conf_parse_string(text, "t.conf", &root, res.err, sizeof(res.err));
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		res.seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		conf_free(root);
+		if (write(fds[1], &res, sizeof(res)) != (ssize_t)sizeof(res))
+			_exit(5);
+		_exit(0);
+	}
+	close(fds[1]);
+	ck_assert_int_eq(read(fds[0], &res, sizeof(res)), (ssize_t)sizeof(res));
+	close(fds[0]);
+	ck_assert_int_eq(wait4(pid, &status, 0, &ru), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %#x", status);
+	ck_assert_msg(res.rc == -E2BIG, "rc %d: %s", res.rc, res.err);
+	/* somewhere in g's copies of f (where exactly depends on the size of
+	 * a pointer) */
+	ck_assert_msg(strncmp(res.err, "t.conf:7:", 9) == 0, "%s", res.err);
+	ck_assert_msg(strstr(res.err, ": the config grows past 64 MiB once its $VAR references and includes "
+			     "are expanded (is a variable copied into itself over and over?)") != NULL, "%s", res.err);
+	ck_assert_msg(res.seconds < 10, "took %.1f s", res.seconds);
+	/* ru_maxrss is in KiB: the limit and the malloc overhead on it,
+	 * with room for a sanitizer's shadow memory */
+	ck_assert_msg(ru.ru_maxrss < 400 * 1024, "peak RSS %ld KiB", ru.ru_maxrss);
+	fprintf(stderr, "expansion bomb: %s after %.2f s, peak RSS %ld MiB\n", strerror(-res.rc),
+		res.seconds, ru.ru_maxrss / 1024);
+}
+END_TEST
+
+/* A config far larger than real ones, with every user's permissions
+ * copied from one variable, is nowhere near the limits. */
+START_TEST(large_config_loads)
+{
+	size_t len = 1 << 20, n = 0;
+	char *text = malloc(len);
+	struct conf_value *r;
+	const struct conf_value *users;
+	int i;
+
+	ck_assert_ptr_nonnull(text);
+	n += (size_t)snprintf(text + n, len - n, "PERMS: { publish: { allow: [");
+	for (i = 0; i < 50; i++)
+		n += (size_t)snprintf(text + n, len - n, "%s\"app.%d.>\"", i ? ", " : "", i);
+	n += (size_t)snprintf(text + n, len - n, "] }, subscribe: { allow: [\"_INBOX.>\"] } }\n"
+			      "authorization { users: [\n");
+	for (i = 0; i < 5000; i++)
+		n += (size_t)snprintf(text + n, len - n, "  { user: u%d, password: \"p%d\", permissions: $PERMS }\n",
+				      i, i);
+	n += (size_t)snprintf(text + n, len - n, "] }\n");
+	ck_assert_uint_lt(n, len);
+	r = parse_ok(text);
+	users = get(get(r, "authorization", CONF_MAP), "users", CONF_ARRAY);
+	ck_assert_uint_eq(users->u.arr.n, 5000);
+	conf_free(r);
+	free(text);
+}
+END_TEST
+
+/* Names of settings carry their own place, for messages about them. */
+START_TEST(entry_positions)
+{
+	struct conf_value *r = parse_ok("top: 1\njetstream {\n  cipher: aes\n\t key = \"k\"\n}\nV: { x: 1 }\n"
+					"copy: $V\n");
+	const struct conf_value *js = get(r, "jetstream", CONF_MAP), *copy = get(r, "copy", CONF_MAP);
+
+	ck_assert_int_eq(r->u.map.v[0].line, 1);
+	ck_assert_int_eq(r->u.map.v[0].col, 1);
+	ck_assert_int_eq(r->u.map.v[1].line, 2);
+	ck_assert_int_eq(js->u.map.v[0].line, 3);
+	ck_assert_int_eq(js->u.map.v[0].col, 3);
+	ck_assert_int_eq(js->u.map.v[1].line, 4);
+	ck_assert_int_eq(js->u.map.v[1].col, 3);
+	/* a copy keeps where its names were written */
+	ck_assert_int_eq(copy->line, 7);
+	ck_assert_int_eq(copy->u.map.v[0].line, 6);
+	ck_assert_int_eq(copy->u.map.v[0].col, 6);
+	conf_free(r);
+}
+END_TEST
+
+/* The environment variables a parse took values from: each once, in
+ * order, not the file's own variables; kept when the parse fails. */
+START_TEST(env_names_reported)
+{
+	struct conf_value *r = NULL;
+	struct conf_names env;
+	int rc;
+
+	setenv("JCFS_T_ONE", "1", 1);
+	setenv("JCFS_T_TWO", "two", 1);
+	rc = conf_parse_string_env("LOCAL: x\na: $JCFS_T_TWO\nb: [$JCFS_T_ONE, $LOCAL, $JCFS_T_TWO]\n"
+				   "m { c: $JCFS_T_ONE }\n", "t.conf", 0, &r, &env, errbuf, sizeof(errbuf));
+	ck_assert_msg(rc == 0, "%s", errbuf);
+	ck_assert_uint_eq(env.n, 2);
+	ck_assert_str_eq(env.v[0], "JCFS_T_TWO");
+	ck_assert_str_eq(env.v[1], "JCFS_T_ONE");
+	ck_assert_ptr_null(env.v[2]);
+	conf_names_free(&env);
+	ck_assert_ptr_null(env.v);
+	conf_free(r);
+
+	rc = conf_parse_string_env("a: 1\n", "t.conf", 0, &r, &env, errbuf, sizeof(errbuf));
+	ck_assert_int_eq(rc, 0);
+	ck_assert_uint_eq(env.n, 0);
+	ck_assert_ptr_null(env.v);
+	conf_free(r);
+
+	rc = conf_parse_string_env("a: $JCFS_T_ONE\nb: \"unterminated\n", "t.conf", 0, &r, &env, errbuf,
+				   sizeof(errbuf));
+	ck_assert_int_lt(rc, 0);
+	ck_assert_ptr_null(r);
+	ck_assert_uint_eq(env.n, 1);
+	ck_assert_str_eq(env.v[0], "JCFS_T_ONE");
+	conf_names_free(&env);
+	unsetenv("JCFS_T_ONE");
+	unsetenv("JCFS_T_TWO");
+}
+END_TEST
+
 /* ---- files and includes ---- */
 
 START_TEST(file_relative_include)
@@ -924,6 +1154,11 @@ static Suite *conf_suite(void)
 	tcase_add_test(te, err_never_echoes_values);
 	tcase_add_test(te, err_integer_range);
 	tcase_add_test(te, err_nesting);
+	tcase_add_test(te, err_nesting_through_vars);
+	tcase_add_test(te, err_expansion_bomb);
+	tcase_add_test(te, large_config_loads);
+	tcase_add_test(te, entry_positions);
+	tcase_add_test(te, env_names_reported);
 	tcase_add_test(te, small_err_buffer);
 	suite_add_tcase(s, te);
 
