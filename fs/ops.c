@@ -22,6 +22,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "beneath.h"
 #include "inode.h"
 #include "log.h"
 #include "ops.h"
@@ -35,6 +36,7 @@
 static struct ops_config oc;
 static struct inode *root;
 static int daemon_is_root;
+static unsigned test_delay_ms;          /* STORE_TEST_DELAY_ENV, tests only */
 
 static struct inode *ino_ptr(fuse_ino_t ino)
 {
@@ -525,40 +527,82 @@ static int wants_write(int flags)
 	return (flags & O_ACCMODE) != O_RDONLY;
 }
 
-/* In an adopted store, a plaintext file that is about to change is first
- * encrypted as a whole: written to an unnamed file beside it, synced,
- * linked and renamed over it, so a crash leaves either the old plaintext
- * or the complete encrypted file. New data never lands in plaintext.
- * in->lock held for writing, in->data_fd open. */
-static int encrypt_in_place(struct inode *in)
+/* The directory that holds in's backing file, opened below the backing
+ * root without following a symlink anywhere on the way, and the file's
+ * name in it (base, NAME_MAX + 1 bytes); path (PATH_MAX bytes) gets the
+ * file's path, for messages. The path comes from /proc, read while others
+ * may rename: the name found in the directory must still be in's file,
+ * else -EAGAIN. A directory swapped for a symlink fails (-ELOOP) instead
+ * of sending the conversion's rename elsewhere. The fd, or -errno. */
+static int open_parent_beneath(const struct inode *in, char *path, char *base)
 {
-	char proc[64], path[PATH_MAX], tmpname[NAME_MAX + 1];
-	struct content nc = { .kind = CONTENT_EMPTY };
+	char proc[64], root[PATH_MAX], *slash;
+	const char *rel;
 	struct stat st;
-	const char *base;
-	char *slash;
-	int dirfd = -1, tmpfd = -1, newfd = -1, rc;
+	size_t rlen;
 	ssize_t n;
+	int dirfd;
 
+	proc_path(oc.root_fd, proc, sizeof(proc));
+	n = readlink(proc, root, sizeof(root) - 1);
+	if (n < 0)
+		return -errno;
+	root[n] = '\0';
 	proc_path(in->fd, proc, sizeof(proc));
-	n = readlink(proc, path, sizeof(path) - 1);
-	if (n < 0 || fstat(in->data_fd, &st) < 0)
+	n = readlink(proc, path, PATH_MAX - 1);
+	if (n < 0)
 		return -errno;
 	path[n] = '\0';
+	rlen = strlen(root);
+	if (strncmp(path, root, rlen) || path[rlen] != '/')
+		return -EIO;
+	rel = path + rlen + 1;
+	slash = strrchr(path, '/');
+	if (strlen(slash + 1) > NAME_MAX)
+		return -ENAMETOOLONG;
+	strcpy(base, slash + 1);
+	*slash = '\0';
+	if (test_delay_ms)
+		usleep(test_delay_ms * 1000);
+	dirfd = beneath_open(oc.root_fd, slash > rel ? rel : ".", O_RDONLY | O_DIRECTORY, 0);
+	*slash = '/';
+	if (dirfd < 0)
+		return dirfd;
+	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != in->dev || st.st_ino != in->ino) {
+		close(dirfd);
+		return -EAGAIN;
+	}
+	return dirfd;
+}
+
+/* In an adopted store, a plaintext file that is about to change is first
+ * encrypted as a whole: written to an unnamed file beside it, synced,
+ * linked under a temp name the mount hides and renamed over it, so a crash
+ * leaves either the old plaintext or the complete encrypted file (and at
+ * worst a temp file that encrypt removes). New data never lands in
+ * plaintext. in->lock held for writing, in->data_fd open. */
+static int encrypt_in_place(struct inode *in)
+{
+	char proc[64], path[PATH_MAX] = "", base[NAME_MAX + 1], tmpname[STORE_TMP_NAME_LEN + 1];
+	struct content nc = { .kind = CONTENT_EMPTY };
+	struct stat st;
+	int dirfd = -1, tmpfd = -1, newfd = -1, rc;
+
+	if (fstat(in->data_fd, &st) < 0)
+		return -errno;
+	dirfd = open_parent_beneath(in, path, base);
+	if (dirfd < 0) {
+		log_err("%s: plaintext file not encrypted before its first change: %s", path,
+			dirfd == -EAGAIN ? "renamed meanwhile (try again)" : beneath_strerror(-dirfd));
+		return -EIO;
+	}
 	if (st.st_nlink > 1) {
 		log_err("%s: plaintext file with %lu hard links cannot be encrypted in place; run jetcryptfs encrypt",
 			path, (unsigned long)st.st_nlink);
+		close(dirfd);
 		return -EIO;
 	}
-	slash = strrchr(path, '/');
-	if (!slash)
-		return -EIO;
-	*slash = '\0';
-	base = slash + 1;
-	snprintf(tmpname, sizeof(tmpname), ".%.200s.jetcryptfs-convert", base);
-	dirfd = open(path[0] ? path : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0)
-		return -errno;
+	store_tmp_name(tmpname);
 	tmpfd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, st.st_mode & 07777);
 	if (tmpfd < 0) {
 		rc = -errno;
@@ -574,7 +618,7 @@ static int encrypt_in_place(struct inode *in)
 
 		rc = xattr_copy_raw(in->data_fd, tmpfd, why, sizeof(why));
 		if (rc < 0)
-			log_err("%s/%s: plaintext file not encrypted before its first change: %s", path, base, why);
+			log_err("%s: plaintext file not encrypted before its first change: %s", path, why);
 	}
 	if (rc == 0) {
 		struct timespec tv[2] = { st.st_atim, st.st_mtim };
@@ -608,7 +652,7 @@ static int encrypt_in_place(struct inode *in)
 		in->c = nc;
 		/* Its key, tail and descriptor are in->c's now. */
 		memset(&nc, 0, sizeof(nc));
-		log_info("%s/%s: encrypted in place before its first change", path, base);
+		log_info("%s: encrypted in place before its first change", path);
 	}
 out:
 	content_unload(&nc);
@@ -1188,6 +1232,8 @@ int ops_init(const struct ops_config *cfg, struct fuse_lowlevel_ops *ops)
 
 	oc = *cfg;
 	daemon_is_root = geteuid() == 0;
+	if (getenv(STORE_TEST_DELAY_ENV))
+		test_delay_ms = (unsigned)strtoul(getenv(STORE_TEST_DELAY_ENV), NULL, 10);
 	rc = pthread_key_create(&readbuf_key, readbuf_free);
 	if (rc)
 		return -rc;

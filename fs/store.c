@@ -19,6 +19,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "desc.h"
 #include "log.h"
 #include "mountinfo.h"
@@ -45,6 +47,15 @@ int store_name_is_tmp(const char *name)
 		if (!((*hex >= '0' && *hex <= '9') || (*hex >= 'a' && *hex <= 'f')))
 			return 0;
 	return 1;
+}
+
+void store_tmp_name(char out[STORE_TMP_NAME_LEN + 1])
+{
+	uint8_t r[8];
+
+	randombytes_buf(r, sizeof(r));
+	memcpy(out, STORE_TMP_PREFIX, sizeof(STORE_TMP_PREFIX) - 1);
+	sodium_bin2hex(out + sizeof(STORE_TMP_PREFIX) - 1, 2 * sizeof(r) + 1, r, sizeof(r));
 }
 
 int store_name_hidden(const char *name, int at_root)

@@ -82,11 +82,19 @@ void store_close(struct store *st);
  * files: hidden from the mount view and reserved. */
 int store_name_reserved(const char *name);
 
-/* The temp files of "encrypt" and "rekey", beside the file they replace:
+/* The temp files of "encrypt", "rekey" and the mount's own conversion of
+ * a plaintext file, beside the file they replace:
  * STORE_TMP_PREFIX followed by 16 lowercase hex digits, in any directory.
  * Left behind only by a killed run, removed by the next one. */
 #define STORE_TMP_PREFIX ".jetcryptfs-tmp-"
 #define STORE_TMP_NAME_LEN (sizeof(STORE_TMP_PREFIX) - 1 + 16)
+/* A test hook: milliseconds the conversion of a file (encrypt, rekey, the
+ * mount's own) waits between finding the file's directory and replacing
+ * the file in it, so that a test can race it. Never set in production. */
+#define STORE_TEST_DELAY_ENV "JETCRYPTFS_TEST_DELAY_MS"
+
+/* A fresh such name, for the file about to be converted. */
+void store_tmp_name(char out[STORE_TMP_NAME_LEN + 1]);
 /* 1 if name is such a temp file name. */
 int store_name_is_tmp(const char *name);
 /* 1 if name, in a directory that is (at_root) or is not the backing root,

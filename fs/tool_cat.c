@@ -233,7 +233,7 @@ int tools_cat(int argc, char **argv)
 	status = EXIT_FAIL;
 	fd = tool_open_operand(path, O_RDONLY | O_NONBLOCK, &storefd);     /* a FIFO must not hang us */
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		log_err("%s: %s", path, tool_path_strerror(fd < 0 ? -fd : errno));
+		log_err("%s: %s", path, beneath_strerror(fd < 0 ? -fd : errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {

@@ -11,16 +11,15 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/statfs.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "beneath.h"
 #include "desc.h"
 #include "format.h"
 #include "keys.h"
@@ -32,7 +31,6 @@
 
 /* Test hook: set (to anything), tool_open_beneath walks the path itself
  * as on a kernel without openat2(2), so that tests cover that way too. */
-#define TOOL_NO_OPENAT2_ENV "JETCRYPTFS_TEST_NO_OPENAT2"
 
 /* The long option getopt_long just returned, as written: argv[optind - 1],
  * or the word before it when that is the option's separate value. */
@@ -230,127 +228,12 @@ void tool_keys_free(struct tool_keys *k)
 
 /* ---- opening below the backing directory ---- */
 
-static int beneath_openat2(int rootfd, const char *rel, int flags, mode_t mode)
-{
-	/* No O_NOFOLLOW: with O_DIRECTORY it turns a trailing symlink into
-	 * ENOTDIR, where RESOLVE_NO_SYMLINKS says ELOOP for every one. */
-	struct open_how how = {
-		.flags = (unsigned long long)(flags | O_CLOEXEC),
-		.mode = flags & O_CREAT ? mode : 0,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-	};
-	long fd = syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
-
-	return fd < 0 ? -errno : (int)fd;
-}
-
-/* An open of name in dirfd failed with -rc: -ELOOP if name is a symlink
- * (O_NOFOLLOW with O_DIRECTORY says ENOTDIR for one), else rc. */
-static int symlink_err(int dirfd, const char *name, int rc)
-{
-	struct stat st;
-
-	if (rc == -ENOTDIR && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
-		return -ELOOP;
-	return rc;
-}
-
-/* What openat2 does, one component at a time from rootfd, for kernels
- * before 5.6: every directory on the way opened with O_NOFOLLOW. */
-static int beneath_walk(int rootfd, const char *rel, int flags, mode_t mode)
-{
-	char comp[NAME_MAX + 1];
-	const char *p = rel;
-	int cur = rootfd, fd, rc;
-
-	for (;;) {
-		size_t len;
-		const char *next;
-
-		while (*p == '/')
-			p++;
-		len = strcspn(p, "/");
-		for (next = p + len; *next == '/'; next++)
-			;
-		if (len > NAME_MAX) {
-			rc = -ENAMETOOLONG;
-			break;
-		}
-		memcpy(comp, p, len);
-		comp[len] = '\0';
-		if (!*next) {
-			/* The last component; a trailing slash asks for a directory. */
-			int f = flags | O_NOFOLLOW | O_CLOEXEC | (p[len] == '/' ? O_DIRECTORY : 0);
-
-			fd = openat(cur, comp, f, mode);
-			rc = fd < 0 ? symlink_err(cur, comp, -errno) : fd;
-			break;
-		}
-		p = next;
-		if (!strcmp(comp, "."))
-			continue;
-		fd = openat(cur, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0) {
-			rc = symlink_err(cur, comp, -errno);
-			break;
-		}
-		if (cur != rootfd)
-			close(cur);
-		cur = fd;
-	}
-	if (cur != rootfd)
-		close(cur);
-	return rc;
-}
-
-/* 1 if path is absolute or has a ".." component. */
-static int leads_out(const char *path)
-{
-	if (*path == '/')
-		return 1;
-	for (const char *p = path; (p = strstr(p, "..")); p += 2)
-		if ((p == path || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
-			return 1;
-	return 0;
-}
-
-int tool_open_beneath(int rootfd, const char *rel, int flags, mode_t mode)
-{
-	static int no_openat2 = -1;
-	int fd;
-
-	/* openat2 would take a ".." that stays beneath; refused in both ways
-	 * alike, so that a path means the same on every kernel. */
-	if (!*rel)
-		return -ENOENT;
-	if (leads_out(rel))
-		return -EXDEV;
-	if (no_openat2 < 0)
-		no_openat2 = getenv(TOOL_NO_OPENAT2_ENV) != NULL;
-	if (!no_openat2) {
-		fd = beneath_openat2(rootfd, rel, flags, mode);
-		if (fd != -ENOSYS)
-			return fd;
-		no_openat2 = 1;
-	}
-	return beneath_walk(rootfd, rel, flags, mode);
-}
-
-const char *tool_path_strerror(int err)
-{
-	if (err == ELOOP)
-		return "a symlink in its path (never followed below the backing directory)";
-	if (err == EXDEV)
-		return "'..' in its path below the backing directory (refused: give the path without it)";
-	return strerror(err);
-}
-
 int tool_open_read(int dirfd, const char *path)
 {
-	int fd = tool_open_beneath(dirfd, path, O_RDONLY | O_NOATIME, 0);
+	int fd = beneath_open(dirfd, path, O_RDONLY | O_NOATIME, 0);
 
 	if (fd == -EPERM)
-		fd = tool_open_beneath(dirfd, path, O_RDONLY, 0);
+		fd = beneath_open(dirfd, path, O_RDONLY, 0);
 	if (fd < 0) {
 		errno = -fd;
 		return -1;
@@ -365,14 +248,14 @@ int tool_open_parent(int rootfd, const char *rel, const char **base)
 
 	if (!slash) {
 		*base = rel;
-		return tool_open_beneath(rootfd, ".", O_RDONLY | O_DIRECTORY, 0);
+		return beneath_open(rootfd, ".", O_RDONLY | O_DIRECTORY, 0);
 	}
 	if ((size_t)(slash - rel) >= sizeof(dir))
 		return -ENAMETOOLONG;
 	memcpy(dir, rel, (size_t)(slash - rel));
 	dir[slash - rel] = '\0';
 	*base = slash + 1;
-	return tool_open_beneath(rootfd, dir, O_RDONLY | O_DIRECTORY, 0);
+	return beneath_open(rootfd, dir, O_RDONLY | O_DIRECTORY, 0);
 }
 
 int tool_open_operand(const char *path, int flags, int *storefd)
@@ -419,7 +302,7 @@ int tool_open_operand(const char *path, int flags, int *storefd)
 		if (dfd < 0)
 			break;          /* the open below names the problem */
 		if (fstatat(dfd, DESC_NAME, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-			fd = tool_open_beneath(dfd, rel, flags, 0);
+			fd = beneath_open(dfd, rel, flags, 0);
 			if (fd < 0)
 				close(dfd);
 			else
@@ -500,7 +383,7 @@ struct walk {
 
 static int walk_fail(struct walk *w, const char *rel, int rc)
 {
-	snprintf(w->err, w->errlen, "%s/%s: %s", w->backing, rel, tool_path_strerror(-rc));
+	snprintf(w->err, w->errlen, "%s/%s: %s", w->backing, rel, beneath_strerror(-rc));
 	return rc;
 }
 
@@ -511,7 +394,7 @@ static int walk_dir(struct walk *w, int dfd, size_t plen, int depth);
  * but noted, and the walk goes on. */
 static int walk_sub(struct walk *w, size_t plen, int depth)
 {
-	int sub = tool_open_beneath(w->rootfd, w->path, O_RDONLY | O_DIRECTORY, 0), rc;
+	int sub = beneath_open(w->rootfd, w->path, O_RDONLY | O_DIRECTORY, 0), rc;
 
 	if (sub == -ELOOP)
 		return tree_add_symlinked(w->t, w->path) < 0 ? walk_fail(w, w->path, -ENOMEM) : 0;

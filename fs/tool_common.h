@@ -11,7 +11,7 @@
  * the directory of its store) is theirs and is followed like any path;
  * below the backing directory, where whoever writes the store can put a
  * symlink in place of a directory at any moment, no tool follows one --
- * such a path fails with ELOOP, which tool_path_strerror names.
+ * such a path fails with ELOOP, which beneath_strerror names.
  */
 #ifndef JCFS_TOOL_COMMON_H
 #define JCFS_TOOL_COMMON_H
@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "beneath.h"
 #include "config.h"
 #include "keyring.h"
 
@@ -102,7 +103,7 @@ struct tool_tree {
  * and every directory (the root too, as "."), without following symlinks,
  * leaving out the descriptor and lost+found at the root. A symlink is an
  * entry of the store like a file, passed over; a directory is entered by
- * its path from rootfd (tool_open_beneath), and one found replaced by a
+ * its path from rootfd (beneath_open), and one found replaced by a
  * symlink by then is listed in t->symlinked, for the tool to report and
  * fail on. Temp files of encrypt/rekey are counted and, with remove_tmp,
  * deleted (each directory fsync'd). Returns 0, or -errno with one line
@@ -111,33 +112,20 @@ int tool_tree_walk(int rootfd, const char *backing, int remove_tmp, struct tool_
 		   char *err, size_t errlen);
 void tool_tree_free(struct tool_tree *t);
 
-/* Opens rel below the directory rootfd (openat flags, O_CLOEXEC added;
- * mode for O_CREAT) without following a symlink in any component, the
- * last included: openat2(2) with RESOLVE_BENEATH |
- * RESOLVE_NO_SYMLINKS, or, on a kernel without it (ENOSYS), one component
- * at a time with O_NOFOLLOW. The fd, or -errno: -ELOOP for a symlink on the
- * way, -EXDEV for an absolute rel or one with a ".." (refused, never
- * resolved, so that a path means the same on every kernel). */
-int tool_open_beneath(int rootfd, const char *rel, int flags, mode_t mode);
-
-/* strerror, with the words for what tool_open_beneath refuses (ELOOP,
- * EXDEV). */
-const char *tool_path_strerror(int err);
-
-/* tool_open_beneath(dirfd, path, O_RDONLY) without updating the file's
+/* beneath_open(dirfd, path, O_RDONLY) without updating the file's
  * access time where the caller may (owner or CAP_FOWNER): the tools read
  * every file, and encrypt must keep each file's atime as it was. The fd,
  * or -1 with errno set. */
 int tool_open_read(int dirfd, const char *path);
 
-/* Opens the directory of rel (relative to rootfd, by tool_open_beneath)
+/* Opens the directory of rel (relative to rootfd, by beneath_open)
  * and sets *base to its last component: the directory fd or -errno. */
 int tool_open_parent(int rootfd, const char *rel, const char **base);
 
 /* Opens an operand of cat or inspect (open flags; O_CLOEXEC is added).
  * Its store is the first directory along path, from the top, that holds a
  * store descriptor: the path is followed as written down to there, and
- * below it opened by tool_open_beneath; *storefd is then that directory
+ * below it opened by beneath_open; *storefd is then that directory
  * (an O_PATH fd to close), else -1 and path is opened as written. The fd
  * or -errno. */
 int tool_open_operand(const char *path, int flags, int *storefd);

@@ -35,7 +35,6 @@
 
 /* Test hook: milliseconds to sleep after each chunk written, so that a
  * test can kill a run part-way through a small tree. */
-#define CONV_DELAY_ENV "JETCRYPTFS_TEST_DELAY_MS"
 
 static void usage_encrypt(FILE *f)
 {
@@ -154,16 +153,6 @@ static void conv_fail(struct conv *cv, const char *rel, const char *fmt, ...)
 	cv->failed++;
 }
 
-static void tmp_name(char out[STORE_TMP_NAME_LEN + 1])
-{
-	uint8_t r[8];
-
-	randombytes_buf(r, sizeof(r));
-	memcpy(out, STORE_TMP_PREFIX, sizeof(STORE_TMP_PREFIX) - 1);
-	for (size_t i = 0; i < sizeof(r); i++)
-		sprintf(out + sizeof(STORE_TMP_PREFIX) - 1 + 2 * i, "%02x", r[i]);
-}
-
 /* 1 if the loaded file c still needs this command's conversion. */
 static int needs_work(const struct conv *cv, const struct content *c)
 {
@@ -189,13 +178,13 @@ static int convert_one(struct conv *cv, const struct tool_file *tf)
 
 	dfd = tool_open_parent(cv->rootfd, tf->rel, &base);
 	if (dfd < 0) {
-		conv_fail(cv, tf->rel, "cannot open its directory: %s", tool_path_strerror(-dfd));
+		conv_fail(cv, tf->rel, "cannot open its directory: %s", beneath_strerror(-dfd));
 		return 1;
 	}
 	tmp[0] = '\0';
 	src = tool_open_read(dfd, base);
 	if (src < 0 || fstat(src, &st) < 0) {
-		conv_fail(cv, tf->rel, "%s", tool_path_strerror(errno));
+		conv_fail(cv, tf->rel, "%s", beneath_strerror(errno));
 		goto out;
 	}
 	rc = content_load(&sc, src);
@@ -207,7 +196,7 @@ static int convert_one(struct conv *cv, const struct tool_file *tf)
 		ret = 0;        /* changed since the walk: done by now */
 		goto out;
 	}
-	tmp_name(tmp);
+	store_tmp_name(tmp);
 	dst = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (dst < 0) {
 		conv_fail(cv, tf->rel, "cannot create temp file %s: %s", tmp, strerror(errno));
@@ -316,11 +305,11 @@ static int convert_xattrs(struct conv *cv, const struct tool_file *list, size_t 
 	char why[1024];
 
 	for (size_t i = 0; i < n && !tool_interrupted(); i++) {
-		int fd = tool_open_beneath(cv->rootfd, list[i].rel, O_PATH, 0);
+		int fd = beneath_open(cv->rootfd, list[i].rel, O_PATH, 0);
 
 		if (fd < 0) {
 			if (fd != -ENOENT)
-				conv_fail(cv, list[i].rel, "%s", tool_path_strerror(-fd));
+				conv_fail(cv, list[i].rel, "%s", beneath_strerror(-fd));
 			continue;
 		}
 		if (xattr_convert(fd, conv, &cv->xattrs, why, sizeof(why)) < 0)
@@ -350,7 +339,7 @@ static int plan(struct conv *cv, const struct tool_tree *t, int strict, char *ch
 			continue;
 		fd = tool_open_read(cv->rootfd, tf->rel);
 		if (fd < 0) {
-			conv_fail(cv, tf->rel, "%s", tool_path_strerror(errno));
+			conv_fail(cv, tf->rel, "%s", beneath_strerror(errno));
 			continue;
 		}
 		n = pread(fd, raw, sizeof(raw), 0);
@@ -429,7 +418,7 @@ static int convert(int argc, char **argv, int rekey)
 	cv.backing = backing;
 	cv.kr = k.kr;
 	cv.cipher = k.cipher;
-	delay = getenv(CONV_DELAY_ENV);
+	delay = getenv(STORE_TEST_DELAY_ENV);
 	if (delay)
 		cv.delay_ms = (unsigned)strtoul(delay, NULL, 10);
 
@@ -474,7 +463,7 @@ static int convert(int argc, char **argv, int rekey)
 	if (t.tmp_files && !o.quiet)
 		log_info("%s: removed %lu temp files of an interrupted run", backing, t.tmp_files);
 	for (size_t i = 0; i < t.nsymlinked; i++)
-		conv_fail(&cv, t.symlinked[i], "%s; its files were not converted", tool_path_strerror(ELOOP));
+		conv_fail(&cv, t.symlinked[i], "%s; its files were not converted", beneath_strerror(ELOOP));
 	chosen = calloc(t.n + 1, 1);
 	if (!chosen) {
 		log_err("out of memory");

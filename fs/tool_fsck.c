@@ -183,7 +183,7 @@ static void verify(struct fsck *f, const struct tool_file *tf, const struct keyr
 
 	fd = tool_open_read(f->rootfd, tf->rel);
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		problem(f, tf->rel, -1, "cannot read: %s", tool_path_strerror(errno));
+		problem(f, tf->rel, -1, "cannot read: %s", beneath_strerror(errno));
 		goto out;
 	}
 	if (pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
@@ -275,12 +275,12 @@ static void verify_xattrs(struct fsck *f, const struct tool_file *list, size_t n
 {
 	for (size_t i = 0; i < n && !tool_interrupted(); i++) {
 		struct xattr_bad b = { f, list[i].rel };
-		int fd = tool_open_beneath(f->rootfd, list[i].rel, O_PATH, 0), rc;
+		int fd = beneath_open(f->rootfd, list[i].rel, O_PATH, 0), rc;
 
 		if (fd < 0) {
 			if (fd != -ENOENT)
 				problem(f, list[i].rel, -1, "cannot open to check its xattrs: %s",
-					tool_path_strerror(-fd));
+					beneath_strerror(-fd));
 			continue;
 		}
 		rc = xattr_verify(fd, f->strict, &f->xc, xattr_bad, &b);
@@ -472,7 +472,7 @@ int tools_fsck(int argc, char **argv)
 		goto out;
 	}
 	for (size_t i = 0; i < t.nsymlinked; i++)
-		problem(&f, t.symlinked[i], -1, "%s; its files were not checked", tool_path_strerror(ELOOP));
+		problem(&f, t.symlinked[i], -1, "%s; its files were not checked", beneath_strerror(ELOOP));
 	cls = calloc(t.n + 1, sizeof(*cls));
 	keys = calloc(t.n + 1, sizeof(*keys));
 	if (!cls || !keys) {
@@ -525,7 +525,7 @@ int tools_fsck(int argc, char **argv)
 			break;
 		case CLS_ERROR:
 			(void)classify(&f, &t.files[i], &errnum, &kk, &h);
-			problem(&f, t.files[i].rel, -1, "cannot read: %s", tool_path_strerror(errnum));
+			problem(&f, t.files[i].rel, -1, "cannot read: %s", beneath_strerror(errnum));
 			break;
 		case CLS_FOREIGN:
 			if (classify(&f, &t.files[i], &errnum, &kk, &h) == CLS_FOREIGN) {

@@ -67,7 +67,7 @@ static void json_begin(struct insp *in, const char *path, const char *type)
 /* err: an errno, or 0 for a path that is no regular file or directory. */
 static void inspect_error(struct insp *in, const char *path, int err)
 {
-	const char *what = err ? tool_path_strerror(err) : "not a regular file or directory";
+	const char *what = err ? beneath_strerror(err) : "not a regular file or directory";
 
 	in->bad = 1;
 	if (in->json) {
@@ -232,10 +232,10 @@ static void inspect_dir(struct insp *in, const char *dir, int dfd)
 		if (in->json) {
 			json_begin(in, path, "error");
 			printf(", \"error\": ");
-			tool_json_str(stdout, tool_path_strerror(ELOOP));
+			tool_json_str(stdout, beneath_strerror(ELOOP));
 			printf("}");
 		} else {
-			log_err("%s: %s; its files were not inspected", path, tool_path_strerror(ELOOP));
+			log_err("%s: %s; its files were not inspected", path, beneath_strerror(ELOOP));
 		}
 	}
 	for (size_t i = 0; i < t.n; i++) {

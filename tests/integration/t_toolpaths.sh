@@ -199,3 +199,35 @@ for mode in openat2 walk; do
 		fail "cat through a symlink above the store"
 	ok "$mode: a symlink as a directory: fsck, encrypt, rekey and inspect do not walk into it, cat and inspect refuse it in a path (1); one above the store is followed"
 done
+
+# The mount's own conversion: in an adopted store, a plaintext file opened
+# for writing is first encrypted whole beside itself and renamed over
+# itself. While it waits (the test hook), its directory is swapped in the
+# backing directory for a symlink to an outside one holding a file of the
+# same name: the open fails (EIO, logged), the outside file stays as it
+# is, and no temp file is made there.
+S=$JC_TMP/ad M=$JC_TMP/adm O=$JC_TMP/adout
+mkdir -p "$S/sub" "$O"
+echo "the store's own plaintext" >"$S/sub/f"
+echo "outside the store: must stay as it is" >"$O/f"
+cp "$O/f" "$JC_TMP/adout.orig"
+JETCRYPTFS_TEST_DELAY_MS=1500 jc_mount "$S" "$M" --adopt
+mark=$(jc_log_mark)
+(echo appended >>"$M/sub/f") 2>"$JC_TMP/append.err" &
+apid=$!
+sleep 0.5
+mv "$S/sub" "$S/sub.real"
+ln -s "$O" "$S/sub"
+wait "$apid" && fail "the append through a swapped directory succeeded"
+cmp -s "$O/f" "$JC_TMP/adout.orig" || fail "the mount's conversion changed a file outside the store"
+[ -z "$(find "$O" -name '.jetcryptfs-tmp-*')" ] || fail "the mount's conversion made a temp file outside the store"
+jc_log_since "$mark" | grep -qF "$S/sub/f: plaintext file not encrypted before its first change: a symlink in its path" ||
+	fail "the refusal is not logged: $(jc_log_since "$mark")"
+rm "$S/sub"
+mv "$S/sub.real" "$S/sub"
+echo appended >>"$M/sub/f"
+[ "$(cat "$M/sub/f")" = "the store's own plaintext
+appended" ] || fail "the file reads wrong after the conversion: $(cat "$M/sub/f")"
+[ "$(head -c 4 "$S/sub/f")" = JCFS ] || fail "the file was not encrypted before its change"
+jc_umount "$M"
+ok "the mount's own conversion: a directory swapped for a symlink while it waits fails the open (EIO), nothing outside touched"

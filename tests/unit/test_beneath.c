@@ -1,5 +1,5 @@
 /*
- * Unit tests of tool_open_beneath, the one way the offline tools open a
+ * Unit tests of beneath_open, the one way the offline tools open a
  * path below a backing directory, on a small tree in the build directory:
  * each case both through openat2 and through the component-by-component
  * walk of kernels without it (the test hook forces that), which must agree.
@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "beneath.h"
 #include "tool_common.h"
 
 static char root[512];
@@ -49,7 +50,7 @@ static void teardown(void)
 /* The first bytes of what rel opens to, or the negative errno. */
 static int read_at(const char *rel, char *buf, size_t len)
 {
-	int fd = tool_open_beneath(rootfd, rel, O_RDONLY, 0);
+	int fd = beneath_open(rootfd, rel, O_RDONLY, 0);
 	ssize_t n;
 
 	if (fd < 0)
@@ -70,17 +71,17 @@ START_TEST(opens_what_is_beneath)
 	ck_assert_str_eq(buf, "f\n");
 	ck_assert_int_eq(read_at("d//e/./g", buf, sizeof(buf)), 0);
 	ck_assert_str_eq(buf, "g\n");
-	fd = tool_open_beneath(rootfd, "d/e/", O_RDONLY | O_DIRECTORY, 0);
+	fd = beneath_open(rootfd, "d/e/", O_RDONLY | O_DIRECTORY, 0);
 	ck_assert_int_ge(fd, 0);
 	close(fd);
-	fd = tool_open_beneath(rootfd, ".", O_RDONLY | O_DIRECTORY, 0);
+	fd = beneath_open(rootfd, ".", O_RDONLY | O_DIRECTORY, 0);
 	ck_assert_int_ge(fd, 0);
 	close(fd);
-	fd = tool_open_beneath(rootfd, "d/new", O_RDWR | O_CREAT | O_EXCL, 0600);
+	fd = beneath_open(rootfd, "d/new", O_RDWR | O_CREAT | O_EXCL, 0600);
 	ck_assert_int_ge(fd, 0);
 	close(fd);
-	ck_assert_int_eq(tool_open_beneath(rootfd, "d/nothing", O_RDONLY, 0), -ENOENT);
-	ck_assert_int_eq(tool_open_beneath(rootfd, "d/f/x", O_RDONLY, 0), -ENOTDIR);
+	ck_assert_int_eq(beneath_open(rootfd, "d/nothing", O_RDONLY, 0), -ENOENT);
+	ck_assert_int_eq(beneath_open(rootfd, "d/f/x", O_RDONLY, 0), -ENOTDIR);
 }
 END_TEST
 
@@ -92,9 +93,9 @@ START_TEST(never_follows_a_symlink)
 	ck_assert_int_eq(read_at("fl", buf, sizeof(buf)), -ELOOP);
 	ck_assert_int_eq(read_at("out/f", buf, sizeof(buf)), -ELOOP);
 	ck_assert_int_eq(read_at("abs/hostname", buf, sizeof(buf)), -ELOOP);
-	ck_assert_int_eq(tool_open_beneath(rootfd, "dl", O_RDONLY | O_DIRECTORY, 0), -ELOOP);
-	ck_assert_int_eq(tool_open_beneath(rootfd, "dl/", O_RDONLY, 0), -ELOOP);
-	ck_assert_int_eq(tool_open_beneath(rootfd, "out/new", O_RDWR | O_CREAT | O_EXCL, 0600), -ELOOP);
+	ck_assert_int_eq(beneath_open(rootfd, "dl", O_RDONLY | O_DIRECTORY, 0), -ELOOP);
+	ck_assert_int_eq(beneath_open(rootfd, "dl/", O_RDONLY, 0), -ELOOP);
+	ck_assert_int_eq(beneath_open(rootfd, "out/new", O_RDWR | O_CREAT | O_EXCL, 0600), -ELOOP);
 	ck_assert_int_eq(faccessat(rootfd, "../outside/new", F_OK, 0), -1);
 	ck_assert_int_eq(errno, ENOENT);
 }
@@ -102,14 +103,14 @@ END_TEST
 
 START_TEST(never_leaves_the_root)
 {
-	ck_assert_int_eq(tool_open_beneath(rootfd, "../outside/f", O_RDONLY, 0), -EXDEV);
-	ck_assert_int_eq(tool_open_beneath(rootfd, "d/../d/f", O_RDONLY, 0), -EXDEV);
-	ck_assert_int_eq(tool_open_beneath(rootfd, "d/..", O_RDONLY, 0), -EXDEV);
-	ck_assert_int_eq(tool_open_beneath(rootfd, "/etc/hostname", O_RDONLY, 0), -EXDEV);
-	ck_assert_int_eq(tool_open_beneath(rootfd, "", O_RDONLY, 0), -ENOENT);
+	ck_assert_int_eq(beneath_open(rootfd, "../outside/f", O_RDONLY, 0), -EXDEV);
+	ck_assert_int_eq(beneath_open(rootfd, "d/../d/f", O_RDONLY, 0), -EXDEV);
+	ck_assert_int_eq(beneath_open(rootfd, "d/..", O_RDONLY, 0), -EXDEV);
+	ck_assert_int_eq(beneath_open(rootfd, "/etc/hostname", O_RDONLY, 0), -EXDEV);
+	ck_assert_int_eq(beneath_open(rootfd, "", O_RDONLY, 0), -ENOENT);
 	/* A name that merely starts with dots is a name. */
-	ck_assert_int_eq(tool_open_beneath(rootfd, "d/..x", O_RDONLY, 0), -ENOENT);
-	ck_assert_int_eq(tool_open_beneath(rootfd, "...", O_RDONLY, 0), -ENOENT);
+	ck_assert_int_eq(beneath_open(rootfd, "d/..x", O_RDONLY, 0), -ENOENT);
+	ck_assert_int_eq(beneath_open(rootfd, "...", O_RDONLY, 0), -ENOENT);
 }
 END_TEST
 
@@ -144,7 +145,7 @@ int main(void)
 		Suite *s;
 
 		if (w)
-			setenv("JETCRYPTFS_TEST_NO_OPENAT2", "1", 1);
+			setenv(BENEATH_NO_OPENAT2_ENV, "1", 1);
 		tcase_add_checked_fixture(tc, setup, teardown);
 		tcase_add_test(tc, opens_what_is_beneath);
 		tcase_add_test(tc, never_follows_a_symlink);
