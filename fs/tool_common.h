@@ -72,14 +72,19 @@ struct tool_file {
 struct tool_tree {
 	struct tool_file *files;        /* sorted by rel */
 	size_t n, cap;
+	/* What is neither a regular file nor a directory: symlinks, device
+	 * nodes, FIFOs, sockets; sorted by rel. */
+	struct tool_file *nodes;
+	size_t nnodes, capnodes;
 	unsigned long tmp_files;        /* leftover temp files found (or removed) */
-	unsigned long skipped;          /* symlinks, devices, sockets, fifos */
+	unsigned long skipped;          /* devices, sockets, fifos */
 };
 
 /* Collects every regular file under the backing directory open as rootfd,
- * without following symlinks, leaving out the descriptor and lost+found at
- * the root. Temp files of encrypt/rekey are counted and, with remove_tmp,
- * deleted (each directory fsync'd). Returns 0, or -errno with one line
+ * and apart every other node that is not a directory, without following
+ * symlinks, leaving out the descriptor and lost+found at the root. Temp
+ * files (and temp symlinks) of encrypt/rekey are counted and, with
+ * remove_tmp, deleted (each directory fsync'd). Returns 0, or -errno with one line
  * naming the path in err. */
 int tool_tree_walk(int rootfd, const char *backing, int remove_tmp, struct tool_tree *t,
 		   char *err, size_t errlen);
