@@ -56,7 +56,9 @@ static void usage_encrypt(FILE *f)
 		"link are not converted (renaming would split them) and keep the store from\n"
 		"becoming strict. Symlinks whose target is plaintext (made before symlink\n"
 		"encryption, or planted: check them first, 'jetcryptfs fsck' lists them) are\n"
-		"encrypted too, each one listed, in any store, strict or adopted.\n"
+		"encrypted too, each one listed, in any store, strict or adopted; FIFOs and\n"
+		"sockets of an adopted store become marker files, which the mount shows as\n"
+		"before (a strict store hides raw ones as planted).\n"
 		"SIGINT, SIGTERM and SIGHUP stop the run at the next safe point.\n"
 		"BACKING_DIR defaults to the config's backing_dir.\n"
 		"\n"
@@ -472,6 +474,67 @@ out:
 	return ret;
 }
 
+/* Replaces a raw FIFO or socket of an adopted store, which the store
+ * shows while it allows plaintext files, by its marker (encrypt): once
+ * strict, the store would hide it as planted. 0 done, 1 failed. */
+static int convert_raw_node(struct conv *cv, const struct tool_file *tf)
+{
+	const char *what = S_ISFIFO(tf->st.st_mode) ? "FIFO" : "socket";
+	char tmp[STORE_TMP_NAME_LEN + 1];
+	const char *base;
+	struct stat st;
+	int dfd, dst = -1, rc, ret = 1;
+
+	dfd = tool_open_parent(cv->rootfd, tf->rel, &base);
+	if (dfd < 0) {
+		conv_fail(cv, tf->rel, "cannot open its directory: %s", strerror(-dfd));
+		return 1;
+	}
+	tmp[0] = '\0';
+	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		conv_fail(cv, tf->rel, "%s", strerror(errno));
+		goto out;
+	}
+	if (!S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode)) {
+		ret = 0;        /* changed since the walk */
+		goto out;
+	}
+	if (st.st_nlink > 1) {
+		conv_fail(cv, tf->rel, "%s with %lu hard links; not converted (renaming would split them): give it "
+			  "one name", what, (unsigned long)st.st_nlink);
+		goto out;
+	}
+	tmp_name(tmp);
+	dst = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (dst < 0) {
+		conv_fail(cv, tf->rel, "cannot create temp file %s: %s", tmp, strerror(errno));
+		tmp[0] = '\0';
+		goto out;
+	}
+	rc = content_marker_write(dst, S_ISFIFO(st.st_mode) ? FMT_NODE_FIFO : FMT_NODE_SOCKET);
+	if (rc == 0 && fsync(dst) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		conv_fail(cv, tf->rel, "cannot write temp file %s: %s", tmp, strerror(-rc));
+		goto out;
+	}
+	rc = node_finish(cv, tf, dfd, tmp, base, &st);
+	if (rc <= 0)
+		tmp[0] = '\0';
+	if (rc)
+		goto out;
+	progress_clear(&cv->prog);
+	log_info("%s/%s: %s made a marker (the store shows it as before)", cv->backing, tf->rel, what);
+	ret = 0;
+out:
+	if (dst >= 0)
+		close(dst);
+	if (tmp[0])
+		(void)unlinkat(dfd, tmp, 0);
+	close(dfd);
+	return ret;
+}
+
 /* Which files to convert: each file's header, read once. Plaintext files
  * that are not chosen (rekey leaves them; encrypt cannot take them) are
  * counted in plain_left. */
@@ -630,10 +693,15 @@ static int convert(int argc, char **argv, int rekey)
 			sig = rc;
 		progress_item(&cv.prog);
 	}
-	/* Symlinks: encrypt takes plaintext targets, rekey old keys'. */
+	/* Symlinks: encrypt takes plaintext targets, rekey old keys'. Raw
+	 * FIFOs and sockets of an adopted store become markers. */
 	for (size_t i = 0; i < t.nnodes && !sig; i++) {
-		if (S_ISLNK(t.nodes[i].st.st_mode))
+		mode_t m = t.nodes[i].st.st_mode;
+
+		if (S_ISLNK(m))
 			(void)convert_link(&cv, &t.nodes[i]);
+		else if (!rekey && st.plaintext_allowed && (S_ISFIFO(m) || S_ISSOCK(m)))
+			(void)convert_raw_node(&cv, &t.nodes[i]);
 		sig = tool_interrupted();
 	}
 	if (!sig)

@@ -25,6 +25,10 @@
  *                                       "ok" or an errno name ("read=data" if
  *                                       the read returned bytes other than the
  *                                       written ones)
+ *   fsop unix-socket PATH               bind a unix stream socket to PATH (the
+ *                                       node stays), listen, connect a second
+ *                                       one to PATH and pass a message across
+ *   fsop unix-connect PATH              connect a unix stream socket to PATH
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -35,7 +39,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static int result(int rc)
@@ -183,6 +189,55 @@ static int do_mmap_shared(const char *path)
 	return result(0);
 }
 
+static int unix_addr(const char *path, struct sockaddr_un *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(a->sun_path))
+		return -1;
+	strcpy(a->sun_path, path);
+	return 0;
+}
+
+static int do_unix_socket(const char *path)
+{
+	struct sockaddr_un a;
+	char buf[8] = { 0 };
+	int l, c, s;
+
+	if (unix_addr(path, &a) < 0)
+		return 2;
+	l = socket(AF_UNIX, SOCK_STREAM, 0);
+	c = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 1) < 0 ||
+	    connect(c, (struct sockaddr *)&a, sizeof(a)) < 0)
+		return result(-1);
+	s = accept(l, NULL, NULL);
+	if (s < 0 || write(c, "hello", 5) != 5 || read(s, buf, sizeof(buf)) != 5)
+		return result(-1);
+	if (memcmp(buf, "hello", 5) != 0) {
+		printf("received \"%s\"\n", buf);
+		return 1;
+	}
+	close(s);
+	close(c);
+	close(l);
+	return result(0);
+}
+
+static int do_unix_connect(const char *path)
+{
+	struct sockaddr_un a;
+	int c = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	if (unix_addr(path, &a) < 0)
+		return 2;
+	if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof(a)) < 0)
+		return result(-1);
+	close(c);
+	return result(0);
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -220,8 +275,13 @@ int main(int argc, char **argv)
 		return do_mmap_shared(argv[2]);
 	if (!strcmp(cmd, "lost-write") && argc == 5)
 		return do_lost_write(argv[2], argv[3], argv[4]);
+	if (!strcmp(cmd, "unix-socket") && argc == 3)
+		return do_unix_socket(argv[2]);
+	if (!strcmp(cmd, "unix-connect") && argc == 3)
+		return do_unix_connect(argv[2]);
 	fprintf(stderr, "usage: fsop excl PATH | nofollow PATH r|w|c | rename OLD NEW [noreplace|exchange] |\n"
 		"            wronly-read PATH TEXT | append PATH TEXT | mmap-read PATH LEN |\n"
-		"            mmap-shared PATH | lost-write PATH OFF LEN\n");
+		"            mmap-shared PATH | lost-write PATH OFF LEN | unix-socket PATH |\n"
+		"            unix-connect PATH\n");
 	return 2;
 }
