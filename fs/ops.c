@@ -882,6 +882,22 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		detach_handle(ino_ptr(ino));    /* the request is gone: no release follows */
 }
 
+/* A create of a name that exists in the backing directory: the kernel
+ * asks only for names it believes absent, so this one is hidden (a device
+ * node, a raw FIFO or socket) or came behind the mount's back. Only a
+ * regular file is taken as created; a device or FIFO is never opened,
+ * which alone could act on the device. 0 or an errno. */
+static int create_existing(int dirfd, const char *name)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno;
+	if (S_ISREG(st.st_mode))
+		return 0;
+	return S_ISLNK(st.st_mode) ? ELOOP : S_ISDIR(st.st_mode) ? EISDIR : EPERM;
+}
+
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		      struct fuse_file_info *fi)
 {
@@ -893,12 +909,16 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	fd = openat(dir->fd, name, O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC | (fi->flags & O_EXCL), mode);
-	if (fd < 0) {
-		fuse_reply_err(req, fd_error(errno));
+	fd = openat(dir->fd, name, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, mode);
+	err = fd < 0 ? errno : 0;
+	if (err == EEXIST && !(fi->flags & O_EXCL))
+		err = create_existing(dir->fd, name);
+	if (err) {
+		fuse_reply_err(req, fd_error(err));
 		return;
 	}
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	give_to_caller(req, dir->fd, name);
 	err = do_lookup(parent, name, &e);
 	if (!err) {

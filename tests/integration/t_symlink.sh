@@ -135,6 +135,10 @@ ls "$M" >/dev/null
 [ ! -e "$M/zero" ] || fail "a planted device node is visible"
 ls -A "$M" | grep -qx zero && fail "a planted device node is listed"
 if cat "$M/zero" 2>/dev/null | head -c 1 | grep -q .; then fail "reading a planted device node"; fi
+# Creating the name the hidden node holds opens nothing: refused.
+if out=$(sh -c 'echo x >"$1"' sh "$M/zero" 2>&1); then fail "created over a hidden device node"; fi
+grep -q "Operation not permitted" <<<"$out" || fail "create over a hidden device node: $out (want EPERM)"
+[ -c "$B/zero" ] || fail "the hidden device node changed"
 for n in rawfifo rawsock; do
 	[ ! -e "$M/$n" ] || fail "planted $n visible in a strict store"
 	ls -A "$M" | grep -qx "$n" && fail "planted $n listed"
