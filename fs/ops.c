@@ -97,7 +97,8 @@ static void link_size(struct inode *in, struct stat *st)
  * settles -- S_IFREG, or S_IFIFO / S_IFSOCK for the marker of one made
  * through the mount, learnt from the same header read that gives the
  * size, so that it costs nothing more; for a symlink its target's length.
- * An open file's size is the
+ *
+ * Plaintext size for a regular file's stat. An open file's size is the
  * one published after its last change, read without the lock: the
  * kernel asks for it when it writes a closed file's times back, and must
  * not wait there for writes in progress. Otherwise it follows from the
