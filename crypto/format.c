@@ -3,7 +3,8 @@
  * cipher names and parameters, and the exact mapping between plaintext and
  * ciphertext sizes that lets stat() report plaintext sizes without reading
  * the file. docs/FORMAT.md is the prose version of this file; any change
- * here is a format change and needs a new FMT_VERSION.
+ * here is a format change and needs a new FMT_VERSION, unless readers of
+ * the old version refuse what it adds (as they refuse node types).
  */
 #include "format.h"
 
@@ -11,11 +12,12 @@
 #include <string.h>
 #include <strings.h>
 
-/* Header layout: magic 0..3, version 4, cipher 5, reserved 6..7, key id
- * 8..15, file id 16..31. */
+/* Header layout: magic 0..3, version 4, cipher 5, node type 6, reserved
+ * 7, key id 8..15, file id 16..31. */
 #define OFF_VERSION  4
 #define OFF_CIPHER   5
-#define OFF_RESERVED 6
+#define OFF_NODE     6
+#define OFF_RESERVED 7
 #define OFF_KEY_ID   8
 #define OFF_FILE_ID  16
 
@@ -133,8 +135,8 @@ void fmt_header_encode(const struct fmt_header *h, uint8_t out[FMT_HEADER_SIZE])
 	memcpy(out, FMT_MAGIC, 4);
 	out[OFF_VERSION] = h->version;
 	out[OFF_CIPHER] = h->cipher;
+	out[OFF_NODE] = h->node;
 	out[OFF_RESERVED] = 0;
-	out[OFF_RESERVED + 1] = 0;
 	memcpy(out + OFF_KEY_ID, h->key_id, FMT_KEY_ID_SIZE);
 	memcpy(out + OFF_FILE_ID, h->file_id, FMT_FILE_ID_SIZE);
 }
@@ -148,13 +150,15 @@ int fmt_header_decode(struct fmt_header *h, const uint8_t *buf, size_t len)
 	 * a damaged one of ours, not plaintext to be shown as it is. */
 	if (len < FMT_HEADER_SIZE)
 		return -EBADMSG;
-	/* Reserved bytes must be zero so that a future version can give them
-	 * a meaning without old readers misreading such files. */
+	/* The reserved byte must be zero so that a future version can give
+	 * it a meaning without old readers misreading such files, as the node
+	 * type was given byte 6. */
 	if (buf[OFF_VERSION] != FMT_VERSION || !fmt_cipher_valid(buf[OFF_CIPHER]) ||
-	    buf[OFF_RESERVED] != 0 || buf[OFF_RESERVED + 1] != 0)
+	    buf[OFF_NODE] > FMT_NODE_SOCKET || buf[OFF_RESERVED] != 0)
 		return -EPROTO;
 	h->version = buf[OFF_VERSION];
 	h->cipher = buf[OFF_CIPHER];
+	h->node = buf[OFF_NODE];
 	memcpy(h->key_id, buf + OFF_KEY_ID, FMT_KEY_ID_SIZE);
 	memcpy(h->file_id, buf + OFF_FILE_ID, FMT_FILE_ID_SIZE);
 	return 0;
@@ -163,4 +167,20 @@ int fmt_header_decode(struct fmt_header *h, const uint8_t *buf, size_t len)
 const char *fmt_header_strerror(int rc)
 {
 	return rc == -EBADMSG ? "truncated header (shorter than 32 bytes)" : "damaged or unsupported header";
+}
+
+const char *fmt_node_name(int node)
+{
+	switch (node) {
+	case FMT_NODE_FILE:
+		return "file";
+	case FMT_NODE_SYMLINK:
+		return "symlink";
+	case FMT_NODE_FIFO:
+		return "FIFO";
+	case FMT_NODE_SOCKET:
+		return "socket";
+	default:
+		return "unknown";
+	}
 }

@@ -23,9 +23,21 @@ enum fmt_cipher {
 	FMT_CIPHER_AES = 2,              /* AES-256-GCM, 12-byte nonce */
 };
 
+/* What a header heads (byte 6, which version 1 readers before node types
+ * required to be zero, so that they refuse the others): a regular file's
+ * contents, a symlink's target (crypto/node.h), or the marker file that
+ * stands for a FIFO or socket made through the mount. */
+enum fmt_node {
+	FMT_NODE_FILE = 0,
+	FMT_NODE_SYMLINK = 1,
+	FMT_NODE_FIFO = 2,
+	FMT_NODE_SOCKET = 3,
+};
+
 struct fmt_header {
 	uint8_t version;
 	uint8_t cipher;
+	uint8_t node;                    /* enum fmt_node */
 	uint8_t key_id[FMT_KEY_ID_SIZE];
 	uint8_t file_id[FMT_FILE_ID_SIZE];
 };
@@ -61,10 +73,13 @@ void fmt_header_encode(const struct fmt_header *h, uint8_t out[FMT_HEADER_SIZE])
 /* 0 on success; -ENODATA if buf does not start with the magic (a
  * plaintext file); -EBADMSG if it starts with the magic but is shorter
  * than a header (a header cut short, never plaintext); -EPROTO for a
- * header with the magic but an unknown version, cipher or non-zero
- * reserved bytes. */
+ * header with the magic but an unknown version, cipher or node type, or a
+ * non-zero reserved byte 7. Callers that read a regular file's contents
+ * must check that h->node is FMT_NODE_FILE. */
 int fmt_header_decode(struct fmt_header *h, const uint8_t *buf, size_t len);
 /* What a fmt_header_decode error other than -ENODATA means, for messages. */
 const char *fmt_header_strerror(int rc);
+/* "file", "symlink", "FIFO", "socket", or "unknown". */
+const char *fmt_node_name(int node);
 
 #endif

@@ -30,6 +30,7 @@
 #include "content.h"
 #include "kdf.h"
 #include "log.h"
+#include "node.h"
 #include "safewrite.h"
 
 #define BS FMT_BLOCK_SIZE
@@ -148,6 +149,11 @@ int content_setup(const struct content_ctx *c)
 {
 	ctx = *c;
 	return block_init();
+}
+
+int content_plaintext_allowed(void)
+{
+	return ctx.plaintext_allowed;
 }
 
 void content_teardown(void)
@@ -339,13 +345,26 @@ int content_reserve_write(int fd, int cipher, uint64_t off, size_t len)
 	return content_reserve(fd, from, to);
 }
 
-int content_stat_size(int fd, const struct stat *st, uint64_t *size, int *cipher)
+/* 1 if the marker bytes raw[0..n) (header h) authenticate under a
+ * configured key: only then is a file shown as the FIFO or socket its
+ * header claims. */
+static int marker_valid(const struct fmt_header *h, const uint8_t *raw, size_t n)
 {
-	uint8_t raw[FMT_HEADER_SIZE];
+	const struct keyring_key *k = ctx.kr ? keyring_find(ctx.kr, h->key_id) : NULL;
+
+	return k && node_marker_verify(k->master, h, raw, n) == 0;
+}
+
+int content_stat_size(int fd, const struct stat *st, uint64_t *size, int *cipher, int *node)
+{
+	/* The header, and the rest of a marker, in the one read stat has
+	 * always made: the node type costs nothing more for other files. */
+	uint8_t raw[NODE_MARKER_MAX];
 	struct fmt_header h;
 	ssize_t n;
 
 	*cipher = 0;
+	*node = FMT_NODE_FILE;
 	if (st->st_size == 0) {
 		*size = 0;
 		return 0;
@@ -359,6 +378,12 @@ int content_stat_size(int fd, const struct stat *st, uint64_t *size, int *cipher
 		return 0;
 	}
 	*cipher = h.cipher;
+	if ((h.node == FMT_NODE_FIFO || h.node == FMT_NODE_SOCKET) && n == st->st_size &&
+	    marker_valid(&h, raw, (size_t)n)) {
+		*node = h.node;
+		*size = 0;
+		return 0;
+	}
 	/* Cut inside a block's overhead: count the whole blocks only. */
 	if (fmt_plaintext_size(h.cipher, (uint64_t)st->st_size, size) < 0)
 		*size = fmt_whole_blocks_size(h.cipher, (uint64_t)st->st_size);
@@ -399,6 +424,14 @@ int content_load(struct content *c, int fd)
 	}
 	if (rc < 0) {
 		log_err("%s: %s", name, fmt_header_strerror(rc));
+		return -EIO;
+	}
+	if (h.node != FMT_NODE_FILE) {
+		/* A marker shows as a FIFO or socket and is never opened as a
+		 * file; one of those headers here is a file changed under the
+		 * mount, or a forged marker (the mount shows it as a file). */
+		log_err("%s: has the header of a %s, not of a file's contents: damaged, or a forged marker",
+			name, fmt_node_name(h.node));
 		return -EIO;
 	}
 	k = keyring_find(ctx.kr, h.key_id);
@@ -940,5 +973,138 @@ int content_import(struct content *c, int fd, int src_fd)
 		rc = -errno;
 	sodium_memzero(buf, chunk);
 	free(buf);
+	return rc;
+}
+
+/* ---- symlinks, FIFOs and sockets (crypto/node.h) ---- */
+
+int content_link_decrypt(const struct keyring *kr, const char *stored, size_t len, char *out, size_t outlen,
+			 size_t *tlen, struct fmt_header *h)
+{
+	const struct keyring_key *k;
+	int rc = node_link_peek(stored, len, h);
+
+	if (rc == -EBADMSG)
+		rc = -EPROTO;   /* cut short: damaged, as a bad header */
+	if (rc < 0)
+		return rc;
+	k = keyring_find(kr, h->key_id);
+	if (!k)
+		return -ENOKEY;
+	rc = node_link_decode(k->master, stored, len, out, outlen, tlen);
+	return rc == -EBADMSG || rc == 0 ? rc : -EPROTO;
+}
+
+const char *content_link_strerror(int rc)
+{
+	switch (rc) {
+	case -ENODATA:
+		return "plaintext symlink (made before symlink encryption, or planted)";
+	case -EBADMSG:
+		return "symlink target: authentication failed";
+	case -ENOKEY:
+		return "symlink target encrypted under a key id that is not among the configured keys";
+	default:
+		return "symlink target: damaged or unsupported header";
+	}
+}
+
+int content_link_read(int fd, char *out, size_t outlen, size_t *tlen, struct fmt_header *h)
+{
+	char stored[NODE_LINK_STORED_MAX + 1];
+	ssize_t n = readlinkat(fd, "", stored, sizeof(stored));
+
+	if (n < 0)
+		return -errno;
+	if (n > NODE_LINK_STORED_MAX)
+		return -ENODATA;        /* longer than any we write */
+	return content_link_decrypt(ctx.kr, stored, (size_t)n, out, outlen, tlen, h);
+}
+
+int content_link_size(int fd, uint64_t stored_len, uint64_t *size, int *cipher)
+{
+	char stored[NODE_LINK_STORED_MAX + 1];
+	struct fmt_header h;
+	size_t len;
+	ssize_t n = readlinkat(fd, "", stored, sizeof(stored));
+
+	*cipher = 0;
+	*size = stored_len;
+	if (n < 0)
+		return -errno;
+	if (n > NODE_LINK_STORED_MAX || node_link_peek(stored, (size_t)n, &h) < 0 ||
+	    node_link_target_len(h.cipher, (size_t)n, &len) < 0)
+		return 0;       /* not ours: its readlink fails */
+	*cipher = h.cipher;
+	*size = len;
+	return 0;
+}
+
+int content_link_make(int dirfd, const char *name, const char *target)
+{
+	const struct keyring_key *k = &ctx.kr->keys[0];
+	char stored[NODE_LINK_STORED_MAX + 1];
+	int rc;
+
+	rc = node_link_encode(k->master, k->id, ctx.cipher, target, strlen(target), stored, sizeof(stored));
+	if (rc == 0 && symlinkat(stored, dirfd, name) < 0)
+		rc = -errno;
+	return rc;
+}
+
+int content_marker_write(int fd, int node)
+{
+	const struct keyring_key *k = &ctx.kr->keys[0];
+	uint8_t buf[NODE_MARKER_MAX];
+	size_t n = node_marker_size(ctx.cipher);
+	int rc = node_marker_encode(k->master, k->id, ctx.cipher, node, buf);
+
+	if (rc == 0 && pwrite(fd, buf, n, 0) != (ssize_t)n)
+		rc = errno ? -errno : -EIO;
+	return rc;
+}
+
+int content_marker_read(int fd, int *node, struct fmt_header *h)
+{
+	uint8_t buf[NODE_MARKER_MAX + 1];
+	const struct keyring_key *k;
+	ssize_t n = pread(fd, buf, sizeof(buf), 0);
+	int rc;
+
+	if (n < 0)
+		return -errno;
+	rc = fmt_header_decode(h, buf, (size_t)n);
+	if (rc < 0)
+		return rc == -ENODATA ? -ENODATA : -EPROTO;
+	if (h->node != FMT_NODE_FIFO && h->node != FMT_NODE_SOCKET)
+		return -EINVAL;
+	k = keyring_find(ctx.kr, h->key_id);
+	if (!k)
+		return -ENOKEY;
+	if (node_marker_verify(k->master, h, buf, (size_t)n) < 0)
+		return -EBADMSG;
+	*node = h->node;
+	return 0;
+}
+
+/* The marker goes in whole or not at all: written and synced in an
+ * unnamed file, then linked under its name (EEXIST if taken), so that
+ * nobody ever sees a marker half written -- which would be shown as a
+ * regular file, and an inode never changes type. */
+int content_marker_make(int dirfd, const char *name, mode_t mode, int node)
+{
+	char proc[64];
+	int fd, rc;
+
+	fd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, mode & 07777);
+	if (fd < 0)
+		return -errno;
+	rc = content_marker_write(fd, node);
+	if (rc == 0 && fsync(fd) < 0)
+		rc = -errno;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (rc == 0 && linkat(AT_FDCWD, proc, dirfd, name, AT_SYMLINK_FOLLOW) < 0)
+		rc = -errno;
+	close(fd);
 	return rc;
 }

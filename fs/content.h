@@ -65,6 +65,8 @@ struct content {
 
 /* Global setup: the context for new files, the key slot pool. */
 int content_setup(const struct content_ctx *ctx);
+/* The plaintext_allowed of the context: whether the store is adopted. */
+int content_plaintext_allowed(void);
 void content_teardown(void);
 
 /* Reads the header of the backing file open as fd and sets up c. Log
@@ -78,8 +80,10 @@ const char *content_block_strerror(int rc);
 void content_unload(struct content *c);
 
 /* Plaintext size of the backing file fd (whose stat is st) without
- * loading it, and its header's cipher (0 if none): for stat. */
-int content_stat_size(int fd, const struct stat *st, uint64_t *size, int *cipher);
+ * loading it, its header's cipher (0 if none) and the node it stands for:
+ * FMT_NODE_FIFO or FMT_NODE_SOCKET (size 0) for a marker that
+ * authenticates under a configured key, else FMT_NODE_FILE. For stat. */
+int content_stat_size(int fd, const struct stat *st, uint64_t *size, int *cipher, int *node);
 
 ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t off);
 ssize_t content_write(struct content *c, int fd, const void *buf, size_t len, uint64_t off);
@@ -96,6 +100,42 @@ int content_write_cipher(const struct content *c);
  * long as the writes not yet made only grow the file. 0, -ENOSPC, -errno. */
 int content_reserve_write(int fd, int cipher, uint64_t off, size_t len);
 int content_truncate(struct content *c, int fd, uint64_t size);
+
+/* Symlinks, FIFOs and sockets (crypto/node.h), under the keys and cipher
+ * of content_setup.
+ *
+ * content_link_decrypt: the target of a stored (backing) symlink target
+ * stored[0..len) under kr, into out (NUL-terminated, *tlen its length;
+ * outlen > NODE_LINK_STORED_MAX always suffices), and its header h. 0;
+ * -ENODATA not encrypted (a plaintext target); -EPROTO damaged header or
+ * encoding; -ENOKEY under a key id not on kr (h says which); -EBADMSG
+ * authentication failed. content_link_strerror says which, for messages.
+ * content_link_read: the same for the symlink open as fd (O_PATH), or
+ * -errno if it cannot be read. */
+int content_link_decrypt(const struct keyring *kr, const char *stored, size_t len, char *out, size_t outlen,
+			 size_t *tlen, struct fmt_header *h);
+const char *content_link_strerror(int rc);
+int content_link_read(int fd, char *out, size_t outlen, size_t *tlen, struct fmt_header *h);
+/* The lstat size of the symlink open as fd (O_PATH), stored_len bytes
+ * on disk: its target's plaintext length, and the cipher its header names
+ * (0, and stored_len, if it is not one of ours). Reads no key. */
+int content_link_size(int fd, uint64_t stored_len, uint64_t *size, int *cipher);
+/* Creates the symlink name in dirfd with target encrypted under the
+ * current key. 0, -ENAMETOOLONG (node_link_max_target), -errno. */
+int content_link_make(int dirfd, const char *name, const char *target);
+
+/* Creates name in dirfd as the marker file of node (FMT_NODE_FIFO or
+ * FMT_NODE_SOCKET) with mode's permission bits, complete before it has a
+ * name. 0, -EEXIST, -errno. */
+int content_marker_make(int dirfd, const char *name, mode_t mode, int node);
+/* Writes a fresh marker of node under the current key into the empty
+ * file fd. */
+int content_marker_write(int fd, int node);
+/* Reads and authenticates the marker file fd: 0 with *node and *h;
+ * -ENODATA no header, -EPROTO damaged header, -EINVAL not a marker's
+ * header, -ENOKEY key id not configured (h names it), -EBADMSG does not
+ * authenticate; -errno. */
+int content_marker_read(int fd, int *node, struct fmt_header *h);
 
 /* Writes the plaintext bytes of src_fd (read with pread from 0 to EOF) as
  * the contents of c, an EMPTY file open as fd: how plaintext files become

@@ -110,6 +110,22 @@ found:
 	return in;
 }
 
+int inode_known_type(dev_t dev, ino_t ino)
+{
+	struct inode *in;
+	int type = 0;
+
+	pthread_mutex_lock(&table_lock);
+	for (in = buckets[inode_hash(dev, ino)]; in; in = in->next) {
+		if (in->dev == dev && in->ino == ino) {
+			type = in->node_type;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&table_lock);
+	return type;
+}
+
 /* Unlinks in from its hash chain; table lock held. */
 static void inode_unhash(struct inode *in)
 {

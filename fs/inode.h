@@ -40,6 +40,11 @@ struct inode {
 	_Atomic uint64_t open_size;
 	_Atomic int cipher_hint;        /* header cipher seen by stat, 0 unknown;
 					   atomic: stats set it under the read lock */
+	/* For a regular backing file, the type the kernel was first shown
+	 * and always is: S_IFREG, or S_IFIFO / S_IFSOCK for a marker (0:
+	 * not shown yet). The kernel marks an inode bad that changes type. */
+	_Atomic int node_type;
+	_Atomic int link_logged;        /* a bad symlink target was logged */
 };
 
 #define INODE_NO_SIZE UINT64_MAX
@@ -51,6 +56,9 @@ void inode_table_destroy(void);
  * count raised by one. fd (O_PATH) is taken over: kept for a new entry,
  * closed otherwise. NULL with errno on failure. */
 struct inode *inode_get(int fd, const struct stat *st);
+/* The node_type of the entry for (dev, ino), if the table has one, else
+ * 0: what a directory listing may say of a regular backing file. */
+int inode_known_type(dev_t dev, ino_t ino);
 /* Drops n lookups; the entry is freed when none remain, once the writes
  * answered before they were made are made. */
 void inode_forget(struct inode *in, uint64_t n);

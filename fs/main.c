@@ -882,7 +882,10 @@ static int run_daemon(struct mount_opts *mo)
 	}
 
 	fsname_opt(backing, fsname, sizeof(fsname));
+	/* nodev always, after the caller's options so that no "dev" undoes
+	 * it: run as root, a FUSE mount honours device nodes otherwise. */
 	if (fuse_opt_push(mo, fsname) < 0 || fuse_opt_push(mo, "subtype=jetcryptfs") < 0 ||
+	    fuse_opt_push(mo, "nodev") < 0 ||
 	    (mo->allow_other && fuse_opt_push(mo, "default_permissions") < 0)) {
 		status = fail(EXIT_USAGE, "too many mount options");
 		goto out;

@@ -25,6 +25,7 @@
 #include "beneath.h"
 #include "inode.h"
 #include "log.h"
+#include "node.h"
 #include "ops.h"
 #include "store.h"
 #include "wbehind.h"
@@ -53,7 +54,54 @@ static void proc_path(int fd, char *out, size_t len)
 	snprintf(out, len, "/proc/self/fd/%d", fd);
 }
 
-/* Plaintext size for a regular file's stat. An open file's size is the
+/* The type a regular backing file shows, settled the first time it is
+ * shown (inode.h): a later look never changes it. */
+static int settle_type(struct inode *in, int type)
+{
+	int none = 0;
+
+	atomic_compare_exchange_strong(&in->node_type, &none, type);
+	return in->node_type;
+}
+
+/* A marker as the kernel sees it: a FIFO or socket with the backing
+ * file's permissions, owner and times, no size and no device number. */
+static void show_node(int type, struct stat *st)
+{
+	st->st_mode = (mode_t)type | (st->st_mode & 07777);
+	st->st_size = 0;
+	st->st_rdev = 0;
+}
+
+/* A symlink's lstat size is its target's plaintext length, as on any
+ * filesystem: POSIX tools size readlink's buffer by it and call a
+ * different length a race. The header names the cipher, whose overhead
+ * the stored length includes; read once, it is kept as the hint (a
+ * symlink's target never changes). */
+static void link_size(struct inode *in, struct stat *st)
+{
+	uint64_t size;
+	size_t len;
+	int hint = in->cipher_hint, cipher;
+
+	if (hint > 0 && node_link_target_len(hint, (size_t)st->st_size, &len) == 0) {
+		st->st_size = (off_t)len;
+		return;
+	}
+	if (content_link_size(in->fd, (uint64_t)st->st_size, &size, &cipher) < 0)
+		return;
+	if (cipher > 0)
+		in->cipher_hint = cipher;
+	st->st_size = (off_t)size;
+}
+
+/* What the kernel is shown of a file besides the backing stat: for a
+ * regular file its plaintext size, and its type, which the first look
+ * settles -- S_IFREG, or S_IFIFO / S_IFSOCK for the marker of one made
+ * through the mount, learnt from the same header read that gives the
+ * size, so that it costs nothing more; for a symlink its target's length.
+ *
+ * Plaintext size for a regular file's stat. An open file's size is the
  * one published after its last change, read without the lock: the
  * kernel asks for it when it writes a closed file's times back, and must
  * not wait there for writes in progress. Otherwise it follows from the
@@ -67,10 +115,17 @@ static int fix_size(struct inode *in, struct stat *st)
 {
 	struct stat now;
 	uint64_t size;
-	int fd, rc, cipher, hint;
+	int fd, rc, cipher, hint, node, type, found = S_IFREG;
 
+	if (S_ISLNK(st->st_mode))
+		link_size(in, st);
 	if (!S_ISREG(st->st_mode))
 		return 0;
+	type = in->node_type;
+	if (type && type != S_IFREG) {
+		show_node(type, st);
+		return 0;
+	}
 	size = in->open_size;
 	if (size != INODE_NO_SIZE) {
 		st->st_size = (off_t)size;
@@ -86,23 +141,62 @@ static int fix_size(struct inode *in, struct stat *st)
 	if (st->st_size == 0)
 		goto out;
 	hint = in->cipher_hint;
-	if (hint > 0 && fmt_plaintext_size(hint, (uint64_t)st->st_size, &size) == 0) {
+	if (type && hint > 0 && fmt_plaintext_size(hint, (uint64_t)st->st_size, &size) == 0) {
 		st->st_size = (off_t)size;
 		goto out;
 	}
-	fd = inode_reopen(in, O_RDONLY);
+	/* A stat reads no data on any filesystem: the header read must not
+	 * move the atime the mount shows (O_NOATIME where the daemon owns
+	 * the file or is root). */
+	fd = inode_reopen(in, O_RDONLY | O_NOATIME);
+	if (fd == -EPERM)
+		fd = inode_reopen(in, O_RDONLY);
 	if (fd < 0)
 		goto out;       /* unreadable: keep the backing size */
-	rc = content_stat_size(fd, st, &size, &cipher);
+	rc = content_stat_size(fd, st, &size, &cipher, &node);
 	if (rc == 0) {
 		if (cipher > 0)
 			in->cipher_hint = cipher;
 		st->st_size = (off_t)size;
+		if (node == FMT_NODE_FIFO || node == FMT_NODE_SOCKET)
+			found = node == FMT_NODE_FIFO ? S_IFIFO : S_IFSOCK;
 	}
 	close(fd);
 out:
 	pthread_rwlock_unlock(&in->lock);
+	type = settle_type(in, found);
+	if (type != S_IFREG)
+		show_node(type, st);
 	return 0;
+}
+
+/* Device nodes of the backing directory are never shown: through a mount
+ * run as root a planted one of a disk would open that disk (the mount is
+ * nodev as well). Raw FIFOs and sockets are shown only in a store that
+ * allows plaintext files: those the mount makes are marker files, so in a
+ * strict store a raw one was put there behind its back. */
+static int node_hidden(mode_t mode)
+{
+	if (S_ISCHR(mode) || S_ISBLK(mode))
+		return 1;
+	return (S_ISFIFO(mode) || S_ISSOCK(mode)) && !content_plaintext_allowed();
+}
+
+/* Says once per daemon that a node was hidden: fsck lists them all. */
+static void log_hidden(struct inode *dir, const char *name, mode_t mode)
+{
+	static _Atomic int said;
+	char proc[64], path[PATH_MAX];
+	ssize_t n;
+
+	if (atomic_exchange(&said, 1))
+		return;
+	proc_path(dir->fd, proc, sizeof(proc));
+	n = readlink(proc, path, sizeof(path) - 1);
+	path[n < 0 ? 0 : n] = '\0';
+	log_warn("%s/%s: %s in the backing directory, not made through the mount: hidden from it; "
+		 "jetcryptfs fsck lists every such node (this is said once)", path, name,
+		 S_ISCHR(mode) || S_ISBLK(mode) ? "device node" : S_ISFIFO(mode) ? "FIFO" : "socket");
 }
 
 /* Returns the errno err of a failed open, and says once why it is
@@ -121,7 +215,9 @@ static int fd_error(int err)
 	return err;
 }
 
-static int do_lookup(fuse_ino_t parent, const char *name, struct fuse_entry_param *e)
+/* Looks name up in parent; type, if not 0, is the type of a regular
+ * backing file just made (a marker), settled before it is first shown. */
+static int do_lookup_type(fuse_ino_t parent, const char *name, struct fuse_entry_param *e, int type)
 {
 	struct inode *dir = ino_ptr(parent), *in;
 	int fd;
@@ -140,12 +236,24 @@ static int do_lookup(fuse_ino_t parent, const char *name, struct fuse_entry_para
 		close(fd);
 		return err;
 	}
+	if (node_hidden(e->attr.st_mode)) {
+		close(fd);
+		log_hidden(dir, name, e->attr.st_mode);
+		return ENOENT;
+	}
 	in = inode_get(fd, &e->attr);
 	if (!in)
 		return errno;
+	if (type)
+		settle_type(in, type);
 	fix_size(in, &e->attr);
 	e->ino = (uintptr_t)in;
 	return 0;
+}
+
+static int do_lookup(fuse_ino_t parent, const char *name, struct fuse_entry_param *e)
+{
+	return do_lookup_type(parent, name, e, 0);
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -384,19 +492,49 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 	op_getattr(req, ino, fi);
 }
 
+/* Logs once per inode why a symlink target cannot be read. */
+static void log_bad_link(struct inode *in, int rc, const struct fmt_header *h)
+{
+	char proc[64], path[PATH_MAX], hex[2 * FMT_KEY_ID_SIZE + 1];
+	ssize_t n;
+
+	if (atomic_exchange(&in->link_logged, 1))
+		return;
+	proc_path(in->fd, proc, sizeof(proc));
+	n = readlink(proc, path, sizeof(path) - 1);
+	path[n < 0 ? 0 : n] = '\0';
+	if (rc == -ENODATA) {
+		log_err("%s: plaintext symlink, which reads as an I/O error (made before symlink encryption, "
+			"or planted): check it (jetcryptfs fsck lists it), then run jetcryptfs encrypt", path);
+	} else if (rc == -ENOKEY) {
+		kdf_key_id_hex(h->key_id, hex);
+		log_err("%s: symlink target encrypted under key id %s, which is not among the configured keys",
+			path, hex);
+	} else {
+		log_err("%s: %s", path, content_link_strerror(rc));
+	}
+}
+
+/* Symlink targets are stored encrypted (crypto/node.h): one that does not
+ * authenticate -- planted, or made before symlink encryption -- is EIO,
+ * never followed. */
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	char buf[PATH_MAX + 1];
-	ssize_t n = readlinkat(ino_ptr(ino)->fd, "", buf, sizeof(buf));
+	struct inode *in = ino_ptr(ino);
+	char buf[NODE_LINK_STORED_MAX + 1];
+	struct fmt_header h;
+	size_t len;
+	int rc = content_link_read(in->fd, buf, sizeof(buf), &len, &h);
 
-	if (n < 0)
-		fuse_reply_err(req, errno);
-	else if (n == sizeof(buf))
-		fuse_reply_err(req, ENAMETOOLONG);
-	else {
-		buf[n] = '\0';
+	if (rc == 0) {
 		fuse_reply_readlink(req, buf);
+		return;
 	}
+	if (rc == -ENODATA || rc == -EPROTO || rc == -ENOKEY || rc == -EBADMSG) {
+		log_bad_link(in, rc, &h);
+		rc = -EIO;
+	}
+	fuse_reply_err(req, -rc);
 }
 
 /* New objects belong to the caller, as on a local filesystem, when the
@@ -414,24 +552,31 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 {
 	struct inode *dir = ino_ptr(parent);
 	struct fuse_entry_param e;
-	int rc, err;
+	int rc, err, type = 0;
 
-	if (name_hidden(parent, name)) {
+	/* Device nodes would not be shown (node_hidden), nor open (nodev). */
+	if (name_hidden(parent, name) || S_ISCHR(mode) || S_ISBLK(mode)) {
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	if (S_ISDIR(mode))
-		rc = mkdirat(dir->fd, name, mode & 07777);
-	else if (S_ISLNK(mode) && link)
-		rc = symlinkat(link, dir->fd, name);
-	else
-		rc = mknodat(dir->fd, name, mode, rdev);
+	if (S_ISDIR(mode)) {
+		rc = mkdirat(dir->fd, name, mode & 07777) < 0 ? -errno : 0;
+	} else if (S_ISLNK(mode) && link) {
+		rc = content_link_make(dir->fd, name, link);
+	} else if (S_ISFIFO(mode) || S_ISSOCK(mode)) {
+		/* A marker file: in a strict store a raw FIFO or socket of the
+		 * backing directory is hidden, as planted. */
+		type = S_ISFIFO(mode) ? S_IFIFO : S_IFSOCK;
+		rc = content_marker_make(dir->fd, name, mode, S_ISFIFO(mode) ? FMT_NODE_FIFO : FMT_NODE_SOCKET);
+	} else {
+		rc = mknodat(dir->fd, name, mode, rdev) < 0 ? -errno : 0;
+	}
 	if (rc < 0) {
-		fuse_reply_err(req, errno);
+		fuse_reply_err(req, -rc);
 		return;
 	}
 	give_to_caller(req, dir->fd, name);
-	err = do_lookup(parent, name, &e);
+	err = do_lookup_type(parent, name, &e, type);
 	if (err)
 		fuse_reply_err(req, err);
 	else
@@ -792,6 +937,22 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		detach_handle(ino_ptr(ino));    /* the request is gone: no release follows */
 }
 
+/* A create of a name that exists in the backing directory: the kernel
+ * asks only for names it believes absent, so this one is hidden (a device
+ * node, a raw FIFO or socket) or came behind the mount's back. Only a
+ * regular file is taken as created; a device or FIFO is never opened,
+ * which alone could act on the device. 0 or an errno. */
+static int create_existing(int dirfd, const char *name)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno;
+	if (S_ISREG(st.st_mode))
+		return 0;
+	return S_ISLNK(st.st_mode) ? ELOOP : S_ISDIR(st.st_mode) ? EISDIR : EPERM;
+}
+
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		      struct fuse_file_info *fi)
 {
@@ -803,12 +964,16 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	fd = openat(dir->fd, name, O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC | (fi->flags & O_EXCL), mode);
-	if (fd < 0) {
-		fuse_reply_err(req, fd_error(errno));
+	fd = openat(dir->fd, name, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, mode);
+	err = fd < 0 ? errno : 0;
+	if (err == EEXIST && !(fi->flags & O_EXCL))
+		err = create_existing(dir->fd, name);
+	if (err) {
+		fuse_reply_err(req, fd_error(err));
 		return;
 	}
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	give_to_caller(req, dir->fd, name);
 	err = do_lookup(parent, name, &e);
 	if (!err) {
@@ -1034,6 +1199,7 @@ struct dirp {
 	struct dirent *entry;
 	off_t offset;
 	int is_root;
+	dev_t dev;                      /* of the directory, for inode_known_type */
 };
 
 /* Directory handles still open: the kernel sends RELEASEDIR in the
@@ -1077,6 +1243,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	d->is_root = in == root;
+	d->dev = in->dev;
 	pthread_mutex_lock(&open_dirs_lock);
 	d->next = open_dirs;
 	if (open_dirs)
@@ -1086,6 +1253,30 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fi->fh = (uintptr_t)d;
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		dirp_free(d);   /* the request is gone: no releasedir follows */
+}
+
+/* The type a listing shows for entry e of d (as st_mode, 0 unknown);
+ * 1 if it is hidden (node_hidden). A regular backing file may be the
+ * marker of a FIFO or socket, which only the header says: its type is
+ * the one the inode table settled, or left unknown (DT_UNKNOWN) until a
+ * lookup reads it -- readers that need it (ls -l, find -type, Go's
+ * ReadDir) look it up, and nothing is read here. */
+static int entry_type(const struct dirp *d, const struct dirent *e, mode_t *mode)
+{
+	struct stat st;
+
+	*mode = (mode_t)e->d_type << 12;
+	if (e->d_type == DT_UNKNOWN) {
+		/* A backing filesystem without d_type: ask it. */
+		if (fstatat(dirfd(d->dp), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return 0;
+		*mode = st.st_mode & S_IFMT;
+	}
+	if (node_hidden(*mode))
+		return 1;
+	if (S_ISREG(*mode))
+		*mode = (mode_t)inode_known_type(d->dev, e->d_ino);
+	return 0;
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -1107,6 +1298,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 	}
 	for (;;) {
 		struct stat st = { 0 };
+		mode_t type;
 		size_t n;
 
 		if (!d->entry) {
@@ -1117,13 +1309,13 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 				break;
 			}
 		}
-		if (store_name_hidden(d->entry->d_name, d->is_root)) {
+		if (store_name_hidden(d->entry->d_name, d->is_root) || entry_type(d, d->entry, &type)) {
 			d->offset = d->entry->d_off;
 			d->entry = NULL;
 			continue;
 		}
 		st.st_ino = d->entry->d_ino;
-		st.st_mode = (mode_t)d->entry->d_type << 12;
+		st.st_mode = type;
 		n = fuse_add_direntry(req, p, rem, d->entry->d_name, &st, d->entry->d_off);
 		if (n > rem)
 			break;

@@ -317,22 +317,22 @@ int tool_open_operand(const char *path, int flags, int *storefd)
 
 /* ---- tree walk ---- */
 
-static int tree_add(struct tool_tree *t, const char *rel, const struct stat *st)
+static int tree_add(struct tool_file **files, size_t *n, size_t *capp, const char *rel, const struct stat *st)
 {
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? 2 * t->cap : 256;
-		struct tool_file *f = realloc(t->files, cap * sizeof(*f));
+	if (*n == *capp) {
+		size_t cap = *capp ? 2 * *capp : 256;
+		struct tool_file *f = realloc(*files, cap * sizeof(*f));
 
 		if (!f)
 			return -ENOMEM;
-		t->files = f;
-		t->cap = cap;
+		*files = f;
+		*capp = cap;
 	}
-	t->files[t->n].rel = strdup(rel);
-	if (!t->files[t->n].rel)
+	(*files)[*n].rel = strdup(rel);
+	if (!(*files)[*n].rel)
 		return -ENOMEM;
-	t->files[t->n].st = *st;
-	t->n++;
+	(*files)[*n].st = *st;
+	(*n)++;
 	return 0;
 }
 
@@ -340,21 +340,7 @@ static int tree_add(struct tool_tree *t, const char *rel, const struct stat *st)
  * want them. */
 static int tree_add_dir(struct tool_tree *t, const char *rel, const struct stat *st)
 {
-	if (t->ndirs == t->capdirs) {
-		size_t cap = t->capdirs ? 2 * t->capdirs : 64;
-		struct tool_file *d = realloc(t->dirs, cap * sizeof(*d));
-
-		if (!d)
-			return -ENOMEM;
-		t->dirs = d;
-		t->capdirs = cap;
-	}
-	t->dirs[t->ndirs].rel = strdup(rel);
-	if (!t->dirs[t->ndirs].rel)
-		return -ENOMEM;
-	t->dirs[t->ndirs].st = *st;
-	t->ndirs++;
-	return 0;
+	return tree_add(&t->dirs, &t->ndirs, &t->capdirs, rel, st);
 }
 
 static int tree_add_symlinked(struct tool_tree *t, const char *rel)
@@ -450,7 +436,7 @@ static int walk_dir(struct walk *w, int dfd, size_t plen, int depth)
 			rc = walk_fail(w, w->path, -errno);
 			break;
 		}
-		if (store_name_is_tmp(de->d_name) && S_ISREG(st.st_mode)) {
+		if (store_name_is_tmp(de->d_name) && (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode))) {
 			w->t->tmp_files++;
 			if (w->remove_tmp) {
 				if (unlinkat(dfd, de->d_name, 0) < 0) {
@@ -468,11 +454,14 @@ static int walk_dir(struct walk *w, int dfd, size_t plen, int depth)
 			else
 				rc = walk_sub(w, plen + (plen ? 1 : 0) + nlen, depth + 1);
 		} else if (S_ISREG(st.st_mode)) {
-			rc = tree_add(w->t, w->path, &st);
+			rc = tree_add(&w->t->files, &w->t->n, &w->t->cap, w->path, &st);
 			if (rc < 0)
 				walk_fail(w, w->path, rc);
-		} else if (!S_ISLNK(st.st_mode)) {
-			w->t->skipped++;
+		} else {
+			w->t->skipped += !S_ISLNK(st.st_mode);
+			rc = tree_add(&w->t->nodes, &w->t->nnodes, &w->t->capnodes, w->path, &st);
+			if (rc < 0)
+				walk_fail(w, w->path, rc);
 		}
 		w->path[plen] = '\0';
 	}
@@ -519,6 +508,8 @@ int tool_tree_walk(int rootfd, const char *backing, int remove_tmp, struct tool_
 		qsort(t->files, t->n, sizeof(*t->files), tree_cmp);
 	if (t->ndirs)
 		qsort(t->dirs, t->ndirs, sizeof(*t->dirs), tree_cmp);
+	if (t->nnodes)
+		qsort(t->nodes, t->nnodes, sizeof(*t->nodes), tree_cmp);
 	return 0;
 }
 
@@ -533,6 +524,9 @@ void tool_tree_free(struct tool_tree *t)
 	for (size_t i = 0; i < t->nsymlinked; i++)
 		free(t->symlinked[i]);
 	free(t->symlinked);
+	for (size_t i = 0; i < t->nnodes; i++)
+		free(t->nodes[i].rel);
+	free(t->nodes);
 	memset(t, 0, sizeof(*t));
 }
 

@@ -93,6 +93,10 @@ struct tool_tree {
 	size_t n, cap;
 	struct tool_file *dirs;         /* directories, the root as ".", sorted by rel */
 	size_t ndirs, capdirs;
+	/* What is neither a regular file nor a directory: symlinks, device
+	 * nodes, FIFOs, sockets; sorted by rel. */
+	struct tool_file *nodes;
+	size_t nnodes, capnodes;
 	unsigned long tmp_files;        /* leftover temp files found (or removed) */
 	unsigned long skipped;          /* devices, sockets, fifos (symlinks are not counted) */
 	char **symlinked;               /* directories that were a symlink when the walk */
@@ -100,13 +104,13 @@ struct tool_tree {
 };
 
 /* Collects every regular file under the backing directory open as rootfd,
- * and every directory (the root too, as "."), without following symlinks,
- * leaving out the descriptor and lost+found at the root. A symlink is an
- * entry of the store like a file, passed over; a directory is entered by
- * its path from rootfd (beneath_open), and one found replaced by a
- * symlink by then is listed in t->symlinked, for the tool to report and
- * fail on. Temp files of encrypt/rekey are counted and, with remove_tmp,
- * deleted (each directory fsync'd). Returns 0, or -errno with one line
+ * every directory (the root too, as "."), and apart every other node,
+ * without following symlinks, leaving out the descriptor and lost+found at
+ * the root. A directory is entered by its path from rootfd
+ * (beneath_open), and one found replaced by a symlink by then is listed in
+ * t->symlinked, for the tool to report and fail on. Temp files (and temp
+ * symlinks) of encrypt/rekey are counted and, with remove_tmp, deleted
+ * (each directory fsync'd). Returns 0, or -errno with one line
  * naming the path in err. */
 int tool_tree_walk(int rootfd, const char *backing, int remove_tmp, struct tool_tree *t,
 		   char *err, size_t errlen);

@@ -24,6 +24,7 @@
 #include "format.h"
 #include "kdf.h"
 #include "log.h"
+#include "node.h"
 #include "progress.h"
 #include "status.h"
 #include "store.h"
@@ -57,6 +58,11 @@ static void usage_encrypt(FILE *f)
 		"user.* xattr values of every file and directory are encrypted, in any store\n"
 		"(a store written before jetcryptfs encrypted them holds some: check fsck's list\n"
 		"first, as a value planted in the backing directory would be encrypted too).\n"
+		"becoming strict. Symlinks whose target is plaintext (made before symlink\n"
+		"encryption, or planted: check them first, 'jetcryptfs fsck' lists them) are\n"
+		"encrypted too, each one listed, in any store, strict or adopted; FIFOs and\n"
+		"sockets of an adopted store become marker files, which the mount shows as\n"
+		"before (a strict store hides raw ones as planted).\n"
 		"SIGINT, SIGTERM and SIGHUP stop the run at the next safe point.\n"
 		"BACKING_DIR defaults to the config's backing_dir.\n"
 		"\n"
@@ -85,9 +91,9 @@ static void usage_rekey(FILE *f)
 		"usage: jetcryptfs rekey [-c FILE] [--key-env NAME|--key-file FILE] [--cipher NAME]\n"
 		"                        [--quiet] [--strict] [BACKING_DIR]\n"
 		"\n"
-		"Re-encrypts every file that is not under the current key and cipher: files\n"
-		"readable only through the config's prev_key, and files written with the other\n"
-		"cipher. The current key is the one mount would use (--key-env NAME or\n"
+		"Re-encrypts every file, symlink target and FIFO or socket marker that is not\n"
+		"under the current key and cipher: those readable only through the config's\n"
+		"prev_key, and those written with the other cipher. The current key is the one mount would use (--key-env NAME or\n"
 		"--key-file FILE, else the config's key or tpm { } block, else $JS_KEY); the old\n"
 		"key comes from the config's prev_key. Files\n"
 		"are converted as by encrypt: temp file beside each (" STORE_TMP_PREFIX "<16 hex>),\n"
@@ -134,6 +140,7 @@ struct conv {
 	struct progress prog;
 	uint8_t *buf;
 	unsigned long done, failed;
+	unsigned long links;            /* symlinks converted */
 	uint64_t bytes;
 	unsigned long xattrs;           /* user.* values encrypted or re-encrypted */
 };
@@ -319,6 +326,254 @@ static int convert_xattrs(struct conv *cv, const struct tool_file *list, size_t 
 	return tool_interrupted();
 }
 
+/* Puts the temp node tmp, made in dfd, in place of base, with the owner
+ * and times of st (and its mode, unless it is a symlink): as convert_one
+ * does for files. 0, or 1 after reporting. */
+static int node_finish(struct conv *cv, const struct tool_file *tf, int dfd, const char *tmp, const char *base,
+		       const struct stat *st)
+{
+	struct timespec times[2] = { st->st_atim, st->st_mtim };
+
+	if (fchownat(dfd, tmp, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    (!S_ISLNK(st->st_mode) && fchmodat(dfd, tmp, st->st_mode & 07777, 0) < 0) ||
+	    utimensat(dfd, tmp, times, AT_SYMLINK_NOFOLLOW) < 0) {
+		conv_fail(cv, tf->rel, "cannot keep owner, mode and times: %s", strerror(errno));
+		return 1;
+	}
+	if (renameat(dfd, tmp, dfd, base) < 0) {
+		conv_fail(cv, tf->rel, "cannot rename the temp %s over it: %s",
+			  S_ISLNK(st->st_mode) ? "symlink" : "file", strerror(errno));
+		return 1;
+	}
+	if (fsync(dfd) < 0) {
+		conv_fail(cv, tf->rel, "fsync of its directory: %s", strerror(errno));
+		return -1;      /* in place: not to be removed */
+	}
+	return 0;
+}
+
+/* A symlink target for a one-line message: control characters as '?'. */
+static void printable(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
+/* Encrypts a plaintext symlink target (encrypt), or re-encrypts one not
+ * under the current key and cipher (rekey): a new symlink under a temp
+ * name, renamed over it. 0 done or nothing to do, 1 failed (reported). */
+static int convert_link(struct conv *cv, const struct tool_file *tf)
+{
+	char stored[NODE_LINK_STORED_MAX + 2], target[NODE_LINK_STORED_MAX + 2], tmp[STORE_TMP_NAME_LEN + 1];
+	char hex[2 * FMT_KEY_ID_SIZE + 1];
+	struct fmt_header h;
+	const char *base;
+	struct stat st;
+	size_t len;
+	ssize_t n;
+	int dfd, rc, ret = 1;
+
+	dfd = tool_open_parent(cv->rootfd, tf->rel, &base);
+	if (dfd < 0) {
+		conv_fail(cv, tf->rel, "cannot open its directory: %s", beneath_strerror(-dfd));
+		return 1;
+	}
+	tmp[0] = '\0';
+	n = readlinkat(dfd, base, stored, sizeof(stored) - 1);
+	if (n < 0 || fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		conv_fail(cv, tf->rel, "%s", strerror(errno));
+		goto out;
+	}
+	stored[n] = '\0';
+	rc = n > NODE_LINK_STORED_MAX ? -ENODATA :
+		content_link_decrypt(cv->kr, stored, (size_t)n, target, sizeof(target), &len, &h);
+	if (!cv->rekey && rc == -ENODATA) {
+		memcpy(target, stored, (size_t)n + 1);
+		len = (size_t)n;
+	} else if (!cv->rekey || (cv->rekey && rc == -ENODATA)) {
+		ret = 0;        /* encrypt: one of ours; rekey: left to encrypt */
+		goto out;
+	} else if (rc == -ENOKEY) {
+		kdf_key_id_hex(h.key_id, hex);
+		conv_fail(cv, tf->rel, "symlink target encrypted under key id %s, which is not among the given keys; "
+			  "not converted", hex);
+		goto out;
+	} else if (rc < 0) {
+		conv_fail(cv, tf->rel, "%s; not converted", content_link_strerror(rc));
+		goto out;
+	} else if (h.cipher == cv->cipher && !memcmp(h.key_id, cv->kr->keys[0].id, FMT_KEY_ID_SIZE)) {
+		ret = 0;
+		goto out;
+	}
+	if (st.st_nlink > 1) {
+		conv_fail(cv, tf->rel, "symlink with %lu hard links; not converted (renaming would split them): give "
+			  "it one name", (unsigned long)st.st_nlink);
+		goto out;
+	}
+	store_tmp_name(tmp);
+	rc = content_link_make(dfd, tmp, target);
+	if (rc < 0) {
+		if (rc == -ENAMETOOLONG)
+			conv_fail(cv, tf->rel, "symlink target of %zu bytes: longer than an encrypted one can be (%zu "
+				  "bytes with %s); give it a shorter target", len, node_link_max_target(cv->cipher),
+				  fmt_cipher_name(cv->cipher));
+		else
+			conv_fail(cv, tf->rel, "cannot create temp symlink %s: %s", tmp, strerror(-rc));
+		tmp[0] = '\0';
+		goto out;
+	}
+	rc = node_finish(cv, tf, dfd, tmp, base, &st);
+	if (rc <= 0)
+		tmp[0] = '\0';
+	if (rc)
+		goto out;
+	cv->links++;
+	if (!cv->rekey) {
+		/* Listed even with --quiet: each one is now trusted. */
+		printable(target);
+		progress_clear(&cv->prog);
+		log_info("%s/%s: plaintext symlink -> %s encrypted", cv->backing, tf->rel, target);
+	}
+	ret = 0;
+out:
+	sodium_memzero(target, sizeof(target));
+	if (tmp[0])
+		(void)unlinkat(dfd, tmp, 0);
+	close(dfd);
+	return ret;
+}
+
+/* Re-encrypts a FIFO or socket marker under the current key and cipher
+ * (rekey). 0 done or nothing to do, 1 failed (reported). */
+static int convert_marker(struct conv *cv, const struct tool_file *tf)
+{
+	char tmp[STORE_TMP_NAME_LEN + 1], hex[2 * FMT_KEY_ID_SIZE + 1];
+	struct fmt_header h;
+	const char *base;
+	struct stat st;
+	int dfd, src = -1, dst = -1, rc, node, ret = 1;
+
+	dfd = tool_open_parent(cv->rootfd, tf->rel, &base);
+	if (dfd < 0) {
+		conv_fail(cv, tf->rel, "cannot open its directory: %s", beneath_strerror(-dfd));
+		return 1;
+	}
+	tmp[0] = '\0';
+	src = tool_open_read(dfd, base);
+	if (src < 0 || fstat(src, &st) < 0) {
+		conv_fail(cv, tf->rel, "%s", strerror(errno));
+		goto out;
+	}
+	rc = content_marker_read(src, &node, &h);
+	if (rc == -ENOKEY) {
+		kdf_key_id_hex(h.key_id, hex);
+		conv_fail(cv, tf->rel, "marker encrypted under key id %s, which is not among the given keys; "
+			  "not converted", hex);
+		goto out;
+	}
+	if (rc < 0) {
+		conv_fail(cv, tf->rel, "%s marker: %s; not converted", fmt_node_name(h.node),
+			  rc == -EBADMSG ? "authentication failed" : "damaged");
+		goto out;
+	}
+	if (h.cipher == cv->cipher && !memcmp(h.key_id, cv->kr->keys[0].id, FMT_KEY_ID_SIZE)) {
+		ret = 0;
+		goto out;
+	}
+	store_tmp_name(tmp);
+	dst = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (dst < 0) {
+		conv_fail(cv, tf->rel, "cannot create temp file %s: %s", tmp, strerror(errno));
+		tmp[0] = '\0';
+		goto out;
+	}
+	rc = content_marker_write(dst, node);
+	if (rc == 0 && fsync(dst) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		conv_fail(cv, tf->rel, "cannot write temp file %s: %s", tmp, strerror(-rc));
+		goto out;
+	}
+	rc = node_finish(cv, tf, dfd, tmp, base, &st);
+	if (rc <= 0)
+		tmp[0] = '\0';
+	if (rc)
+		goto out;
+	cv->done++;
+	ret = 0;
+out:
+	if (dst >= 0)
+		close(dst);
+	if (tmp[0])
+		(void)unlinkat(dfd, tmp, 0);
+	if (src >= 0)
+		close(src);
+	close(dfd);
+	return ret;
+}
+
+/* Replaces a raw FIFO or socket of an adopted store, which the store
+ * shows while it allows plaintext files, by its marker (encrypt): once
+ * strict, the store would hide it as planted. 0 done, 1 failed. */
+static int convert_raw_node(struct conv *cv, const struct tool_file *tf)
+{
+	const char *what = S_ISFIFO(tf->st.st_mode) ? "FIFO" : "socket";
+	char tmp[STORE_TMP_NAME_LEN + 1];
+	const char *base;
+	struct stat st;
+	int dfd, dst = -1, rc, ret = 1;
+
+	dfd = tool_open_parent(cv->rootfd, tf->rel, &base);
+	if (dfd < 0) {
+		conv_fail(cv, tf->rel, "cannot open its directory: %s", beneath_strerror(-dfd));
+		return 1;
+	}
+	tmp[0] = '\0';
+	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		conv_fail(cv, tf->rel, "%s", strerror(errno));
+		goto out;
+	}
+	if (!S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode)) {
+		ret = 0;        /* changed since the walk */
+		goto out;
+	}
+	if (st.st_nlink > 1) {
+		conv_fail(cv, tf->rel, "%s with %lu hard links; not converted (renaming would split them): give it "
+			  "one name", what, (unsigned long)st.st_nlink);
+		goto out;
+	}
+	store_tmp_name(tmp);
+	dst = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (dst < 0) {
+		conv_fail(cv, tf->rel, "cannot create temp file %s: %s", tmp, strerror(errno));
+		tmp[0] = '\0';
+		goto out;
+	}
+	rc = content_marker_write(dst, S_ISFIFO(st.st_mode) ? FMT_NODE_FIFO : FMT_NODE_SOCKET);
+	if (rc == 0 && fsync(dst) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		conv_fail(cv, tf->rel, "cannot write temp file %s: %s", tmp, strerror(-rc));
+		goto out;
+	}
+	rc = node_finish(cv, tf, dfd, tmp, base, &st);
+	if (rc <= 0)
+		tmp[0] = '\0';
+	if (rc)
+		goto out;
+	progress_clear(&cv->prog);
+	log_info("%s/%s: %s made a marker (the store shows it as before)", cv->backing, tf->rel, what);
+	ret = 0;
+out:
+	if (dst >= 0)
+		close(dst);
+	if (tmp[0])
+		(void)unlinkat(dfd, tmp, 0);
+	close(dfd);
+	return ret;
+}
+
 /* Which files to convert: each file's header, read once. Plaintext files
  * that are not chosen (rekey leaves them; encrypt cannot take them) are
  * counted in plain_left. */
@@ -386,12 +641,13 @@ static int plan(struct conv *cv, const struct tool_tree *t, int strict, char *ch
 				  (unsigned long)tf->st.st_nlink);
 			continue;
 		}
-		chosen[i] = 1;
-		if (fmt_plaintext_size(h.cipher, (uint64_t)tf->st.st_size, &plain) == 0)
+		/* A FIFO or socket marker (2) is not a file's contents. */
+		chosen[i] = h.node == FMT_NODE_FILE ? 1 : 2;
+		if (h.node == FMT_NODE_FILE && fmt_plaintext_size(h.cipher, (uint64_t)tf->st.st_size, &plain) == 0)
 			*total += plain;
 	}
 	for (size_t i = 0; i < t->n; i++)
-		*nchosen += (unsigned long)chosen[i];
+		*nchosen += chosen[i] != 0;
 	return 0;
 }
 
@@ -475,10 +731,21 @@ static int convert(int argc, char **argv, int rekey)
 	for (size_t i = 0; i < t.n && !sig; i++) {
 		if (!chosen[i])
 			continue;
-		rc = convert_one(&cv, &t.files[i]);
+		rc = chosen[i] == 2 ? convert_marker(&cv, &t.files[i]) : convert_one(&cv, &t.files[i]);
 		if (rc > 1)
 			sig = rc;
 		progress_item(&cv.prog);
+	}
+	/* Symlinks: encrypt takes plaintext targets, rekey old keys'. Raw
+	 * FIFOs and sockets of an adopted store become markers. */
+	for (size_t i = 0; i < t.nnodes && !sig; i++) {
+		mode_t m = t.nodes[i].st.st_mode;
+
+		if (S_ISLNK(m))
+			(void)convert_link(&cv, &t.nodes[i]);
+		else if (!rekey && st.plaintext_allowed && (S_ISFIFO(m) || S_ISSOCK(m)))
+			(void)convert_raw_node(&cv, &t.nodes[i]);
+		sig = tool_interrupted();
 	}
 	if (!sig)
 		sig = convert_xattrs(&cv, t.files, t.n);
@@ -506,6 +773,8 @@ static int convert(int argc, char **argv, int rekey)
 	if (cv.xattrs && !o.quiet)
 		log_info("%s: %s %lu user.* xattr values under key id %s, cipher %s", backing,
 			 rekey ? "re-encrypted" : "encrypted", cv.xattrs, hex, fmt_cipher_name(k.cipher));
+	if (!o.quiet && cv.links)
+		log_info("%s: %s %lu symlinks", backing, rekey ? "re-encrypted" : "encrypted", cv.links);
 	if (cv.failed) {
 		log_err("%s: %lu files could not be converted (named above)%s", backing, cv.failed,
 			rekey || !st.plaintext_allowed ? "" : "; the store stays adopted (plaintext allowed)");

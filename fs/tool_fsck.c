@@ -12,15 +12,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
 #include "block.h"
+#include "content.h"
 #include "desc.h"
 #include "format.h"
 #include "kdf.h"
 #include "log.h"
+#include "node.h"
 #include "progress.h"
 #include "status.h"
 #include "store.h"
@@ -41,21 +44,25 @@ static void usage_fsck(FILE *f)
 		"every file and directory. Reports, one line each, every bad block\n"
 		"(FILE: block N: problem) and bad xattr value (FILE: xattr NAME: problem),\n"
 		"plaintext files and xattr values in a strict store, files encrypted under a key\n"
-		"id that was not given, damaged headers, impossible sizes, and a damaged or\n"
-		"forged store descriptor. Noted but not problems: a missing descriptor (the next\n"
-		"mount re-creates it), files and values still under prev_key or the other cipher\n"
-		"(rekey converts them), plaintext files and values of an adopted store (encrypt\n"
-		"converts them), temp files left by an interrupted encrypt or rekey (the next\n"
-		"run removes them). It may run while the store is mounted; a file being written\n"
-		"at that moment can show a problem that a second run does not. BACKING_DIR\n"
-		"defaults to the config's backing_dir.\n"
+		"id that was not given, damaged headers, impossible sizes, symlinks whose target\n"
+		"is plaintext (made before symlink encryption, or planted) or does not\n"
+		"authenticate, FIFO and socket markers that do not authenticate, device nodes,\n"
+		"FIFOs and sockets of a strict store's backing directory (hidden from the\n"
+		"mount), and a damaged or forged store descriptor. Noted but not problems: a\n"
+		"missing descriptor (the next mount re-creates it), files and values still under\n"
+		"prev_key or the other cipher (rekey converts them), plaintext files and values\n"
+		"of an adopted store (encrypt converts them), temp files left by an interrupted\n"
+		"encrypt or rekey (the next run removes them). It may run while the store is\n"
+		"mounted; a file being written at that moment can show a problem that a second\n"
+		"run does not. BACKING_DIR defaults to the config's backing_dir.\n"
 		"\n"
 		"  -c, --config FILE     NATS-syntax config with a jetstream { } block\n"
 		"      --key-env NAME    read the key from $NAME (default: config key/tpm, then $JS_KEY)\n"
 		"      --key-file FILE   read the key from FILE (e.g. a systemd credential)\n"
 		"      --json            one JSON object: backing, status, clean, descriptor, the\n"
 		"                        counts files, encrypted, plaintext, empty, blocks,\n"
-		"                        under_previous_key, other_cipher, temp_files, xattr_values,\n"
+		"                        under_previous_key, other_cipher, temp_files, symlinks,\n"
+		"                        fifos_sockets (markers), raw_fifos_sockets, xattr_values,\n"
 		"                        xattr_plaintext, xattr_under_previous_key, and problems\n"
 		"                        [{file, block (or null), problem}]\n"
 		"  -q, --quiet           no progress bar (there is none when stderr is not a terminal)\n"
@@ -93,6 +100,7 @@ struct fsck {
 	size_t nprobs, capprobs;
 	unsigned long files, encrypted, plaintext, empty, prev_key, other_cipher, foreign;
 	unsigned long plaintext_linked;        /* of those plaintext files, with hard links */
+	unsigned long links, markers, raw_nodes;  /* symlinks, FIFO/socket markers, raw ones shown */
 	unsigned long long blocks;
 	struct xattr_counts xc;         /* user.* values of files and directories */
 	uint8_t *key;                   /* file key, locked */
@@ -171,6 +179,42 @@ static enum cls classify(struct fsck *f, const struct tool_file *tf, int *errnum
 	return *key ? CLS_OURS : CLS_FOREIGN;
 }
 
+/* Counts a file's use of a key other than the current one and of another
+ * cipher: what rekey would convert. */
+static void count_key(struct fsck *f, const struct keyring_key *k, int cipher)
+{
+	if (k != &f->kr->keys[0])
+		f->prev_key++;
+	if (cipher != f->cipher)
+		f->other_cipher++;
+}
+
+/* A regular file whose header is not a file's: a FIFO or socket marker
+ * (crypto/node.h), whose one block must authenticate. */
+static void verify_marker(struct fsck *f, const struct tool_file *tf, const struct keyring_key *k,
+			  const struct fmt_header *h, int fd)
+{
+	uint8_t buf[NODE_MARKER_MAX + 1];
+	ssize_t n = pread(fd, buf, sizeof(buf), 0);
+	int rc;
+
+	f->encrypted++;
+	if (h->node != FMT_NODE_FIFO && h->node != FMT_NODE_SOCKET) {
+		problem(f, tf->rel, -1, "regular file with the header of a %s: damaged", fmt_node_name(h->node));
+		return;
+	}
+	rc = n < 0 ? -errno : node_marker_verify(k->master, h, buf, (size_t)n);
+	if (rc == -EINVAL)
+		problem(f, tf->rel, -1, "%s marker of %zd bytes (a marker has %zu): damaged", fmt_node_name(h->node),
+			n, node_marker_size(h->cipher));
+	else if (rc == -EBADMSG)
+		problem(f, tf->rel, -1, "%s marker: authentication failed", fmt_node_name(h->node));
+	else if (rc < 0)
+		problem(f, tf->rel, -1, "cannot read: %s", strerror(-rc));
+	f->markers++;
+	count_key(f, k, h->cipher);
+}
+
 /* Authenticates every block of one file under key k (second pass). */
 static void verify(struct fsck *f, const struct tool_file *tf, const struct keyring_key *k)
 {
@@ -191,6 +235,10 @@ static void verify(struct fsck *f, const struct tool_file *tf, const struct keyr
 		problem(f, tf->rel, -1, "header changed or unreadable while checking");
 		goto out;
 	}
+	if (h.node != FMT_NODE_FILE) {
+		verify_marker(f, tf, k, &h, fd);
+		goto out;
+	}
 	if (kdf_file_key(k->master, h.cipher, h.file_id, f->key) < 0) {
 		problem(f, tf->rel, -1, "cannot derive the file key");
 		goto out;
@@ -202,10 +250,7 @@ static void verify(struct fsck *f, const struct tool_file *tf, const struct keyr
 		plain = fmt_whole_blocks_size(h.cipher, (uint64_t)st.st_size);
 	nblocks = (plain + FMT_BLOCK_SIZE - 1) / FMT_BLOCK_SIZE;
 	f->encrypted++;
-	if (k != &f->kr->keys[0])
-		f->prev_key++;
-	if (h.cipher != f->cipher)
-		f->other_cipher++;
+	count_key(f, k, h.cipher);
 
 	while (b < nblocks) {
 		uint64_t n = nblocks - b < FSCK_CHUNK_BLOCKS ? nblocks - b : FSCK_CHUNK_BLOCKS;
@@ -270,7 +315,7 @@ static void xattr_bad(void *arg, const char *name, const char *why)
 }
 
 /* Authenticates the user.* values of every file and directory in list
- * (pass 3). */
+ * (pass 4). */
 static void verify_xattrs(struct fsck *f, const struct tool_file *list, size_t n)
 {
 	for (size_t i = 0; i < n && !tool_interrupted(); i++) {
@@ -287,6 +332,77 @@ static void verify_xattrs(struct fsck *f, const struct tool_file *list, size_t n
 		if (rc < 0 && rc != -ENOENT)
 			problem(f, list[i].rel, -1, "cannot list its xattrs: %s", strerror(-rc));
 		close(fd);
+	}
+}
+
+/* A symlink target for a one-line message: control characters as '?'. */
+static void printable(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
+/* A symlink: its target must be one of ours that authenticates. */
+static void check_link(struct fsck *f, const struct tool_file *tf)
+{
+	char stored[NODE_LINK_STORED_MAX + 2], target[NODE_LINK_STORED_MAX + 1], hex[2 * FMT_KEY_ID_SIZE + 1];
+	struct fmt_header h;
+	const char *base;
+	size_t len;
+	ssize_t n;
+	int rc, dfd = tool_open_parent(f->rootfd, tf->rel, &base);
+
+	if (dfd < 0) {
+		problem(f, tf->rel, -1, "cannot open its directory: %s", beneath_strerror(-dfd));
+		return;
+	}
+	n = readlinkat(dfd, base, stored, sizeof(stored) - 1);
+	if (n < 0)
+		problem(f, tf->rel, -1, "cannot read symlink: %s", strerror(errno));
+	close(dfd);
+	if (n < 0)
+		return;
+	stored[n] = '\0';
+	f->links++;
+	rc = n > NODE_LINK_STORED_MAX ? -ENODATA :
+		content_link_decrypt(f->kr, stored, (size_t)n, target, sizeof(target), &len, &h);
+	sodium_memzero(target, sizeof(target));
+	if (rc == 0) {
+		count_key(f, keyring_find(f->kr, h.key_id), h.cipher);
+	} else if (rc == -ENODATA) {
+		printable(stored);
+		problem(f, tf->rel, -1, "plaintext symlink -> %s: made before symlink encryption, or planted; "
+			"check it, then run jetcryptfs encrypt", stored);
+	} else if (rc == -ENOKEY) {
+		kdf_key_id_hex(h.key_id, hex);
+		problem(f, tf->rel, -1, "symlink target encrypted under key id %s, which is not among the given keys",
+			hex);
+	} else {
+		problem(f, tf->rel, -1, "%s", content_link_strerror(rc));
+	}
+}
+
+/* Every node that is neither a regular file nor a directory (third
+ * pass): symlinks, and what the mount hides as not made through it. */
+static void check_nodes(struct fsck *f, const struct tool_tree *t)
+{
+	for (size_t i = 0; i < t->nnodes; i++) {
+		const struct tool_file *tf = &t->nodes[i];
+		mode_t m = tf->st.st_mode;
+
+		if (S_ISLNK(m)) {
+			check_link(f, tf);
+		} else if (S_ISCHR(m) || S_ISBLK(m)) {
+			problem(f, tf->rel, -1, "%s device node %u:%u in the backing directory (never made through "
+				"jetcryptfs): hidden from the mount; remove it", S_ISCHR(m) ? "character" : "block",
+				major(tf->st.st_rdev), minor(tf->st.st_rdev));
+		} else if (!f->strict) {
+			f->raw_nodes++;
+		} else {
+			problem(f, tf->rel, -1, "%s in a strict store's backing directory (not made through jetcryptfs): "
+				"hidden from the mount; remove it", S_ISFIFO(m) ? "FIFO" : "socket");
+		}
 	}
 }
 
@@ -353,10 +469,11 @@ static void report_json(struct fsck *f, int status, const char *dstate, const st
 	}
 	printf("},\n  \"files\": %lu, \"encrypted\": %lu, \"plaintext\": %lu, \"empty\": %lu, \"blocks\": %llu,\n"
 	       "  \"under_previous_key\": %lu, \"other_cipher\": %lu, \"temp_files\": %lu,\n"
+	       "  \"symlinks\": %lu, \"fifos_sockets\": %lu, \"raw_fifos_sockets\": %lu,\n"
 	       "  \"xattr_values\": %lu, \"xattr_plaintext\": %lu, \"xattr_under_previous_key\": %lu,\n"
 	       "  \"problems\": [",
 	       f->files, f->encrypted, f->plaintext, f->empty, f->blocks, f->prev_key, f->other_cipher, tmp,
-	       f->xc.values, f->xc.plaintext, f->xc.prev_key);
+	       f->links, f->markers, f->raw_nodes, f->xc.values, f->xc.plaintext, f->xc.prev_key);
 	for (size_t i = 0; i < f->nprobs; i++) {
 		printf("%s\n    {\"file\": ", i ? "," : "");
 		tool_json_str(stdout, f->probs[i].file);
@@ -374,8 +491,8 @@ static void report_text(struct fsck *f, const char *dstate, const struct desc *d
 {
 	char hex[2 * FMT_KEY_ID_SIZE + 1];
 
-	printf("%s: %lu files: %lu encrypted (%llu blocks checked), %lu empty, %lu plaintext: ", f->backing,
-	       f->files, f->encrypted, f->blocks, f->empty, f->plaintext);
+	printf("%s: %lu files: %lu encrypted (%llu blocks checked), %lu empty, %lu plaintext; %lu symlinks: ",
+	       f->backing, f->files, f->encrypted, f->blocks, f->empty, f->plaintext, f->links);
 	if (f->nprobs)
 		printf("%zu problem%s\n", f->nprobs, f->nprobs == 1 ? "" : "s");
 	else
@@ -402,8 +519,12 @@ static void report_text(struct fsck *f, const char *dstate, const struct desc *d
 	if (f->xc.plaintext && !f->strict)
 		printf("note: %lu plaintext user.* xattr values (adopted store); 'jetcryptfs encrypt' encrypts them\n",
 		       f->xc.plaintext);
+	if (f->raw_nodes)
+		printf("note: %lu FIFOs or sockets of the backing directory are shown through the mount (adopted store)\n",
+		       f->raw_nodes);
 	if (f->prev_key)
-		printf("note: %lu files are under a previous key; 'jetcryptfs rekey' converts them\n", f->prev_key);
+		printf("note: %lu files or symlinks are under a previous key; 'jetcryptfs rekey' converts them\n",
+		       f->prev_key);
 	if (f->xc.prev_key)
 		printf("note: %lu user.* xattr values are under a previous key; 'jetcryptfs rekey' converts them\n",
 		       f->xc.prev_key);
@@ -543,7 +664,9 @@ int tools_fsck(int argc, char **argv)
 		}
 	}
 	progress_end(&f.prog);
-	/* Pass 3: xattr values. */
+	if (!tool_interrupted())
+		check_nodes(&f, &t);
+	/* Pass 4: xattr values. */
 	verify_xattrs(&f, t.files, t.n);
 	verify_xattrs(&f, t.dirs, t.ndirs);
 	if (tool_interrupted()) {

@@ -31,6 +31,10 @@
  *                                       size query): prints the length it
  *                                       returned, "N data" if the bytes are not
  *                                       xattr-set's, or the errno name
+ *   fsop unix-socket PATH               bind a unix stream socket to PATH (the
+ *                                       node stays), listen, connect a second
+ *                                       one to PATH and pass a message across
+ *   fsop unix-connect PATH              connect a unix stream socket to PATH
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -41,7 +45,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -226,6 +232,55 @@ static int do_xattr_get(const char *path, const char *name, const char *sizearg)
 	return 0;
 }
 
+static int unix_addr(const char *path, struct sockaddr_un *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(a->sun_path))
+		return -1;
+	strcpy(a->sun_path, path);
+	return 0;
+}
+
+static int do_unix_socket(const char *path)
+{
+	struct sockaddr_un a;
+	char buf[8] = { 0 };
+	int l, c, s;
+
+	if (unix_addr(path, &a) < 0)
+		return 2;
+	l = socket(AF_UNIX, SOCK_STREAM, 0);
+	c = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 1) < 0 ||
+	    connect(c, (struct sockaddr *)&a, sizeof(a)) < 0)
+		return result(-1);
+	s = accept(l, NULL, NULL);
+	if (s < 0 || write(c, "hello", 5) != 5 || read(s, buf, sizeof(buf)) != 5)
+		return result(-1);
+	if (memcmp(buf, "hello", 5) != 0) {
+		printf("received \"%s\"\n", buf);
+		return 1;
+	}
+	close(s);
+	close(c);
+	close(l);
+	return result(0);
+}
+
+static int do_unix_connect(const char *path)
+{
+	struct sockaddr_un a;
+	int c = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	if (unix_addr(path, &a) < 0)
+		return 2;
+	if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof(a)) < 0)
+		return result(-1);
+	close(c);
+	return result(0);
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -267,9 +322,13 @@ int main(int argc, char **argv)
 		return do_xattr_set(argv[2], argv[3], argv[4]);
 	if (!strcmp(cmd, "xattr-get") && argc == 5)
 		return do_xattr_get(argv[2], argv[3], argv[4]);
+	if (!strcmp(cmd, "unix-socket") && argc == 3)
+		return do_unix_socket(argv[2]);
+	if (!strcmp(cmd, "unix-connect") && argc == 3)
+		return do_unix_connect(argv[2]);
 	fprintf(stderr, "usage: fsop excl PATH | nofollow PATH r|w|c | rename OLD NEW [noreplace|exchange] |\n"
 		"            wronly-read PATH TEXT | append PATH TEXT | mmap-read PATH LEN |\n"
 		"            mmap-shared PATH | lost-write PATH OFF LEN | xattr-set PATH NAME LEN |\n"
-		"            xattr-get PATH NAME SIZE\n");
+		"            xattr-get PATH NAME SIZE | unix-socket PATH | unix-connect PATH\n");
 	return 2;
 }

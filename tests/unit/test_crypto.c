@@ -113,6 +113,7 @@ START_TEST(test_header_codec)
 	ck_assert_int_eq(fmt_header_decode(&d, buf, FMT_HEADER_SIZE), 0);
 	ck_assert_uint_eq(d.version, FMT_VERSION);
 	ck_assert_uint_eq(d.cipher, FMT_CIPHER_AES);
+	ck_assert_uint_eq(d.node, FMT_NODE_FILE);
 	ck_assert_mem_eq(d.key_id, h.key_id, 8);
 	ck_assert_mem_eq(d.file_id, h.file_id, 16);
 
@@ -132,13 +133,26 @@ START_TEST(test_header_codec)
 	/* Magic but something this version does not know. */
 	const struct { int off; uint8_t val; } cases[] = {
 		{ 4, 0 }, { 4, 2 }, { 4, 0xff }, { 5, 0 }, { 5, 3 }, { 5, 0xff },
-		{ 6, 1 }, { 7, 0x80 },
+		{ 6, 4 }, { 6, 0xff }, { 7, 1 }, { 7, 0x80 },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		memcpy(bad, buf, sizeof(bad));
 		bad[cases[i].off] = cases[i].val;
 		ck_assert_int_eq(fmt_header_decode(&d, bad, sizeof(bad)), -EPROTO);
 	}
+	/* The node types: byte 6, written and read back. */
+	for (int node = FMT_NODE_FILE; node <= FMT_NODE_SOCKET; node++) {
+		struct fmt_header n = h;
+
+		n.node = (uint8_t)node;
+		fmt_header_encode(&n, bad);
+		ck_assert_uint_eq(bad[6], node);
+		ck_assert_uint_eq(bad[7], 0);
+		ck_assert_int_eq(fmt_header_decode(&d, bad, sizeof(bad)), 0);
+		ck_assert_uint_eq(d.node, node);
+	}
+	ck_assert_str_eq(fmt_node_name(FMT_NODE_FIFO), "FIFO");
+	ck_assert_str_eq(fmt_node_name(9), "unknown");
 	/* Any key id and file id are valid. */
 	memcpy(bad, buf, sizeof(bad));
 	memset(bad + 8, 0, 24);
