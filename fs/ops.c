@@ -1255,15 +1255,26 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		dirp_free(d);   /* the request is gone: no releasedir follows */
 }
 
+/* 1 if a regular backing file of size bytes could be the marker of a
+ * FIFO or socket: markers have one size per cipher. */
+static int marker_sized(off_t size)
+{
+	return (size_t)size == node_marker_size(FMT_CIPHER_CHACHAPOLY) ||
+	       (size_t)size == node_marker_size(FMT_CIPHER_AES);
+}
+
 /* The type a listing shows for entry e of d (as st_mode, 0 unknown);
  * 1 if it is hidden (node_hidden). A regular backing file may be the
  * marker of a FIFO or socket, which only the header says: its type is
- * the one the inode table settled, or left unknown (DT_UNKNOWN) until a
- * lookup reads it -- readers that need it (ls -l, find -type, Go's
- * ReadDir) look it up, and nothing is read here. */
+ * the one the inode table settled; else a file of a size no marker has is
+ * shown as a file, and one of a marker's size left unknown (DT_UNKNOWN)
+ * until a lookup reads its header -- readers that need the type (ls -l,
+ * find -type, Go's ReadDir) look it up. A stat per such entry here costs
+ * far less than the lookup every entry would otherwise get. */
 static int entry_type(const struct dirp *d, const struct dirent *e, mode_t *mode)
 {
 	struct stat st;
+	int known;
 
 	*mode = (mode_t)e->d_type << 12;
 	if (e->d_type == DT_UNKNOWN) {
@@ -1274,8 +1285,13 @@ static int entry_type(const struct dirp *d, const struct dirent *e, mode_t *mode
 	}
 	if (node_hidden(*mode))
 		return 1;
-	if (S_ISREG(*mode))
-		*mode = (mode_t)inode_known_type(d->dev, e->d_ino);
+	if (!S_ISREG(*mode))
+		return 0;
+	known = inode_known_type(d->dev, e->d_ino);
+	if (known)
+		*mode = (mode_t)known;
+	else if (fstatat(dirfd(d->dp), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || marker_sized(st.st_size))
+		*mode = 0;
 	return 0;
 }
 

@@ -79,6 +79,15 @@ ok "mkfifo and a unix socket work (ls -l p and s), stored as marker files; mknod
 
 # --- remount, and the other cipher ----------------------------------------
 jc_mount "$B" "$M" --strict --cipher aes
+# A fresh mount knows no types yet: a listing must not call a marker a
+# file (find trusts what readdir says, and looks up only what it leaves
+# unknown), nor a one-byte file a FIFO.
+printf x >"$M/onebyte"      # a regular file of a marker's size
+[ "$(find "$M" -maxdepth 1 -type p -printf '%f\n' | sort | tr '\n' ' ')" = "fifo fifo2 " ] ||
+	fail "find -type p after a remount: $(find "$M" -maxdepth 1 -type p)"
+find "$M" -maxdepth 1 -type f -printf '%f\n' | grep -qx onebyte || fail "find -type f misses a one-byte file"
+! find "$M" -maxdepth 1 -type f -printf '%f\n' | grep -qx 'fifo\|sock' || fail "find -type f lists a marker"
+rm "$M/onebyte"
 [ "$(readlink "$M/rel2")" = data.txt ] && [ "$(cat "$M/abs")" = "outside the store" ] ||
 	fail "symlinks after a remount"
 [ "$(stat -c %F "$M/fifo")" = fifo ] && [ "$(stat -c %F "$M/sock")" = socket ] ||
