@@ -17,6 +17,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -24,8 +25,10 @@
 #include "desc.h"
 #include "log.h"
 #include "mountinfo.h"
+#include "node.h"
 #include "status.h"
 #include "store.h"
+#include "xattrval.h"
 
 #define DESC_TMP DESC_NAME ".tmp"
 
@@ -87,6 +90,93 @@ static int root_name_not_content(const char *name)
 	return store_name_reserved(name) || !strcmp(name, "lost+found");
 }
 
+/* A key id found on the entry sv->path: ours (a retired id, if not the
+ * current key) or foreign. */
+static void survey_key_id(struct survey *sv, const struct keyring *kr, const uint8_t id[FMT_KEY_ID_SIZE])
+{
+	if (keyring_find(kr, id)) {
+		sv->ours++;
+		(void)desc_retired_add(&sv->ids, id);
+		return;
+	}
+	if (!sv->foreign) {
+		memcpy(sv->foreign_id, id, FMT_KEY_ID_SIZE);
+		memcpy(sv->foreign_file, sv->path, sizeof(sv->path));
+	}
+	sv->foreign++;
+}
+
+/* The key ids of the encrypted user.* values of the file or directory
+ * open as fd: values keep the key they were written under until rekey,
+ * so they decide as much as headers which keys a store still needs. */
+static int survey_xattrs(int fd, const struct keyring *kr, struct survey *sv)
+{
+	char names[4096], val[64];
+	struct xval_header h;
+	ssize_t n = flistxattr(fd, names, sizeof(names)), v;
+
+	if (n < 0)
+		return errno == EOPNOTSUPP || errno == ERANGE ? 0 : -errno;   /* ERANGE: fsck names such */
+	for (char *name = names; name < names + n; name += strlen(name) + 1) {
+		if (!xval_name_encrypted(name))
+			continue;
+		v = fgetxattr(fd, name, val, sizeof(val));
+		if (v < 0 && errno != ERANGE)
+			continue;
+		if (v < 0)
+			v = sizeof(val);        /* the header is at the start */
+		if (xval_header_decode(&h, (const uint8_t *)val, (size_t)v) == 0)
+			survey_key_id(sv, kr, h.key_id);
+	}
+	return 0;
+}
+
+/* A regular file: its header (plaintext, ours, foreign) and its values. */
+static int survey_file(int dirfd, const char *name, off_t size, const struct keyring *kr, struct survey *sv)
+{
+	uint8_t raw[FMT_HEADER_SIZE];
+	struct fmt_header h;
+	ssize_t n = 0;
+	int rc = 0;
+	/* Reading a header is no access: adopted files keep their atime
+	 * (encrypt carries it over). */
+	int f = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+
+	if (f < 0 && errno == EPERM)
+		f = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (f < 0)
+		return -errno;
+	if (size > 0)
+		n = pread(f, raw, sizeof(raw), 0);
+	if (n < 0) {
+		rc = -errno;
+	} else if (size > 0 && fmt_header_decode(&h, raw, (size_t)n) == -ENODATA) {
+		if (!sv->plaintext++)
+			memcpy(sv->plaintext_file, sv->path, sizeof(sv->path));
+	} else if (size > 0 && fmt_header_decode(&h, raw, (size_t)n) == 0) {
+		survey_key_id(sv, kr, h.key_id);
+	}
+	if (rc == 0)
+		rc = survey_xattrs(f, kr, sv);
+	close(f);
+	return rc;
+}
+
+/* A symlink: an encrypted target names its key id as a header does (a
+ * plaintext one is fsck's to report, no evidence of a key). */
+static int survey_link(int dirfd, const char *name, const struct keyring *kr, struct survey *sv)
+{
+	char stored[NODE_LINK_STORED_MAX + 1];
+	struct fmt_header h;
+	ssize_t n = readlinkat(dirfd, name, stored, sizeof(stored));
+
+	if (n < 0)
+		return -errno;
+	if (node_link_peek(stored, (size_t)n, &h) == 0)
+		survey_key_id(sv, kr, h.key_id);
+	return 0;
+}
+
 static int survey_dir(int dirfd, const struct keyring *kr, struct survey *sv, int depth)
 {
 	DIR *dp;
@@ -95,9 +185,10 @@ static int survey_dir(int dirfd, const struct keyring *kr, struct survey *sv, in
 
 	if (depth > 64)
 		return -ELOOP;
-	fd = dup(dirfd);
+	rc = survey_xattrs(dirfd, kr, sv);
+	fd = rc < 0 ? -1 : dup(dirfd);
 	if (fd < 0)
-		return -errno;
+		return rc < 0 ? rc : -errno;
 	dp = fdopendir(fd);
 	if (!dp) {
 		close(fd);
@@ -127,36 +218,10 @@ static int survey_dir(int dirfd, const struct keyring *kr, struct survey *sv, in
 				rc = survey_dir(sub, kr, sv, depth + 1);
 				close(sub);
 			}
-		} else if (S_ISREG(st.st_mode) && st.st_size > 0) {
-			uint8_t raw[FMT_HEADER_SIZE];
-			struct fmt_header h;
-			ssize_t n;
-			/* Reading a header is no access: adopted files keep
-			 * their atime (encrypt carries it over). */
-			int f = openat(dirfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-
-			if (f < 0 && errno == EPERM)
-				f = openat(dirfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-			n = f < 0 ? -1 : pread(f, raw, sizeof(raw), 0);
-			if (f >= 0)
-				close(f);
-			if (n < 0) {
-				rc = -errno;
-			} else if (fmt_header_decode(&h, raw, (size_t)n) == -ENODATA) {
-				if (!sv->plaintext++)
-					memcpy(sv->plaintext_file, sv->path, sizeof(sv->path));
-			} else if (fmt_header_decode(&h, raw, (size_t)n) == 0) {
-				if (keyring_find(kr, h.key_id)) {
-					sv->ours++;
-					(void)desc_retired_add(&sv->ids, h.key_id);
-				} else {
-					if (!sv->foreign) {
-						memcpy(sv->foreign_id, h.key_id, FMT_KEY_ID_SIZE);
-						memcpy(sv->foreign_file, sv->path, sizeof(sv->path));
-					}
-					sv->foreign++;
-				}
-			}
+		} else if (S_ISREG(st.st_mode)) {
+			rc = survey_file(dirfd, de->d_name, st.st_size, kr, sv);
+		} else if (S_ISLNK(st.st_mode)) {
+			rc = survey_link(dirfd, de->d_name, kr, sv);
 		}
 		if (rc < 0 && !sv->failed[0])
 			memcpy(sv->failed, sv->path, sizeof(sv->path));
@@ -535,7 +600,7 @@ int store_open(const char *backing, const struct keyring *kr, unsigned flags, st
 	if (sv.plaintext)
 		log_info("%s: adopted %lu plaintext files; new files are encrypted", backing, sv.plaintext);
 	else if (sv.ours)
-		log_warn("%s: store descriptor was missing; re-created from %lu encrypted files%s", backing, sv.ours,
+		log_warn("%s: store descriptor was missing; re-created from the key ids of %lu encrypted files, symlinks and xattr values%s", backing, sv.ours,
 			 st->nretired ? " (some under a previous key, recorded as retired)" : "");
 	return 0;
 

@@ -252,3 +252,25 @@ done
 jc_umount "$M"
 JS_KEY=$KEY1 expect_exit 4 "$JCFS" fsck "$B"
 ok "prev_key reads old symlinks and markers; rekey re-encrypts them; the new key alone reads them all"
+
+# A lost descriptor is re-created from the key ids the store holds --
+# symlink targets and xattr values among them: a symlink left alone under
+# the old key keeps the mount from going ahead without that key.
+L=$JC_TMP/lost
+mkdir -p "$L"
+JS_KEY=$KEY1 jc_mount "$L" "$M"
+ln -s "a target under the first key" "$M/oldlink"
+mkdir "$M/d"
+setfattr -n user.note -v "a value under the first key" "$M/d"
+jc_umount "$M"
+JS_KEY=$KEY2 jc_mount "$L" "$M" -c "$JC_TMP/rotate.conf"
+echo "under the second key" >"$M/new.txt"
+jc_umount "$M"
+rm "$L/.jetcryptfs"
+JS_KEY=$KEY2 expect_exit 4 "$JCFS" mount --log-file "$JC_LOG" "$L" "$M"
+expect_output_contains "is under key id"
+expect_output_contains "add that key as prev_key"
+jc_mount "$L" "$M" -c "$JC_TMP/rotate.conf"
+[ "$(readlink "$M/oldlink")" = "a target under the first key" ] || fail "the old symlink after the descriptor's loss"
+jc_umount "$M"
+ok "a lost descriptor: the key of a symlink and an xattr value left under the old key is not forgotten"
