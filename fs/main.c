@@ -67,6 +67,7 @@ struct mount_opts {
 	int foreground;
 	int adopt;
 	int strict;
+	int allow_weak_key;
 	int write_through;
 	int cached_backing;
 	int debug;
@@ -92,6 +93,7 @@ static void usage_mount(FILE *f)
 		"      --adopt           allow a first mount over existing plaintext files\n"
 		"      --strict          refuse a store that allows plaintext files (set it once\n"
 		"                        encrypt has made the store strict)\n"
+		"      --allow-weak-key  use a key that looks guessable (refused otherwise, exit 9)\n"
 		"      --write-through   no kernel writeback cache (every write reaches the daemon)\n"
 		"      --cached-backing  all ciphertext I/O through the backing filesystem's page\n"
 		"                        cache (default: large reads and writes bypass it)\n"
@@ -107,7 +109,7 @@ static void usage_mount(FILE *f)
 		"  -d, --debug           debug logging (implies -f)\n"
 		"  -o OPT[,OPT...]       mount options: allow_other (implies default_permissions), ro, ...\n"
 		"                        and config=FILE, cipher=NAME, key_env=NAME, key_file=FILE, adopt,\n"
-		"                        strict, write_through, cached_backing, readahead=KIB,\n"
+		"                        strict, allow_weak_key, write_through, cached_backing, readahead=KIB,\n"
 		"                        low_space=MIB, log_file=FILE, pid_file=FILE;\n"
 		"                        fstab-only words (defaults, noauto, nofail, _netdev, user,\n"
 		"                        x-*, ...) are ignored\n"
@@ -117,7 +119,7 @@ static void usage_mount(FILE *f)
 		"4 key does not match this store; 5 backing directory holds plaintext files and\n"
 		"needs --adopt; 6 damaged store descriptor; 7 store in use (already mounted,\n"
 		"or encrypt/rekey running); 8 strict asked, the store allows plaintext files;\n"
-		"10-19 TPM errors.\n");
+		"9 the key looks guessable (see --allow-weak-key); 10-19 TPM errors.\n");
 }
 
 static void usage(FILE *f)
@@ -189,6 +191,8 @@ static int parse_o(struct mount_opts *mo, char *arg)
 			mo->adopt = 1;
 		else if (!strcmp(o, "strict"))
 			mo->strict = 1;
+		else if (!strcmp(o, "allow_weak_key"))
+			mo->allow_weak_key = 1;
 		else if (!strcmp(o, "write_through"))
 			mo->write_through = 1;
 		else if (!strcmp(o, "cached_backing"))
@@ -296,6 +300,7 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 		{ "key-file", required_argument, NULL, 'F' },
 		{ "adopt", no_argument, NULL, 'A' },
 		{ "strict", no_argument, NULL, 'T' },
+		{ "allow-weak-key", no_argument, NULL, 'w' },
 		{ "write-through", no_argument, NULL, 'W' },
 		{ "cached-backing", no_argument, NULL, 'B' },
 		{ "readahead", required_argument, NULL, 'R' },
@@ -320,6 +325,7 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 		case 'F': mo->key_file = optarg; break;
 		case 'A': mo->adopt = 1; break;
 		case 'T': mo->strict = 1; break;
+		case 'w': mo->allow_weak_key = 1; break;
 		case 'W': mo->write_through = 1; break;
 		case 'B': mo->cached_backing = 1; break;
 		case 'R': mo->readahead = optarg; break;
@@ -824,7 +830,8 @@ static int run_daemon(struct mount_opts *mo)
 
 	{
 		struct key_opts ko = { .key_env = mo->key_env, .key_file = mo->key_file, .cfg = &cfg,
-				       .backing = backing, .may_create = 1, .store_flags = store_flags };
+				       .backing = backing, .may_create = 1, .store_flags = store_flags,
+				       .allow_weak = mo->allow_weak_key || cfg.allow_weak_key == 1 };
 
 		if (mo->config)
 			check_config_mode(mo->config, &cfg, env);

@@ -344,6 +344,8 @@ static int load_jetstream(struct config_ctx *c, const struct conf_value *js)
 		} else if (strcasecmp(k, "strict") == 0) {
 			r = get_bool(c, "strict", v, &cfg->strict);
 			strict_at = v;
+		} else if (strcasecmp(k, "allow_weak_key") == 0) {
+			r = get_bool(c, "allow_weak_key", v, &cfg->allow_weak_key);
 		} else if (strcasecmp(k, "tpm") == 0) {
 			if (tpm_at) {
 				/* two case-variants ("tpm", "TPM"): the later wins */
