@@ -342,6 +342,11 @@ static void report_text(struct fsck *f, const char *dstate, const struct desc *d
 		printf("clean\n");
 	if (!strcmp(dstate, "missing"))
 		printf("note: no store descriptor (%s); the next mount re-creates it\n", DESC_NAME);
+	/* The salt's second copy, which a store with a passphrase needs if
+	 * the descriptor is lost; fsck only reads, the mount writes it. */
+	if (f->kr->has_kdf && faccessat(f->rootfd, DESC_SALT_NAME, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+		printf("note: no salt file (%s); the next mount re-creates it from the store descriptor\n",
+		       DESC_SALT_NAME);
 	/* Each retired key is still needed, beside the current one, until a
 	 * rekey moves its files over. */
 	for (unsigned i = 0; !strcmp(dstate, "ok") && i < d->nretired; i++) {
