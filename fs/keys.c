@@ -186,7 +186,7 @@ static int keys_check_weak(const struct key_opts *ko, const struct keyring *kr, 
 			return KEYS_E_WEAK;
 		}
 		if (i == 0)
-			log_warn("%s: the key looks guessable (%s); used because --allow-weak-key was given", cur,
+			log_warn("%s: the key looks guessable (%s); used, as --allow-weak-key or allow_weak_key says", cur,
 				 why);
 		else
 			log_warn("%s: the previous key looks guessable (%s); move the store off it with "
