@@ -195,6 +195,15 @@ static int keys_check_weak(const struct key_opts *ko, const struct keyring *kr, 
 	return 0;
 }
 
+/* 1 if the store names id. */
+static int keys_store_names(const struct keyring_store *ks, const uint8_t id[FMT_KEY_ID_SIZE])
+{
+	for (size_t i = 0; i < ks->nids; i++)
+		if (!memcmp(ks->ids[i], id, FMT_KEY_ID_SIZE))
+			return 1;
+	return 0;
+}
+
 /* 1 if any key of kr is one the store names. */
 static int keys_store_knows(const struct keyring *kr, const struct keyring_store *ks)
 {
@@ -259,7 +268,7 @@ static int keys_stretch(const struct key_opts *ko, struct keyring *kr, char *err
 		goto out;
 	}
 	for (size_t i = 0; i < kr->n && !ko->migrate; i++) {
-		if (kr->keys[i].kind != KEYRING_LEGACY)
+		if (kr->keys[i].kind != KEYRING_LEGACY || !keys_store_names(&ki->ks, kr->keys[i].id))
 			continue;
 		kdf_key_id_hex(kr->keys[i].id, hex);
 		log_warn("%s: key id %s is a passphrase used without stretching (the store predates it): a guess "

@@ -243,15 +243,16 @@ static void store_keep_salt(const struct store *st, const struct keyring *kr, co
 	struct kdf_params p;
 	int rc;
 
-	if (!kr->has_kdf)
+	/* A salt made for this ring is on disk only if the descriptor was
+	 * written with it (store_write_desc wrote the salt file then). */
+	if (!kr->has_kdf || kr->kdf_new)
 		return;
 	rc = read_salt_file(st->dir_fd, &p);
 	if (rc == 0 && !memcmp(&p, &kr->kdf, sizeof(p)))
 		return;
-	if (!kr->kdf_new)
-		log_warn("%s/%s: %s; re-creating it from the store descriptor", backing, DESC_SALT_NAME,
-			 rc == -ENOENT ? "missing" : rc == 0 ? "differs from the store descriptor's salt" :
-			 "unreadable or malformed");
+	log_warn("%s/%s: %s; re-creating it from the store descriptor", backing, DESC_SALT_NAME,
+		 rc == -ENOENT ? "missing" : rc == 0 ? "differs from the store descriptor's salt" :
+		 "unreadable or malformed");
 	rc = store_write_salt(st->dir_fd, kr);
 	if (rc < 0)
 		log_warn("%s/%s: cannot write the salt file: %s (the store descriptor still holds the salt)",

@@ -137,7 +137,10 @@ static int stretch_one(struct keyring *kr, size_t i, const struct keyring_store 
 	if (rc < 0)
 		goto out;
 	named = store_names(ks, lid);
-	if (named && (i > 0 || (!ks->has_kdf && !migrate))) {
+	/* A previous key of a store without a salt reads only what is under
+	 * its unstretched id: no salt is made for a key that writes nothing
+	 * (it would be kept without need, and end the store's old ways). */
+	if ((named && (i > 0 || (!ks->has_kdf && !migrate))) || (i > 0 && !kr->has_kdf)) {
 		memcpy(k->master, legacy, KDF_KEY_SIZE);
 		memcpy(k->id, lid, FMT_KEY_ID_SIZE);
 		k->kind = KEYRING_LEGACY;

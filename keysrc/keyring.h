@@ -88,10 +88,12 @@ struct keyring_store {
  * known). A passphrase whose unstretched derivation names one of the
  * store's key ids keeps it, as the current key only while the store has
  * no salt and migrate is 0; otherwise a passphrase is stretched under the
- * store's salt, or a new one (kr->kdf_new) -- and the current key's
- * unstretched derivation, when the store names it, follows the others as
- * a previous key, so that the store's files under it stay readable until
- * rekey has moved them. kr->kdf is the store's whenever it has one.
+ * store's salt, or for the current key a new one (kr->kdf_new) -- and the
+ * current key's unstretched derivation, when the store names it, follows
+ * the others as a previous key, so that the store's files under it stay
+ * readable until rekey has moved them. A previous key when there is no
+ * salt at all is derived unstretched: it matches nothing the store names.
+ * kr->kdf is the store's whenever it has one.
  * Returns 0; -EINVAL if the store's limits are out of bounds; -ENOSPC
  * when the ring has no room for that extra key; -ENOMEM; -EIO. */
 int keyring_stretch(struct keyring *kr, const struct keyring_store *ks, int migrate);

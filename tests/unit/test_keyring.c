@@ -220,6 +220,44 @@ START_TEST(test_stretch_salted_store_names_legacy)
 }
 END_TEST
 
+/* A previous passphrase that a store without a salt does not name gets
+ * no salt made for it: it only reads, and matches nothing anyway. */
+START_TEST(test_stretch_prev_no_salt)
+{
+	const char *full = "0pXb8ajYtOJ5aWdqKBTwMvDcUsi8o_IlBN2SR6KBVEw";
+	uint8_t legacy[FMT_KEY_ID_SIZE];
+	struct keyring_store ks = { .nids = 1, .ids = &kr->keys[0].id };
+
+	ck_assert_int_eq(keyring_add_secret(kr, (const uint8_t *)full, strlen(full)), 0);
+	ck_assert_int_eq(keyring_add_secret(kr, (const uint8_t *)PASS, strlen(PASS)), 0);
+	ck_assert_int_eq(keyring_stretch(kr, &ks, 0), 0);
+	ck_assert_int_eq(kr->has_kdf, 0);
+	ck_assert_int_eq(kr->kdf_new, 0);
+	ids_of(PASS, NULL, legacy, NULL);
+	ck_assert_int_eq(kr->keys[1].kind, KEYRING_LEGACY);
+	ck_assert_mem_eq(kr->keys[1].id, legacy, FMT_KEY_ID_SIZE);
+	ck_assert_uint_eq(kr->n, 2);
+}
+END_TEST
+
+/* The current passphrase of a store without a salt (a new store) gets a
+ * new one, and a previous passphrase is stretched with it too. */
+START_TEST(test_stretch_new_salt_shared)
+{
+	uint8_t legacy[FMT_KEY_ID_SIZE], want[FMT_KEY_ID_SIZE];
+
+	ck_assert_int_eq(keyring_add_secret(kr, (const uint8_t *)PASS, strlen(PASS)), 0);
+	ck_assert_int_eq(keyring_add_secret(kr, (const uint8_t *)PASS2, strlen(PASS2)), 0);
+	ck_assert_int_eq(keyring_stretch(kr, NULL, 0), 0);
+	ck_assert_int_eq(kr->has_kdf, 1);
+	ck_assert_int_eq(kr->kdf_new, 1);
+	ck_assert_int_eq(kr->keys[0].kind, KEYRING_STRETCHED);
+	ck_assert_int_eq(kr->keys[1].kind, KEYRING_STRETCHED);
+	ids_of(PASS2, &kr->kdf, legacy, want);
+	ck_assert_mem_eq(kr->keys[1].id, want, FMT_KEY_ID_SIZE);
+}
+END_TEST
+
 START_TEST(test_stretch_errors)
 {
 	uint8_t legacy[FMT_KEY_ID_SIZE];
@@ -258,6 +296,8 @@ int main(void)
 	tcase_add_test(tc, test_stretch_legacy_store);
 	tcase_add_test(tc, test_stretch_migrate);
 	tcase_add_test(tc, test_stretch_salted_store_names_legacy);
+	tcase_add_test(tc, test_stretch_prev_no_salt);
+	tcase_add_test(tc, test_stretch_new_salt_shared);
 	tcase_add_test(tc, test_stretch_errors);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
