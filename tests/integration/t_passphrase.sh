@@ -126,7 +126,14 @@ expect_output_contains "clean"
 expect_exit 0 "$JCFS" inspect "$B"
 expect_output_contains "$B/.jetcryptfs: store descriptor, key id $id, plaintext refused, passphrases stretched with Argon2id t=3 m=262144 KiB salt $salt"
 expect_output_contains "$B/.jetcryptfs.salt: salt file, passphrases stretched with Argon2id t=3 m=262144 KiB salt $salt"
-ok "cat, fsck and inspect on a passphrase store"
+"$JCFS" inspect --json "$B" >"$JC_TMP/i.json"
+python3 - "$JC_TMP/i.json" "$salt" <<'EOF' || fail "inspect --json: $(cat "$JC_TMP/i.json")"
+import json, sys
+j = {o["type"]: o for o in json.load(open(sys.argv[1])) if o["type"] in ("descriptor", "salt")}
+want = {"alg": "argon2id", "t": 3, "m_kib": 262144, "salt": sys.argv[2]}
+assert j["descriptor"]["kdf"] == want and j["salt"]["kdf"] == want, j
+EOF
+ok "cat, fsck and inspect (text and --json) on a passphrase store"
 
 # --- guessable keys -------------------------------------------------------------------------
 W=$JC_TMP/weak
@@ -146,7 +153,7 @@ JS_KEY=s3cr3t expect_exit 9 "$JCFS" cat "$B/hello.txt"
 ok "a guessable key is refused with 9 (mount, fsck, rekey, cat), one line, nothing written"
 
 JS_KEY=s3cr3t mount_out "$W" "$M" --allow-weak-key
-expect_output_contains "the key looks guessable (it is shorter than 16 characters); used because --allow-weak-key was given"
+expect_output_contains "the key looks guessable (it is shorter than 16 characters); used, as --allow-weak-key or allow_weak_key says"
 echo weak >"$M/w"
 jc_umount "$M"
 JS_KEY=s3cr3t mount_out "$W" "$M" -o allow_weak_key
