@@ -35,7 +35,7 @@ struct key_opts {
 /* A key option that is a usage error (an empty --key-file or --key-env
  * name): exit status 2, as for the rest of the command line. */
 #define KEYS_E_USAGE (-(KEYS_TPM_BASE + 2))
-/* The current key looks guessable and allow_weak is not set: exit 9. */
+/* The current key looks guessable and allow_weak is not set: exit 20. */
 #define KEYS_E_WEAK (-(KEYS_TPM_BASE + 3))
 /* No key matches the store's files and its passphrase salt is gone (no
  * descriptor, no salt file): exit 4, with what to restore in err. */

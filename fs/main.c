@@ -93,7 +93,7 @@ static void usage_mount(FILE *f)
 		"      --adopt           allow a first mount over existing plaintext files\n"
 		"      --strict          refuse a store that allows plaintext files (set it once\n"
 		"                        encrypt has made the store strict)\n"
-		"      --allow-weak-key  use a key that looks guessable (refused otherwise, exit 9)\n"
+		"      --allow-weak-key  use a key that looks guessable (refused otherwise, exit 20)\n"
 		"      --write-through   no kernel writeback cache (every write reaches the daemon)\n"
 		"      --cached-backing  all ciphertext I/O through the backing filesystem's page\n"
 		"                        cache (default: large reads and writes bypass it)\n"
@@ -119,7 +119,7 @@ static void usage_mount(FILE *f)
 		"4 key does not match this store; 5 backing directory holds plaintext files and\n"
 		"needs --adopt; 6 damaged store descriptor; 7 store in use (already mounted,\n"
 		"or encrypt/rekey running); 8 strict asked, the store allows plaintext files;\n"
-		"9 the key looks guessable (see --allow-weak-key); 10-19 TPM errors.\n");
+		"10-19 TPM errors; 20 the key looks guessable (see --allow-weak-key).\n");
 }
 
 static void usage(FILE *f)

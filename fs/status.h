@@ -16,8 +16,8 @@ enum {
 	EXIT_BAD_STORE = 6,     /* damaged or forged store descriptor */
 	EXIT_BUSY = 7,          /* the store is mounted (or another tool runs on it) */
 	EXIT_NOT_STRICT = 8,    /* strict asked, the store allows plaintext files */
-	EXIT_WEAK_KEY = 9,      /* the key looks guessable and --allow-weak-key was not given */
 	/* 10..19: TPM errors, see keysrc/tpm.h */
+	EXIT_WEAK_KEY = 20,     /* the key looks guessable and --allow-weak-key was not given */
 };
 
 #endif

@@ -45,7 +45,7 @@ static void usage_cat(FILE *f)
 		"  -c, --config FILE     NATS-syntax config with a jetstream { } block\n"
 		"      --key-env NAME    read the key from $NAME\n"
 		"      --key-file FILE   read the key from FILE (e.g. a systemd credential)\n"
-		"      --allow-weak-key  use a key that looks guessable (refused otherwise, exit 9;\n"
+		"      --allow-weak-key  use a key that looks guessable (refused otherwise, exit 20;\n"
 		"                        also the config's allow_weak_key: true)\n"
 		"      --strict          a plaintext file is an error whatever its store allows\n"
 		"                        (also the config's strict: true)\n"
@@ -54,8 +54,8 @@ static void usage_cat(FILE *f)
 		"Exit status: 0 the whole file was written; 1 a bad block, a damaged or truncated\n"
 		"file, a plaintext file its store (or --strict) does not allow, or a read or\n"
 		"write error; 2 usage or config error; 3 no key given; 4 the file is under a key\n"
-		"that was not given (both key ids named), or a plaintext file's store is; 9 the\n"
-		"key looks guessable; 10-19 TPM errors.\n");
+		"that was not given (both key ids named), or a plaintext file's store is; 10-19\n"
+		"TPM errors; 20 the key looks guessable.\n");
 }
 
 /* Writes len bytes to standard output; on failure says so (one line) and

@@ -59,7 +59,7 @@ static void usage_encrypt(FILE *f)
 		"  -c, --config FILE     NATS-syntax config with a jetstream { } block\n"
 		"      --key-env NAME    read the key from $NAME (default: config key/tpm, then $JS_KEY)\n"
 		"      --key-file FILE   read the key from FILE (e.g. a systemd credential)\n"
-		"      --allow-weak-key  use a key that looks guessable (refused otherwise, exit 9;\n"
+		"      --allow-weak-key  use a key that looks guessable (refused otherwise, exit 20;\n"
 		"                        also the config's allow_weak_key: true)\n"
 		"      --cipher NAME     chachapoly or aes (default: the config's cipher, else chachapoly)\n"
 		"  -q, --quiet           no progress bar and no summary (no bar either when stderr\n"
@@ -72,8 +72,8 @@ static void usage_encrypt(FILE *f)
 		"1 some files could not be converted (each named; run again after fixing them);\n"
 		"2 usage or config error; 3 no key given; 4 key does not match this store;\n"
 		"6 damaged store descriptor; 7 the store is mounted or another jetcryptfs command\n"
-		"is working on it; 8 strict asked, the store allows plaintext files; 9 the key\n"
-		"looks guessable; 10-19 TPM errors; 128+N stopped by signal N (run again to\n"
+		"is working on it; 8 strict asked, the store allows plaintext files; 10-19 TPM\n"
+		"errors; 20 the key looks guessable; 128+N stopped by signal N (run again to\n"
 		"finish).\n");
 }
 
@@ -107,7 +107,7 @@ static void usage_rekey(FILE *f)
 		"  -c, --config FILE     NATS-syntax config with a jetstream { } block\n"
 		"      --key-env NAME    read the current key from $NAME\n"
 		"      --key-file FILE   read the key from FILE (e.g. a systemd credential)\n"
-		"      --allow-weak-key  use a key that looks guessable (refused otherwise, exit 9;\n"
+		"      --allow-weak-key  use a key that looks guessable (refused otherwise, exit 20;\n"
 		"                        also the config's allow_weak_key: true)\n"
 		"      --cipher NAME     the cipher to convert to: chachapoly or aes (default: the\n"
 		"                        config's cipher, else chachapoly)\n"
@@ -123,7 +123,7 @@ static void usage_rekey(FILE *f)
 		"does not match this store, or a retired key that files are still under is not\n"
 		"given; 6 damaged store descriptor; 7 the store is mounted or another jetcryptfs\n"
 		"command is working on it; 8 strict asked, the store allows plaintext files;\n"
-		"9 the key looks guessable; 10-19 TPM errors; 128+N stopped by signal N (run\n"
+		"10-19 TPM errors; 20 the key looks guessable; 128+N stopped by signal N (run\n"
 		"again to finish).\n");
 }
 

@@ -50,7 +50,7 @@ static void usage_fsck(FILE *f)
 		"  -c, --config FILE     NATS-syntax config with a jetstream { } block\n"
 		"      --key-env NAME    read the key from $NAME (default: config key/tpm, then $JS_KEY)\n"
 		"      --key-file FILE   read the key from FILE (e.g. a systemd credential)\n"
-		"      --allow-weak-key  use a key that looks guessable (refused otherwise, exit 9;\n"
+		"      --allow-weak-key  use a key that looks guessable (refused otherwise, exit 20;\n"
 		"                        also the config's allow_weak_key: true)\n"
 		"      --json            one JSON object: backing, status, clean, descriptor, the\n"
 		"                        counts files, encrypted, plaintext, empty, blocks,\n"
@@ -67,7 +67,7 @@ static void usage_fsck(FILE *f)
 		"of every encrypted file, is not among the given keys; both named), or a retired\n"
 		"key id that files are still under (rotated out, not yet rekeyed) is not given;\n"
 		"6 the store descriptor is damaged or fails authentication (other problems are\n"
-		"listed too); 9 the key looks guessable; 10-19 TPM errors.\n");
+		"listed too); 10-19 TPM errors; 20 the key looks guessable.\n");
 }
 
 enum cls { CLS_EMPTY, CLS_PLAIN, CLS_DAMAGED, CLS_FOREIGN, CLS_OURS, CLS_ERROR };

@@ -6,7 +6,7 @@
 # refused mount writes nothing; a FIFO given as the config, key file or TPM
 # keys file is refused at once, not waited on, an empty file or
 # variable name is named as such (status 2), and a guessable key with
-# status 9 naming its source. --key-env, the config's key (quoted or
+# status 20 naming its source. --key-env, the config's key (quoted or
 # $VAR) and JS_KEY are used in that order. Once mounted, the key is neither
 # in the daemon's environment, nor in its command line, nor in its log.
 . "$(dirname "$0")/lib.sh"
@@ -195,18 +195,18 @@ jc_mount "$B" "$M" -c <(printf 'jetstream {\n  key: "%s"\n}\n' "$KEY1")
 jc_umount "$M"
 ok "a pipe with a writer is read: --key-file <(...) and -c <(...) mount"
 
-# A guessable key is refused (9) naming where it came from, whichever
+# A guessable key is refused (20) naming where it came from, whichever
 # source; the refusal is about the key, not the store, which is untouched.
 printf 's3cr3t\n' >"$JC_TMP/weak.key"
 chmod 600 "$JC_TMP/weak.key"
-try_mount 9 -- --key-file "$JC_TMP/weak.key" "$B" "$M"
+try_mount 20 -- --key-file "$JC_TMP/weak.key" "$B" "$M"
 expect_output_contains "$JC_TMP/weak.key: the key looks guessable (it is shorter than 16 characters)"
 printf 'jetstream {\n  key: "password-password-1"\n}\n' >"$JC_TMP/weakkey.conf"
-try_mount 9 -- -c "$JC_TMP/weakkey.conf" "$B" "$M"
+try_mount 20 -- -c "$JC_TMP/weakkey.conf" "$B" "$M"
 expect_output_contains "$JC_TMP/weakkey.conf: key: the key looks guessable"
-try_mount 9 WEAKVAR=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa -- --key-env WEAKVAR "$B" "$M"
+try_mount 20 WEAKVAR=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa -- --key-env WEAKVAR "$B" "$M"
 expect_output_contains "\$WEAKVAR: the key looks guessable (it has fewer than 8 different characters)"
-ok "a guessable key is refused with status 9, naming its source"
+ok "a guessable key is refused with status 20, naming its source"
 
 # An empty name says what is empty (there is no file or variable called
 # ""), with status 2 as any usage or config error.

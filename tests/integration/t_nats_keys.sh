@@ -12,7 +12,7 @@
 # mounts and every message reads back. The first key is a passphrase, as a
 # `key:` string moved over from a nats.conf often is: stretched with the
 # store's salt, also as prev_key. The NATS documentation's example key is
-# refused as guessable (exit 9; nats-server never starts) unless the block
+# refused as guessable (exit 20; nats-server never starts) unless the block
 # says allow_weak_key: true.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -93,7 +93,7 @@ CW=$(conf weak "6dYfBV0zzEkR3vxZCNjxmnVh/aIqgid1")
 rc=0
 "$JCFS" mount --log-file "$JC_LOG" -c "$CW" >"$JC_TMP/out" 2>&1 &&
 	timeout 10 nats-server -c /dev/null -js -sd "$M" -p "$(jn_free_port)" -l "$JC_TMP/nats-weak.log" || rc=$?
-[ "$rc" -eq 9 ] || fail "mount with the NATS example key: exit $rc, expected 9: $(cat "$JC_TMP/out")"
+[ "$rc" -eq 20 ] || fail "mount with the NATS example key: exit $rc, expected 20: $(cat "$JC_TMP/out")"
 [ ! -e "$JC_TMP/nats-weak.log" ] || fail "nats-server was started although the mount was refused"
 grep -qF "$CW: key: the key looks guessable (it is the example key of the NATS documentation)" "$JC_TMP/out" ||
 	fail "weak-key message: $(cat "$JC_TMP/out")"
@@ -106,7 +106,7 @@ jc_is_mounted "$(realpath "$M")" && fail "a refused mount left $M mounted"
 [ -z "$(ls -A "$M")" ] || fail "the mount point of a refused mount is not empty: $(ls -A "$M")"
 jc_snapshot "$B" >"$JC_TMP/after"
 cmp -s "$JC_TMP/before" "$JC_TMP/after" || fail "a refused mount changed the backing dir: $(diff "$JC_TMP/before" "$JC_TMP/after" | head -5)"
-ok "wrong key (config and env) refused with 4, the NATS example key with 9, no key with 3; nothing mounted or written, nats-server not started"
+ok "wrong key (config and env) refused with 4, the NATS example key with 20, no key with 3; nothing mounted or written, nats-server not started"
 
 # allow_weak_key: true in the jetstream block takes it, on a store of its own.
 CWA=$(conf weakok "6dYfBV0zzEkR3vxZCNjxmnVh/aIqgid1" "" "allow_weak_key: true")

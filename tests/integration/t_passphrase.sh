@@ -4,7 +4,7 @@
 # is version 3 and carries the salt, the salt file repeats it, and the key
 # id is not the unstretched HKDF id (computed here), so a guess needs an
 # Argon2id run; two stores with one passphrase have different key ids. A
-# guessable key is refused with exit 9 (mount and tools), and accepted with
+# guessable key is refused with exit 20 (mount and tools), and accepted with
 # --allow-weak-key, -o allow_weak_key or allow_weak_key: true. A store made
 # before (a fixture written by the previous version) mounts with one
 # warning line; rekey moves it to the stretched derivation, after which
@@ -139,7 +139,7 @@ ok "cat, fsck and inspect (text and --json) on a passphrase store"
 W=$JC_TMP/weak
 mkdir -p "$W"
 for k in "s3cr3t" "6dYfBV0zzEkR3vxZCNjxmnVh/aIqgid1" "CorrectHorseBatteryStaple" "MyS3cr3tNatsKey2024!"; do
-	JS_KEY=$k expect_exit 9 "$JCFS" mount --log-file "$JC_LOG" "$W" "$M"
+	JS_KEY=$k expect_exit 20 "$JCFS" mount --log-file "$JC_LOG" "$W" "$M"
 	expect_output_contains "\$JS_KEY: the key looks guessable ("
 	expect_output_contains "--allow-weak-key"
 	[ "$(wc -l <<<"$JC_OUTPUT")" -eq 1 ] || fail "more than one line: $JC_OUTPUT"
@@ -147,10 +147,10 @@ for k in "s3cr3t" "6dYfBV0zzEkR3vxZCNjxmnVh/aIqgid1" "CorrectHorseBatteryStaple"
 done
 [ -z "$(ls -A "$W")" ] || fail "a refused weak key wrote $(ls -A "$W")"
 ! jc_is_mounted "$(realpath "$M")" || fail "a weak key mounted"
-JS_KEY=s3cr3t expect_exit 9 "$JCFS" fsck "$B"
-JS_KEY=s3cr3t expect_exit 9 "$JCFS" rekey "$B"
-JS_KEY=s3cr3t expect_exit 9 "$JCFS" cat "$B/hello.txt"
-ok "a guessable key is refused with 9 (mount, fsck, rekey, cat), one line, nothing written"
+JS_KEY=s3cr3t expect_exit 20 "$JCFS" fsck "$B"
+JS_KEY=s3cr3t expect_exit 20 "$JCFS" rekey "$B"
+JS_KEY=s3cr3t expect_exit 20 "$JCFS" cat "$B/hello.txt"
+ok "a guessable key is refused with 20 (mount, fsck, rekey, cat), one line, nothing written"
 
 JS_KEY=s3cr3t mount_out "$W" "$M" --allow-weak-key
 expect_output_contains "the key looks guessable (it is shorter than 16 characters); used, as --allow-weak-key or allow_weak_key says"
