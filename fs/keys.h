@@ -20,7 +20,7 @@ struct key_opts {
 	const char *key_env;            /* --key-env NAME, or NULL */
 	const char *key_file;           /* --key-file PATH (a systemd credential), or NULL */
 	const struct config *cfg;       /* the loaded -c FILE, or NULL */
-	const char *backing;            /* the store the keys are for (TPM creation check) */
+	const char *backing;            /* the store the keys are for: its salt and key ids, TPM creation */
 	int may_create;                 /* tpm: create a missing keys file for a fresh store */
 	unsigned store_flags;           /* STORE_ADOPT, STORE_STRICT: what counts as fresh */
 	int allow_weak;                 /* --allow-weak-key: a guessable key is only warned of */
