@@ -1,46 +1,49 @@
 /*
- * The store descriptor (".jetcryptfs" at the backing root): fixed lines of
- * text naming the store's key id, whether plaintext files are allowed and
- * (version 2 only) the retired key ids files may still be under, closed by
- * an HMAC-SHA256 over the lines before it. The text has exactly one valid
- * spelling per content (fixed lengths, lowercase hex, retired ids in
- * ascending order, final newline), so parsing is a handful of exact
- * comparisons and nothing an attacker writes can be read two ways.
+ * The store descriptor (".jetcryptfs" at the backing root): lines of text
+ * naming the store's key id, whether plaintext files are allowed, (version
+ * 3 only) the Argon2id salt and limits of its passphrases, and (versions 2
+ * and 3) the retired key ids files may still be under, closed by an
+ * HMAC-SHA256 over the lines before it. The text has exactly one valid
+ * spelling per content (fixed lengths but for the two limits, which are
+ * decimal without leading zeros; lowercase hex; retired ids in ascending
+ * order; final newline), so parsing is a walk of exact comparisons and
+ * nothing an attacker writes can be read two ways. The salt file repeats
+ * the kdf line under a magic of its own.
  */
 #include "desc.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <sodium.h>
 
 #define L_MAGIC1   "jetcryptfs store 1\n"
 #define L_MAGIC2   "jetcryptfs store 2\n"
+#define L_MAGIC3   "jetcryptfs store 3\n"
+#define L_SALT1    "jetcryptfs salt 1\n"
 #define L_KEY_ID   "key_id "
 #define L_PT       "plaintext "
 #define V_ALLOWED  "allowed\n"
 #define V_REFUSED  "refused\n"
+#define L_KDF      "kdf argon2id "
 #define L_RETIRED  "retired "
 #define L_MAC      "mac "
 #define MAC_SIZE   crypto_auth_hmacsha256_BYTES
 #define ID_HEX     (2 * FMT_KEY_ID_SIZE)
+#define U32_DIGITS 10
 
 #define SL(s) (sizeof(s) - 1)
-#define OFF_KEY_ID  (SL(L_MAGIC1) + SL(L_KEY_ID))
-#define OFF_PT      (OFF_KEY_ID + ID_HEX + 1)
-#define OFF_PT_VAL  (OFF_PT + SL(L_PT))
-#define OFF_TAIL    (OFF_PT_VAL + SL(V_ALLOWED))      /* "mac " (v1) or "retired " (v2) */
-#define OFF_RET_IDS (OFF_TAIL + SL(L_RETIRED))
-#define RET_ITEM    (ID_HEX + 1)                      /* an id and ' ' or '\n' */
-#define MAC_LINE    (SL(L_MAC) + 2 * MAC_SIZE + 1)
+/* The longest of each line, for the size bound. */
+#define HEAD_MAX   (SL(L_MAGIC1) + SL(L_KEY_ID) + ID_HEX + 1 + SL(L_PT) + SL(V_ALLOWED))
+#define KDF_MAX    (SL(L_KDF) + 2 * (U32_DIGITS + 1) + 2 * KDF_SALT_SIZE + 1)
+#define RET_MAX    (SL(L_RETIRED) + DESC_RETIRED_MAX * (ID_HEX + 1))
+#define MAC_LINE   (SL(L_MAC) + 2 * MAC_SIZE + 1)
 
-/* Bytes under the MAC, and the whole length, for n retired ids. */
-#define MACL_FOR(n) ((n) ? OFF_RET_IDS + (size_t)(n) * RET_ITEM : OFF_TAIL)
-#define LEN_FOR(n)  (MACL_FOR(n) + MAC_LINE)
-
-_Static_assert(SL(L_MAGIC1) == SL(L_MAGIC2), "both versions share the offsets");
+_Static_assert(SL(L_MAGIC1) == SL(L_MAGIC2) && SL(L_MAGIC1) == SL(L_MAGIC3), "one magic length");
 _Static_assert(SL(V_ALLOWED) == SL(V_REFUSED), "both values have one length");
-_Static_assert(LEN_FOR(DESC_RETIRED_MAX) <= DESC_MAX_SIZE, "descriptor fits DESC_MAX_SIZE");
+_Static_assert(HEAD_MAX + KDF_MAX + RET_MAX + MAC_LINE < DESC_MAX_SIZE,
+	       "a read of DESC_MAX_SIZE bytes shows what follows the longest descriptor");
 
 static const char hexdig[] = "0123456789abcdef";
 
@@ -75,6 +78,96 @@ static int hex_get(uint8_t *bin, const char *in, size_t n)
 	return 0;
 }
 
+/* ---- writing: an output cursor that stops at the end of the buffer ---- */
+
+struct out {
+	char *p;
+	size_t len, cap;
+	int full;
+};
+
+static void put(struct out *o, const void *s, size_t n)
+{
+	if (o->full || o->cap - o->len < n) {
+		o->full = 1;
+		return;
+	}
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+}
+
+#define PUT(o, lit) put(o, lit, SL(lit))
+
+static void put_hex(struct out *o, const uint8_t *bin, size_t n)
+{
+	char h[2 * MAC_SIZE];
+
+	hex_put(h, bin, n);
+	put(o, h, 2 * n);
+}
+
+static void put_kdf_line(struct out *o, const struct kdf_params *p)
+{
+	char num[2 * (U32_DIGITS + 1) + 1];
+	int n = snprintf(num, sizeof(num), "%u %u ", (unsigned)p->ops, (unsigned)p->mem_kib);
+
+	PUT(o, L_KDF);
+	put(o, num, (size_t)n);
+	put_hex(o, p->salt, KDF_SALT_SIZE);
+	PUT(o, "\n");
+}
+
+/* ---- reading: an input cursor; every step checks the bytes left ---- */
+
+struct in {
+	const char *p, *end;
+};
+
+static int take(struct in *c, const char *s, size_t n)
+{
+	if ((size_t)(c->end - c->p) < n || memcmp(c->p, s, n) != 0)
+		return -EINVAL;
+	c->p += n;
+	return 0;
+}
+
+#define TAKE(c, lit) take(c, lit, SL(lit))
+
+static int take_hex(struct in *c, uint8_t *bin, size_t n)
+{
+	if ((size_t)(c->end - c->p) < 2 * n || hex_get(bin, c->p, n) != 0)
+		return -EINVAL;
+	c->p += 2 * n;
+	return 0;
+}
+
+/* A decimal from 1 to 2^32-1 without leading zeros: its one spelling. */
+static int take_u32(struct in *c, uint32_t *v)
+{
+	unsigned long long x = 0;
+	size_t n = 0;
+
+	if (c->p == c->end || *c->p < '1' || *c->p > '9')
+		return -EINVAL;
+	while (c->p + n < c->end && c->p[n] >= '0' && c->p[n] <= '9' && n <= U32_DIGITS)
+		x = x * 10 + (unsigned)(c->p[n++] - '0');
+	if (n > U32_DIGITS || x > UINT32_MAX)
+		return -EINVAL;
+	*v = (uint32_t)x;
+	c->p += n;
+	return 0;
+}
+
+static int take_kdf_line(struct in *c, struct kdf_params *p)
+{
+	if (TAKE(c, L_KDF) || take_u32(c, &p->ops) || TAKE(c, " ") || take_u32(c, &p->mem_kib) ||
+	    TAKE(c, " ") || take_hex(c, p->salt, KDF_SALT_SIZE) || TAKE(c, "\n"))
+		return -EINVAL;
+	return 0;
+}
+
+/* ---- the descriptor ---- */
+
 static int compute_mac(const char *buf, size_t macl, const uint8_t master[KDF_KEY_SIZE],
 		       uint8_t mac[MAC_SIZE])
 {
@@ -103,6 +196,11 @@ static int retired_ok(const struct desc *d)
 			return 0;
 	}
 	return 1;
+}
+
+static int kdf_ok(const struct kdf_params *p)
+{
+	return p->ops > 0 && p->mem_kib > 0;
 }
 
 int desc_retired_add(struct desc *d, const uint8_t id[FMT_KEY_ID_SIZE])
@@ -138,94 +236,100 @@ void desc_retired_remove(struct desc *d, const uint8_t id[FMT_KEY_ID_SIZE])
 int desc_encode(const struct desc *d, const uint8_t master[KDF_KEY_SIZE],
 		char *out, size_t outlen, size_t *len)
 {
+	struct out o = { .p = out, .cap = outlen };
 	uint8_t mac[MAC_SIZE];
-	size_t macl, total;
+	size_t macl;
 	int r;
 
-	if (!retired_ok(d))
+	if (!retired_ok(d) || (d->has_kdf && !kdf_ok(&d->kdf)))
 		return -EINVAL;
-	macl = MACL_FOR(d->nretired);
-	total = LEN_FOR(d->nretired);
-	if (outlen < total)
-		return -ENOSPC;
-	memcpy(out, d->nretired ? L_MAGIC2 : L_MAGIC1, SL(L_MAGIC1));
-	memcpy(out + SL(L_MAGIC1), L_KEY_ID, SL(L_KEY_ID));
-	hex_put(out + OFF_KEY_ID, d->key_id, FMT_KEY_ID_SIZE);
-	out[OFF_PT - 1] = '\n';
-	memcpy(out + OFF_PT, L_PT, SL(L_PT));
-	memcpy(out + OFF_PT_VAL, d->plaintext_allowed ? V_ALLOWED : V_REFUSED,
-	       SL(V_ALLOWED));
+	if (d->has_kdf)
+		PUT(&o, L_MAGIC3);
+	else if (d->nretired)
+		PUT(&o, L_MAGIC2);
+	else
+		PUT(&o, L_MAGIC1);
+	PUT(&o, L_KEY_ID);
+	put_hex(&o, d->key_id, FMT_KEY_ID_SIZE);
+	PUT(&o, "\n");
+	PUT(&o, L_PT);
+	if (d->plaintext_allowed)
+		PUT(&o, V_ALLOWED);
+	else
+		PUT(&o, V_REFUSED);
+	if (d->has_kdf)
+		put_kdf_line(&o, &d->kdf);
 	if (d->nretired) {
-		memcpy(out + OFF_TAIL, L_RETIRED, SL(L_RETIRED));
+		PUT(&o, L_RETIRED);
 		for (unsigned i = 0; i < d->nretired; i++) {
-			char *p = out + OFF_RET_IDS + i * RET_ITEM;
-
-			hex_put(p, d->retired[i], FMT_KEY_ID_SIZE);
-			p[ID_HEX] = i + 1 < d->nretired ? ' ' : '\n';
+			put_hex(&o, d->retired[i], FMT_KEY_ID_SIZE);
+			put(&o, i + 1 < d->nretired ? " " : "\n", 1);
 		}
 	}
+	macl = o.len;
+	if (o.full || outlen - macl < MAC_LINE)
+		return -ENOSPC;
 	if ((r = compute_mac(out, macl, master, mac)) != 0)
 		return r;
-	memcpy(out + macl, L_MAC, SL(L_MAC));
-	hex_put(out + macl + SL(L_MAC), mac, MAC_SIZE);
-	out[total - 1] = '\n';
+	PUT(&o, L_MAC);
+	put_hex(&o, mac, MAC_SIZE);
+	PUT(&o, "\n");
 	/* A terminator when there is room, for callers that print it. */
-	if (outlen > total)
-		out[total] = '\0';
-	*len = total;
+	if (outlen > o.len)
+		out[o.len] = '\0';
+	*len = o.len;
 	return 0;
 }
 
 /* Parses into *d and sets *macl to the number of bytes under the MAC. */
 static int parse(const char *buf, size_t len, struct desc *d, size_t *macl)
 {
+	struct in c = { buf, buf + len };
 	uint8_t mac[MAC_SIZE];
-	unsigned n;
+	int version;
 
-	/* The length checks come first; every offset below is < len. */
-	if (buf == NULL || len < LEN_FOR(0))
+	if (buf == NULL)
 		return -EINVAL;
-	if (memcmp(buf, L_MAGIC1, SL(L_MAGIC1)) == 0) {
-		if (len != LEN_FOR(0))
-			return -EINVAL;
-		n = 0;
-	} else if (memcmp(buf, L_MAGIC2, SL(L_MAGIC2)) == 0) {
-		/* Version 2 always names at least one retired id. */
-		for (n = 1; n <= DESC_RETIRED_MAX && LEN_FOR(n) != len; n++)
-			;
-		if (n > DESC_RETIRED_MAX)
-			return -EINVAL;
-	} else {
-		return -EINVAL;
-	}
 	memset(d, 0, sizeof(*d));
-	if (memcmp(buf + SL(L_MAGIC1), L_KEY_ID, SL(L_KEY_ID)) != 0 ||
-	    hex_get(d->key_id, buf + OFF_KEY_ID, FMT_KEY_ID_SIZE) != 0 ||
-	    buf[OFF_PT - 1] != '\n' ||
-	    memcmp(buf + OFF_PT, L_PT, SL(L_PT)) != 0)
-		return -EINVAL;
-	if (memcmp(buf + OFF_PT_VAL, V_ALLOWED, SL(V_ALLOWED)) == 0)
-		d->plaintext_allowed = 1;
-	else if (memcmp(buf + OFF_PT_VAL, V_REFUSED, SL(V_REFUSED)) == 0)
-		d->plaintext_allowed = 0;
+	if (TAKE(&c, L_MAGIC1) == 0)
+		version = 1;
+	else if (TAKE(&c, L_MAGIC2) == 0)
+		version = 2;
+	else if (TAKE(&c, L_MAGIC3) == 0)
+		version = 3;
 	else
 		return -EINVAL;
-	if (n && memcmp(buf + OFF_TAIL, L_RETIRED, SL(L_RETIRED)) != 0)
+	if (TAKE(&c, L_KEY_ID) || take_hex(&c, d->key_id, FMT_KEY_ID_SIZE) || TAKE(&c, "\n") ||
+	    TAKE(&c, L_PT))
 		return -EINVAL;
-	for (unsigned i = 0; i < n; i++) {
-		const char *p = buf + OFF_RET_IDS + i * RET_ITEM;
-
-		if (hex_get(d->retired[i], p, FMT_KEY_ID_SIZE) != 0 ||
-		    p[ID_HEX] != (i + 1 < n ? ' ' : '\n'))
+	if (TAKE(&c, V_ALLOWED) == 0)
+		d->plaintext_allowed = 1;
+	else if (TAKE(&c, V_REFUSED) != 0)
+		return -EINVAL;
+	if (version == 3) {
+		if (take_kdf_line(&c, &d->kdf) != 0)
 			return -EINVAL;
+		d->has_kdf = 1;
 	}
-	d->nretired = n;
+	/* Version 2 always names a retired id (with none, version 1 is
+	 * written); version 3 names them when there are any. */
+	if (version == 2 || (version == 3 && TAKE(&c, L_RETIRED) == 0)) {
+		if (version == 2 && TAKE(&c, L_RETIRED))
+			return -EINVAL;
+		for (;;) {
+			if (d->nretired == DESC_RETIRED_MAX ||
+			    take_hex(&c, d->retired[d->nretired++], FMT_KEY_ID_SIZE))
+				return -EINVAL;
+			if (TAKE(&c, "\n") == 0)
+				break;
+			if (TAKE(&c, " "))
+				return -EINVAL;
+		}
+	}
 	if (!retired_ok(d))
 		return -EINVAL;
-	*macl = MACL_FOR(n);
-	if (memcmp(buf + *macl, L_MAC, SL(L_MAC)) != 0 ||
-	    hex_get(mac, buf + *macl + SL(L_MAC), MAC_SIZE) != 0 ||
-	    buf[len - 1] != '\n')
+	*macl = (size_t)(c.p - buf);
+	if (TAKE(&c, L_MAC) || take_hex(&c, mac, MAC_SIZE) || TAKE(&c, "\n") || c.p != c.end)
 		return -EINVAL;
 	return 0;
 }
@@ -259,4 +363,33 @@ int desc_verify(const char *buf, size_t len, const uint8_t master[KDF_KEY_SIZE])
 out:
 	sodium_memzero(want, sizeof(want));
 	return r;
+}
+
+/* ---- the salt file ---- */
+
+int desc_salt_encode(const struct kdf_params *p, char *out, size_t outlen, size_t *len)
+{
+	struct out o = { .p = out, .cap = outlen };
+
+	if (!kdf_ok(p))
+		return -EINVAL;
+	PUT(&o, L_SALT1);
+	put_kdf_line(&o, p);
+	if (o.full)
+		return -ENOSPC;
+	if (outlen > o.len)
+		out[o.len] = '\0';
+	*len = o.len;
+	return 0;
+}
+
+int desc_salt_parse(const char *buf, size_t len, struct kdf_params *p)
+{
+	struct in c = { buf, buf + len };
+	struct kdf_params tmp;
+
+	if (buf == NULL || TAKE(&c, L_SALT1) || take_kdf_line(&c, &tmp) || c.p != c.end)
+		return -EINVAL;
+	*p = tmp;
+	return 0;
 }

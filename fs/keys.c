@@ -4,7 +4,9 @@
  * precedence, same scrubbing of the environment, same TPM handling.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -59,7 +61,8 @@ static int keys_load_tpm(const struct key_opts *ko, struct keyring *kr, char *er
 	}
 	if (msg[0])
 		log_warn("%s", msg);
-	rc = keyring_add_secret(kr, key, TPM_KEY_LEN);
+	/* Random bytes by construction, whatever they look like. */
+	rc = keyring_add_raw(kr, key, TPM_KEY_LEN);
 	sodium_free(key);
 	if (rc == 0 && cfg->prev_key) {
 		rc = keyring_add_secret(kr, (const uint8_t *)cfg->prev_key, strlen(cfg->prev_key));
@@ -145,6 +148,139 @@ out:
 	return rc;
 }
 
+/* Where keys[0] came from, and where a prev_key comes from, for
+ * messages. */
+static void keys_labels(const struct key_opts *ko, enum keyring_source src, char *cur, char *prev,
+			size_t len)
+{
+	const char *path = ko->cfg && ko->cfg->path ? ko->cfg->path : "the config";
+
+	if (ko->key_file)
+		snprintf(cur, len, "%s", ko->key_file);
+	else if (src == KEYRING_SRC_ENV)
+		snprintf(cur, len, "$%s", ko->key_env ? ko->key_env : KEYRING_DEFAULT_ENV);
+	else if (src == KEYRING_SRC_CONFIG)
+		snprintf(cur, len, "%s: key", path);
+	else
+		snprintf(cur, len, "the TPM key");
+	snprintf(prev, len, "%s: prev_key", path);
+}
+
+/* A guessable current key is refused unless allowed; a guessable
+ * prev_key only reads what is already under it, and is warned of. */
+static int keys_check_weak(const struct key_opts *ko, const struct keyring *kr, enum keyring_source src,
+			   char *err, size_t errlen)
+{
+	char cur[PATH_MAX + 16], prev[PATH_MAX + 16];
+
+	keys_labels(ko, src, cur, prev, sizeof(cur));
+	for (size_t i = 0; i < kr->n; i++) {
+		const char *why = kr->keys[i].weak;
+
+		if (!why)
+			continue;
+		if (i == 0 && !ko->allow_weak) {
+			snprintf(err, errlen, "%s: the key looks guessable (%s): use a key that 'jetcryptfs genkey' "
+				 "prints, or accept this one with --allow-weak-key (-o allow_weak_key, or "
+				 "allow_weak_key: true in the jetstream block)", cur, why);
+			return KEYS_E_WEAK;
+		}
+		if (i == 0)
+			log_warn("%s: the key looks guessable (%s); used, as --allow-weak-key or allow_weak_key says", cur,
+				 why);
+		else
+			log_warn("%s: the previous key looks guessable (%s); move the store off it with "
+				 "jetcryptfs rekey", prev, why);
+	}
+	return 0;
+}
+
+/* 1 if the store names id. */
+static int keys_store_names(const struct keyring_store *ks, const uint8_t id[FMT_KEY_ID_SIZE])
+{
+	for (size_t i = 0; i < ks->nids; i++)
+		if (!memcmp(ks->ids[i], id, FMT_KEY_ID_SIZE))
+			return 1;
+	return 0;
+}
+
+/* 1 if any key of kr is one the store names. */
+static int keys_store_knows(const struct keyring *kr, const struct keyring_store *ks)
+{
+	for (size_t i = 0; i < ks->nids; i++)
+		if (keyring_find(kr, ks->ids[i]))
+			return 1;
+	return 0;
+}
+
+/* Reads what the store says about its keys and derives the passphrases
+ * of kr for it. */
+static int keys_stretch(const struct key_opts *ko, struct keyring *kr, char *err, size_t errlen)
+{
+	struct store_keyinfo *ki = calloc(1, sizeof(*ki));
+	const char *backing = ko->backing ? ko->backing : "";
+	char hex[2 * FMT_KEY_ID_SIZE + 1];
+	int dirfd = -1, rc;
+
+	if (!ki) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	/* A directory that cannot be opened is store_open's to name. */
+	if (ko->backing)
+		dirfd = open(ko->backing, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	rc = store_keyinfo_read(dirfd, ki);
+	if (dirfd >= 0)
+		close(dirfd);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: cannot survey the backing directory: %s", backing, strerror(-rc));
+		goto out;
+	}
+	if (ko->also_id && ki->ks.nids < STORE_IDS_MAX)
+		memcpy(ki->ids[ki->ks.nids++], ko->also_id, FMT_KEY_ID_SIZE);
+	if (ki->ks.has_kdf && !kdf_params_valid(&ki->ks.kdf)) {
+		snprintf(err, errlen, "%s/%s: the store asks for Argon2id limits t=%u m=%u KiB, beyond what this "
+			 "version accepts (t %u to %u, m %u to %u KiB): it is damaged, or made by a later version",
+			 backing, ki->desc_parses ? DESC_NAME : DESC_SALT_NAME, (unsigned)ki->ks.kdf.ops,
+			 (unsigned)ki->ks.kdf.mem_kib, KDF_OPS_MIN, KDF_OPS_MAX, KDF_MEM_KIB_MIN, KDF_MEM_KIB_MAX);
+		rc = STORE_E_BAD_DESC;
+		goto out;
+	}
+	rc = keyring_stretch(kr, &ki->ks, ko->migrate);
+	if (rc == -ENOSPC) {
+		snprintf(err, errlen, "%s: no room on the keyring for the unstretched form of the key beside %d "
+			 "others: drop a prev_key (rekey first if files are under it)", backing, KEYRING_MAX - 1);
+		goto out;
+	}
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot stretch the passphrase with Argon2id (%u MiB): %s",
+			 (unsigned)(kr->kdf.mem_kib / 1024), strerror(-rc));
+		goto out;
+	}
+	if (ko->backing && !ki->has_desc && !ki->salt_file && kr->kdf_new && ki->ks.nids > 0 &&
+	    !keys_store_knows(kr, &ki->ks)) {
+		kdf_key_id_hex(ki->ids[0], hex);
+		snprintf(err, errlen, "%s: no given key matches the files (%s is under key id %s), and the store "
+			 "has neither %s nor %s: the key is wrong, or the store's passphrase salt was lost with "
+			 "both: put %s back from your copy (docs/SECURITY.md)", backing,
+			 ki->id_file[0] ? ki->id_file : "a file", hex, DESC_NAME, DESC_SALT_NAME, DESC_SALT_NAME);
+		rc = KEYS_E_NO_SALT;
+		goto out;
+	}
+	for (size_t i = 0; i < kr->n && !ko->migrate; i++) {
+		if (kr->keys[i].kind != KEYRING_LEGACY || !keys_store_names(&ki->ks, kr->keys[i].id))
+			continue;
+		kdf_key_id_hex(kr->keys[i].id, hex);
+		log_warn("%s: key id %s is a passphrase used without stretching (the store predates it): a guess "
+			 "at it costs one hash; run jetcryptfs rekey to move the store to the Argon2id derivation",
+			 backing, hex);
+		break;
+	}
+out:
+	free(ki);
+	return rc;
+}
+
 int keys_load(const struct key_opts *ko, struct keyring **out, char *err, size_t errlen)
 {
 	enum keyring_source src;
@@ -167,15 +303,16 @@ int keys_load(const struct key_opts *ko, struct keyring **out, char *err, size_t
 		rc = keyring_load(ko->key_env, ko->cfg, &kr, &src, err, errlen);
 	if (rc < 0)
 		return rc;
-	if (src == KEYRING_SRC_TPM) {
+	if (src == KEYRING_SRC_TPM)
 		rc = keys_load_tpm(ko, kr, err, errlen);
-		if (rc < 0) {
-			keyring_free(kr);
-			return rc;
-		}
+	if (rc == 0)
+		rc = keys_check_weak(ko, kr, src, err, errlen);
+	if (rc == 0)
+		rc = keys_stretch(ko, kr, err, errlen);
+	if (rc < 0) {
+		keyring_free(kr);
+		return rc;
 	}
-	if (kr->weak)
-		log_warn("the key looks guessable (short or repetitive); 'jetcryptfs genkey' makes a strong one");
 	*out = kr;
 	return 0;
 }
@@ -188,6 +325,10 @@ int keys_exit_status(int rc)
 		return EXIT_NO_KEY;
 	if (rc == KEYS_E_USAGE)
 		return EXIT_USAGE;
+	if (rc == KEYS_E_WEAK)
+		return EXIT_WEAK_KEY;
+	if (rc == KEYS_E_NO_SALT)
+		return EXIT_WRONG_KEY;
 	if (rc <= KEYS_E_TPM(10) && rc >= KEYS_E_TPM(19))
 		return -rc - KEYS_TPM_BASE;
 	return store_exit_status(rc);   /* a store's refusal, else EXIT_FAIL */

@@ -73,6 +73,7 @@ struct mount_opts {
 	int strict;
 	int nonempty;                   /* mount over a non-empty dir or another mount */
 	int no_guard;                   /* leave the bare mount point writable */
+	int allow_weak_key;
 	int write_through;
 	int cached_backing;
 	int debug;
@@ -102,6 +103,7 @@ static void usage_mount(FILE *f)
 		"      --nonempty        mount over a non-empty directory or over another mount\n"
 		"      --no-guard        do not make the bare mount point immutable (chattr +i); by\n"
 		"                        default nothing can be created in it while not mounted\n"
+		"      --allow-weak-key  use a key that looks guessable (refused otherwise, exit 20)\n"
 		"      --write-through   no kernel writeback cache (every write reaches the daemon)\n"
 		"      --cached-backing  all ciphertext I/O through the backing filesystem's page\n"
 		"                        cache (default: large reads and writes bypass it)\n"
@@ -118,9 +120,9 @@ static void usage_mount(FILE *f)
 		"  -d, --debug           debug logging (implies -f)\n"
 		"  -o OPT[,OPT...]       mount options: allow_other (implies default_permissions), ro, ...\n"
 		"                        and config=FILE, cipher=NAME, key_env=NAME, key_file=FILE, adopt,\n"
-		"                        strict, nonempty, no_guard, write_through, cached_backing,\n"
-		"                        readahead=KIB, low_space=MIB, log_file=FILE, log_level=LEVEL,\n"
-		"                        pid_file=FILE;\n"
+		"                        strict, nonempty, no_guard, allow_weak_key, write_through,\n"
+		"                        cached_backing, readahead=KIB, low_space=MIB, log_file=FILE,\n"
+		"                        log_level=LEVEL, pid_file=FILE;\n"
 		"                        fstab-only words (defaults, noauto, nofail, _netdev, user,\n"
 		"                        x-*, ...) are ignored\n"
 		"  -h, --help            this text\n"
@@ -130,7 +132,7 @@ static void usage_mount(FILE *f)
 		"needs --adopt; 6 damaged store descriptor; 7 store in use (already mounted,\n"
 		"or encrypt/rekey running); 8 the store allows plaintext files and --adopt was\n"
 		"not given; 9 mount point not empty, already a mount, or a dead mount in the way;\n"
-		"10-19 TPM errors.\n"
+		"10-19 TPM errors; 20 the key looks guessable (see --allow-weak-key).\n"
 		"\n"
 		"Signals: SIGTERM and SIGINT unmount when nothing holds the mount busy (else the\n"
 		"daemon says who does and keeps serving); SIGHUP reopens the log file.\n");
@@ -232,6 +234,8 @@ static int parse_o(struct mount_opts *mo, char *arg)
 			mo->adopt = 1;
 		else if (!strcmp(o, "strict"))
 			mo->strict = 1;
+		else if (!strcmp(o, "allow_weak_key"))
+			mo->allow_weak_key = 1;
 		else if (!strcmp(o, "write_through"))
 			mo->write_through = 1;
 		else if (!strcmp(o, "cached_backing"))
@@ -339,6 +343,7 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 		{ "key-file", required_argument, NULL, 'F' },
 		{ "adopt", no_argument, NULL, 'A' },
 		{ "strict", no_argument, NULL, 'T' },
+		{ "allow-weak-key", no_argument, NULL, 'w' },
 		{ "write-through", no_argument, NULL, 'W' },
 		{ "cached-backing", no_argument, NULL, 'B' },
 		{ "readahead", required_argument, NULL, 'R' },
@@ -366,6 +371,7 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 		case 'F': mo->key_file = optarg; break;
 		case 'A': mo->adopt = 1; break;
 		case 'T': mo->strict = 1; break;
+		case 'w': mo->allow_weak_key = 1; break;
 		case 'W': mo->write_through = 1; break;
 		case 'B': mo->cached_backing = 1; break;
 		case 'R': mo->readahead = optarg; break;
@@ -834,7 +840,8 @@ static int run_daemon(struct mount_opts *mo)
 
 	{
 		struct key_opts ko = { .key_env = mo->key_env, .key_file = mo->key_file, .cfg = &cfg,
-				       .backing = backing, .may_create = 1, .store_flags = store_flags };
+				       .backing = backing, .may_create = 1, .store_flags = store_flags,
+				       .allow_weak = mo->allow_weak_key || cfg.allow_weak_key == 1 };
 
 		if (mo->config)
 			check_config_mode(mo->config, &cfg, env);

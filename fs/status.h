@@ -18,6 +18,7 @@ enum {
 	EXIT_NOT_STRICT = 8,    /* the store allows plaintext files and --adopt was not given */
 	EXIT_MOUNTPOINT = 9,    /* mount point not empty, carries a mount, or a dead mount in the way */
 	/* 10..19: TPM errors, see keysrc/tpm.h */
+	EXIT_WEAK_KEY = 20,     /* the key looks guessable and --allow-weak-key was not given */
 };
 
 #endif

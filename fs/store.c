@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -31,6 +32,7 @@
 #include "xattrval.h"
 
 #define DESC_TMP DESC_NAME ".tmp"
+#define SALT_TMP DESC_SALT_NAME ".tmp"
 
 _Static_assert(DESC_RETIRED_MAX == KEYRING_MAX - 1, "a descriptor names at most the keys a ring holds beside the current one");
 
@@ -80,7 +82,25 @@ struct survey {
 	/* key_id: the current key; retired: other key ids of the ring that
 	 * files are under (never more than DESC_RETIRED_MAX). */
 	struct desc ids;
+	/* Every key id a header, a symlink target or an xattr value carries
+	 * (the first STORE_IDS_MAX), and where the first was: what a store
+	 * without a descriptor names. */
+	unsigned nheader_ids;
+	uint8_t header_ids[STORE_IDS_MAX][FMT_KEY_ID_SIZE];
+	char header_id_file[PATH_MAX];
 };
+
+static void survey_note_id(struct survey *sv, const uint8_t id[FMT_KEY_ID_SIZE])
+{
+	for (unsigned i = 0; i < sv->nheader_ids; i++)
+		if (!memcmp(sv->header_ids[i], id, FMT_KEY_ID_SIZE))
+			return;
+	if (sv->nheader_ids == STORE_IDS_MAX)
+		return;
+	if (!sv->nheader_ids)
+		memcpy(sv->header_id_file, sv->path, sizeof(sv->path));
+	memcpy(sv->header_ids[sv->nheader_ids++], id, FMT_KEY_ID_SIZE);
+}
 
 /* Names at the backing root that are not the store's contents: the
  * descriptor and its kin, and the filesystem's own lost+found (a store
@@ -94,6 +114,7 @@ static int root_name_not_content(const char *name)
  * current key) or foreign. */
 static void survey_key_id(struct survey *sv, const struct keyring *kr, const uint8_t id[FMT_KEY_ID_SIZE])
 {
+	survey_note_id(sv, id);
 	if (keyring_find(kr, id)) {
 		sv->ours++;
 		(void)desc_retired_add(&sv->ids, id);
@@ -194,6 +215,9 @@ static int survey_dir(int dirfd, const struct keyring *kr, struct survey *sv, in
 		close(fd);
 		return -errno;
 	}
+	/* The dup shares dirfd's offset, which an earlier walk may have left
+	 * at the end. */
+	rewinddir(dp);
 	while (rc == 0 && (de = readdir(dp))) {
 		size_t plen = strlen(sv->path);
 		struct stat st;
@@ -231,36 +255,108 @@ static int survey_dir(int dirfd, const struct keyring *kr, struct survey *sv, in
 	return rc;
 }
 
-/* Writes the descriptor for the current key with st's retired ids. */
-static int store_write_desc(const struct store *st, const struct keyring *kr, int plaintext_allowed)
+/* Puts buf in place as name at dirfd: written to tmp, fsync'd, renamed
+ * over name, and the directory fsync'd, so that name is always whole. */
+static int write_atomic(int dirfd, const char *tmp, const char *name, const char *buf, size_t len)
 {
-	struct desc d = { .plaintext_allowed = plaintext_allowed, .nretired = st->nretired };
-	char buf[DESC_MAX_SIZE];
-	size_t len;
-	int fd, rc, dirfd = st->dir_fd;
+	int fd, rc;
 
-	memcpy(d.key_id, kr->keys[0].id, FMT_KEY_ID_SIZE);
-	memcpy(d.retired, st->retired, sizeof(d.retired));
-	rc = desc_encode(&d, kr->keys[0].master, buf, sizeof(buf), &len);
-	if (rc < 0)
-		return rc;
-	(void)unlinkat(dirfd, DESC_TMP, 0);
-	fd = openat(dirfd, DESC_TMP, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	(void)unlinkat(dirfd, tmp, 0);
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
 	if (write(fd, buf, len) != (ssize_t)len || fsync(fd) < 0) {
 		rc = errno ? -errno : -EIO;
 		close(fd);
-		unlinkat(dirfd, DESC_TMP, 0);
+		unlinkat(dirfd, tmp, 0);
 		return rc;
 	}
 	close(fd);
-	if (renameat(dirfd, DESC_TMP, dirfd, DESC_NAME) < 0) {
+	if (renameat(dirfd, tmp, dirfd, name) < 0) {
 		rc = -errno;
-		unlinkat(dirfd, DESC_TMP, 0);
+		unlinkat(dirfd, tmp, 0);
 		return rc;
 	}
 	return fsync(dirfd) < 0 ? -errno : 0;
+}
+
+/* Reads the salt file at dirfd: 0 with *p, -ENOENT, -EINVAL if it is no
+ * regular file or does not parse, -errno. */
+static int read_salt_file(int dirfd, struct kdf_params *p)
+{
+	char buf[DESC_MAX_SIZE];
+	struct stat st;
+	ssize_t n;
+	int fd = openat(dirfd, DESC_SALT_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return errno == ELOOP ? -EINVAL : -errno;
+	if (fstat(fd, &st) < 0)
+		rc = -errno;
+	else if (!S_ISREG(st.st_mode))
+		rc = -EINVAL;
+	else if ((n = read(fd, buf, sizeof(buf))) < 0)
+		rc = -errno;
+	else
+		rc = desc_salt_parse(buf, (size_t)n, p);
+	close(fd);
+	return rc;
+}
+
+/* Writes the salt file for kr's salt. */
+static int store_write_salt(int dirfd, const struct keyring *kr)
+{
+	char buf[DESC_MAX_SIZE];
+	size_t len;
+	int rc = desc_salt_encode(&kr->kdf, buf, sizeof(buf), &len);
+
+	return rc < 0 ? rc : write_atomic(dirfd, SALT_TMP, DESC_SALT_NAME, buf, len);
+}
+
+/* The salt file of a store with a salt must say what the descriptor
+ * says: it alone carries the salt when the descriptor is lost. Re-created
+ * (with a warning) when missing or different; a failure is only warned
+ * of, since the descriptor still holds the salt. */
+static void store_keep_salt(const struct store *st, const struct keyring *kr, const char *backing)
+{
+	struct kdf_params p;
+	int rc;
+
+	/* A salt made for this ring is on disk only if the descriptor was
+	 * written with it (store_write_desc wrote the salt file then). */
+	if (!kr->has_kdf || kr->kdf_new)
+		return;
+	rc = read_salt_file(st->dir_fd, &p);
+	if (rc == 0 && !memcmp(&p, &kr->kdf, sizeof(p)))
+		return;
+	log_warn("%s/%s: %s; re-creating it from the store descriptor", backing, DESC_SALT_NAME,
+		 rc == -ENOENT ? "missing" : rc == 0 ? "differs from the store descriptor's salt" :
+		 "unreadable or malformed");
+	rc = store_write_salt(st->dir_fd, kr);
+	if (rc < 0)
+		log_warn("%s/%s: cannot write the salt file: %s (the store descriptor still holds the salt)",
+			 backing, DESC_SALT_NAME, strerror(-rc));
+}
+
+/* Writes the descriptor for the current key with st's retired ids, and
+ * the salt of the store's passphrases, if it has one: first its salt
+ * file, so that neither is ever the only copy of a salt in use. */
+static int store_write_desc(const struct store *st, const struct keyring *kr, int plaintext_allowed)
+{
+	struct desc d = { .plaintext_allowed = plaintext_allowed, .nretired = st->nretired,
+			  .has_kdf = kr->has_kdf, .kdf = kr->kdf };
+	char buf[DESC_MAX_SIZE];
+	size_t len;
+	int rc;
+
+	memcpy(d.key_id, kr->keys[0].id, FMT_KEY_ID_SIZE);
+	memcpy(d.retired, st->retired, sizeof(d.retired));
+	rc = desc_encode(&d, kr->keys[0].master, buf, sizeof(buf), &len);
+	if (rc == 0 && kr->has_kdf)
+		rc = store_write_salt(st->dir_fd, kr);
+	if (rc < 0)
+		return rc;
+	return write_atomic(st->dir_fd, DESC_TMP, DESC_NAME, buf, len);
 }
 
 int store_read_desc(int dirfd, char *buf, size_t *len)
@@ -553,6 +649,7 @@ int store_open(const char *backing, const struct keyring *kr, unsigned flags, st
 			log_info("%s: store key changed from %s to %s (old key kept for reading)", backing,
 				 want, have);
 		}
+		store_keep_salt(st, kr, backing);
 		return 0;
 	}
 	if (rc != -ENOENT) {
@@ -660,6 +757,55 @@ int store_is_fresh_for(const char *backing, const struct keyring *kr, unsigned f
 	return rc < 0 ? rc : 1;
 }
 
+int store_keyinfo_read(int dirfd, struct store_keyinfo *ki)
+{
+	char buf[DESC_MAX_SIZE];
+	struct desc d;
+	size_t len;
+	int rc;
+
+	memset(ki, 0, sizeof(*ki));
+	ki->ks.ids = (const uint8_t (*)[FMT_KEY_ID_SIZE])ki->ids;
+	if (dirfd < 0)
+		return 0;
+	ki->salt_file = read_salt_file(dirfd, &ki->salt_copy) == 0;
+	rc = store_read_desc(dirfd, buf, &len);
+	ki->has_desc = rc != -ENOENT;
+	/* The salt file stands in for a salt the descriptor lacks: lost
+	 * with a damaged descriptor, or an old one put back. A store with a
+	 * salt never takes a passphrase unstretched as its current key. */
+	ki->ks.has_kdf = ki->salt_file;
+	ki->ks.kdf = ki->salt_copy;
+	if (rc == 0 && desc_parse(buf, len, &d) == 0) {
+		ki->desc_parses = 1;
+		if (d.has_kdf) {
+			ki->ks.has_kdf = 1;
+			ki->ks.kdf = d.kdf;
+		}
+		memcpy(ki->ids[0], d.key_id, FMT_KEY_ID_SIZE);
+		memcpy(ki->ids[1], d.retired, d.nretired * FMT_KEY_ID_SIZE);
+		ki->ks.nids = 1 + d.nretired;
+		return 0;
+	}
+	if (ki->has_desc)
+		return 0;       /* unreadable or malformed: store_open says so */
+	{
+		struct survey *sv = calloc(1, sizeof(*sv));
+		static const struct keyring none;
+
+		if (!sv)
+			return -ENOMEM;
+		rc = survey_dir(dirfd, &none, sv, 0);
+		if (rc == 0) {
+			memcpy(ki->ids, sv->header_ids, sv->nheader_ids * FMT_KEY_ID_SIZE);
+			ki->ks.nids = sv->nheader_ids;
+			memcpy(ki->id_file, sv->header_id_file, sizeof(ki->id_file));
+		}
+		free(sv);
+	}
+	return rc;
+}
+
 int store_set_plaintext(struct store *st, const struct keyring *kr, int allowed)
 {
 	int rc = store_write_desc(st, kr, allowed);
@@ -703,6 +849,8 @@ int store_undo_create(struct store *st)
 	if (others)
 		return 0;
 	if (unlinkat(st->dir_fd, DESC_NAME, 0) < 0)
+		return -errno;
+	if (unlinkat(st->dir_fd, DESC_SALT_NAME, 0) < 0 && errno != ENOENT)
 		return -errno;
 	st->created = 0;
 	return fsync(st->dir_fd) < 0 ? -errno : 0;

@@ -8,6 +8,7 @@
 #ifndef JCFS_STORE_H
 #define JCFS_STORE_H
 
+#include <limits.h>
 #include <stddef.h>
 
 #include "desc.h"
@@ -78,8 +79,8 @@ int store_is_fresh_for(const char *backing, const struct keyring *kr, unsigned f
 		       size_t errlen);
 void store_close(struct store *st);
 
-/* 1 if name, at the backing root, is the descriptor or one of its temp
- * files: hidden from the mount view and reserved. */
+/* 1 if name, at the backing root, is the descriptor, the salt file or
+ * one of their temp files: hidden from the mount view and reserved. */
 int store_name_reserved(const char *name);
 
 /* The temp files of "encrypt", "rekey" and the mount's own conversion of
@@ -133,6 +134,26 @@ int store_plaintext_allowed(int dirfd, const struct keyring *kr);
  * (STORE_E_BAD_DESC), and returns which. */
 int store_key_mismatch(int dirfd, const char *backing, const struct keyring *kr, const struct desc *d,
 		       char *err, size_t errlen);
+/* What a store says about its keys before any key is known, for
+ * keyring_stretch: the salt of its passphrases and the key ids it names.
+ * The salt is the descriptor's, else the salt file's; the ids are the
+ * descriptor's (key id and retired ids) when one parses, else those of
+ * the file headers. ks.ids points into ids: do not copy the struct. */
+#define STORE_IDS_MAX 16
+struct store_keyinfo {
+	int has_desc;                   /* a descriptor was found (whether it parses) */
+	int desc_parses;
+	int salt_file;                  /* the salt file parses (salt in salt_copy) */
+	struct kdf_params salt_copy;
+	struct keyring_store ks;
+	uint8_t ids[STORE_IDS_MAX][FMT_KEY_ID_SIZE];
+	char id_file[PATH_MAX];         /* with no descriptor: a file under ids[0], relative */
+};
+/* Fills *ki for the store whose backing root is dirfd (-1: no store, ki
+ * empty). Reads without locking: store_open checks it all again. 0, or
+ * -errno if the tree cannot be surveyed. */
+int store_keyinfo_read(int dirfd, struct store_keyinfo *ki);
+
 /* Rewrites the descriptor of the open (locked) store under the current key
  * with the given plaintext policy: how "encrypt" makes a store strict.
  * 0 or -errno; st->plaintext_allowed follows. */

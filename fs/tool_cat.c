@@ -29,8 +29,8 @@
 static void usage_cat(FILE *f)
 {
 	fprintf(f,
-		"usage: jetcryptfs cat [-c FILE] [--key-env NAME|--key-file FILE] [--strict]\n"
-		"                      BACKING_FILE\n"
+		"usage: jetcryptfs cat [-c FILE] [--key-env NAME|--key-file FILE] [--allow-weak-key]\n"
+		"                      [--strict] BACKING_FILE\n"
 		"\n"
 		"Decrypts one file of a backing directory to standard output, without mounting\n"
 		"(the store may be mounted or not). The key comes as for mount: --key-env NAME\n"
@@ -47,6 +47,8 @@ static void usage_cat(FILE *f)
 		"  -c, --config FILE     NATS-syntax config with a jetstream { } block\n"
 		"      --key-env NAME    read the key from $NAME\n"
 		"      --key-file FILE   read the key from FILE (e.g. a systemd credential)\n"
+		"      --allow-weak-key  use a key that looks guessable (refused otherwise, exit 20;\n"
+		"                        also the config's allow_weak_key: true)\n"
 		"      --strict          a plaintext file is an error whatever its store allows\n"
 		"                        (also the config's strict: true)\n"
 		"  -h, --help            this text\n"
@@ -56,7 +58,7 @@ static void usage_cat(FILE *f)
 		"its store's directory, or a read or write error; 2 usage or config error, or a\n"
 		"file inside a jetcryptfs mount (give its backing file); 3 no key given; 4 the\n"
 		"file is under a key that was not given (both key ids named), or a plaintext\n"
-		"file's store is; 10-19 TPM errors.\n");
+		"file's store is; 10-19 TPM errors; 20 the key looks guessable.\n");
 }
 
 /* Writes len bytes to standard output; on failure says so (one line) and
@@ -148,6 +150,44 @@ static int plaintext_allowed_at(int fd, const struct keyring *kr, char *why, siz
 	}
 }
 
+/* What the keys are derived for: the store of path (the highest
+ * directory above it holding a descriptor or a salt file, as for
+ * plaintext_allowed_at; "" if none) and the key id of its header, if it
+ * has one. Best effort: what cannot be read is found out again later. */
+static void cat_key_store(const char *path, char root[PATH_MAX], uint8_t id[FMT_KEY_ID_SIZE], int *has_id)
+{
+	char dir[PATH_MAX], probe[PATH_MAX + sizeof(DESC_SALT_NAME) + 1], *slash;
+	uint8_t raw[FMT_HEADER_SIZE];
+	struct fmt_header h;
+	ssize_t n;
+	int fd;
+
+	root[0] = '\0';
+	*has_id = 0;
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd >= 0) {
+		n = pread(fd, raw, sizeof(raw), 0);
+		if (n > 0 && fmt_header_decode(&h, raw, (size_t)n) == 0) {
+			memcpy(id, h.key_id, FMT_KEY_ID_SIZE);
+			*has_id = 1;
+		}
+		close(fd);
+	}
+	if (!realpath(path, dir))
+		return;
+	while ((slash = strrchr(dir, '/')) != NULL) {
+		slash[slash == dir] = '\0';    /* the parent; "/" stays "/" */
+		snprintf(probe, sizeof(probe), "%s/%s", dir, DESC_NAME);
+		if (faccessat(AT_FDCWD, probe, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+			snprintf(root, PATH_MAX, "%s", dir);
+		snprintf(probe, sizeof(probe), "%s/%s", dir, DESC_SALT_NAME);
+		if (faccessat(AT_FDCWD, probe, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+			snprintf(root, PATH_MAX, "%s", dir);
+		if (slash == dir)
+			break;
+	}
+}
+
 /* Copies a plaintext file as it is. */
 static int cat_plain(const char *path, int fd, uint8_t *buf)
 {
@@ -214,8 +254,10 @@ int tools_cat(int argc, char **argv)
 	struct content c = { 0 };
 	struct fmt_header h;
 	struct stat st;
-	uint8_t raw[FMT_HEADER_SIZE], *buf = NULL;
+	uint8_t raw[FMT_HEADER_SIZE], *buf = NULL, file_key_id[FMT_KEY_ID_SIZE];
+	char root[PATH_MAX];
 	const char *path;
+	int has_id;
 	ssize_t n;
 	int first, fd = -1, storefd = -1, rc, status;
 
@@ -227,6 +269,9 @@ int tools_cat(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	path = argv[first];
+	cat_key_store(path, root, file_key_id, &has_id);
+	o.key_store = root[0] ? root : NULL;
+	o.also_id = has_id ? file_key_id : NULL;
 	status = tool_load(&o, &path, 0, &k);
 	if (status)
 		goto out;

@@ -46,6 +46,7 @@ int tool_parse(int argc, char **argv, unsigned flags, struct tool_opts *o,
 		{ "config", required_argument, NULL, 'c' },
 		{ "key-env", required_argument, NULL, 'K' },
 		{ "key-file", required_argument, NULL, 'F' },
+		{ "allow-weak-key", no_argument, NULL, 'w' },
 		{ "cipher", required_argument, NULL, 'C' },
 		{ "json", no_argument, NULL, 'J' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -75,6 +76,7 @@ int tool_parse(int argc, char **argv, unsigned flags, struct tool_opts *o,
 		case 'c': o->config = optarg; need = TOOL_OPT_KEYS; break;
 		case 'K': o->key_env = optarg; need = TOOL_OPT_KEYS; break;
 		case 'F': o->key_file = optarg; need = TOOL_OPT_KEYS; break;
+		case 'w': o->allow_weak_key = 1; need = TOOL_OPT_KEYS; break;
 		case 'C': o->cipher = optarg; need = TOOL_OPT_CIPHER; break;
 		case 'J': o->json = 1; need = TOOL_OPT_JSON; break;
 		case 'q': o->quiet = 1; need = TOOL_OPT_QUIET; break;
@@ -129,10 +131,12 @@ static int tool_config_load(const struct tool_opts *o, const char **backing, int
 	return 0;
 }
 
-static int tool_keys_load(const struct tool_opts *o, struct tool_keys *k)
+static int tool_keys_load(const struct tool_opts *o, const char *store, struct tool_keys *k)
 {
 	struct key_opts ko = { .key_env = o->key_env, .key_file = o->key_file,
-			       .cfg = o->config ? &k->cfg : NULL };
+			       .cfg = o->config ? &k->cfg : NULL, .backing = store,
+			       .allow_weak = o->allow_weak_key || k->cfg.allow_weak_key == 1,
+			       .migrate = o->migrate, .also_id = o->also_id };
 	char err[1024];
 	int rc;
 
@@ -197,7 +201,8 @@ int tool_load(const struct tool_opts *o, const char **backing, int need_backing,
 	 * whether or not a key was given. */
 	if (!status && *backing)
 		status = tool_refuse_mount(o->cmd, *backing, need_backing);
-	return status ? status : tool_keys_load(o, k);
+	return status ? status : tool_keys_load(o, o->key_store ? o->key_store : need_backing ? *backing : NULL,
+						k);
 }
 
 int tool_start_dir(int argc, char **argv, unsigned flags, void (*usage)(FILE *f),
@@ -216,6 +221,7 @@ int tool_start_dir(int argc, char **argv, unsigned flags, void (*usage)(FILE *f)
 	}
 	if (argc - first == 1)
 		*backing = argv[first];
+	o->migrate = !!(flags & TOOL_KEYS_MIGRATE);
 	return tool_load(o, backing, 1, k);
 }
 

@@ -1,6 +1,6 @@
 /*
  * What the offline tools share: their common options (-c, --key-env,
- * --key-file, --cipher, --json, --quiet, --strict), loading the config
+ * --key-file, --allow-weak-key, --cipher, --json, --quiet, --strict), loading the config
  * and keys with the same exit statuses as mount, the refusal of a path
  * inside a jetcryptfs mount (the decrypted view, where the tools would
  * see plaintext files), opening paths below a backing directory without
@@ -26,11 +26,14 @@
 
 /* Which common options a tool takes. */
 enum {
-	TOOL_OPT_KEYS = 1,              /* -c FILE, --key-env NAME, --key-file FILE */
+	TOOL_OPT_KEYS = 1,              /* -c FILE, --key-env NAME, --key-file FILE, --allow-weak-key */
 	TOOL_OPT_CIPHER = 2,            /* --cipher NAME */
 	TOOL_OPT_JSON = 4,              /* --json */
 	TOOL_OPT_QUIET = 8,             /* -q, --quiet */
 	TOOL_OPT_STRICT = 16,           /* --strict */
+	/* Not an option: tool_start_dir's keys move an unstretched
+	 * passphrase to Argon2id (rekey). */
+	TOOL_KEYS_MIGRATE = 32,
 };
 
 struct tool_opts {
@@ -41,10 +44,19 @@ struct tool_opts {
 	int json;
 	int quiet;
 	int strict;
+	int allow_weak_key;
 	const char *cmd;                /* argv[0]: the command, for messages */
+	/* Set by the tool before tool_load, for the keys: the store they are
+	 * derived for when it is not the BACKING_DIR (cat: the file's), a key
+	 * id to take as the store's (cat: the file's), and rekey's move of an
+	 * unstretched passphrase. */
+	const char *key_store;
+	const uint8_t *also_id;
+	int migrate;
 };
 
-/* Parses argv with the options in flags; -h/--help prints usage to stdout
+/* Parses argv with the options in flags (memset first: set key_store,
+ * also_id and migrate after it); -h/--help prints usage to stdout
  * and exits 0. Returns the index of the first operand, or -1 after one
  * line on stderr saying what is wrong. */
 int tool_parse(int argc, char **argv, unsigned flags, struct tool_opts *o,
@@ -61,10 +73,11 @@ struct tool_keys {
  * need_backing, the config's backing_dir stands in -- then refuses a
  * *backing inside a jetcryptfs mount (tool_refuse_mount; need_backing
  * says it is a store's directory, else a file of one), then loads the
- * keys as mount does (never creating a TPM key) and the cipher for new
- * files. Returns 0 or an exit status after printing the problem (2 for a
- * config error, no backing directory or a path in a mount, 3/4/10-19 for
- * keys). */
+ * keys as mount does (never creating a TPM key), derived for
+ * o->key_store or else (need_backing) the backing directory, and the
+ * cipher for new files. Returns 0 or an exit status after printing the
+ * problem (2 for a config error, no backing directory or a path in a
+ * mount, 3/4/10-19/20 for keys). */
 int tool_load(const struct tool_opts *o, const char **backing, int need_backing,
 	      struct tool_keys *k);
 /* The start of the commands that take one optional BACKING_DIR (the

@@ -41,7 +41,7 @@ static void usage_encrypt(FILE *f)
 {
 	fprintf(f,
 		"usage: jetcryptfs encrypt [-c FILE] [--key-env NAME|--key-file FILE] [--cipher NAME]\n"
-		"                          [--quiet] [--strict] [BACKING_DIR]\n"
+		"                          [--allow-weak-key] [--quiet] [--strict] [BACKING_DIR]\n"
 		"\n"
 		"Encrypts in place the plaintext files of an adopted store (one mounted with\n"
 		"--adopt; a directory that was never mounted is adopted first). Each file is\n"
@@ -69,6 +69,8 @@ static void usage_encrypt(FILE *f)
 		"  -c, --config FILE     NATS-syntax config with a jetstream { } block\n"
 		"      --key-env NAME    read the key from $NAME (default: config key/tpm, then $JS_KEY)\n"
 		"      --key-file FILE   read the key from FILE (e.g. a systemd credential)\n"
+		"      --allow-weak-key  use a key that looks guessable (refused otherwise, exit 20;\n"
+		"                        also the config's allow_weak_key: true)\n"
 		"      --cipher NAME     chachapoly or aes (default: the config's cipher, else chachapoly)\n"
 		"  -q, --quiet           no progress bar and no summary (no bar either when stderr\n"
 		"                        is not a terminal)\n"
@@ -82,14 +84,15 @@ static void usage_encrypt(FILE *f)
 		"mount (give its backing directory); 3 no key given; 4 key does not match this store;\n"
 		"6 damaged store descriptor; 7 the store is mounted or another jetcryptfs command\n"
 		"is working on it; 8 strict asked, the store allows plaintext files; 10-19 TPM\n"
-		"errors; 128+N stopped by signal N (run again to finish).\n");
+		"errors; 20 the key looks guessable; 128+N stopped by signal N (run again to\n"
+		"finish).\n");
 }
 
 static void usage_rekey(FILE *f)
 {
 	fprintf(f,
 		"usage: jetcryptfs rekey [-c FILE] [--key-env NAME|--key-file FILE] [--cipher NAME]\n"
-		"                        [--quiet] [--strict] [BACKING_DIR]\n"
+		"                        [--allow-weak-key] [--quiet] [--strict] [BACKING_DIR]\n"
 		"\n"
 		"Re-encrypts every file, symlink target and FIFO or socket marker that is not\n"
 		"under the current key and cipher: those readable only through the config's\n"
@@ -104,14 +107,21 @@ static void usage_rekey(FILE *f)
 		"Once rekey has finished, the retired key ids are cleared, prev_key can be\n"
 		"dropped and a mount with the old key alone is refused (exit 4). user.* xattr\n"
 		"values under the old key or the other cipher are re-encrypted too (a file's\n"
-		"with the file, those of other files and directories in place). Plaintext files\n"
-		"and xattr values are left to 'jetcryptfs encrypt'. The store must not be\n"
-		"mounted. SIGINT, SIGTERM and SIGHUP stop the run at the next safe point.\n"
+		"with the file, those of other files and directories in place). A store whose\n"
+		"passphrase is still used unstretched (made before jetcryptfs stretched\n"
+		"passphrases with Argon2id) is moved to the stretched derivation the same way:\n"
+		"a new salt, every file re-encrypted, the old key id retired and then cleared;\n"
+		"the same passphrase opens it afterwards, its unstretched form no longer does.\n"
+		"Plaintext files and xattr values are left to 'jetcryptfs encrypt'. The store\n"
+		"must not be mounted. SIGINT, SIGTERM and SIGHUP stop the run at the next safe\n"
+		"point.\n"
 		"BACKING_DIR defaults to the config's backing_dir.\n"
 		"\n"
 		"  -c, --config FILE     NATS-syntax config with a jetstream { } block\n"
 		"      --key-env NAME    read the current key from $NAME\n"
 		"      --key-file FILE   read the key from FILE (e.g. a systemd credential)\n"
+		"      --allow-weak-key  use a key that looks guessable (refused otherwise, exit 20;\n"
+		"                        also the config's allow_weak_key: true)\n"
 		"      --cipher NAME     the cipher to convert to: chachapoly or aes (default: the\n"
 		"                        config's cipher, else chachapoly)\n"
 		"  -q, --quiet           no progress bar and no summary (no bar either when stderr\n"
@@ -127,7 +137,8 @@ static void usage_rekey(FILE *f)
 		"given; 4 key does not match this store, or a retired key that files are still\n"
 		"under is not given; 6 damaged store descriptor; 7 the store is mounted or another\n"
 		"jetcryptfs command is working on it; 8 strict asked, the store allows plaintext\n"
-		"files; 10-19 TPM errors; 128+N stopped by signal N (run again to finish).\n");
+		"files; 10-19 TPM errors; 20 the key looks guessable; 128+N stopped by signal N\n"
+		"(run again to finish).\n");
 }
 
 struct conv {
@@ -666,8 +677,8 @@ static int convert(int argc, char **argv, int rekey)
 	unsigned long nchosen = 0, plain_left = 0;
 	int status, rc, adopt = 0, sig = 0;
 
-	status = tool_start_dir(argc, argv, TOOL_OPT_KEYS | TOOL_OPT_CIPHER | TOOL_OPT_QUIET | TOOL_OPT_STRICT,
-				usage, &o, &k, &backing);
+	status = tool_start_dir(argc, argv, TOOL_OPT_KEYS | TOOL_OPT_CIPHER | TOOL_OPT_QUIET | TOOL_OPT_STRICT |
+				(rekey ? TOOL_KEYS_MIGRATE : 0), usage, &o, &k, &backing);
 	if (status)
 		goto out;
 	status = EXIT_FAIL;
@@ -805,8 +816,15 @@ static int convert(int argc, char **argv, int rekey)
 			log_err("%s/%s: cannot rewrite the store descriptor: %s", backing, DESC_NAME, strerror(-rc));
 			goto out;
 		}
-		if (!o.quiet)
+		if (!o.quiet && k.kr->twin) {
+			char old[2 * FMT_KEY_ID_SIZE + 1];
+
+			kdf_key_id_hex(k.kr->keys[k.kr->twin].id, old);
+			log_info("%s: the passphrase is stretched with Argon2id now: no file is left under its "
+				 "unstretched key id %s", backing, old);
+		} else if (!o.quiet) {
 			log_info("%s: no file is left under a retired key; prev_key is no longer needed", backing);
+		}
 	}
 	status = EXIT_OK;
 out:

@@ -36,8 +36,8 @@
 static void usage_fsck(FILE *f)
 {
 	fprintf(f,
-		"usage: jetcryptfs fsck [-c FILE] [--key-env NAME|--key-file FILE] [--json] [--quiet]\n"
-		"                       [--strict] [BACKING_DIR]\n"
+		"usage: jetcryptfs fsck [-c FILE] [--key-env NAME|--key-file FILE] [--allow-weak-key]\n"
+		"                       [--json] [--quiet] [--strict] [BACKING_DIR]\n"
 		"\n"
 		"Verifies, read-only, that every block of every file in BACKING_DIR authenticates\n"
 		"under the given key (and prev_key), and so does every user.* xattr value of\n"
@@ -59,6 +59,8 @@ static void usage_fsck(FILE *f)
 		"  -c, --config FILE     NATS-syntax config with a jetstream { } block\n"
 		"      --key-env NAME    read the key from $NAME (default: config key/tpm, then $JS_KEY)\n"
 		"      --key-file FILE   read the key from FILE (e.g. a systemd credential)\n"
+		"      --allow-weak-key  use a key that looks guessable (refused otherwise, exit 20;\n"
+		"                        also the config's allow_weak_key: true)\n"
 		"      --json            one JSON object: backing, status, clean, descriptor, the\n"
 		"                        counts files, encrypted, plaintext, empty, blocks,\n"
 		"                        under_previous_key, other_cipher, temp_files, symlinks,\n"
@@ -77,7 +79,7 @@ static void usage_fsck(FILE *f)
 		"encrypted file, is not among the given keys; both named), or a retired\n"
 		"key id that files are still under (rotated out, not yet rekeyed) is not given;\n"
 		"6 the store descriptor is damaged or fails authentication (other problems are\n"
-		"listed too); 10-19 TPM errors.\n");
+		"listed too); 10-19 TPM errors; 20 the key looks guessable.\n");
 }
 
 enum cls { CLS_EMPTY, CLS_PLAIN, CLS_DAMAGED, CLS_FOREIGN, CLS_OURS, CLS_ERROR };
@@ -499,6 +501,11 @@ static void report_text(struct fsck *f, const char *dstate, const struct desc *d
 		printf("clean\n");
 	if (!strcmp(dstate, "missing"))
 		printf("note: no store descriptor (%s); the next mount re-creates it\n", DESC_NAME);
+	/* The salt's second copy, which a store with a passphrase needs if
+	 * the descriptor is lost; fsck only reads, the mount writes it. */
+	if (f->kr->has_kdf && faccessat(f->rootfd, DESC_SALT_NAME, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+		printf("note: no salt file (%s); the next mount re-creates it from the store descriptor\n",
+		       DESC_SALT_NAME);
 	/* Each retired key is still needed, beside the current one, until a
 	 * rekey moves its files over. */
 	for (unsigned i = 0; !strcmp(dstate, "ok") && i < d->nretired; i++) {

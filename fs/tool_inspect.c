@@ -27,14 +27,16 @@ static void usage_inspect(FILE *f)
 		"Shows what the header of each backing file says; no key is needed. For each file:\n"
 		"whether it is encrypted, the format version, cipher, key id, file id, plaintext\n"
 		"size and number of blocks. A directory is walked recursively (symlinks are not\n"
-		"followed), and the store descriptor at its root is shown too (its key id and\n"
-		"plaintext policy; its MAC cannot be checked without the key).\n"
+		"followed), and the store descriptor at its root is shown too (its key id,\n"
+		"plaintext policy and, for a store with a passphrase, the Argon2id salt and\n"
+		"limits; its MAC cannot be checked without the key), and so is its salt file.\n"
 		"\n"
 		"      --json            one JSON array, one object per file with the fields\n"
 		"                        file, type (encrypted, plaintext, empty, damaged,\n"
-		"                        descriptor or error), version, cipher, cipher_id, key_id,\n"
-		"                        file_id, size, blocks, ciphertext_size, plaintext (the\n"
-		"                        descriptor's policy), error\n"
+		"                        descriptor, salt or error), version, cipher, cipher_id,\n"
+		"                        key_id, file_id, size, blocks, ciphertext_size, plaintext\n"
+		"                        (the descriptor's policy), kdf (an object: alg, t, m_kib,\n"
+		"                        salt), error\n"
 		"  -h, --help            this text\n"
 		"\n"
 		"Exit status: 0 every file was read; 1 a file could not be read (a symlink below\n"
@@ -80,22 +82,60 @@ static void inspect_error(struct insp *in, const char *path, int err)
 	}
 }
 
-/* The store descriptor, if buf is one. */
+/* The salt and limits as JSON (an object) or text. */
+static void print_kdf(const struct insp *in, const struct kdf_params *p)
+{
+	char salt[2 * KDF_SALT_SIZE + 1];
+
+	hexstr(p->salt, KDF_SALT_SIZE, salt);
+	if (in->json)
+		printf("{\"alg\": \"argon2id\", \"t\": %u, \"m_kib\": %u, \"salt\": \"%s\"}", (unsigned)p->ops,
+		       (unsigned)p->mem_kib, salt);
+	else
+		printf("passphrases stretched with Argon2id t=%u m=%u KiB salt %s", (unsigned)p->ops,
+		       (unsigned)p->mem_kib, salt);
+}
+
+/* The store descriptor or the salt file, if buf is one. */
 static int inspect_desc(struct insp *in, const char *path, const char *buf, size_t len)
 {
 	char hex[2 * FMT_KEY_ID_SIZE + 1];
+	struct kdf_params p;
 	struct desc d;
 
+	if (desc_salt_parse(buf, len, &p) == 0) {
+		if (in->json) {
+			json_begin(in, path, "salt");
+			printf(", \"kdf\": ");
+			print_kdf(in, &p);
+			printf("}");
+		} else {
+			printf("%s: salt file, ", path);
+			print_kdf(in, &p);
+			printf("\n");
+		}
+		return 1;
+	}
 	if (desc_parse(buf, len, &d) < 0)
 		return 0;
 	kdf_key_id_hex(d.key_id, hex);
 	if (in->json) {
 		json_begin(in, path, "descriptor");
-		printf(", \"key_id\": \"%s\", \"plaintext\": \"%s\"}", hex,
+		printf(", \"key_id\": \"%s\", \"plaintext\": \"%s\"", hex,
 		       d.plaintext_allowed ? "allowed" : "refused");
+		if (d.has_kdf) {
+			printf(", \"kdf\": ");
+			print_kdf(in, &d.kdf);
+		}
+		printf("}");
 	} else {
-		printf("%s: store descriptor, key id %s, plaintext %s (MAC not checked without the key)\n",
-		       path, hex, d.plaintext_allowed ? "allowed" : "refused");
+		printf("%s: store descriptor, key id %s, plaintext %s", path, hex,
+		       d.plaintext_allowed ? "allowed" : "refused");
+		if (d.has_kdf) {
+			printf(", ");
+			print_kdf(in, &d.kdf);
+		}
+		printf(" (MAC not checked without the key)\n");
 	}
 	return 1;
 }
@@ -125,13 +165,17 @@ static void inspect_fd(struct insp *in, const char *path, int fd, int is_desc)
 	if (is_desc && inspect_desc(in, path, (const char *)raw, (size_t)n))
 		return;
 	if (is_desc && (n == 0 || fmt_header_decode(&h, raw, (size_t)n) == -ENODATA)) {
+		size_t pl = strlen(path), sl = sizeof(DESC_SALT_NAME) - 1;
+		const char *what = pl >= sl && !strcmp(path + pl - sl, DESC_SALT_NAME) ? "salt file"
+										      : "store descriptor";
+
 		/* Not plaintext: what a mount or fsck refuses (exit 6). */
 		in->bad = 1;
 		if (in->json) {
 			json_begin(in, path, "damaged");
-			printf(", \"error\": \"malformed store descriptor\"}");
+			printf(", \"error\": \"malformed %s\"}", what);
 		} else {
-			printf("%s: malformed store descriptor\n", path);
+			printf("%s: malformed %s\n", path, what);
 		}
 		return;
 	}
@@ -213,13 +257,17 @@ static void inspect_dir(struct insp *in, const char *dir, int dfd)
 
 	while (dlen > 1 && dir[dlen - 1] == '/')
 		dlen--;
-	fd = openat(dfd, DESC_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	snprintf(path, sizeof(path), "%.*s/%s", (int)dlen, dir, DESC_NAME);
-	if (fd >= 0) {
-		inspect_fd(in, path, fd, 1);
-		close(fd);
-	} else if (errno != ENOENT) {
-		inspect_error(in, path, errno == ELOOP ? 0 : errno);   /* ELOOP: a symlink */
+	for (int i = 0; i < 2; i++) {
+		const char *name = i ? DESC_SALT_NAME : DESC_NAME;
+
+		fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		snprintf(path, sizeof(path), "%.*s/%s", (int)dlen, dir, name);
+		if (fd >= 0) {
+			inspect_fd(in, path, fd, 1);
+			close(fd);
+		} else if (errno != ENOENT) {
+			inspect_error(in, path, errno == ELOOP ? 0 : errno);   /* ELOOP: a symlink */
+		}
 	}
 	if (tool_tree_walk(dfd, dir, 0, &t, err, sizeof(err)) < 0) {
 		log_err("%s", err);
@@ -284,7 +332,8 @@ int tools_inspect(int argc, char **argv)
 		if (S_ISDIR(st.st_mode))
 			inspect_dir(&in, path, fd);
 		else if (S_ISREG(st.st_mode))
-			inspect_fd(&in, path, fd, !strcmp(base ? base + 1 : path, DESC_NAME));
+			inspect_fd(&in, path, fd, !strcmp(base ? base + 1 : path, DESC_NAME) ||
+					       !strcmp(base ? base + 1 : path, DESC_SALT_NAME));
 		else
 			inspect_error(&in, path, 0);
 		close(fd);

@@ -44,6 +44,7 @@ enum setting_use {
 	USE_BACKING_DIR,
 	USE_ADOPT,
 	USE_STRICT,
+	USE_ALLOW_WEAK_KEY,
 	USE_TPM,
 	USE_KEYS_FILE,
 	USE_ENCRYPTION_PASSWORD,
@@ -85,6 +86,7 @@ static const struct setting js_settings[] = {
 	/* jetcryptfs's own */
 	{ "backing_dir", USE_BACKING_DIR },
 	{ "adopt", USE_ADOPT },
+	{ "allow_weak_key", USE_ALLOW_WEAK_KEY },
 };
 
 /* The tpm block: nats-server's five settings and jetcryptfs's tcti. */
@@ -510,6 +512,8 @@ static int load_js_setting(struct config_ctx *c, struct js_seen *seen, const str
 	case USE_STRICT:
 		seen->strict = v;
 		return get_bool(c, "strict", v, &cfg->strict);
+	case USE_ALLOW_WEAK_KEY:
+		return get_bool(c, "allow_weak_key", v, &cfg->allow_weak_key);
 	case USE_TPM:
 		if (seen->tpm)
 			tpm_reset(&cfg->tpm);   /* two case-variants ("tpm", "TPM"): the later wins */

@@ -1,7 +1,7 @@
 /*
  * The jetcryptfs settings of a NATS-syntax config file: the "jetstream"
  * block (cipher, key, prev_key, store_dir, backing_dir, adopt, strict,
- * tpm {...}, and nats-server's other names for key, prev_key and
+ * allow_weak_key, tpm {...}, and nats-server's other names for key, prev_key and
  * store_dir). Other top-level settings of a nats.conf are ignored, and so
  * are nats-server's own settings inside the jetstream block (max_file_store,
  * domain, limits {...}, ...); any other setting there, or in tpm {...}, is
@@ -33,6 +33,7 @@ struct config {
 	char *prev_key;                 /* secret, NULL if not set */
 	int adopt;                      /* -1 unset, 0 or 1 */
 	int strict;                     /* -1 unset, 0 or 1: refuse plaintext files */
+	int allow_weak_key;             /* -1 unset, 0 or 1: a guessable key is only warned of */
 	struct config_tpm tpm;
 	char warning[512];              /* "" or one line: the file has no jetstream block */
 	/* NULL-terminated, or NULL: the environment variables the file and
@@ -45,7 +46,7 @@ struct config {
 #define CONFIG_PCR_DEFAULT  22
 /* A config with nothing set, as config_load starts from and config_free
  * leaves behind: the place to give a new setting its "unset" value. */
-#define CONFIG_EMPTY { .adopt = -1, .strict = -1, .tpm = { .pcr = CONFIG_PCR_DEFAULT } }
+#define CONFIG_EMPTY { .adopt = -1, .strict = -1, .allow_weak_key = -1, .tpm = { .pcr = CONFIG_PCR_DEFAULT } }
 
 /* Loads path. On error returns a negative errno with one line
  * "FILE:LINE:COL: problem" in err. Errors: syntax and size (from conf.c),

@@ -13,7 +13,8 @@
 #   scripts/bench.sh --rounds 5 --only publish,fio
 #
 # Options: --quick, --rounds N, --only LIST (publish, fio, append, crypto,
-# memory, mount, tpm), --setups LIST (a subset of the setups below),
+# memory, mount (a full-entropy key, then a few mounts with a passphrase,
+# which Argon2id stretches), tpm), --setups LIST (a subset of the setups below),
 # --no-install (use what is there), --keep (keep the work dir). BUILD_DIR picks the jetcryptfs build dir (default build);
 # BENCH_DIR the parent of the work dir (default /var/tmp: a real disk).
 # BASELINE=/path/to/jetcryptfs adds that build's two setups (before/after
@@ -61,10 +62,12 @@ done
 if [ "$quick" = 1 ]; then
 	: "${rounds:=2}"
 	PUB_N128=50000 PUB_N1K=25000 SEQ_SIZE=256M APP_SIZE=16M UNAL_SIZE=8M CRYPTO_SECS=1 MOUNT_RUNS=5
+	PASS_MOUNT_RUNS=2
 	MEM_N=50000
 else
 	: "${rounds:=3}"
 	PUB_N128=200000 PUB_N1K=100000 SEQ_SIZE=512M APP_SIZE=64M UNAL_SIZE=32M CRYPTO_SECS=3 MOUNT_RUNS=15
+	PASS_MOUNT_RUNS=3
 	MEM_N=200000
 fi
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "bench: --rounds needs a positive integer" >&2; exit 2; }
@@ -390,8 +393,10 @@ bench_memory() {
 
 # ---- mount time -------------------------------------------------------------
 
-bench_mount() {
-	local base=$W/s-mount t0 t1 i pid
+# mount_runs SETUP N: N timed mounts of the store made below, with the
+# JS_KEY of the caller.
+mount_runs() {
+	local setup=$1 n=$2 base=$W/s-mount t0 t1 i pid
 	rmtree "$base"
 	mkdir -p "$base/enc" "$base/mnt"
 	MOUNTS+=("$base/mnt")
@@ -400,18 +405,25 @@ bench_mount() {
 		{ cat "$W/mount.err" >&2; exit 1; }
 	for i in $(seq 100); do echo "file $i" >"$base/mnt/f$i"; done
 	fusermount3 -u "$base/mnt"
-	for ((i = 0; i < MOUNT_RUNS; i++)); do
+	for ((i = 0; i < n; i++)); do
 		t0=$(date +%s%N)
 		"$JCFS" mount --pid-file "$base/pid" "$base/enc" "$base/mnt" 2>"$W/mount.err" ||
 			{ cat "$W/mount.err" >&2; exit 1; }
 		t1=$(date +%s%N)
 		[ "$(cat "$base/mnt/f7")" = "file 7" ] || { echo "bench: mount reads wrong data" >&2; exit 1; }
-		record mount jc-chacha "$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.1f", d / 1e6 }')"
+		record mount "$setup" "$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.1f", d / 1e6 }')"
 		pid=$(cat "$base/pid" 2>/dev/null || true)
 		fusermount3 -u "$base/mnt"
 		while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; do sleep 0.02; done
 	done
 	rmtree "$base"
+}
+
+# The full-entropy key of every setup, then a passphrase, which a mount
+# stretches with Argon2id (t=3, 256 MiB): a few runs, each costs that.
+bench_mount() {
+	mount_runs jc-chacha "$MOUNT_RUNS"
+	JS_KEY="bench passphrase $(head -c 12 /dev/urandom | base64)" mount_runs jc-pass "$PASS_MOUNT_RUNS"
 }
 
 # ---- crypto alone -----------------------------------------------------------
@@ -549,6 +561,7 @@ if [ -n "$(ls "$R"/crypto-* 2>/dev/null)" ]; then
 fi
 [ -s "$R/rss.jc-chacha" ] && echo "| daemon peak RSS (VmHWM), 1000 open files, publish 128 B | MiB | | $(cell rss jc-chacha x) | | | | | |"
 [ -s "$R/mount.jc-chacha" ] && echo "| mount time to ready (env key, 100-file store) | ms | | $(cell mount jc-chacha x) | | | | | |"
+[ -s "$R/mount.jc-pass" ] && echo "| mount time to ready, passphrase key (Argon2id t=3, 256 MiB; the full-entropy key above: $(cell mount jc-chacha x) ms) | ms | | $(cell mount jc-pass x) | | | | | |"
 
 echo
 echo "| target | chachapoly | aes | goal | | single rounds, chachapoly / aes |"

@@ -1,8 +1,9 @@
 /*
  * libFuzzer target for crypto/desc.c: the store descriptor parser and its
- * MAC check under a fixed master key. A descriptor that parses must
- * re-encode to exactly the same bytes when its MAC verifies (there is one
- * spelling per content), and one that does not parse must not verify.
+ * MAC check under a fixed master key, and the salt file parser. A
+ * descriptor that parses must re-encode to exactly the same bytes when its
+ * MAC verifies (there is one spelling per content), and one that does not
+ * parse must not verify; a salt file that parses must re-encode to itself.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -24,6 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *buf = (const char *)data;
 	char out[DESC_MAX_SIZE];
+	struct kdf_params k;
 	struct desc d;
 	size_t len;
 	int p, v;
@@ -41,5 +43,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    len != size || memcmp(out, buf, len) != 0)
 			abort();
 	}
+	p = desc_salt_parse(buf, size, &k);
+	if (p != 0 && p != -EINVAL)
+		abort();
+	if (p == 0 && (desc_salt_encode(&k, out, sizeof(out), &len) != 0 || len != size ||
+		       memcmp(out, buf, len) != 0))
+		abort();
 	return 0;
 }

@@ -210,10 +210,10 @@ assert_no_plaintext() {
 }
 
 # assert_encrypted BACKING: every non-empty regular file except the store
-# descriptor starts with the header magic "JCFS".
+# descriptor and the salt file starts with the header magic "JCFS".
 assert_encrypted() {
 	local bad
-	bad=$(find "$1" -type f ! -path "$1/.jetcryptfs" -size +0 -print0 |
+	bad=$(find "$1" -type f ! -path "$1/.jetcryptfs" ! -path "$1/.jetcryptfs.salt" -size +0 -print0 |
 		while IFS= read -r -d '' f; do
 			[ "$(head -c 4 "$f")" = JCFS ] || printf '%s\n' "$f"
 		done | head -n 3)

@@ -4,8 +4,9 @@
 # status 3, a malformed config with status 2 and FILE:LINE:COL, a non-empty
 # directory without a store descriptor with status 5 unless --adopt; a
 # refused mount writes nothing; a FIFO given as the config, key file or TPM
-# keys file is refused at once, not waited on, and an empty file or
-# variable name is named as such (status 2). --key-env, the config's key (quoted or
+# keys file is refused at once, not waited on, an empty file or
+# variable name is named as such (status 2), and a guessable key with
+# status 20 naming its source. --key-env, the config's key (quoted or
 # $VAR) and JS_KEY are used in that order. Once mounted, the key is neither
 # in the daemon's environment, nor in its command line, nor in its log; the
 # variables a config takes values from are wiped from the daemon and from
@@ -195,6 +196,19 @@ jc_umount "$M"
 jc_mount "$B" "$M" -c <(printf 'jetstream {\n  key: "%s"\n}\n' "$KEY1")
 jc_umount "$M"
 ok "a pipe with a writer is read: --key-file <(...) and -c <(...) mount"
+
+# A guessable key is refused (20) naming where it came from, whichever
+# source; the refusal is about the key, not the store, which is untouched.
+printf 's3cr3t\n' >"$JC_TMP/weak.key"
+chmod 600 "$JC_TMP/weak.key"
+try_mount 20 -- --key-file "$JC_TMP/weak.key" "$B" "$M"
+expect_output_contains "$JC_TMP/weak.key: the key looks guessable (it is shorter than 16 characters)"
+printf 'jetstream {\n  key: "password-password-1"\n}\n' >"$JC_TMP/weakkey.conf"
+try_mount 20 -- -c "$JC_TMP/weakkey.conf" "$B" "$M"
+expect_output_contains "$JC_TMP/weakkey.conf: key: the key looks guessable"
+try_mount 20 WEAKVAR=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa -- --key-env WEAKVAR "$B" "$M"
+expect_output_contains "\$WEAKVAR: the key looks guessable (it has fewer than 8 different characters)"
+ok "a guessable key is refused with status 20, naming its source"
 
 # The variables a config takes values from leave the waiting parent's
 # environment too, not only the daemon's: `mount` forks, and the parent

@@ -9,7 +9,11 @@
 # 8..15); after that, the old key alone is refused, and so is the new key
 # alone (exit 4, the old key id is recorded as retired) until
 # `jetcryptfs rekey` has re-encrypted the old files; then the new key alone
-# mounts and every message reads back.
+# mounts and every message reads back. The first key is a passphrase, as a
+# `key:` string moved over from a nats.conf often is: stretched with the
+# store's salt, also as prev_key. The NATS documentation's example key is
+# refused as guessable (exit 20; nats-server never starts) unless the block
+# says allow_weak_key: true.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
@@ -20,12 +24,12 @@ M=$JC_TMP/mnt
 SEED=k$$
 N=2000
 S=$B/jetstream/\$G/streams
-K1=$(jc_genkey)
+K1="JetStream orders on node-b, 2019 winter migration by Ana"
 K2=$(jc_genkey)
 unset JS_KEY
 
-# conf NAME KEY [PREV_KEY]: a nats.conf-style file whose jetstream block
-# carries the jetcryptfs settings next to the nats-server ones.
+# conf NAME KEY [PREV_KEY [EXTRA]]: a nats.conf-style file whose jetstream
+# block carries the jetcryptfs settings next to the nats-server ones.
 conf() {
 	{
 		echo "# nats-server settings are ignored by jetcryptfs"
@@ -35,6 +39,7 @@ conf() {
 		echo "  backing_dir: \"$B\""
 		echo "  key: \"$2\""
 		[ -z "${3:-}" ] || echo "  prev_key: \"$3\""
+		[ -z "${4:-}" ] || echo "  $4"
 		echo "}"
 	} >"$JC_TMP/$1.conf"
 	chmod 600 "$JC_TMP/$1.conf"
@@ -65,7 +70,9 @@ jsc consume --stream ORDERS --name JCPULLDUR --count 700 --seed "$SEED" --header
 jn_stop n1
 jc_umount "$M"
 [ "$(key_id_of "$S/ORDERS/msgs/1.blk")" = "$ID1" ] || fail "1.blk key id $(key_id_of "$S/ORDERS/msgs/1.blk"), mount logged $ID1"
-ok "store written under key id $ID1"
+grep -q '^kdf argon2id ' "$B/.jetcryptfs" && [ -f "$B/.jetcryptfs.salt" ] ||
+	fail "the passphrase store has no salt: $(cat "$B/.jetcryptfs")"
+ok "store written under key id $ID1 (a passphrase, stretched with the store's salt)"
 
 # --- wrong key, no key: refused; nats-server never starts -------------------------------
 jc_snapshot "$B" >"$JC_TMP/before"
@@ -80,6 +87,17 @@ grep -qF "key does not match" "$JC_TMP/out" || fail "wrong-key message unclear: 
 grep -qF "$ID1" "$JC_TMP/out" || fail "wrong-key message does not name the store's key id $ID1: $(cat "$JC_TMP/out")"
 echo "refused: $(cat "$JC_TMP/out")"
 
+# The NATS documentation's example key: guessable, refused before
+# anything else; the chain does not start nats-server either.
+CW=$(conf weak "6dYfBV0zzEkR3vxZCNjxmnVh/aIqgid1")
+rc=0
+"$JCFS" mount --log-file "$JC_LOG" -c "$CW" >"$JC_TMP/out" 2>&1 &&
+	timeout 10 nats-server -c /dev/null -js -sd "$M" -p "$(jn_free_port)" -l "$JC_TMP/nats-weak.log" || rc=$?
+[ "$rc" -eq 20 ] || fail "mount with the NATS example key: exit $rc, expected 20: $(cat "$JC_TMP/out")"
+[ ! -e "$JC_TMP/nats-weak.log" ] || fail "nats-server was started although the mount was refused"
+grep -qF "$CW: key: the key looks guessable (it is the example key of the NATS documentation)" "$JC_TMP/out" ||
+	fail "weak-key message: $(cat "$JC_TMP/out")"
+
 JS_KEY=$K2 expect_exit 4 "$JCFS" mount --log-file "$JC_LOG" "$B" "$M"
 expect_output_contains "$ID1"
 expect_exit 3 env -u JS_KEY "$JCFS" mount --log-file "$JC_LOG" "$B" "$M"
@@ -88,7 +106,17 @@ jc_is_mounted "$(realpath "$M")" && fail "a refused mount left $M mounted"
 [ -z "$(ls -A "$M")" ] || fail "the mount point of a refused mount is not empty: $(ls -A "$M")"
 jc_snapshot "$B" >"$JC_TMP/after"
 cmp -s "$JC_TMP/before" "$JC_TMP/after" || fail "a refused mount changed the backing dir: $(diff "$JC_TMP/before" "$JC_TMP/after" | head -5)"
-ok "wrong key (config and env) refused with 4, no key with 3; nothing mounted or written, nats-server not started"
+ok "wrong key (config and env) refused with 4, the NATS example key with 20, no key with 3; nothing mounted or written, nats-server not started"
+
+# allow_weak_key: true in the jetstream block takes it, on a store of its own.
+CWA=$(conf weakok "6dYfBV0zzEkR3vxZCNjxmnVh/aIqgid1" "" "allow_weak_key: true")
+sed -i "s|backing_dir: \"$B\"|backing_dir: \"$JC_TMP/weak\"|" "$CWA"
+mkdir -p "$JC_TMP/weak"
+expect_exit 0 "$JCFS" mount --log-file "$JC_LOG" -c "$CWA" --pid-file "$JC_TMP/weak.pid"
+jc_mount_check "$(realpath "$M")" "$JC_TMP/weak.pid" 0 "mount with allow_weak_key: true"
+expect_output_contains "the key looks guessable (it is the example key of the NATS documentation); used, as --allow-weak-key or allow_weak_key says"
+jc_umount "$M"
+ok "allow_weak_key: true in the jetstream block mounts it, with a warning"
 
 # --- rotation: key K2, prev_key K1 ------------------------------------------------------
 CR=$(conf rot "$K2" "$K1")

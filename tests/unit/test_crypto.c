@@ -2,7 +2,8 @@
  * Unit tests of the file format: header codec, size math, the block codec
  * of both ciphers (round trips over every file size of the first blocks,
  * tamper detection bit by bit, block moves, cipher relabelling, holes,
- * nonces, threads and fork) and the known-answer vectors that
+ * nonces, threads and fork), what counts as a full-entropy key, the
+ * Argon2id stretching of passphrases, and the known-answer vectors that
  * docs/FORMAT.md publishes; the test checks that the document carries
  * exactly the bytes this code produces.
  */
@@ -739,6 +740,187 @@ START_TEST(test_known_answers)
 }
 END_TEST
 
+/* ---- full-entropy keys and passphrases -------------------------------- */
+
+static int full(const char *s)
+{
+	return kdf_secret_is_full_entropy((const uint8_t *)s, strlen(s));
+}
+
+/* A key in each text form that kdf.h accepts, from the same 32 bytes. */
+START_TEST(test_full_entropy_forms)
+{
+	uint8_t key[32];
+	char b64[64], hex[65];
+	size_t len;
+
+	for (int i = 0; i < 2000; i++) {
+		randombytes_buf(key, sizeof(key));
+		/* jetcryptfs genkey's form, with and without padding */
+		sodium_bin2base64(b64, sizeof(b64), key, sizeof(key), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+		REQ(strlen(b64) == 43 && full(b64));
+		sodium_bin2base64(b64, sizeof(b64), key, sizeof(key), sodium_base64_VARIANT_URLSAFE);
+		REQ(strlen(b64) == 44 && full(b64));
+		/* head -c 32 /dev/urandom | base64, and without its '=' */
+		sodium_bin2base64(b64, sizeof(b64), key, sizeof(key), sodium_base64_VARIANT_ORIGINAL);
+		REQ(strlen(b64) == 44 && full(b64));
+		b64[43] = '\0';
+		REQ(full(b64));
+		/* openssl rand -hex 32, and its uppercase */
+		sodium_bin2hex(hex, sizeof(hex), key, sizeof(key));
+		REQ(full(hex));
+		for (int j = 0; j < 64; j++)
+			hex[j] = (char)(hex[j] >= 'a' ? hex[j] - 32 : hex[j]);
+		REQ(full(hex));
+		/* the raw bytes (a key file of them) are no text form */
+		len = sizeof(key);
+		REQ(!kdf_secret_is_full_entropy(key, len));
+	}
+}
+END_TEST
+
+/* Texts of the right length that are not the one encoding of 32 random
+ * bytes: each is a passphrase. */
+START_TEST(test_full_entropy_refused)
+{
+	static const char *const pass[] = {
+		"",
+		"jetcryptfs test vector secret",
+		/* 43 characters of base64 alphabet, canonical, but few distinct
+		 * characters, a run, a repeated unit */
+		"CorrectHorseBatteryStapleCorrectHorseBatteQ",
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ",
+		"aBEdE5gH7jK9mN1pQrS2aBEdE5gH7jK9mN1pQrS2aBE",
+		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		/* 64 hex digits: a word, a count, a repeat */
+		"deadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeef",
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+		"0000000000000000000000000000000000000000000000000000000000000000",
+		/* wrong lengths, characters, alphabets, padding, trailing bits */
+		"0pXb8ajYtOJ5aWdqKBTwMvDcUsi8o_IlBN2SR6KBVE",
+		"0pXb8ajYtOJ5aWdqKBTwMvDcUsi8o_IlBN2SR6KBVEw4",
+		"0pXb8ajYtOJ5aWdqKBTwMvDcUsi8o_IlBN2SR6KB.Ew",
+		"0pXb8ajYtOJ5aWdqKBTwMvDcUsi8o_IlBN2SR6KBVEx",
+		"0pXb8ajYtOJ5aWdqKBTwMvDcUsi8o_IlBN2SR6KBVEw==",
+		"0pXb8ajYtOJ5aWdqKBTwMvDcUsi8o/IlBN2SR6KB-Ew",
+		"0pXb8ajYtOJ5aWdqKBTwMvDcUsi8o_IlBN2SR6KBVE w",
+		"6dYfBV0zzEkR3vxZCNjxmnVh/aIqgid1",
+		"1f4a3cb9e07d26588e1c4b7d3fa90265c8e1b47d9a0f3c6e2b5d8a174c0e93b",
+		"1f4a3cb9e07d26588e1c4b7d3fa90265c8e1b47d9a0f3c6e2b5d8a174c0e93b6a",
+		"1f4a3cb9e07d26588e1c4b7d3fa90265c8e1b47d9a0f3c6e2b5d8a174c0e93bg",
+	};
+
+	for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++)
+		ck_assert_msg(!full(pass[i]), "taken for a full-entropy key: %s", pass[i]);
+	/* The near misses above differ from these keys in one place only. */
+	ck_assert(full("0pXb8ajYtOJ5aWdqKBTwMvDcUsi8o_IlBN2SR6KBVEw"));
+	ck_assert(full("0pXb8ajYtOJ5aWdqKBTwMvDcUsi8o_IlBN2SR6KBVEw="));
+	ck_assert(full("1f4a3cb9e07d26588e1c4b7d3fa90265c8e1b47d9a0f3c6e2b5d8a174c0e93b6"));
+	ck_assert_int_eq(kdf_secret_is_full_entropy(NULL, 43), 0);
+}
+END_TEST
+
+#define KAT_PASSPHRASE  "jetcryptfs test vector passphrase"
+#define KAT_SALT        "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
+
+static const struct stretch_kat {
+	uint32_t ops, mem_kib;
+	const char *master, *key_id, *store_key;
+} stretch_kats[] = {
+	{ 3, 262144, "89605551a2394eb0253968321743598c27aca7420dc7b30b5f6e7107158b5801",
+	  "7fdc207f0b2750f2", "cc7d59aca574610aedeb9b64f5a779844e672c350fa96b9a5d3edc41629d6c41" },
+	{ 1, 8192, "c20fbb210ee9df1729898882d3ee65b1595622d83471cd65ff0d3762af61917e",
+	  "9f5049e7947613fe", "cf2a3730b9f288f3b073fb87a770b7673536e8b4c412078f383de42ec04989fd" },
+};
+/* The same passphrase taken unstretched, as a store made before would. */
+#define KAT_PASS_LEGACY_ID "f5b8a7087b7191fb"
+
+static char *read_doc(void);
+static void assert_in_doc(const char *doc, const char *hex);
+
+START_TEST(test_stretch_known_answers)
+{
+	const struct stretch_kat *k = &stretch_kats[_i];
+	struct kdf_params p = { .ops = k->ops, .mem_kib = k->mem_kib };
+	uint8_t master[KDF_KEY_SIZE], want[KDF_KEY_SIZE], id[FMT_KEY_ID_SIZE];
+	char hex[2 * FMT_KEY_ID_SIZE + 1];
+	const char *doc = read_doc();
+	char line[128];
+
+	unhex(p.salt, KAT_SALT, KDF_SALT_SIZE);
+	ck_assert_int_eq(kdf_master_key_stretched((const uint8_t *)KAT_PASSPHRASE, strlen(KAT_PASSPHRASE), &p,
+						  master), 0);
+	unhex(want, k->master, KDF_KEY_SIZE);
+	ck_assert_mem_eq(master, want, KDF_KEY_SIZE);
+	ck_assert_int_eq(kdf_key_id(master, id), 0);
+	kdf_key_id_hex(id, hex);
+	ck_assert_str_eq(hex, k->key_id);
+	ck_assert_int_eq(kdf_store_key(master, want), 0);
+	unhex(master, k->store_key, KDF_KEY_SIZE);
+	ck_assert_mem_eq(want, master, KDF_KEY_SIZE);
+	/* Unstretched, the same passphrase has another key id. */
+	ck_assert_int_eq(kdf_master_key((const uint8_t *)KAT_PASSPHRASE, strlen(KAT_PASSPHRASE), master), 0);
+	ck_assert_int_eq(kdf_key_id(master, id), 0);
+	kdf_key_id_hex(id, hex);
+	ck_assert_str_eq(hex, KAT_PASS_LEGACY_ID);
+
+	assert_in_doc(doc, KAT_PASSPHRASE);
+	assert_in_doc(doc, KAT_SALT);
+	assert_in_doc(doc, KAT_PASS_LEGACY_ID);
+	assert_in_doc(doc, k->master);
+	assert_in_doc(doc, k->key_id);
+	assert_in_doc(doc, k->store_key);
+	snprintf(line, sizeof(line), "t = %u, m = %u KiB", (unsigned)k->ops, (unsigned)k->mem_kib);
+	assert_in_doc(doc, line);
+}
+END_TEST
+
+START_TEST(test_stretch_params)
+{
+	struct kdf_params p = { .ops = 1, .mem_kib = KDF_MEM_KIB_MIN }, q;
+	const uint8_t *pw = (const uint8_t *)KAT_PASSPHRASE;
+	size_t n = strlen(KAT_PASSPHRASE);
+	uint8_t m1[KDF_KEY_SIZE], m2[KDF_KEY_SIZE];
+
+	memset(p.salt, 7, sizeof(p.salt));
+	ck_assert_int_eq(kdf_master_key_stretched(pw, n, &p, m1), 0);
+	/* Another salt, another pass, more memory: another key. */
+	q = p;
+	q.salt[15] ^= 1;
+	ck_assert_int_eq(kdf_master_key_stretched(pw, n, &q, m2), 0);
+	ck_assert(memcmp(m1, m2, sizeof(m1)) != 0);
+	q = p;
+	q.ops = 2;
+	ck_assert_int_eq(kdf_master_key_stretched(pw, n, &q, m2), 0);
+	ck_assert(memcmp(m1, m2, sizeof(m1)) != 0);
+	q = p;
+	q.mem_kib++;
+	ck_assert_int_eq(kdf_master_key_stretched(pw, n, &q, m2), 0);
+	ck_assert(memcmp(m1, m2, sizeof(m1)) != 0);
+	/* Never the unstretched key of the same bytes. */
+	ck_assert_int_eq(kdf_master_key(pw, n, m2), 0);
+	ck_assert(memcmp(m1, m2, sizeof(m1)) != 0);
+	/* Out of bounds, or nothing to stretch. */
+	const struct kdf_params bad[] = {
+		{ .ops = 0, .mem_kib = KDF_MEM_KIB_MIN }, { .ops = KDF_OPS_MAX + 1, .mem_kib = KDF_MEM_KIB_MIN },
+		{ .ops = 1, .mem_kib = KDF_MEM_KIB_MIN - 1 }, { .ops = 1, .mem_kib = KDF_MEM_KIB_MAX + 1 },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(kdf_params_valid(&bad[i]), 0);
+		ck_assert_int_eq(kdf_master_key_stretched(pw, n, &bad[i], m2), -EINVAL);
+	}
+	ck_assert_int_eq(kdf_master_key_stretched(pw, 0, &p, m2), -EINVAL);
+	ck_assert_int_eq(kdf_master_key_stretched(NULL, n, &p, m2), -EINVAL);
+	/* A new store's limits are the defaults, its salt random. */
+	kdf_params_new(&p);
+	kdf_params_new(&q);
+	ck_assert_uint_eq(p.ops, KDF_OPS_DEFAULT);
+	ck_assert_uint_eq(p.mem_kib, KDF_MEM_KIB_DEFAULT);
+	ck_assert(kdf_params_valid(&p));
+	ck_assert(memcmp(p.salt, q.salt, sizeof(p.salt)) != 0);
+}
+END_TEST
+
 /* ---- threads ---------------------------------------------------------- */
 
 struct worker {
@@ -819,6 +1001,11 @@ static Suite *crypto_suite(void)
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, test_kdf);
 	tcase_add_loop_test(tc, test_known_answers, 0, 2);
+	tcase_add_test(tc, test_full_entropy_forms);
+	tcase_add_test(tc, test_full_entropy_refused);
+	tcase_add_loop_test(tc, test_stretch_known_answers, 0, 2);
+	tcase_add_test(tc, test_stretch_params);
+	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -3,7 +3,8 @@
  * verification under the right and wrong master keys, rejection of every
  * single-bit change, of every truncation and of near-miss spellings, and
  * the known answers that docs/FORMAT.md shows; the same for version 2
- * (retired key ids), plus its ordering rules and its helpers. Inputs are copied into
+ * (retired key ids), plus its ordering rules and its helpers, and for version
+ * 3 (the Argon2id salt and limits) and the salt file. Inputs are copied into
  * exactly-sized heap buffers so that AddressSanitizer catches any read
  * past len.
  */
@@ -45,6 +46,25 @@
 	"plaintext allowed\n" \
 	"retired 0011223344556677\n" \
 	"mac 4d49d7ff12a13f95d83602ceb53bbafd81a2ac58b656ee7330119246d1ee9c9b\n"
+
+/* Version 3: the stretched master key of docs/FORMAT.md's passphrase
+ * vector (t = 3, m = 262144 KiB; tests/unit/test_crypto.c derives it). */
+#define KAT3_MASTER "89605551a2394eb0253968321743598c27aca7420dc7b30b5f6e7107158b5801"
+#define KAT3_KDF "kdf argon2id 3 262144 a0a1a2a3a4a5a6a7a8a9aaabacadaeaf\n"
+#define KAT3_REFUSED \
+	"jetcryptfs store 3\n" \
+	"key_id 7fdc207f0b2750f2\n" \
+	"plaintext refused\n" \
+	KAT3_KDF \
+	"mac 43caea0feae4b9b96f6f964f2d6b00752a8932a4c27e1407f1b5efc32917fe84\n"
+#define KAT3_RETIRED \
+	"jetcryptfs store 3\n" \
+	"key_id 7fdc207f0b2750f2\n" \
+	"plaintext allowed\n" \
+	KAT3_KDF \
+	"retired 0011223344556677\n" \
+	"mac 344e68ead9143cac5167578cec94f45977fc192924f355aa37176ea0ec8d5f93\n"
+#define KAT_SALT_FILE "jetcryptfs salt 1\n" KAT3_KDF
 
 static const uint8_t ret_a[FMT_KEY_ID_SIZE] = { 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77 };
 static const uint8_t ret_b[FMT_KEY_ID_SIZE] = { 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff };
@@ -487,6 +507,227 @@ START_TEST(test_retired_malformed)
 }
 END_TEST
 
+/* ---- version 3 and the salt file ---- */
+
+static uint8_t master3[KDF_KEY_SIZE];
+static struct desc kat3;
+
+static void setup3(void)
+{
+	size_t got;
+
+	ck_assert_int_eq(sodium_init() >= 0, 1);
+	ck_assert_int_eq(sodium_hex2bin(master3, sizeof(master3), KAT3_MASTER, 64, NULL, &got, NULL), 0);
+	memset(&kat3, 0, sizeof(kat3));
+	ck_assert_int_eq(sodium_hex2bin(kat3.key_id, 8, "7fdc207f0b2750f2", 16, NULL, &got, NULL), 0);
+	kat3.has_kdf = 1;
+	kat3.kdf.ops = 3;
+	kat3.kdf.mem_kib = 262144;
+	for (int i = 0; i < KDF_SALT_SIZE; i++)
+		kat3.kdf.salt[i] = (uint8_t)(0xa0 + i);
+}
+
+static void expect_malformed3(const char *text)
+{
+	struct desc d;
+
+	ck_assert_msg(parse_exact(text, strlen(text), &d) == -EINVAL, "accepted: %s", text);
+	ck_assert_int_eq(verify_exact(text, strlen(text), master3), -EBADMSG);
+}
+
+START_TEST(test_v3_known_answer)
+{
+	char out[DESC_MAX_SIZE];
+	size_t len;
+	struct desc d = kat3, p;
+
+	ck_assert_int_eq(desc_encode(&d, master3, out, sizeof(out), &len), 0);
+	ck_assert_uint_eq(len, strlen(KAT3_REFUSED));
+	ck_assert_uint_eq(len, 185);
+	ck_assert_mem_eq(out, KAT3_REFUSED, len);
+	ck_assert_int_eq(verify_exact(KAT3_REFUSED, len, master3), 0);
+	memset(&p, 0xff, sizeof(p));
+	ck_assert_int_eq(parse_exact(KAT3_REFUSED, len, &p), 0);
+	ck_assert_mem_eq(&p, &d, sizeof(p));
+	/* Retired ids follow the kdf line. */
+	d.plaintext_allowed = 1;
+	ck_assert_int_eq(desc_retired_add(&d, ret_a), 0);
+	ck_assert_int_eq(desc_encode(&d, master3, out, sizeof(out), &len), 0);
+	ck_assert_uint_eq(len, strlen(KAT3_RETIRED));
+	ck_assert_mem_eq(out, KAT3_RETIRED, len);
+	ck_assert_int_eq(parse_exact(KAT3_RETIRED, len, &p), 0);
+	ck_assert_mem_eq(&p, &d, sizeof(p));
+	ck_assert_int_eq(verify_exact(KAT3_RETIRED, len, master3), 0);
+	/* The salt is under the MAC: no other salt verifies. */
+	memcpy(out, KAT3_REFUSED, strlen(KAT3_REFUSED));
+	ck_assert_uint_eq(out[90], (unsigned char)KAT3_KDF[29]);     /* a salt digit */
+	out[90] = out[90] == '0' ? '1' : '0';
+	ck_assert_int_eq(parse_exact(out, strlen(KAT3_REFUSED), &p), 0);
+	ck_assert_int_eq(verify_exact(out, strlen(KAT3_REFUSED), master3), -EBADMSG);
+	/* Dropping the kdf line (back to version 1) needs the key. */
+	ck_assert_int_eq(verify_exact(KAT_REFUSED, DESC_LEN, master3), -EBADMSG);
+
+	FILE *f = fopen(TESTDATA "/../../../docs/FORMAT.md", "r");
+	static char doc[1 << 17];
+	ck_assert_msg(f != NULL, "docs/FORMAT.md not found");
+	doc[fread(doc, 1, sizeof(doc) - 1, f)] = '\0';
+	fclose(f);
+	ck_assert_msg(strstr(doc, KAT3_REFUSED) != NULL, "docs/FORMAT.md lacks the version 3 descriptor");
+	ck_assert_msg(strstr(doc, KAT3_RETIRED) != NULL, "docs/FORMAT.md lacks the version 3 descriptor with a retired id");
+	ck_assert_msg(strstr(doc, KAT_SALT_FILE) != NULL, "docs/FORMAT.md lacks the salt file");
+}
+END_TEST
+
+START_TEST(test_v3_limits)
+{
+	char out[DESC_MAX_SIZE];
+	size_t len;
+	struct desc d = kat3, p;
+
+	/* Any non-zero limits have one spelling and round-trip: a store
+	 * with limits this version would not derive is named, not called
+	 * malformed. */
+	const uint32_t v[] = { 1, 9, 10, 99, 100, 262144, 4294967295u };
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		d.kdf.ops = v[i];
+		d.kdf.mem_kib = v[sizeof(v) / sizeof(v[0]) - 1 - i];
+		ck_assert_int_eq(desc_encode(&d, master3, out, sizeof(out), &len), 0);
+		ck_assert_int_eq(parse_exact(out, len, &p), 0);
+		ck_assert_mem_eq(&p, &d, sizeof(p));
+		ck_assert_int_eq(verify_exact(out, len, master3), 0);
+	}
+	/* The longest descriptor fits, with room to see anything after it. */
+	d.kdf.ops = d.kdf.mem_kib = 4294967295u;
+	for (int i = 0; i < DESC_RETIRED_MAX; i++) {
+		uint8_t id[FMT_KEY_ID_SIZE];
+
+		memset(id, 0x11 * (i + 1), sizeof(id));
+		ck_assert_int_eq(desc_retired_add(&d, id), 0);
+	}
+	ck_assert_int_eq(desc_encode(&d, master3, out, sizeof(out), &len), 0);
+	ck_assert_uint_eq(len, 257);
+	ck_assert_uint_lt(len, DESC_MAX_SIZE);
+	ck_assert_int_eq(parse_exact(out, len, &p), 0);
+	ck_assert_int_eq(desc_encode(&d, master3, out, len - 1, &len), -ENOSPC);
+	/* Zero limits are no limits: never written. */
+	d = kat3;
+	d.kdf.ops = 0;
+	ck_assert_int_eq(desc_encode(&d, master3, out, sizeof(out), &len), -EINVAL);
+	d = kat3;
+	d.kdf.mem_kib = 0;
+	ck_assert_int_eq(desc_encode(&d, master3, out, sizeof(out), &len), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_v3_tamper)
+{
+	const size_t n = strlen(KAT3_RETIRED);
+	char buf[256];
+	struct desc d;
+
+	for (size_t bit = 0; bit < 8 * n; bit++) {
+		memcpy(buf, KAT3_RETIRED, n);
+		buf[bit / 8] ^= (char)(1 << (bit % 8));
+		REQ(desc_verify(buf, n, master3) == -EBADMSG);
+		int r = desc_parse(buf, n, &d);
+		REQ(r == 0 || r == -EINVAL);
+	}
+	for (size_t len = 0; len < n; len++) {
+		REQ(parse_exact(KAT3_RETIRED, len, &d) == -EINVAL);
+		REQ(verify_exact(KAT3_RETIRED, len, master3) == -EBADMSG);
+	}
+	memcpy(buf, KAT3_RETIRED, n);
+	buf[n] = '\n';
+	ck_assert_int_eq(parse_exact(buf, n + 1, &d), -EINVAL);
+}
+END_TEST
+
+/* Near misses of version 3: every one has exactly one fault. */
+START_TEST(test_v3_malformed)
+{
+#define V3(magic, kdf, ret) magic "key_id 7fdc207f0b2750f2\nplaintext refused\n" kdf ret \
+	"mac 43caea0feae4b9b96f6f964f2d6b00752a8932a4c27e1407f1b5efc32917fe84\n"
+#define M3 "jetcryptfs store 3\n"
+#define SALT "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
+	static const char *bad[] = {
+		/* a kdf line in version 1 or 2; none in version 3 */
+		V3("jetcryptfs store 1\n", KAT3_KDF, ""),
+		V3("jetcryptfs store 2\n", KAT3_KDF, "retired 0011223344556677\n"),
+		V3(M3, "", ""),
+		V3(M3, "", "retired 0011223344556677\n"),
+		/* the limits: leading zeros, zero, sign, overflow, other spacing */
+		V3(M3, "kdf argon2id 03 262144 " SALT "\n", ""),
+		V3(M3, "kdf argon2id 3 0262144 " SALT "\n", ""),
+		V3(M3, "kdf argon2id 0 262144 " SALT "\n", ""),
+		V3(M3, "kdf argon2id 3 0 " SALT "\n", ""),
+		V3(M3, "kdf argon2id +3 262144 " SALT "\n", ""),
+		V3(M3, "kdf argon2id 3 4294967296 " SALT "\n", ""),
+		V3(M3, "kdf argon2id 3 10000000000 " SALT "\n", ""),
+		V3(M3, "kdf argon2id 3  262144 " SALT "\n", ""),
+		V3(M3, "kdf argon2id 3 262144  " SALT "\n", ""),
+		V3(M3, "kdf argon2id 3 262144 " SALT " \n", ""),
+		V3(M3, "kdf argon2id 3 262144\n", ""),
+		V3(M3, "kdf argon2id 3\t262144 " SALT "\n", ""),
+		/* another algorithm, the salt's case and length */
+		V3(M3, "kdf argon2i 3 262144 " SALT "\n", ""),
+		V3(M3, "kdf Argon2id 3 262144 " SALT "\n", ""),
+		V3(M3, "kdf argon2id 3 262144 A0A1A2A3A4A5A6A7A8A9AAABACADAEAF\n", ""),
+		V3(M3, "kdf argon2id 3 262144 a0a1a2a3a4a5a6a7a8a9aaabacadae\n", ""),
+		V3(M3, "kdf argon2id 3 262144 a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0\n", ""),
+		/* the retired line: empty, before the kdf line, twice */
+		V3(M3, KAT3_KDF, "retired \n"),
+		V3(M3, "retired 0011223344556677\n" KAT3_KDF, ""),
+		V3(M3, KAT3_KDF, "retired 0011223344556677\nretired 8899aabbccddeeff\n"),
+		V3(M3, KAT3_KDF KAT3_KDF, ""),
+	};
+#undef V3
+#undef M3
+#undef SALT
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_malformed3(bad[i]);
+}
+END_TEST
+
+START_TEST(test_salt_file)
+{
+	char out[DESC_MAX_SIZE];
+	size_t len;
+	struct kdf_params p;
+
+	ck_assert_int_eq(desc_salt_encode(&kat3.kdf, out, sizeof(out), &len), 0);
+	ck_assert_uint_eq(len, strlen(KAT_SALT_FILE));
+	ck_assert_mem_eq(out, KAT_SALT_FILE, len);
+	memset(&p, 0, sizeof(p));
+	ck_assert_int_eq(desc_salt_parse(KAT_SALT_FILE, len, &p), 0);
+	ck_assert_mem_eq(&p, &kat3.kdf, sizeof(p));
+	ck_assert_int_eq(desc_salt_encode(&kat3.kdf, out, len - 1, &len), -ENOSPC);
+	p.ops = 0;
+	ck_assert_int_eq(desc_salt_encode(&p, out, sizeof(out), &len), -EINVAL);
+	/* Exactly the two lines: no more, no less, no other magic. */
+	static const char *bad[] = {
+		"jetcryptfs salt 1\n",
+		KAT3_KDF,
+		"jetcryptfs salt 2\n" KAT3_KDF,
+		"jetcryptfs store 3\n" KAT3_KDF,
+		KAT_SALT_FILE "\n",
+		"jetcryptfs salt 1\n" "kdf argon2id 3 262144 a0a1a2a3a4a5a6a7a8a9aaabacadaeaf",
+		"jetcryptfs salt 1\r\n" KAT3_KDF,
+		"jetcryptfs salt 1\n" "kdf argon2id 0 262144 a0a1a2a3a4a5a6a7a8a9aaabacadaeaf\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *copy = malloc(strlen(bad[i]) + 1);
+
+		memcpy(copy, bad[i], strlen(bad[i]));
+		ck_assert_msg(desc_salt_parse(copy, strlen(bad[i]), &p) == -EINVAL, "accepted: %s", bad[i]);
+		free(copy);
+	}
+	ck_assert_int_eq(desc_salt_parse(NULL, 10, &p), -EINVAL);
+	/* A salt file is no descriptor, and a descriptor no salt file. */
+	ck_assert_int_eq(desc_parse(KAT_SALT_FILE, strlen(KAT_SALT_FILE), NULL), -EINVAL);
+	ck_assert_int_eq(desc_salt_parse(KAT3_REFUSED, strlen(KAT3_REFUSED), &p), -EINVAL);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("desc");
@@ -507,6 +748,14 @@ int main(void)
 	tcase_add_test(tc, test_retired_encode_invalid);
 	tcase_add_test(tc, test_retired_tamper);
 	tcase_add_test(tc, test_retired_malformed);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("v3");
+	tcase_add_checked_fixture(tc, setup3, NULL);
+	tcase_add_test(tc, test_v3_known_answer);
+	tcase_add_test(tc, test_v3_limits);
+	tcase_add_test(tc, test_v3_tamper);
+	tcase_add_test(tc, test_v3_malformed);
+	tcase_add_test(tc, test_salt_file);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
