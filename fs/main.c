@@ -30,6 +30,7 @@
 #include "block.h"
 #include "config.h"
 #include "content.h"
+#include "flusher.h"
 #include "fuseio.h"
 #include "keyring.h"
 #include "keys.h"
@@ -52,6 +53,10 @@
  * already open may still hold or add (ops.c, space_low): for nats-server
  * the block each stream is writing (8 MiB by default) and its index files. */
 #define DEFAULT_LOW_SPACE_MIB 64
+/* How often the writeback cache is flushed (flusher.h): what a killed
+ * daemon may lose of writes not fsync'd, against the kernel's own ~30 s. */
+#define DEFAULT_FLUSH_MS 1000
+#define MAX_FLUSH_MS (3600u * 1000)
 #define MAX_LOW_SPACE_MIB (1024u * 1024 * 1024)
 
 struct mount_opts {
@@ -65,6 +70,8 @@ struct mount_opts {
 	unsigned readahead_kb;
 	const char *low_space;          /* MiB, as given; NULL: the default */
 	unsigned low_space_mib;
+	const char *flush_interval;     /* ms, as given; NULL: the default */
+	unsigned flush_ms;
 	const char *log_level;
 	const char *backing;
 	const char *mountpoint;
@@ -113,6 +120,9 @@ static void usage_mount(FILE *f)
 		"                        for writing (with no other handle open) bypass the writeback\n"
 		"                        cache, so that a full disk fails the write itself (default\n"
 		"                        64; 0 never)\n"
+		"      --flush-interval MS  write the kernel's writeback cache back every MS ms\n"
+		"                        (default 1000; 0 leaves it to the kernel, ~30 s): what a\n"
+		"                        killed daemon may lose of writes not fsync'd\n"
 		"      --log-file FILE   also append log lines to FILE (SIGHUP reopens it)\n"
 		"      --log-level LEVEL error, warning, info (default) or debug\n"
 		"      --pid-file FILE   write the daemon's pid to FILE\n"
@@ -121,8 +131,8 @@ static void usage_mount(FILE *f)
 		"  -o OPT[,OPT...]       mount options: allow_other (implies default_permissions), ro, ...\n"
 		"                        and config=FILE, cipher=NAME, key_env=NAME, key_file=FILE, adopt,\n"
 		"                        strict, nonempty, no_guard, allow_weak_key, write_through,\n"
-		"                        cached_backing, readahead=KIB, low_space=MIB, log_file=FILE,\n"
-		"                        log_level=LEVEL, pid_file=FILE;\n"
+		"                        cached_backing, readahead=KIB, low_space=MIB, flush_interval=MS,\n"
+		"                        log_file=FILE, log_level=LEVEL, pid_file=FILE;\n"
 		"                        fstab-only words (defaults, noauto, nofail, _netdev, user,\n"
 		"                        x-*, ...) are ignored\n"
 		"  -h, --help            this text\n"
@@ -244,6 +254,8 @@ static int parse_o(struct mount_opts *mo, char *arg)
 			mo->readahead = o + 10;
 		else if (!strncmp(o, "low_space=", 10))
 			mo->low_space = o + 10;
+		else if (!strncmp(o, "flush_interval=", 15))
+			mo->flush_interval = o + 15;
 		else if (((o[0] == 'x' || o[0] == 'X') && o[1] == '-') || !strncmp(o, "comment=", 8))
 			continue;
 		else {
@@ -348,6 +360,7 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 		{ "cached-backing", no_argument, NULL, 'B' },
 		{ "readahead", required_argument, NULL, 'R' },
 		{ "low-space", required_argument, NULL, 'S' },
+		{ "flush-interval", required_argument, NULL, 'I' },
 		{ "log-file", required_argument, NULL, 'L' },
 		{ "log-level", required_argument, NULL, 'V' },
 		{ "nonempty", no_argument, NULL, 'N' },
@@ -376,6 +389,7 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 		case 'B': mo->cached_backing = 1; break;
 		case 'R': mo->readahead = optarg; break;
 		case 'S': mo->low_space = optarg; break;
+		case 'I': mo->flush_interval = optarg; break;
 		case 'L': mo->log_file = optarg; break;
 		case 'V': mo->log_level = optarg; break;
 		case 'N': mo->nonempty = 1; break;
@@ -397,6 +411,10 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 	mo->readahead_kb = BDI_DEFAULT_READAHEAD_KB;
 	if (mo->readahead && parse_size("readahead", mo->readahead, "KiB", BDI_MAX_READAHEAD_KB,
 					&mo->readahead_kb) < 0)
+		return -1;
+	mo->flush_ms = DEFAULT_FLUSH_MS;
+	if (mo->flush_interval && parse_size("flush-interval", mo->flush_interval, "milliseconds", MAX_FLUSH_MS,
+					     &mo->flush_ms) < 0)
 		return -1;
 	mo->low_space_mib = DEFAULT_LOW_SPACE_MIB;
 	if (mo->low_space && parse_size("low-space", mo->low_space, "MiB", MAX_LOW_SPACE_MIB,
@@ -984,6 +1002,8 @@ static int run_daemon(struct mount_opts *mo)
 	if (rc < 0)
 		log_warn("writes are made by the daemon itself (%s): if it is killed, the block it was writing may be torn",
 			 strerror(-rc));
+	if (!mo->write_through && mo->flush_ms && (rc = flusher_start(mnt, mo->flush_ms)) < 0)
+		log_warn("%s: cannot start flushing the writeback cache: %s", mnt, strerror(-rc));
 	lc = fuse_loop_cfg_create();
 	if (!lc) {
 		status = EXIT_FAIL;
@@ -1009,7 +1029,9 @@ static int run_daemon(struct mount_opts *mo)
 		log_err("%s: the FUSE session ended with an error: %s", mnt, strerror(rc < 0 ? -rc : rc));
 	log_info("unmounted %s", mnt);
 	fuse_loop_cfg_destroy(lc);
+	flusher_stop();
 out_unmount:
+	flusher_stop();         /* lets go of its clone of the mount */
 	fuse_session_unmount(se);
 out:
 	env_scrub(env, mo->key_env, &cfg);     /* an early failure left it */

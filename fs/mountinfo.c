@@ -46,7 +46,7 @@ static int parse_line(const char *line, struct mountinfo *m)
 {
 	const char *target = field(line, 4), *sep = strstr(line, " - ");
 
-	if (!target || !sep)
+	if (!target || !sep || sscanf(line, "%d", &m->id) != 1)
 		return -EINVAL;
 	unescape_field(target, m->target, sizeof(m->target));
 	unescape_field(sep + 3, m->fstype, sizeof(m->fstype));
@@ -67,13 +67,15 @@ static int covers(const char *target, const char *path)
 	return !strncmp(path, target, n) && (path[n] == '\0' || path[n] == '/');
 }
 
-enum scan_by { BY_TARGET, BY_HOLDING, BY_JCFS_SOURCE };
+enum scan_by { BY_TARGET, BY_HOLDING, BY_JCFS_SOURCE, BY_ID };
 
-/* The last mount whose mount point is path (BY_TARGET) or the deepest
- * one that covers it (BY_HOLDING), or the last jetcryptfs mount whose
- * source is path (BY_JCFS_SOURCE). */
-static int scan(const char *path, enum scan_by by, struct mountinfo *m)
+/* The last mount whose mount point is the path key (BY_TARGET) or the
+ * deepest one that covers it (BY_HOLDING), or the last jetcryptfs mount
+ * whose source is it (BY_JCFS_SOURCE), or the mount whose id is the int
+ * key (BY_ID). */
+static int scan(const void *key, enum scan_by by, struct mountinfo *m)
 {
+	const char *path = key;
 	struct mountinfo cur;
 	size_t best = 0;
 	char *line = NULL;
@@ -91,6 +93,7 @@ static int scan(const char *path, enum scan_by by, struct mountinfo *m)
 		len = strlen(cur.target);
 		if (by == BY_HOLDING ? covers(cur.target, path) && len >= best :
 		    by == BY_TARGET ? !strcmp(cur.target, path) :
+		    by == BY_ID ? cur.id == *(const int *)key :
 		    mountinfo_is_jcfs(&cur) && !strcmp(cur.source, path)) {
 			*m = cur;
 			best = len;
@@ -105,6 +108,13 @@ static int scan(const char *path, enum scan_by by, struct mountinfo *m)
 int mountinfo_at(const char *mnt, struct mountinfo *m)
 {
 	return scan(mnt, BY_TARGET, m);
+}
+
+int mountinfo_has_id(int id)
+{
+	struct mountinfo m;
+
+	return scan(&id, BY_ID, &m);
 }
 
 int mountinfo_of_store(const char *backing, struct mountinfo *m)

@@ -14,6 +14,7 @@
 #define MOUNTINFO_JCFS_TYPE "fuse.jetcryptfs"
 
 struct mountinfo {
+	int id;                         /* the mount's id (field 1), unique while it exists */
 	char target[PATH_MAX];          /* mount point, unescaped */
 	char source[PATH_MAX];          /* mount source: our fsname, the backing directory */
 	char fstype[64];                /* e.g. "fuse.jetcryptfs", "ext4" */
@@ -34,6 +35,9 @@ int mountinfo_holding(const char *path, struct mountinfo *m);
 /* The topmost jetcryptfs mount whose source is backing (a resolved
  * path): the store's own mount, wherever it is. 1, 0 or -errno. */
 int mountinfo_of_store(const char *backing, struct mountinfo *m);
+
+/* 1 if a mount of that id exists; 0, or -errno. */
+int mountinfo_has_id(int id);
 
 /* 1 if m is a jetcryptfs mount. */
 int mountinfo_is_jcfs(const struct mountinfo *m);
