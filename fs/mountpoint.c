@@ -12,6 +12,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -106,6 +107,7 @@ int mountpoint_prepare(const char *given, const char *backing, unsigned flags, c
 	size_t len = strlen(backing);
 	char abs[PATH_MAX], first[256];
 	struct mountinfo m;
+	struct statfs sfs;
 	struct stat st;
 	long n;
 
@@ -114,7 +116,9 @@ int mountpoint_prepare(const char *given, const char *backing, unsigned flags, c
 		snprintf(err, errlen, "%s: mount point: %s", given, strerror(-rc));
 		return rc;
 	}
-	if (stat(abs, &st) < 0 && errno == ENOTCONN && (rc = clean_dead_mount(abs, backing, err, errlen)) < 0)
+	/* statfs, not stat: the kernel may answer a stat of a dead mount's
+	 * root from its cache, while statfs always asks the daemon. */
+	if (statfs(abs, &sfs) < 0 && errno == ENOTCONN && (rc = clean_dead_mount(abs, backing, err, errlen)) < 0)
 		return rc;
 	if (!realpath(abs, out) || stat(out, &st) < 0) {
 		rc = -errno;
