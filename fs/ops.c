@@ -398,13 +398,38 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 }
 
 /* New objects belong to the caller, as on a local filesystem, when the
- * daemon runs as root (allow_other mounts for a service user). */
+ * daemon runs as root (allow_other mounts for a service user). The group
+ * is the caller's, but in a set-group-ID directory, where the backing
+ * filesystem has given the new object the directory's group (and a new
+ * directory the bit) as it would have for the caller: only the owner
+ * changes there. The mode stays the one the kernel asked for -- it has
+ * already dropped S_ISGID for a caller outside the group (the VFS's
+ * mode_strip_sgid) -- though a chown clears S_ISUID, and S_ISGID with
+ * group execute, which a file created with them keeps on a local disk. */
 static void give_to_caller(fuse_req_t req, int dirfd, const char *name)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct stat dir, st;
+	gid_t gid = ctx->gid;
+	char path[64];
+	int fd;
 
-	if (daemon_is_root && (ctx->uid != 0 || ctx->gid != 0))
-		(void)!fchownat(dirfd, name, ctx->uid, ctx->gid, AT_SYMLINK_NOFOLLOW);
+	if (!daemon_is_root)
+		return;
+	if (fstat(dirfd, &dir) == 0 && (dir.st_mode & S_ISGID))
+		gid = (gid_t)-1;
+	if (ctx->uid == 0 && (gid == 0 || gid == (gid_t)-1))
+		return;
+	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 &&
+	    fchownat(fd, "", ctx->uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 &&
+	    (st.st_mode & (S_ISUID | S_ISGID)) && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode)) {
+		proc_path(fd, path, sizeof(path));
+		(void)!chmod(path, st.st_mode & 07777);
+	}
+	close(fd);
 }
 
 static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
