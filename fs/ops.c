@@ -22,6 +22,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "caller.h"
 #include "inode.h"
 #include "log.h"
 #include "ops.h"
@@ -35,6 +36,7 @@
 static struct ops_config oc;
 static struct inode *root;
 static int daemon_is_root;
+static struct fuse_session *session;    /* for notifications (ops_start) */
 
 static struct inode *ino_ptr(fuse_ino_t ino)
 {
@@ -989,6 +991,41 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	}
 }
 
+/* Clears the bits kill of the backing file of in, whose stat is st. */
+static void clear_setid(struct inode *in, const struct stat *st, mode_t kill)
+{
+	char path[64];
+
+	if (!kill)
+		return;
+	proc_path(in->fd, path, sizeof(path));
+	if (chmod(path, st->st_mode & 07777 & ~kill) < 0)
+		log_warn("cannot clear the set-id bits of a written file: %s", strerror(errno));
+}
+
+/* fallocate changes a file as a write does, but the kernel marks no
+ * FALLOCATE request for the set-id bits to be cleared (fuseio.h): the
+ * daemon decides from the caller, as a local filesystem would. */
+static void fallocate_kill_suidgid(fuse_req_t req, fuse_ino_t ino, struct inode *in)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct stat st;
+	mode_t kill;
+
+	if (fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+	    !(st.st_mode & (S_ISUID | S_ISGID)))
+		return;
+	kill = caller_setid_to_kill(st.st_mode, st.st_gid, ctx->gid, ctx->pid);
+	if (!kill || caller_has_fsetid(ctx->uid, ctx->pid))
+		return;
+	clear_setid(in, &st, kill);
+	/* The kernel keeps the mode it cached (with the writeback cache it
+	 * refreshes only what a write can change, after a FALLOCATE) until
+	 * told. Attributes only: nothing to wait for, safe in a worker. */
+	if (session)
+		(void)fuse_lowlevel_notify_inval_inode(session, ino, -1, 0);
+}
+
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 			 struct fuse_file_info *fi)
 {
@@ -1003,6 +1040,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 	/* Plain allocation: extend the file with zeros if it ends before
 	 * off + len, as posix_fallocate would. */
 	(void)wbehind_drain(&in->wb);
+	fallocate_kill_suidgid(req, ino, in);
 	pthread_rwlock_rdlock(&in->lock);
 	size = in->c.size;
 	pthread_rwlock_unlock(&in->lock);
@@ -1257,25 +1295,20 @@ int ops_init(const struct ops_config *cfg, struct fuse_lowlevel_ops *ops)
 	return 0;
 }
 
-void ops_kill_suidgid(uint64_t nodeid)
+void ops_kill_suidgid(uint64_t nodeid, gid_t fsgid, pid_t pid)
 {
 	struct inode *in = ino_ptr((fuse_ino_t)nodeid);
 	struct stat st;
-	mode_t mode;
-	char path[64];
 
 	if (fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
 		return;
-	mode = st.st_mode & 07777 & ~(mode_t)S_ISUID;
-	/* S_ISGID without group execute is not a privilege (mandatory
-	 * locking on old systems): a write leaves it, as the kernel does. */
-	if (mode & S_IXGRP)
-		mode &= ~(mode_t)S_ISGID;
-	if (mode == (st.st_mode & 07777))
-		return;
-	proc_path(in->fd, path, sizeof(path));
-	if (chmod(path, mode) < 0)
-		log_warn("cannot clear the set-id bits of a written file: %s", strerror(errno));
+	clear_setid(in, &st, caller_setid_to_kill(st.st_mode, st.st_gid, fsgid, pid));
+}
+
+int ops_start(struct fuse_session *se)
+{
+	session = se;
+	return 0;
 }
 
 void ops_destroy(void)

@@ -6,6 +6,8 @@
 # the directory's group (a new directory the bit too), files, directories,
 # FIFOs and symlinks alike; a new file keeps the set-id bits it was created
 # with, less S_ISGID with group execute for a creator outside the group.
+# A write, truncate or fallocate by an unprivileged caller clears the
+# set-id bits a plain disk clears.
 . "$(dirname "$0")/lib.sh"
 
 MKOBJ=$JC_TOOLS/mkobj
@@ -69,5 +71,42 @@ done
 	fail "the backing directory of sg/d/sub is $(stat -c '%U:%G %a' "$B/sg/d/sub")"
 ok "set-group-ID directories: another user's files, directories, FIFOs and symlinks take its group, directories its bit"
 ok "new files keep their set-id bits as on a plain disk (S_ISGID less for a creator outside the group)"
+
+# A write, truncate or fallocate by a caller without CAP_FSETID clears
+# S_ISUID, and S_ISGID where the group may execute or the caller is not in
+# the file's group; root keeps both. The kernel marks writes and truncates
+# for the daemon to do it (FUSE_HANDLE_KILLPRIV_V2); fallocate carries no
+# mark, and the daemon decides from the caller.
+changed() {
+	local d=$1 m op who f
+	mkdir "$d/k"
+	chmod 777 "$d/k"
+	for m in 6666 6676 2666 4666 6766; do
+		for op in write dwrite trunc falloc otrunc; do
+			for who in as_nobody as_member as_root; do
+				f=$d/k/$m.$op.${who#as_}
+				echo data >"$f"
+				chmod "$m" "$f"
+				case $op in
+				write) $who sh -c "echo more >>'$f'" ;;
+				dwrite) $who dd if=/dev/zero of="$f" bs=4096 count=1 oflag=direct conv=notrunc status=none ;;
+				trunc) $who truncate -s 100 "$f" ;;
+				falloc) $who fallocate -l 65536 "$f" ;;
+				otrunc) $who sh -c ": >'$f'" ;;
+				esac
+				echo "$m.$op.${who#as_} $(stat -c %a "$f")"
+			done
+		done
+	done
+}
+want=$(changed "$P")
+got=$(changed "$M")
+[ "$got" = "$want" ] || fail "set-id bits after writes differ from a plain directory's:
+$(diff <(echo "$want") <(echo "$got"))"
+for line in "6666.falloc.nobody 666" "6666.falloc.member 2666" "6666.falloc.root 6666" "6676.falloc.member 676" \
+	"6666.write.nobody 666" "6666.write.member 2666" "2666.trunc.nobody 666" "6666.dwrite.nobody 666"; do
+	grep -qxF "$line" <<<"$got" || fail "the mount lacks \"$line\": $got"
+done
+ok "write, direct write, truncate, O_TRUNC and fallocate clear set-id bits as on a plain disk"
 
 jc_umount "$M"
