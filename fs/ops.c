@@ -175,6 +175,20 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * way here; a read refilled them from the old contents and the writer
 	 * then read its own write back stale (found by tests/tools/soak). */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	/* Direct I/O of a file whose pages another descriptor caches: the
+	 * kernel drops the cached pages of a direct write's range before it
+	 * and, once it is made, again -- pages a buffered read brought in
+	 * meanwhile hold the old bytes -- but only for a write it waits for.
+	 * One sent asynchronously (AIO, io_uring) completed with no second
+	 * invalidation, and every later buffered read of its range returned
+	 * the old bytes (xfstests generic/451). Without FUSE_CAP_ASYNC_DIO the
+	 * kernel makes every direct I/O as a synchronous one, invalidation
+	 * included; an asynchronous submission then returns once it is done.
+	 * (Invalidating from the daemon before answering instead can deadlock:
+	 * a readahead holds the pages locked while it waits for one of the
+	 * kernel's few background request slots, which the held answers of
+	 * asynchronous writes occupy.) */
+	conn->want &= ~FUSE_CAP_ASYNC_DIO;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
