@@ -77,6 +77,8 @@ struct mount_opts {
 	int cached_backing;
 	int debug;
 	int allow_other;
+	int noatime;                    /* -o noatime: reads never change atime */
+	int nodiratime;                 /* -o nodiratime: directory reads never do */
 	unsigned max_read;              /* libfuse's max_read=, which init() repeats */
 	char fuse_opts[1024];           /* passed to libfuse */
 	char pid_path[PATH_MAX];        /* pid_file made absolute: the daemon chdirs to / */
@@ -116,7 +118,8 @@ static void usage_mount(FILE *f)
 		"      --pid-file FILE   write the daemon's pid to FILE\n"
 		"  -f, --foreground      do not daemonize; log to stderr\n"
 		"  -d, --debug           debug logging (implies -f)\n"
-		"  -o OPT[,OPT...]       mount options: allow_other (implies default_permissions), ro, ...\n"
+		"  -o OPT[,OPT...]       mount options: allow_other (implies default_permissions), ro,\n"
+		"                        relatime (the default), noatime, nodiratime, ...\n"
 		"                        and config=FILE, cipher=NAME, key_env=NAME, key_file=FILE, adopt,\n"
 		"                        strict, nonempty, no_guard, write_through, cached_backing,\n"
 		"                        readahead=KIB, low_space=MIB, log_file=FILE, log_level=LEVEL,\n"
@@ -187,27 +190,56 @@ static int secret_option(const char *o)
 	return 0;
 }
 
+/* The access-time options (jetcryptfs.1, "Access times"): relatime is
+ * what the daemon keeps unless noatime; strictatime cannot be kept by a
+ * FUSE daemon, which never sees the reads the kernel answers from its page
+ * cache, and is refused. noatime and atime also go to libfuse, the only
+ * ones it takes, so that the kernel's mount shows them. 1 if o was one,
+ * 0 if not, -EINVAL refused. */
+static int atime_option(struct mount_opts *mo, const char *o)
+{
+	if (!strcmp(o, "strictatime")) {
+		log_usage("mount", "-o strictatime cannot be honoured: reads the kernel answers from its page cache "
+			  "never reach jetcryptfs, so it cannot update the access time at each read; use relatime "
+			  "(the default) or noatime");
+		return -EINVAL;
+	}
+	if (!strcmp(o, "noatime") || !strcmp(o, "atime")) {
+		mo->noatime = o[0] == 'n';
+		return fuse_opt_push(mo, o) < 0 ? -E2BIG : 1;
+	}
+	if (!strcmp(o, "nodiratime") || !strcmp(o, "diratime")) {
+		mo->nodiratime = o[0] == 'n';
+		return 1;
+	}
+	/* The kernel's default: relatime unless strictatime or noatime. */
+	return !strcmp(o, "relatime") || !strcmp(o, "norelatime") || !strcmp(o, "nostrictatime");
+}
+
 /* Splits one -o argument: our options are taken, the rest go to libfuse.
  * Dropped: fstab-only words that mount(8) or mount.fuse3 may leave in, and
- * the VFS flags mount(8) passes on but libfuse rejects as unknown -- atime
- * policy (a FUSE mount leaves atime to the backing filesystem), iversion,
- * mand, silent. Everything else, e.g. ro, nosuid, nodev, noexec, sync,
- * allow_other, auto_unmount, reaches libfuse, which refuses what it does
- * not know (exit status 2). */
+ * the VFS flags mount(8) passes on but libfuse rejects as unknown and that
+ * mean nothing here -- lazytime (the backing filesystem writes the
+ * timestamps, under its own options), iversion, mand, silent. Everything
+ * else, e.g. ro, nosuid, nodev, noexec, sync, allow_other, auto_unmount,
+ * reaches libfuse, which refuses what it does not know (exit status 2). */
 static int parse_o(struct mount_opts *mo, char *arg)
 {
 	static const char *const dropped[] = {
 		"defaults", "auto", "noauto", "nofail", "_netdev", "user", "nouser", "users",
 		"owner", "group", "rw",
-		"relatime", "norelatime", "strictatime", "nostrictatime", "diratime", "nodiratime",
 		"lazytime", "nolazytime", "iversion", "noiversion", "mand", "nomand", "silent", "loud",
 		NULL
 	};
 	char *save = NULL;
 
 	for (char *o = strtok_r(arg, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
-		int skip = 0;
+		int skip = 0, rc;
 
+		if ((rc = atime_option(mo, o)) < 0)
+			return rc;
+		if (rc)
+			continue;
 		if (!strncmp(o, "config=", 7))
 			mo->config = o + 7;
 		else if (!strncmp(o, "cipher=", 7))
@@ -863,7 +895,8 @@ static int run_daemon(struct mount_opts *mo)
 	xattr_setup(&cctx);
 
 	struct ops_config ocfg = { .root_fd = st.dir_fd, .writeback = !mo->write_through, .timeout = 5.0,
-				   .low_space = (uint64_t)mo->low_space_mib << 20, .max_read = mo->max_read };
+				   .low_space = (uint64_t)mo->low_space_mib << 20, .max_read = mo->max_read,
+				   .noatime = mo->noatime, .nodiratime = mo->nodiratime };
 	rc = ops_init(&ocfg, &ops);
 	if (rc < 0) {
 		status = fail(EXIT_FAIL, "cannot set up: %s", strerror(-rc));

@@ -53,6 +53,18 @@ static void proc_path(int fd, char *out, size_t len)
 	snprintf(out, len, "/proc/self/fd/%d", fd);
 }
 
+/* Opens the backing file of in as inode_reopen does, but so that reading
+ * it leaves its atime alone, where the daemon may (it owns the file or has
+ * CAP_FOWNER): reads of the header at open and at stat, and of whole
+ * blocks around a write or a truncate, are not the application's reads.
+ * Those that are update the atime apart (note_read). */
+static int reopen_noatime(const struct inode *in, int flags)
+{
+	int fd = inode_reopen(in, flags | O_NOATIME);
+
+	return fd == -EPERM ? inode_reopen(in, flags) : fd;
+}
+
 /* Plaintext size for a regular file's stat. An open file's size is the
  * one published after its last change, read without the lock: the
  * kernel asks for it when it writes a closed file's times back, and must
@@ -90,7 +102,7 @@ static int fix_size(struct inode *in, struct stat *st)
 		st->st_size = (off_t)size;
 		goto out;
 	}
-	fd = inode_reopen(in, O_RDONLY);
+	fd = reopen_noatime(in, O_RDONLY);
 	if (fd < 0)
 		goto out;       /* unreadable: keep the backing size */
 	rc = content_stat_size(fd, st, &size, &cipher);
@@ -253,7 +265,7 @@ static int data_fd_writable(struct inode *in)
 
 	if (in->data_rw)
 		return 0;
-	fd = inode_reopen(in, O_RDWR);
+	fd = reopen_noatime(in, O_RDWR);
 	if (fd < 0)
 		return fd;
 	close(in->data_fd);
@@ -277,7 +289,7 @@ static int do_truncate(struct inode *in, off_t size)
 		rc = data_fd_writable(in);
 		fd = in->data_fd;
 	} else {
-		fd = rc = inode_reopen(in, O_RDWR);
+		fd = rc = reopen_noatime(in, O_RDWR);
 		c = &tmp;
 		if (rc >= 0)
 			rc = content_load(c, fd);
@@ -707,9 +719,9 @@ static int attach_handle(struct inode *in, int flags, struct fuse_file_info *fi)
 	if (in->nopen == 0) {
 		/* Read-write when it may be, for a writer that comes later;
 		 * as asked where not (a read-only file or filesystem). */
-		fd = inode_reopen(in, backing_flags(flags) | O_RDWR);
+		fd = reopen_noatime(in, backing_flags(flags) | O_RDWR);
 		if ((fd == -EACCES || fd == -EROFS) && !wants_write(flags))
-			fd = inode_reopen(in, backing_flags(flags));
+			fd = reopen_noatime(in, backing_flags(flags));
 		if (fd < 0) {
 			rc = -fd_error(-fd);
 			goto out;
@@ -868,6 +880,43 @@ static void *readbuf(size_t size)
 	return size <= OPS_MAX_IO ? p : NULL;
 }
 
+/* 1 if a is later than b. */
+static int ts_after(struct timespec a, struct timespec b)
+{
+	return a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec);
+}
+
+/* The atime, after a read of in that reached the daemon by a reader that
+ * opened it with flags: relatime, as Linux keeps it on a local disk --
+ * updated when it is not later than the modification and change times,
+ * or is a day old -- and never with -o noatime or for an O_NOATIME
+ * reader. Reads the kernel answers from its page cache never get here
+ * (jetcryptfs.1, "Access times"). The update is a read of one byte through
+ * a descriptor without O_NOATIME, so that the backing filesystem makes it
+ * as for any reader (and under its own atime option): a utimensat would
+ * change the ctime too, which a read never does. Before the answer: the
+ * kernel asks for the atime again after a read. */
+static void note_read(struct inode *in, int flags)
+{
+	struct timespec now;
+	struct stat st;
+	char b;
+	int fd;
+
+	if (oc.noatime || (flags & O_NOATIME) ||
+	    fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (ts_after(st.st_atim, st.st_mtim) && ts_after(st.st_atim, st.st_ctim) &&
+	    now.tv_sec - st.st_atim.tv_sec < 24 * 60 * 60)
+		return;
+	fd = inode_reopen(in, O_RDONLY);
+	if (fd < 0)
+		return;
+	(void)!pread(fd, &b, 1, 0);
+	close(fd);
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct inode *in = ino_ptr(ino);
@@ -889,6 +938,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 	pthread_rwlock_rdlock(&in->lock);
 	n = content_read(&in->c, in->data_fd, buf, size, (uint64_t)off);
 	pthread_rwlock_unlock(&in->lock);
+	if (n > 0)
+		note_read(in, fi->flags);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
@@ -1099,7 +1150,11 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	fd = openat(in->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* A directory's atime is the backing filesystem's to keep, as
+	 * getdents reads it, but for -o noatime and nodiratime. */
+	fd = openat(in->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC | (oc.noatime || oc.nodiratime ? O_NOATIME : 0));
+	if (fd < 0 && errno == EPERM)
+		fd = openat(in->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || !(d->dp = fdopendir(fd))) {
 		int err = errno;
 

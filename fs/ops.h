@@ -16,6 +16,8 @@ struct ops_config {
 	uint64_t low_space;             /* bytes; below it, opens bypass the
 					   writeback cache (0: never) */
 	unsigned max_read;              /* the max_read= mount option, 0 if none */
+	int noatime;                    /* reads never change atime (-o noatime) */
+	int nodiratime;                 /* directory reads never do (-o nodiratime) */
 };
 
 /* Fills ops and prepares the inode table; 0 or -errno. */
