@@ -36,6 +36,7 @@
 #include "log.h"
 #include "mountpoint.h"
 #include "ops.h"
+#include "remount.h"
 #include "safewrite.h"
 #include "signals.h"
 #include "status.h"
@@ -79,6 +80,8 @@ struct mount_opts {
 	int allow_other;
 	int noatime;                    /* -o noatime: reads never change atime */
 	int nodiratime;                 /* -o nodiratime: directory reads never do */
+	int remount;                    /* -o remount: remount.h */
+	char remount_opts[1024];        /* every -o as given, for a remount */
 	unsigned max_read;              /* libfuse's max_read=, which init() repeats */
 	char fuse_opts[1024];           /* passed to libfuse */
 	char pid_path[PATH_MAX];        /* pid_file made absolute: the daemon chdirs to / */
@@ -240,7 +243,9 @@ static int parse_o(struct mount_opts *mo, char *arg)
 			return rc;
 		if (rc)
 			continue;
-		if (!strncmp(o, "config=", 7))
+		if (!strcmp(o, "remount"))
+			mo->remount = 1;
+		else if (!strncmp(o, "config=", 7))
 			mo->config = o + 7;
 		else if (!strncmp(o, "cipher=", 7))
 			mo->cipher = o + 7;
@@ -410,7 +415,13 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 		case 'f': mo->foreground = 1; break;
 		case 'd': mo->debug = mo->foreground = 1; break;
 		case 'o':
-			rc = parse_o(mo, optarg);
+			/* Kept whole for a remount: parse_o cuts it up. */
+			if (strlen(mo->remount_opts) + strlen(optarg) + 2 > sizeof(mo->remount_opts)) {
+				rc = -E2BIG;
+			} else {
+				strcat(strcat(mo->remount_opts, ","), optarg);
+				rc = parse_o(mo, optarg);
+			}
 			if (rc == -E2BIG)
 				log_usage("mount", "too many -o options");
 			if (rc < 0)
@@ -419,6 +430,16 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 		case 'h': usage_mount(stdout); exit(log_stdout_status(EXIT_OK));
 		default: log_usage_getopt("mount", c, argv); return -1;
 		}
+	}
+	if (mo->remount) {
+		/* The rest are the mount's own options, not checked here. */
+		if (argc - optind != 2) {
+			log_usage("mount", "-o remount takes BACKING_DIR and MOUNTPOINT");
+			return -1;
+		}
+		mo->backing = argv[optind];
+		mo->mountpoint = argv[optind + 1];
+		return 0;
 	}
 	mo->readahead_kb = BDI_DEFAULT_READAHEAD_KB;
 	if (mo->readahead && parse_size("readahead", mo->readahead, "KiB", BDI_MAX_READAHEAD_KB,
@@ -896,7 +917,7 @@ static int run_daemon(struct mount_opts *mo)
 
 	struct ops_config ocfg = { .root_fd = st.dir_fd, .writeback = !mo->write_through, .timeout = 5.0,
 				   .low_space = (uint64_t)mo->low_space_mib << 20, .max_read = mo->max_read,
-				   .noatime = mo->noatime, .nodiratime = mo->nodiratime };
+				   .noatime = mo->noatime, .nodiratime = mo->nodiratime, .mountpoint = mnt };
 	rc = ops_init(&ocfg, &ops);
 	if (rc < 0) {
 		status = fail(EXIT_FAIL, "cannot set up: %s", strerror(-rc));
@@ -1060,6 +1081,14 @@ static int cmd_mount(int argc, char **argv)
 
 	if (parse_mount_args(argc, argv, &mo) < 0)
 		return EXIT_USAGE;
+	if (mo.remount) {
+		char err[1024];
+		int status = remount_run(mo.backing, mo.mountpoint, mo.remount_opts, err, sizeof(err));
+
+		if (status)
+			log_err("%s", err);
+		return status;
+	}
 	if (mo.log_level)
 		log_set_level((enum log_level)log_level_from_name(mo.log_level));
 	if (mo.debug)

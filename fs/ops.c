@@ -25,6 +25,7 @@
 #include "caller.h"
 #include "inode.h"
 #include "log.h"
+#include "mountinfo.h"
 #include "ops.h"
 #include "store.h"
 #include "wbehind.h"
@@ -895,9 +896,12 @@ static int ts_after(struct timespec a, struct timespec b)
  * a descriptor without O_NOATIME, so that the backing filesystem makes it
  * as for any reader (and under its own atime option): a utimensat would
  * change the ctime too, which a read never does. Before the answer: the
- * kernel asks for the atime again after a read. */
+ * kernel asks for the atime again after a read. Not on a read-only mount,
+ * which a remount may have made it (the daemon is not told: the mount
+ * table is read when an update is due, which the rule makes rare). */
 static void note_read(struct inode *in, int flags)
 {
+	struct mountinfo m;
 	struct timespec now;
 	struct stat st;
 	char b;
@@ -909,6 +913,8 @@ static void note_read(struct inode *in, int flags)
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (ts_after(st.st_atim, st.st_mtim) && ts_after(st.st_atim, st.st_ctim) &&
 	    now.tv_sec - st.st_atim.tv_sec < 24 * 60 * 60)
+		return;
+	if (oc.mountpoint && mountinfo_at(oc.mountpoint, &m) == 1 && m.rdonly)
 		return;
 	fd = inode_reopen(in, O_RDONLY);
 	if (fd < 0)

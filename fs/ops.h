@@ -18,6 +18,7 @@ struct ops_config {
 	unsigned max_read;              /* the max_read= mount option, 0 if none */
 	int noatime;                    /* reads never change atime (-o noatime) */
 	int nodiratime;                 /* directory reads never do (-o nodiratime) */
+	const char *mountpoint;         /* absolute, resolved: where the mount is */
 };
 
 /* Fills ops and prepares the inode table; 0 or -errno. */
