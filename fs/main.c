@@ -939,10 +939,7 @@ static int run_daemon(struct mount_opts *mo)
 		status = fail(EXIT_USAGE, "invalid mount options: %s", fuse_msg_stop("refused by libfuse"));
 		goto out;
 	}
-	if ((rc = ops_start(se)) < 0) {
-		status = fail(EXIT_FAIL, "cannot set up: %s", strerror(-rc));
-		goto out;
-	}
+	ops_set_session(se);
 	if (!mo->no_guard)
 		guard_mountpoint(mnt, &guard_set);
 	if (fuse_session_mount(se, mnt) != 0) {

@@ -37,7 +37,7 @@
 static struct ops_config oc;
 static struct inode *root;
 static int daemon_is_root;
-static struct fuse_session *session;    /* for notifications (ops_start) */
+static struct fuse_session *session;    /* for notifications (ops_set_session) */
 
 static struct inode *ino_ptr(fuse_ino_t ino)
 {
@@ -1150,7 +1150,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	struct inode *in = ino_ptr(ino);
 	struct dirp *d = calloc(1, sizeof(*d));
-	int fd;
+	int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC, fd;
 
 	if (!d) {
 		fuse_reply_err(req, ENOMEM);
@@ -1158,9 +1158,9 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	/* A directory's atime is the backing filesystem's to keep, as
 	 * getdents reads it, but for -o noatime and nodiratime. */
-	fd = openat(in->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC | (oc.noatime || oc.nodiratime ? O_NOATIME : 0));
+	fd = openat(in->fd, ".", flags | (oc.noatime || oc.nodiratime ? O_NOATIME : 0));
 	if (fd < 0 && errno == EPERM)
-		fd = openat(in->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		fd = openat(in->fd, ".", flags);
 	if (fd < 0 || !(d->dp = fdopendir(fd))) {
 		int err = errno;
 
@@ -1380,10 +1380,9 @@ void ops_kill_suidgid(uint64_t nodeid, gid_t fsgid, pid_t pid)
 	clear_setid(in, &st, caller_setid_to_kill(st.st_mode, st.st_gid, fsgid, pid));
 }
 
-int ops_start(struct fuse_session *se)
+void ops_set_session(struct fuse_session *se)
 {
 	session = se;
-	return 0;
 }
 
 void ops_destroy(void)

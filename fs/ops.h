@@ -24,8 +24,8 @@ struct ops_config {
 /* Fills ops and prepares the inode table; 0 or -errno. */
 int ops_init(const struct ops_config *cfg, struct fuse_lowlevel_ops *ops);
 /* Hands ops the session made with those ops, for what the daemon tells
- * the kernel unasked (attributes that are stale). 0 or -errno. */
-int ops_start(struct fuse_session *se);
+ * the kernel unasked (attributes that are stale). */
+void ops_set_session(struct fuse_session *se);
 void ops_destroy(void);
 
 /* Clears the set-id bits of the backing file of FUSE inode nodeid that a
