@@ -212,14 +212,20 @@ static void direct_off(int fd, const char *why)
 }
 
 /* A new O_DIRECT descriptor of the backing file fd, for writing too if
- * rw, or -1. */
+ * rw, or -1. With fd's O_NOATIME: the caller decides whether its reads
+ * may change the backing file's atime (ops.c), and reads through either
+ * descriptor must agree. */
 static int direct_reopen(int fd, int rw)
 {
+	int noatime = fcntl(fd, F_GETFL) & O_NOATIME;
+	int flags = (rw ? O_RDWR : O_RDONLY) | O_DIRECT | O_CLOEXEC;
 	char proc[64];
 	int dfd;
 
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	dfd = open(proc, (rw ? O_RDWR : O_RDONLY) | O_DIRECT | O_CLOEXEC);
+	dfd = open(proc, flags | noatime);
+	if (dfd < 0 && errno == EPERM && noatime)
+		dfd = open(proc, flags);
 	if (dfd < 0)
 		direct_off(fd, strerror(errno));
 	return dfd;

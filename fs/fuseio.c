@@ -24,7 +24,7 @@
 #include "fuseio.h"
 #include "log.h"
 
-static void (*kill_cb)(uint64_t nodeid);
+static void (*kill_cb)(uint64_t nodeid, gid_t fsgid, pid_t pid);
 static void (*init_cb)(void);
 static struct fuse_session *sess;
 static _Atomic uint64_t init_unique;    /* the INIT request, until answered */
@@ -78,7 +78,7 @@ static void inspect(const void *buf, size_t n)
 		break;
 	}
 	if (kill) {
-		kill_cb(h->nodeid);
+		kill_cb(h->nodeid, (gid_t)h->gid, (pid_t)h->pid);
 		/* The kernel keeps showing the mode it cached (a write does not
 		 * refresh it) until told to ask again. */
 		fuse_lowlevel_notify_inval_inode(sess, h->nodeid, -1, 0);
@@ -132,7 +132,8 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 	return n;
 }
 
-int fuseio_install(struct fuse_session *se, void (*kill_suidgid)(uint64_t nodeid),
+int fuseio_install(struct fuse_session *se,
+		   void (*kill_suidgid)(uint64_t nodeid, gid_t fsgid, pid_t pid),
 		   void (*after_init)(void))
 {
 	static const struct fuse_custom_io io = { .read = io_read, .writev = io_writev };

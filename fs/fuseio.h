@@ -14,17 +14,20 @@
 #define JCFS_FUSEIO_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "ops.h"
 
 /* Installs the hooks on a mounted session (after fuse_session_mount,
- * before the loop). kill_suidgid(nodeid) is called, in the thread that
- * will process the request and before it does, for every request the
- * kernel flags with "kill suid/sgid": it clears S_ISUID, and S_ISGID when
- * the group may execute, of the backing file. after_init(), if not NULL,
+ * before the loop). kill_suidgid(nodeid, fsgid, pid) is called, in the
+ * thread that will process the request and before it does, for every
+ * request the kernel flags with "kill suid/sgid", with the caller's fsgid
+ * and thread id: it clears the set-id bits of the backing file that a
+ * local filesystem would clear (ops.h). after_init(), if not NULL,
  * is called once the kernel has taken a successful reply to INIT: the
  * first moment the mount's settings are final (bdi.h). 0 or -errno. */
-int fuseio_install(struct fuse_session *se, void (*kill_suidgid)(uint64_t nodeid),
+int fuseio_install(struct fuse_session *se,
+		   void (*kill_suidgid)(uint64_t nodeid, gid_t fsgid, pid_t pid),
 		   void (*after_init)(void));
 
 #endif

@@ -37,6 +37,7 @@
 #include "log.h"
 #include "mountpoint.h"
 #include "ops.h"
+#include "remount.h"
 #include "safewrite.h"
 #include "signals.h"
 #include "status.h"
@@ -85,6 +86,10 @@ struct mount_opts {
 	int cached_backing;
 	int debug;
 	int allow_other;
+	int noatime;                    /* -o noatime: reads never change atime */
+	int nodiratime;                 /* -o nodiratime: directory reads never do */
+	int remount;                    /* -o remount: remount.h */
+	char remount_opts[1024];        /* every -o as given, for a remount */
 	unsigned max_read;              /* libfuse's max_read=, which init() repeats */
 	char fuse_opts[1024];           /* passed to libfuse */
 	char pid_path[PATH_MAX];        /* pid_file made absolute: the daemon chdirs to / */
@@ -128,7 +133,8 @@ static void usage_mount(FILE *f)
 		"      --pid-file FILE   write the daemon's pid to FILE\n"
 		"  -f, --foreground      do not daemonize; log to stderr\n"
 		"  -d, --debug           debug logging (implies -f)\n"
-		"  -o OPT[,OPT...]       mount options: allow_other (implies default_permissions), ro, ...\n"
+		"  -o OPT[,OPT...]       mount options: allow_other (implies default_permissions), ro,\n"
+		"                        relatime (the default), noatime, nodiratime, ...\n"
 		"                        and config=FILE, cipher=NAME, key_env=NAME, key_file=FILE, adopt,\n"
 		"                        strict, nonempty, no_guard, allow_weak_key, write_through,\n"
 		"                        cached_backing, readahead=KIB, low_space=MIB, flush_interval=MS,\n"
@@ -199,28 +205,59 @@ static int secret_option(const char *o)
 	return 0;
 }
 
+/* The access-time options (jetcryptfs.1, "Access times"): relatime is
+ * what the daemon keeps unless noatime; strictatime cannot be kept by a
+ * FUSE daemon, which never sees the reads the kernel answers from its page
+ * cache, and is refused. noatime and atime also go to libfuse, the only
+ * ones it takes, so that the kernel's mount shows them. 1 if o was one,
+ * 0 if not, -EINVAL refused. */
+static int atime_option(struct mount_opts *mo, const char *o)
+{
+	if (!strcmp(o, "strictatime")) {
+		log_usage("mount", "-o strictatime cannot be honoured: reads the kernel answers from its page cache "
+			  "never reach jetcryptfs, so it cannot update the access time at each read; use relatime "
+			  "(the default) or noatime");
+		return -EINVAL;
+	}
+	if (!strcmp(o, "noatime") || !strcmp(o, "atime")) {
+		mo->noatime = o[0] == 'n';
+		return fuse_opt_push(mo, o) < 0 ? -E2BIG : 1;
+	}
+	if (!strcmp(o, "nodiratime") || !strcmp(o, "diratime")) {
+		mo->nodiratime = o[0] == 'n';
+		return 1;
+	}
+	/* The kernel's default: relatime unless strictatime or noatime. */
+	return !strcmp(o, "relatime") || !strcmp(o, "norelatime") || !strcmp(o, "nostrictatime");
+}
+
 /* Splits one -o argument: our options are taken, the rest go to libfuse.
  * Dropped: fstab-only words that mount(8) or mount.fuse3 may leave in, and
- * the VFS flags mount(8) passes on but libfuse rejects as unknown -- atime
- * policy (a FUSE mount leaves atime to the backing filesystem), iversion,
- * mand, silent. Everything else, e.g. ro, nosuid, nodev, noexec, sync,
- * allow_other, auto_unmount, reaches libfuse, which refuses what it does
- * not know (exit status 2). */
+ * the VFS flags mount(8) passes on but libfuse rejects as unknown and that
+ * mean nothing here -- lazytime (the backing filesystem writes the
+ * timestamps, under its own options), iversion, mand, silent. Everything
+ * else, e.g. ro, nosuid, nodev, noexec, sync, allow_other, auto_unmount,
+ * reaches libfuse, which refuses what it does not know (exit status 2). */
 static int parse_o(struct mount_opts *mo, char *arg)
 {
 	static const char *const dropped[] = {
 		"defaults", "auto", "noauto", "nofail", "_netdev", "user", "nouser", "users",
 		"owner", "group", "rw",
-		"relatime", "norelatime", "strictatime", "nostrictatime", "diratime", "nodiratime",
 		"lazytime", "nolazytime", "iversion", "noiversion", "mand", "nomand", "silent", "loud",
 		NULL
 	};
 	char *save = NULL;
 
 	for (char *o = strtok_r(arg, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
-		int skip = 0;
+		int skip = 0, rc;
 
-		if (!strncmp(o, "config=", 7))
+		if ((rc = atime_option(mo, o)) < 0)
+			return rc;
+		if (rc)
+			continue;
+		if (!strcmp(o, "remount"))
+			mo->remount = 1;
+		else if (!strncmp(o, "config=", 7))
 			mo->config = o + 7;
 		else if (!strncmp(o, "cipher=", 7))
 			mo->cipher = o + 7;
@@ -398,7 +435,13 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 		case 'f': mo->foreground = 1; break;
 		case 'd': mo->debug = mo->foreground = 1; break;
 		case 'o':
-			rc = parse_o(mo, optarg);
+			/* Kept whole for a remount: parse_o cuts it up. */
+			if (strlen(mo->remount_opts) + strlen(optarg) + 2 > sizeof(mo->remount_opts)) {
+				rc = -E2BIG;
+			} else {
+				strcat(strcat(mo->remount_opts, ","), optarg);
+				rc = parse_o(mo, optarg);
+			}
 			if (rc == -E2BIG)
 				log_usage("mount", "too many -o options");
 			if (rc < 0)
@@ -407,6 +450,16 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *mo)
 		case 'h': usage_mount(stdout); exit(log_stdout_status(EXIT_OK));
 		default: log_usage_getopt("mount", c, argv); return -1;
 		}
+	}
+	if (mo->remount) {
+		/* The rest are the mount's own options, not checked here. */
+		if (argc - optind != 2) {
+			log_usage("mount", "-o remount takes BACKING_DIR and MOUNTPOINT");
+			return -1;
+		}
+		mo->backing = argv[optind];
+		mo->mountpoint = argv[optind + 1];
+		return 0;
 	}
 	mo->readahead_kb = BDI_DEFAULT_READAHEAD_KB;
 	if (mo->readahead && parse_size("readahead", mo->readahead, "KiB", BDI_MAX_READAHEAD_KB,
@@ -899,7 +952,8 @@ static int run_daemon(struct mount_opts *mo)
 	xattr_setup(&cctx);
 
 	struct ops_config ocfg = { .root_fd = st.dir_fd, .writeback = !mo->write_through, .timeout = 5.0,
-				   .low_space = (uint64_t)mo->low_space_mib << 20, .max_read = mo->max_read };
+				   .low_space = (uint64_t)mo->low_space_mib << 20, .max_read = mo->max_read,
+				   .noatime = mo->noatime, .nodiratime = mo->nodiratime, .mountpoint = mnt };
 	rc = ops_init(&ocfg, &ops);
 	if (rc < 0) {
 		status = fail(EXIT_FAIL, "cannot set up: %s", strerror(-rc));
@@ -924,6 +978,7 @@ static int run_daemon(struct mount_opts *mo)
 		status = fail(EXIT_USAGE, "invalid mount options: %s", fuse_msg_stop("refused by libfuse"));
 		goto out;
 	}
+	ops_set_session(se);
 	if (!mo->no_guard)
 		guard_mountpoint(mnt, &guard_set);
 	if (fuse_session_mount(se, mnt) != 0) {
@@ -1066,6 +1121,14 @@ static int cmd_mount(int argc, char **argv)
 
 	if (parse_mount_args(argc, argv, &mo) < 0)
 		return EXIT_USAGE;
+	if (mo.remount) {
+		char err[1024];
+		int status = remount_run(mo.backing, mo.mountpoint, mo.remount_opts, err, sizeof(err));
+
+		if (status)
+			log_err("%s", err);
+		return status;
+	}
 	if (mo.log_level)
 		log_set_level((enum log_level)log_level_from_name(mo.log_level));
 	if (mo.debug)

@@ -42,6 +42,13 @@ static const char *field(const char *line, int n)
 	return line;
 }
 
+/* 1 if the option list at opts (a field) starts with "ro". */
+static int ro_first(const char *opts)
+{
+	return opts && !strncmp(opts, "ro", 2) && (opts[2] == ',' || opts[2] == ' ' || opts[2] == '\n' ||
+						   !opts[2]);
+}
+
 static int parse_line(const char *line, struct mountinfo *m)
 {
 	const char *target = field(line, 4), *sep = strstr(line, " - ");
@@ -50,6 +57,9 @@ static int parse_line(const char *line, struct mountinfo *m)
 		return -EINVAL;
 	unescape_field(target, m->target, sizeof(m->target));
 	unescape_field(sep + 3, m->fstype, sizeof(m->fstype));
+	/* The mount's options (field 5) and, after the source, the
+	 * filesystem's: either may be the one made read-only. */
+	m->rdonly = ro_first(field(line, 5)) || ro_first(field(sep + 3, 2));
 	sep = field(sep + 3, 1);
 	if (!sep)
 		return -EINVAL;

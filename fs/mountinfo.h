@@ -18,6 +18,7 @@ struct mountinfo {
 	char target[PATH_MAX];          /* mount point, unescaped */
 	char source[PATH_MAX];          /* mount source: our fsname, the backing directory */
 	char fstype[64];                /* e.g. "fuse.jetcryptfs", "ext4" */
+	int rdonly;                     /* the mount or its filesystem is read-only */
 };
 
 /* The topmost mount whose mount point is exactly mnt (an absolute path

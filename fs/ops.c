@@ -23,8 +23,10 @@
 #include <unistd.h>
 
 #include "beneath.h"
+#include "caller.h"
 #include "inode.h"
 #include "log.h"
+#include "mountinfo.h"
 #include "node.h"
 #include "ops.h"
 #include "store.h"
@@ -38,6 +40,7 @@ static struct ops_config oc;
 static struct inode *root;
 static int daemon_is_root;
 static unsigned test_delay_ms;          /* STORE_TEST_DELAY_ENV, tests only */
+static struct fuse_session *session;    /* for notifications (ops_set_session) */
 
 static struct inode *ino_ptr(fuse_ino_t ino)
 {
@@ -52,6 +55,18 @@ static int name_hidden(fuse_ino_t parent, const char *name)
 static void proc_path(int fd, char *out, size_t len)
 {
 	snprintf(out, len, "/proc/self/fd/%d", fd);
+}
+
+/* Opens the backing file of in as inode_reopen does, but so that reading
+ * it leaves its atime alone, where the daemon may (it owns the file or has
+ * CAP_FOWNER): reads of the header at open and at stat, and of whole
+ * blocks around a write or a truncate, are not the application's reads.
+ * Those that are update the atime apart (note_read). */
+static int reopen_noatime(const struct inode *in, int flags)
+{
+	int fd = inode_reopen(in, flags | O_NOATIME);
+
+	return fd == -EPERM ? inode_reopen(in, flags) : fd;
 }
 
 /* The type a regular backing file shows, settled the first time it is
@@ -146,11 +161,8 @@ static int fix_size(struct inode *in, struct stat *st)
 		goto out;
 	}
 	/* A stat reads no data on any filesystem: the header read must not
-	 * move the atime the mount shows (O_NOATIME where the daemon owns
-	 * the file or is root). */
-	fd = inode_reopen(in, O_RDONLY | O_NOATIME);
-	if (fd == -EPERM)
-		fd = inode_reopen(in, O_RDONLY);
+	 * move the atime the mount shows. */
+	fd = reopen_noatime(in, O_RDONLY);
 	if (fd < 0)
 		goto out;       /* unreadable: keep the backing size */
 	rc = content_stat_size(fd, st, &size, &cipher, &node);
@@ -283,6 +295,20 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * way here; a read refilled them from the old contents and the writer
 	 * then read its own write back stale (found by tests/tools/soak). */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	/* Direct I/O of a file whose pages another descriptor caches: the
+	 * kernel drops the cached pages of a direct write's range before it
+	 * and, once it is made, again -- pages a buffered read brought in
+	 * meanwhile hold the old bytes -- but only for a write it waits for.
+	 * One sent asynchronously (AIO, io_uring) completed with no second
+	 * invalidation, and every later buffered read of its range returned
+	 * the old bytes (xfstests generic/451). Without FUSE_CAP_ASYNC_DIO the
+	 * kernel makes every direct I/O as a synchronous one, invalidation
+	 * included; an asynchronous submission then returns once it is done.
+	 * (Invalidating from the daemon before answering instead can deadlock:
+	 * a readahead holds the pages locked while it waits for one of the
+	 * kernel's few background request slots, which the held answers of
+	 * asynchronous writes occupy.) */
+	conn->want &= ~FUSE_CAP_ASYNC_DIO;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -347,7 +373,7 @@ static int data_fd_writable(struct inode *in)
 
 	if (in->data_rw)
 		return 0;
-	fd = inode_reopen(in, O_RDWR);
+	fd = reopen_noatime(in, O_RDWR);
 	if (fd < 0)
 		return fd;
 	close(in->data_fd);
@@ -371,7 +397,7 @@ static int do_truncate(struct inode *in, off_t size)
 		rc = data_fd_writable(in);
 		fd = in->data_fd;
 	} else {
-		fd = rc = inode_reopen(in, O_RDWR);
+		fd = rc = reopen_noatime(in, O_RDWR);
 		c = &tmp;
 		if (rc >= 0)
 			rc = content_load(c, fd);
@@ -538,13 +564,38 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 }
 
 /* New objects belong to the caller, as on a local filesystem, when the
- * daemon runs as root (allow_other mounts for a service user). */
+ * daemon runs as root (allow_other mounts for a service user). The group
+ * is the caller's, but in a set-group-ID directory, where the backing
+ * filesystem has given the new object the directory's group (and a new
+ * directory the bit) as it would have for the caller: only the owner
+ * changes there. The mode stays the one the kernel asked for -- it has
+ * already dropped S_ISGID for a caller outside the group (the VFS's
+ * mode_strip_sgid) -- though a chown clears S_ISUID, and S_ISGID with
+ * group execute, which a file created with them keeps on a local disk. */
 static void give_to_caller(fuse_req_t req, int dirfd, const char *name)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct stat dir, st;
+	gid_t gid = ctx->gid;
+	char path[64];
+	int fd;
 
-	if (daemon_is_root && (ctx->uid != 0 || ctx->gid != 0))
-		(void)!fchownat(dirfd, name, ctx->uid, ctx->gid, AT_SYMLINK_NOFOLLOW);
+	if (!daemon_is_root)
+		return;
+	if (fstat(dirfd, &dir) == 0 && (dir.st_mode & S_ISGID))
+		gid = (gid_t)-1;
+	if (ctx->uid == 0 && (gid == 0 || gid == (gid_t)-1))
+		return;
+	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 &&
+	    fchownat(fd, "", ctx->uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 &&
+	    (st.st_mode & (S_ISUID | S_ISGID)) && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode)) {
+		proc_path(fd, path, sizeof(path));
+		(void)!chmod(path, st.st_mode & 07777);
+	}
+	close(fd);
 }
 
 static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -855,9 +906,9 @@ static int attach_handle(struct inode *in, int flags, struct fuse_file_info *fi)
 	if (in->nopen == 0) {
 		/* Read-write when it may be, for a writer that comes later;
 		 * as asked where not (a read-only file or filesystem). */
-		fd = inode_reopen(in, backing_flags(flags) | O_RDWR);
+		fd = reopen_noatime(in, backing_flags(flags) | O_RDWR);
 		if ((fd == -EACCES || fd == -EROFS) && !wants_write(flags))
-			fd = inode_reopen(in, backing_flags(flags));
+			fd = reopen_noatime(in, backing_flags(flags));
 		if (fd < 0) {
 			rc = -fd_error(-fd);
 			goto out;
@@ -1036,6 +1087,48 @@ static void *readbuf(size_t size)
 	return size <= OPS_MAX_IO ? p : NULL;
 }
 
+/* 1 if a is later than b. */
+static int ts_after(struct timespec a, struct timespec b)
+{
+	return a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec);
+}
+
+/* The atime, after a read of in that reached the daemon by a reader that
+ * opened it with flags: relatime, as Linux keeps it on a local disk --
+ * updated when it is not later than the modification and change times,
+ * or is a day old -- and never with -o noatime or for an O_NOATIME
+ * reader. Reads the kernel answers from its page cache never get here
+ * (jetcryptfs.1, "Access times"). The update is a read of one byte through
+ * a descriptor without O_NOATIME, so that the backing filesystem makes it
+ * as for any reader (and under its own atime option): a utimensat would
+ * change the ctime too, which a read never does. Before the answer: the
+ * kernel asks for the atime again after a read. Not on a read-only mount,
+ * which a remount may have made it (the daemon is not told: the mount
+ * table is read when an update is due, which the rule makes rare). */
+static void note_read(struct inode *in, int flags)
+{
+	struct mountinfo m;
+	struct timespec now;
+	struct stat st;
+	char b;
+	int fd;
+
+	if (oc.noatime || (flags & O_NOATIME) ||
+	    fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (ts_after(st.st_atim, st.st_mtim) && ts_after(st.st_atim, st.st_ctim) &&
+	    now.tv_sec - st.st_atim.tv_sec < 24 * 60 * 60)
+		return;
+	if (oc.mountpoint && mountinfo_at(oc.mountpoint, &m) == 1 && m.rdonly)
+		return;
+	fd = inode_reopen(in, O_RDONLY);
+	if (fd < 0)
+		return;
+	(void)!pread(fd, &b, 1, 0);
+	close(fd);
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct inode *in = ino_ptr(ino);
@@ -1057,6 +1150,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 	pthread_rwlock_rdlock(&in->lock);
 	n = content_read(&in->c, in->data_fd, buf, size, (uint64_t)off);
 	pthread_rwlock_unlock(&in->lock);
+	if (n > 0)
+		note_read(in, fi->flags);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
@@ -1173,6 +1268,41 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	}
 }
 
+/* Clears the bits kill of the backing file of in, whose stat is st. */
+static void clear_setid(struct inode *in, const struct stat *st, mode_t kill)
+{
+	char path[64];
+
+	if (!kill)
+		return;
+	proc_path(in->fd, path, sizeof(path));
+	if (chmod(path, st->st_mode & 07777 & ~kill) < 0)
+		log_warn("cannot clear the set-id bits of a written file: %s", strerror(errno));
+}
+
+/* fallocate changes a file as a write does, but the kernel marks no
+ * FALLOCATE request for the set-id bits to be cleared (fuseio.h): the
+ * daemon decides from the caller, as a local filesystem would. */
+static void fallocate_kill_suidgid(fuse_req_t req, fuse_ino_t ino, struct inode *in)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct stat st;
+	mode_t kill;
+
+	if (fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+	    !(st.st_mode & (S_ISUID | S_ISGID)))
+		return;
+	kill = caller_setid_to_kill(st.st_mode, st.st_gid, ctx->gid, ctx->pid);
+	if (!kill || caller_has_fsetid(ctx->uid, ctx->pid))
+		return;
+	clear_setid(in, &st, kill);
+	/* The kernel keeps the mode it cached (with the writeback cache it
+	 * refreshes only what a write can change, after a FALLOCATE) until
+	 * told. Attributes only: nothing to wait for, safe in a worker. */
+	if (session)
+		(void)fuse_lowlevel_notify_inval_inode(session, ino, -1, 0);
+}
+
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 			 struct fuse_file_info *fi)
 {
@@ -1187,6 +1317,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 	/* Plain allocation: extend the file with zeros if it ends before
 	 * off + len, as posix_fallocate would. */
 	(void)wbehind_drain(&in->wb);
+	fallocate_kill_suidgid(req, ino, in);
 	pthread_rwlock_rdlock(&in->lock);
 	size = in->c.size;
 	pthread_rwlock_unlock(&in->lock);
@@ -1226,13 +1357,17 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	struct inode *in = ino_ptr(ino);
 	struct dirp *d = calloc(1, sizeof(*d));
-	int fd;
+	int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC, fd;
 
 	if (!d) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	fd = openat(in->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* A directory's atime is the backing filesystem's to keep, as
+	 * getdents reads it, but for -o noatime and nodiratime. */
+	fd = openat(in->fd, ".", flags | (oc.noatime || oc.nodiratime ? O_NOATIME : 0));
+	if (fd < 0 && errno == EPERM)
+		fd = openat(in->fd, ".", flags);
 	if (fd < 0 || !(d->dp = fdopendir(fd))) {
 		int err = errno;
 
@@ -1486,25 +1621,19 @@ int ops_init(const struct ops_config *cfg, struct fuse_lowlevel_ops *ops)
 	return 0;
 }
 
-void ops_kill_suidgid(uint64_t nodeid)
+void ops_kill_suidgid(uint64_t nodeid, gid_t fsgid, pid_t pid)
 {
 	struct inode *in = ino_ptr((fuse_ino_t)nodeid);
 	struct stat st;
-	mode_t mode;
-	char path[64];
 
 	if (fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
 		return;
-	mode = st.st_mode & 07777 & ~(mode_t)S_ISUID;
-	/* S_ISGID without group execute is not a privilege (mandatory
-	 * locking on old systems): a write leaves it, as the kernel does. */
-	if (mode & S_IXGRP)
-		mode &= ~(mode_t)S_ISGID;
-	if (mode == (st.st_mode & 07777))
-		return;
-	proc_path(in->fd, path, sizeof(path));
-	if (chmod(path, mode) < 0)
-		log_warn("cannot clear the set-id bits of a written file: %s", strerror(errno));
+	clear_setid(in, &st, caller_setid_to_kill(st.st_mode, st.st_gid, fsgid, pid));
+}
+
+void ops_set_session(struct fuse_session *se)
+{
+	session = se;
 }
 
 void ops_destroy(void)

@@ -141,7 +141,10 @@ crash_round() {
 	kill -KILL "$pid"
 	jc_wait_pid "$pid" 10 || fail "the daemon survived SIGKILL"
 	unset "JC_DAEMON[$M]"
-	# nats-server's writes now fail; so does anything aimed at the path.
+	# nats-server's writes now fail -- those into pages the kernel has
+	# cached may still succeed until it opens or creates a file (and are
+	# lost: the acknowledged count runs on to the next block) -- and so
+	# does anything aimed at the path.
 	jc_wait_pid "$PUBPID" 60 || fail "the publisher did not give up after the daemon died"
 	wait "$PUBPID" 2>/dev/null || true
 	jn_forget_pid "$PUBPID"
@@ -160,7 +163,10 @@ crash_round() {
 		fail "the remount did not say it cleaned up the dead mount: $(jc_log_since "$mark")"
 	jn_start n1
 	[ "${1:-}" = --write-through ] && early=$acked
-	jsc verify --stream LIFE --seed "$SEED" --first-seq 1 --headers --subject jclife.x --require-upto "$early" --mode get
+	# No --first-seq: a crash can leave nats-server's newest block empty
+	# with an all-zero index, and nats-server 2.9.10 then reports first_seq
+	# 0 (it does so on a plain disk with the same files).
+	jsc verify --stream LIFE --seed "$SEED" --headers --subject jclife.x --require-upto "$early" --mode get
 	echo "kill -9: $(last_seq) messages back, $early required"
 	jn_stop n1
 	jn_check_log n1 'transport endpoint is not connected|software caused connection abort|input/output error|[Ee]rror (writing|flushing)|[Ff]ailed to (write|create)'

@@ -568,7 +568,10 @@ async function verify(c, o) {
 }
 
 async function verifyByGet(c, o, stream, st, seen, addBytes) {
-  let next = st.first_seq;
+  // Sequences start at 1. nats-server 2.9.10 reports first_seq 0 for a
+  // stream whose last block a crash left empty with an all-zero index (on
+  // a plain disk as on jetcryptfs); its messages are all there.
+  let next = Math.max(1, st.first_seq);
   const last = st.last_seq;
   const window = 64;
   const worker = async () => {
@@ -633,7 +636,7 @@ async function send(c, o) {
 async function dump(c, o) {
   const stream = req(o, "stream");
   const st = (await c.jsm.streams.info(stream)).state;
-  for (let seq = st.first_seq; st.messages > 0 && seq <= st.last_seq; seq++) {
+  for (let seq = Math.max(1, st.first_seq); st.messages > 0 && seq <= st.last_seq; seq++) {
     let sm;
     try {
       sm = await c.jsm.streams.getMessage(stream, { seq });

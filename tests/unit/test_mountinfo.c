@@ -4,6 +4,7 @@
  * this machine's own /proc/self/mountinfo.
  */
 #include <check.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,10 @@ START_TEST(finds_mounts)
 	ck_assert_int_eq(mountinfo_holding("/proc/self/status", &m), 1);
 	ck_assert_str_eq(m.target, "/proc");
 	ck_assert_str_eq(m.fstype, "proc");
+	ck_assert_int_eq(m.rdonly, 0);
+	/* sysfs is mounted read-only in containers; proc's sys is, often. */
+	if (mountinfo_at("/sys", &m) == 1)
+		ck_assert_int_eq(m.rdonly, access("/sys", W_OK) != 0 && errno == EROFS);
 	ck_assert_int_eq(mountinfo_is_jcfs(&m), 0);
 	ck_assert_int_eq(mountinfo_at("/no-such-dir-jcfs", &m), 0);
 	/* A prefix of a name is not a parent directory. */
