@@ -4,7 +4,6 @@
 #ifndef JCFS_OPS_H
 #define JCFS_OPS_H
 
-#define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 #include <stdint.h>
 #include <sys/types.h>

@@ -14,7 +14,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -26,6 +25,7 @@
 #include "log.h"
 #include "mountinfo.h"
 #include "status.h"
+#include "secrets.h"
 #include "store.h"
 #include "tool_common.h"
 
@@ -137,20 +137,21 @@ static int tool_keys_load(const struct tool_opts *o, const char *store, struct t
 			       .cfg = o->config ? &k->cfg : NULL, .backing = store,
 			       .allow_weak = o->allow_weak_key || k->cfg.allow_weak_key == 1,
 			       .migrate = o->migrate, .also_id = o->also_id };
-	char err[1024];
+	char err[1024], **env;
 	int rc;
 
-	struct rlimit nocore = { 0, 0 };
-
 	/* Keys are about to be in memory: no core dumps, no ptrace by others. */
-	(void)setrlimit(RLIMIT_CORE, &nocore);
-	(void)prctl(PR_SET_DUMPABLE, 0);
+	secrets_no_core_dumps();
 	k->cipher = keys_new_file_cipher(o->cipher, &k->cfg);
 	if (k->cipher < 0) {
 		log_err("unknown cipher '%s' (use chachapoly or aes)", o->cipher);
 		return EXIT_USAGE;
 	}
+	/* As the daemon does: the variables keys came from, and those the
+	 * config named, leave the environment once read. */
+	env = secrets_env_snapshot();
 	rc = keys_load(&ko, &k->kr, err, sizeof(err));
+	secrets_env_scrub(env, o->key_env, &k->cfg);
 	if (rc < 0) {
 		log_err("%s", err);
 		return keys_exit_status(rc);
