@@ -24,7 +24,9 @@ usage() {
 	cat <<EOF
 usage: scripts/package.sh [--build-dir DIR] [--out DIR] [--lintian]
 
-  --build-dir DIR   build and stage in DIR (default: build-deb in the source tree)
+  --build-dir DIR   build and stage in DIR (default: build-deb in the source tree);
+                    it is configured for the package (Release, no tests, Debian's
+                    flags), so give it a directory of its own
   --out DIR         write the .deb to DIR (default: the build directory)
   --lintian         check the .deb with lintian (installed if missing) and show
                     what it says; its errors fail the script
@@ -61,7 +63,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 	SUDO=
 	[ "$(id -u)" -eq 0 ] || SUDO=sudo
 	echo "package: installing ${missing[*]}" >&2
-	$SUDO apt-get update -qq
+	$SUDO apt-get update -qq >&2
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
