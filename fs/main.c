@@ -15,6 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fuse_lowlevel.h>
+#include <openssl/crypto.h>
 #include <sodium.h>
 
 #include "config.h"
@@ -28,6 +30,9 @@
 
 #ifndef JCFS_VERSION
 #define JCFS_VERSION "dev"
+#endif
+#ifndef JCFS_TSS2_VERSION
+#define JCFS_TSS2_VERSION "unknown"
 #endif
 
 static void usage(FILE *f)
@@ -142,6 +147,20 @@ static int cmd_genkey(int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* --version: ours on the first line, alone, for scripts; then the
+ * libraries as loaded now, which a distribution upgrade changes under an
+ * installed binary. tpm2-tss has no call that says its version, so its
+ * line is the one CMake found at build time (pkg-config), and says so. */
+static int print_version(void)
+{
+	printf("jetcryptfs %s\n", JCFS_VERSION);
+	printf("libfuse %s\n", fuse_pkgversion());
+	printf("libsodium %s\n", sodium_version_string());
+	printf("%s\n", OpenSSL_version(OPENSSL_VERSION));
+	printf("tpm2-tss %s (built against; it has no run-time version call)\n", JCFS_TSS2_VERSION);
+	return EXIT_OK;
+}
+
 static int run_command(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -162,10 +181,8 @@ static int run_command(int argc, char **argv)
 		return tools_encrypt(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "rekey"))
 		return tools_rekey(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
-		printf("jetcryptfs %s\n", JCFS_VERSION);
-		return EXIT_OK;
-	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V"))
+		return print_version();
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		usage(stdout);
 		return EXIT_OK;

@@ -24,6 +24,7 @@ packages=(
 	man-db systemd                  # t_system: man -l, groff; systemd-analyze verify
 	clang libclang-rt-14-dev        # tests/fuzz: libFuzzer + sanitizer runtimes
 	valgrind                        # t_hygiene: leak check of a mount/unmount cycle
+	dpkg-dev bash-completion        # t_package: dpkg-shlibdeps, dpkg-gencontrol; the completion loader
 )
 
 # Node: keep an existing node >= 18 (it may come from another repository,
