@@ -127,7 +127,7 @@ ok "${#want_block[@]} tampered files: each EIO, only correct bytes before it, on
 # first rewrites that block padded with zeros, and reading it fails. The
 # kernel has grown the file and marked its pages written by then: a 4 KiB
 # writeback WRITE fails in its answer, and a 1 MiB one has already been
-# answered when the daemon finds out (docs/PERFORMANCE.md, change 9).
+# answered when the daemon finds out (docs/PERFORMANCE.md, "Writeback writes answered before they are made").
 # Either way the application must see EIO from fsync and from reads of the
 # file, also once it is closed and opened again -- never what the disk has
 # (zeros where the lost bytes were) -- and the log names the block. After a
