@@ -296,7 +296,7 @@ static int open_store(struct daemon *d, struct fuse_lowlevel_ops *ops)
 
 	rc = store_open(d->backing, d->kr, store_flags(mo), &d->st, err, sizeof(err));
 	if (rc < 0)
-		return fail(store_exit_status(rc), "%s", err);
+		return fail(status_of_error(rc), "%s", err);
 	/* Before the mount, and fatal: a service manager that finds no pid
 	 * file takes the start for failed and would leave this daemon and
 	 * its mount behind. Our pid is final: the fork, if any, is behind us. */

@@ -243,7 +243,7 @@ static int keys_stretch(const struct key_opts *ko, struct keyring *kr, char *err
 			 "version accepts (t %u to %u, m %u to %u KiB): it is damaged, or made by a later version",
 			 backing, ki->desc_parses ? DESC_NAME : DESC_SALT_NAME, (unsigned)ki->ks.kdf.ops,
 			 (unsigned)ki->ks.kdf.mem_kib, KDF_OPS_MIN, KDF_OPS_MAX, KDF_MEM_KIB_MIN, KDF_MEM_KIB_MAX);
-		rc = STORE_E_BAD_DESC;
+		rc = JCFS_E_BAD_DESC;
 		goto out;
 	}
 	rc = keyring_stretch(kr, &ki->ks, ko->migrate);
@@ -331,7 +331,7 @@ int keys_exit_status(int rc)
 		return EXIT_WRONG_KEY;
 	if (rc <= KEYS_E_TPM(10) && rc >= KEYS_E_TPM(19))
 		return -rc - KEYS_TPM_BASE;
-	return store_exit_status(rc);   /* a store's refusal, else EXIT_FAIL */
+	return status_of_error(rc);     /* a store's refusal, else EXIT_FAIL */
 }
 
 int keys_new_file_cipher(const char *option, const struct config *cfg)

@@ -58,7 +58,7 @@ int keys_new_file_cipher(const char *option, const struct config *cfg);
 
 /* The process exit status for keys_load's return value: 0, EXIT_NO_KEY,
  * EXIT_USAGE, EXIT_WEAK_KEY, EXIT_WRONG_KEY for a lost salt, 10..19 for
- * TPM errors, store_exit_status's for a store that refuses a fresh key,
+ * TPM errors, status_of_error's for a store that refuses a fresh key,
  * EXIT_FAIL otherwise. */
 int keys_exit_status(int rc);
 

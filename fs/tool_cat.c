@@ -135,13 +135,13 @@ static int plaintext_allowed_at(int fd, const struct keyring *kr, char *why, siz
 	case -ENOENT:
 		snprintf(why, whylen, "not inside a store (no store descriptor in any directory above it)");
 		return 0;
-	case STORE_E_WRONG_KEY:
+	case JCFS_E_WRONG_KEY:
 		snprintf(why, whylen, "its store descriptor is under another key: key does not match this store");
 		return EXIT_WRONG_KEY;
 	case 0:
 		snprintf(why, whylen, "its store does not allow plaintext files");
 		return 0;
-	case STORE_E_BAD_DESC:
+	case JCFS_E_BAD_DESC:
 		snprintf(why, whylen, "its store descriptor is damaged or forged");
 		return 0;
 	default:

@@ -420,8 +420,8 @@ static int check_desc(struct fsck *f, const char **state, struct desc *d)
 		*state = "missing";
 		return 0;
 	}
-	if (rc == STORE_E_WRONG_KEY) {
-		if (store_key_mismatch(f->rootfd, f->backing, f->kr, d, err, sizeof(err)) == STORE_E_WRONG_KEY) {
+	if (rc == JCFS_E_WRONG_KEY) {
+		if (store_key_mismatch(f->rootfd, f->backing, f->kr, d, err, sizeof(err)) == JCFS_E_WRONG_KEY) {
 			log_err("%s", err);
 			return EXIT_WRONG_KEY;
 		}
@@ -436,7 +436,7 @@ static int check_desc(struct fsck *f, const char **state, struct desc *d)
 	}
 	if (rc < 0) {
 		/* Its policy can be neither read nor trusted. */
-		*state = rc != STORE_E_BAD_DESC ? "unreadable" : k ? "forged" : "malformed";
+		*state = rc != JCFS_E_BAD_DESC ? "unreadable" : k ? "forged" : "malformed";
 		f->strict = 1;
 		problem(f, DESC_NAME, -1, "%s", what);
 		return 1;
