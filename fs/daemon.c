@@ -283,7 +283,7 @@ static int load_keys(struct daemon *d)
 	rc = keys_load(&ko, &d->kr, err, sizeof(err));
 	secrets_env_scrub(d->env, mo->key_env, &d->cfg);
 	d->env = NULL;
-	return rc < 0 ? fail(keys_exit_status(rc), "%s", err) : 0;
+	return rc < 0 ? fail(status_of_error(rc), "%s", err) : 0;
 }
 
 /* The store, locked and checked; the pid file; the content layer and the
