@@ -139,17 +139,6 @@ static int fail(int status, const char *fmt, ...)
 	return status;
 }
 
-/* The exit status for a refusal of mountpoint_prepare. */
-static int mountpoint_exit_status(int rc)
-{
-	switch (rc) {
-	case -EBUSY: return EXIT_BUSY;
-	case -EINVAL: return EXIT_USAGE;
-	case -ENOTEMPTY: case -EEXIST: case -ENOTCONN: return EXIT_MOUNTPOINT;
-	default: return EXIT_FAIL;
-	}
-}
-
 /* Makes the bare mount point immutable before the mount covers it (see
  * mountpoint.h); *set_now tells whether this run set it. Says once what
  * it did and how to undo it, or why it could not. */
@@ -240,7 +229,7 @@ static int load_config(struct daemon *d)
 	rc = mountpoint_prepare(mo->mountpoint, d->backing, mo->nonempty ? MOUNTPOINT_NONEMPTY : 0, d->mnt, err,
 				sizeof(err));
 	if (rc < 0)
-		return fail(mountpoint_exit_status(rc), "%s", err);
+		return fail(status_of_error(rc), "%s", err);
 	d->cipher = keys_new_file_cipher(mo->cipher, &d->cfg);
 	if (d->cipher < 0)
 		return fail(EXIT_USAGE, "unknown cipher '%s' (use chachapoly or aes)", mo->cipher);
