@@ -106,7 +106,7 @@ static int store_search_start(const char *path, int storefd)
  * only the backing root's is one (the mount hides it, and only it), while
  * a file of that name further down can be put there by anyone who writes
  * through the mount. Takes fd (may be -1). 1 if allowed; else 0 with why
- * (whylen bytes) said, or EXIT_WRONG_KEY when the descriptor is under
+ * (whylen bytes) said, or JCFS_E_WRONG_KEY when the descriptor is under
  * another key. */
 static int plaintext_allowed_at(int fd, const struct keyring *kr, char *why, size_t whylen)
 {
@@ -137,7 +137,7 @@ static int plaintext_allowed_at(int fd, const struct keyring *kr, char *why, siz
 		return 0;
 	case JCFS_E_WRONG_KEY:
 		snprintf(why, whylen, "its store descriptor is under another key: key does not match this store");
-		return EXIT_WRONG_KEY;
+		return JCFS_E_WRONG_KEY;
 	case 0:
 		snprintf(why, whylen, "its store does not allow plaintext files");
 		return 0;
@@ -311,8 +311,8 @@ int tools_cat(int argc, char **argv)
 		}
 		if (rc != 1) {
 			log_err("%s: not encrypted (no jetcryptfs header), and %s", path, why);
-			if (rc == EXIT_WRONG_KEY)
-				status = EXIT_WRONG_KEY;
+			if (rc < 0)
+				status = status_of_error(rc);
 			goto out;
 		}
 		status = cat_plain(path, fd, buf);
