@@ -15,7 +15,9 @@
 #define JCFS_E_BASE 4096
 
 enum jcfs_err {
-	JCFS_E_USAGE      = -(JCFS_E_BASE + 1),  /* a key option that is a usage error (an empty name) */
+	JCFS_E_USAGE      = -(JCFS_E_BASE + 1),  /* a usage error found past the command line: an
+						    empty key option, a mount point in the backing
+						    directory, a flag a remount cannot change */
 	JCFS_E_NO_KEY     = -(JCFS_E_BASE + 2),  /* no key given */
 	JCFS_E_WRONG_KEY  = -(JCFS_E_BASE + 3),  /* key does not match the store, or a retired key
 						    or the passphrase salt is missing */
