@@ -139,17 +139,6 @@ static int fail(int status, const char *fmt, ...)
 	return status;
 }
 
-/* The exit status for a refusal of mountpoint_prepare. */
-static int mountpoint_exit_status(int rc)
-{
-	switch (rc) {
-	case -EBUSY: return EXIT_BUSY;
-	case -EINVAL: return EXIT_USAGE;
-	case -ENOTEMPTY: case -EEXIST: case -ENOTCONN: return EXIT_MOUNTPOINT;
-	default: return EXIT_FAIL;
-	}
-}
-
 /* Makes the bare mount point immutable before the mount covers it (see
  * mountpoint.h); *set_now tells whether this run set it. Says once what
  * it did and how to undo it, or why it could not. */
@@ -240,7 +229,7 @@ static int load_config(struct daemon *d)
 	rc = mountpoint_prepare(mo->mountpoint, d->backing, mo->nonempty ? MOUNTPOINT_NONEMPTY : 0, d->mnt, err,
 				sizeof(err));
 	if (rc < 0)
-		return fail(mountpoint_exit_status(rc), "%s", err);
+		return fail(status_of_error(rc), "%s", err);
 	d->cipher = keys_new_file_cipher(mo->cipher, &d->cfg);
 	if (d->cipher < 0)
 		return fail(EXIT_USAGE, "unknown cipher '%s' (use chachapoly or aes)", mo->cipher);
@@ -283,7 +272,7 @@ static int load_keys(struct daemon *d)
 	rc = keys_load(&ko, &d->kr, err, sizeof(err));
 	secrets_env_scrub(d->env, mo->key_env, &d->cfg);
 	d->env = NULL;
-	return rc < 0 ? fail(keys_exit_status(rc), "%s", err) : 0;
+	return rc < 0 ? fail(status_of_error(rc), "%s", err) : 0;
 }
 
 /* The store, locked and checked; the pid file; the content layer and the
@@ -296,7 +285,7 @@ static int open_store(struct daemon *d, struct fuse_lowlevel_ops *ops)
 
 	rc = store_open(d->backing, d->kr, store_flags(mo), &d->st, err, sizeof(err));
 	if (rc < 0)
-		return fail(store_exit_status(rc), "%s", err);
+		return fail(status_of_error(rc), "%s", err);
 	/* Before the mount, and fatal: a service manager that finds no pid
 	 * file takes the start for failed and would leave this daemon and
 	 * its mount behind. Our pid is final: the fork, if any, is behind us. */

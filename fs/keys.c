@@ -16,7 +16,6 @@
 #include "conf.h"
 #include "keys.h"
 #include "log.h"
-#include "status.h"
 #include "store.h"
 #include "tpm.h"
 
@@ -38,7 +37,7 @@ static int keys_load_tpm(const struct key_opts *ko, struct keyring *kr, char *er
 	} else if (!ko->may_create || !ko->backing) {
 		sodium_free(key);
 		snprintf(err, errlen, "%s: keys file missing", cfg->tpm.keys_file);
-		return KEYS_E_TPM(tpm_exit_status(-TPM_E_MISSING));
+		return JCFS_E_TPM_MISSING;
 	} else {
 		fresh = store_is_fresh_for(ko->backing, kr, ko->store_flags, msg, sizeof(msg));
 		if (fresh <= 0) {
@@ -48,7 +47,7 @@ static int keys_load_tpm(const struct key_opts *ko, struct keyring *kr, char *er
 				return fresh;
 			}
 			snprintf(err, errlen, "%s: keys file missing; %s", cfg->tpm.keys_file, msg);
-			return KEYS_E_TPM(tpm_exit_status(-TPM_E_MISSING));
+			return JCFS_E_TPM_MISSING;
 		}
 		rc = tpm_create_key(&cfg->tpm, key, msg, sizeof(msg));
 		if (rc == 0)
@@ -57,7 +56,7 @@ static int keys_load_tpm(const struct key_opts *ko, struct keyring *kr, char *er
 	if (rc < 0) {
 		sodium_free(key);
 		snprintf(err, errlen, "%s", msg);
-		return KEYS_E_TPM(tpm_exit_status(rc));
+		return rc;
 	}
 	if (msg[0])
 		log_warn("%s", msg);
@@ -183,7 +182,7 @@ static int keys_check_weak(const struct key_opts *ko, const struct keyring *kr, 
 			snprintf(err, errlen, "%s: the key looks guessable (%s): use a key that 'jetcryptfs genkey' "
 				 "prints, or accept this one with --allow-weak-key (-o allow_weak_key, or "
 				 "allow_weak_key: true in the jetstream block)", cur, why);
-			return KEYS_E_WEAK;
+			return JCFS_E_WEAK_KEY;
 		}
 		if (i == 0)
 			log_warn("%s: the key looks guessable (%s); used, as --allow-weak-key or allow_weak_key says", cur,
@@ -243,7 +242,7 @@ static int keys_stretch(const struct key_opts *ko, struct keyring *kr, char *err
 			 "version accepts (t %u to %u, m %u to %u KiB): it is damaged, or made by a later version",
 			 backing, ki->desc_parses ? DESC_NAME : DESC_SALT_NAME, (unsigned)ki->ks.kdf.ops,
 			 (unsigned)ki->ks.kdf.mem_kib, KDF_OPS_MIN, KDF_OPS_MAX, KDF_MEM_KIB_MIN, KDF_MEM_KIB_MAX);
-		rc = STORE_E_BAD_DESC;
+		rc = JCFS_E_BAD_DESC;
 		goto out;
 	}
 	rc = keyring_stretch(kr, &ki->ks, ko->migrate);
@@ -264,7 +263,7 @@ static int keys_stretch(const struct key_opts *ko, struct keyring *kr, char *err
 			 "has neither %s nor %s: the key is wrong, or the store's passphrase salt was lost with "
 			 "both: put %s back from your copy (docs/SECURITY.md)", backing,
 			 ki->id_file[0] ? ki->id_file : "a file", hex, DESC_NAME, DESC_SALT_NAME, DESC_SALT_NAME);
-		rc = KEYS_E_NO_SALT;
+		rc = JCFS_E_WRONG_KEY;
 		goto out;
 	}
 	for (size_t i = 0; i < kr->n && !ko->migrate; i++) {
@@ -291,11 +290,11 @@ int keys_load(const struct key_opts *ko, struct keyring **out, char *err, size_t
 	/* "" names no file and no variable: say so rather than ": cannot open" */
 	if (ko->key_file && !*ko->key_file) {
 		snprintf(err, errlen, "key file name is empty");
-		return KEYS_E_USAGE;
+		return JCFS_E_USAGE;
 	}
 	if (ko->key_env && !*ko->key_env) {
 		snprintf(err, errlen, "key variable name is empty");
-		return KEYS_E_USAGE;
+		return JCFS_E_USAGE;
 	}
 	if (ko->key_file)
 		rc = keys_load_file(ko, &kr, &src, err, errlen);
@@ -315,23 +314,6 @@ int keys_load(const struct key_opts *ko, struct keyring **out, char *err, size_t
 	}
 	*out = kr;
 	return 0;
-}
-
-int keys_exit_status(int rc)
-{
-	if (rc == 0)
-		return EXIT_OK;
-	if (rc == -ENOKEY)
-		return EXIT_NO_KEY;
-	if (rc == KEYS_E_USAGE)
-		return EXIT_USAGE;
-	if (rc == KEYS_E_WEAK)
-		return EXIT_WEAK_KEY;
-	if (rc == KEYS_E_NO_SALT)
-		return EXIT_WRONG_KEY;
-	if (rc <= KEYS_E_TPM(10) && rc >= KEYS_E_TPM(19))
-		return -rc - KEYS_TPM_BASE;
-	return store_exit_status(rc);   /* a store's refusal, else EXIT_FAIL */
 }
 
 int keys_new_file_cipher(const char *option, const struct config *cfg)

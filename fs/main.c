@@ -65,11 +65,11 @@ static int cmd_mount(int argc, char **argv)
 		return EXIT_USAGE;
 	if (mo.remount) {
 		char err[1024];
-		int status = remount_run(mo.backing, mo.mountpoint, mo.remount_opts, err, sizeof(err));
+		int rc = remount_run(mo.backing, mo.mountpoint, mo.remount_opts, err, sizeof(err));
 
-		if (status)
+		if (rc < 0)
 			log_err("%s", err);
-		return status;
+		return status_of_error(rc);
 	}
 	if (mo.log_level)
 		log_set_level((enum log_level)log_level_from_name(mo.log_level));

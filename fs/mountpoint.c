@@ -57,7 +57,8 @@ int mountpoint_unmount(const char *mnt, int lazy)
 
 /* A mount point that answers ENOTCONN: the mount of a daemon that died.
  * Cleaned up if it is a jetcryptfs mount of backing -- this very store,
- * which is about to be mounted again -- else left for the operator. */
+ * which is about to be mounted again -- else left for the operator:
+ * JCFS_E_MOUNTPOINT, with the line in err. */
 static int clean_dead_mount(const char *mnt, const char *backing, char *err, size_t errlen)
 {
 	struct mountinfo m;
@@ -67,13 +68,13 @@ static int clean_dead_mount(const char *mnt, const char *backing, char *err, siz
 		snprintf(err, errlen, "%s: mount point is a dead mount (%s%s%s, not answering): unmount it with "
 			 "'fusermount3 -u -z %s' (or umount -l), then mount again", mnt,
 			 rc > 0 ? m.fstype : "unknown", rc > 0 ? " of " : "", rc > 0 ? m.source : "", mnt);
-		return -ENOTCONN;
+		return JCFS_E_MOUNTPOINT;
 	}
 	rc = mountpoint_unmount(mnt, 1);
 	if (rc < 0) {
 		snprintf(err, errlen, "%s: cannot clean up the dead mount of %s there: %s; run 'fusermount3 -u -z "
 			 "%s' as root, then mount again", mnt, backing, strerror(-rc), mnt);
-		return -ENOTCONN;
+		return JCFS_E_MOUNTPOINT;
 	}
 	log_warn("%s: cleaned up the dead mount of %s that a killed daemon left there; mounting again", mnt,
 		 backing);
@@ -132,17 +133,17 @@ int mountpoint_prepare(const char *given, const char *backing, unsigned flags, c
 	/* The daemon would serve its own mount back to itself. */
 	if (!strcmp(backing, "/") || (!strncmp(out, backing, len) && (out[len] == '/' || out[len] == '\0'))) {
 		snprintf(err, errlen, "%s: mount point is the backing directory %s or inside it", out, backing);
-		return -EINVAL;
+		return JCFS_E_USAGE;
 	}
 	if (mountinfo_at(out, &m) > 0) {
 		if (mountinfo_is_jcfs(&m) && !strcmp(m.source, backing)) {
 			snprintf(err, errlen, "%s: %s is already mounted there", out, backing);
-			return -EBUSY;
+			return JCFS_E_BUSY;
 		}
 		if (!nonempty) {
 			snprintf(err, errlen, "%s: mount point already carries a mount (%s of %s) that this one would "
 				 "hide: unmount it first, or mount with -o nonempty", out, m.fstype, m.source);
-			return -EEXIST;
+			return JCFS_E_MOUNTPOINT;
 		}
 	}
 	n = nonempty ? 0 : dir_entries(out, first, sizeof(first));
@@ -154,7 +155,7 @@ int mountpoint_prepare(const char *given, const char *backing, unsigned flags, c
 		snprintf(err, errlen, "%s: mount point is not empty (it holds '%s'%s): what is there would be hidden, "
 			 "and may be plaintext a program wrote while the store was not mounted; move it out, or mount "
 			 "with -o nonempty", out, first, n > 1 ? " and more" : "");
-		return -ENOTEMPTY;
+		return JCFS_E_MOUNTPOINT;
 	}
 	return 0;
 }

@@ -14,18 +14,19 @@
 
 #include <stddef.h>
 
-/* What mountpoint_prepare returns beyond -errno, each with its line in
- * err: a live mount of this very store is there already (-EBUSY); the
- * directory holds entries (-ENOTEMPTY) or carries another mount
- * (-EEXIST), and nonempty was not asked; a dead mount that is not this
- * store's is in the way (-ENOTCONN). */
+#include "jcfs_err.h"
+
 enum { MOUNTPOINT_NONEMPTY = 1 };
 
 /* Checks the mount point given for a mount of backing (a resolved
  * path): out (PATH_MAX bytes) gets it resolved. A dead jetcryptfs mount
  * of backing there is lazily unmounted first, with one line in the log
- * saying so. 0, or one of the codes above or -errno with one line naming
- * the directory and what to do in err. */
+ * saying so. 0, or with one line naming the directory and what to do in
+ * err: JCFS_E_BUSY if a live mount of this very store is there already;
+ * JCFS_E_MOUNTPOINT if the directory holds entries or carries another
+ * mount and MOUNTPOINT_NONEMPTY was not asked, or a dead mount that is not
+ * this store's (or cannot be cleaned up) is in the way; JCFS_E_USAGE if
+ * it is the backing directory or inside it; else -errno. */
 int mountpoint_prepare(const char *given, const char *backing, unsigned flags, char *out,
 		       char *err, size_t errlen);
 

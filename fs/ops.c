@@ -211,24 +211,25 @@ static void log_hidden(struct inode *dir, const char *name, mode_t mode)
 		 S_ISCHR(mode) || S_ISBLK(mode) ? "device node" : S_ISFIFO(mode) ? "FIFO" : "socket");
 }
 
-/* Returns the errno err of a failed open, and says once why it is
- * EMFILE: the daemon holds a descriptor for every inode the kernel keeps,
+/* Returns rc, the -errno of a failed open, and says once why it is
+ * -EMFILE: the daemon holds a descriptor for every inode the kernel keeps,
  * until the kernel forgets it. */
-static int fd_error(int err)
+static int fd_error(int rc)
 {
 	static _Atomic int said;
 	struct rlimit rl;
 
-	if (err != EMFILE || atomic_exchange(&said, 1) || getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return err;
+	if (rc != -EMFILE || atomic_exchange(&said, 1) || getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return rc;
 	log_err("out of file descriptors (limit %llu): the daemon keeps one for every file and directory "
 		"the kernel has looked up; raise its hard limit (LimitNOFILE= in a systemd unit, ulimit -Hn "
 		"before mounting)", (unsigned long long)rl.rlim_cur);
-	return err;
+	return rc;
 }
 
 /* Looks name up in parent; type, if not 0, is the type of a regular
- * backing file just made (a marker), settled before it is first shown. */
+ * backing file just made (a marker), settled before it is first shown.
+ * 0 or -errno. */
 static int do_lookup_type(fuse_ino_t parent, const char *name, struct fuse_entry_param *e, int type)
 {
 	struct inode *dir = ino_ptr(parent), *in;
@@ -238,24 +239,24 @@ static int do_lookup_type(fuse_ino_t parent, const char *name, struct fuse_entry
 	e->attr_timeout = oc.timeout;
 	e->entry_timeout = oc.timeout;
 	if (name_hidden(parent, name))
-		return ENOENT;
+		return -ENOENT;
 	fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return fd_error(errno);
+		return fd_error(-errno);
 	if (fstatat(fd, "", &e->attr, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
-		int err = errno;
+		int rc = -errno;
 
 		close(fd);
-		return err;
+		return rc;
 	}
 	if (node_hidden(e->attr.st_mode)) {
 		close(fd);
 		log_hidden(dir, name, e->attr.st_mode);
-		return ENOENT;
+		return -ENOENT;
 	}
 	in = inode_get(fd, &e->attr);
 	if (!in)
-		return errno;
+		return -errno;
 	if (type)
 		settle_type(in, type);
 	fix_size(in, &e->attr);
@@ -314,14 +315,14 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fuse_entry_param e;
-	int err = do_lookup(parent, name, &e);
+	int rc = do_lookup(parent, name, &e);
 
-	if (err == ENOENT) {
+	if (rc == -ENOENT) {
 		e.ino = 0;      /* negative entry */
 		e.entry_timeout = 0;
 		fuse_reply_entry(req, &e);
-	} else if (err) {
-		fuse_reply_err(req, err);
+	} else if (rc < 0) {
+		fuse_reply_err(req, -rc);
 	} else {
 		fuse_reply_entry(req, &e);
 	}
@@ -383,14 +384,14 @@ static int data_fd_writable(struct inode *in)
 }
 
 /* Truncation by path or by handle, under the inode's lock. A file that
- * is not open is loaded for the occasion. */
+ * is not open is loaded for the occasion. 0 or -errno. */
 static int do_truncate(struct inode *in, off_t size)
 {
 	struct content tmp = { 0 }, *c = &in->c;
 	int fd, rc;
 
 	if (size < 0)
-		return EINVAL;
+		return -EINVAL;
 	(void)wbehind_drain(&in->wb);
 	pthread_rwlock_wrlock(&in->lock);
 	if (in->nopen) {
@@ -414,7 +415,7 @@ static int do_truncate(struct inode *in, off_t size)
 			close(fd);
 	}
 	pthread_rwlock_unlock(&in->lock);
-	return rc < 0 ? -rc : 0;
+	return rc < 0 ? rc : 0;
 }
 
 /* The times a setattr asks for, as utimensat takes them. */
@@ -481,7 +482,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 	struct inode *in = ino_ptr(ino);
 	struct timespec tv[2];
 	char path[64];
-	int err = 0;
+	int rc = 0;
 
 	if (oc.writeback && (valid & FUSE_SET_ATTR_MTIME) &&
 	    !(valid & ~(FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME))) {
@@ -495,24 +496,24 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 	proc_path(in->fd, path, sizeof(path));
 	if (valid & FUSE_SET_ATTR_MODE) {
 		if (chmod(path, attr->st_mode) < 0)
-			err = errno;
+			rc = -errno;
 	}
-	if (!err && (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
+	if (!rc && (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
 		uid_t uid = (valid & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
 		gid_t gid = (valid & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
 
 		if (fchownat(in->fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
-			err = errno;
+			rc = -errno;
 	}
-	if (!err && (valid & FUSE_SET_ATTR_SIZE))
-		err = do_truncate(in, attr->st_size);
-	if (!err && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
+	if (!rc && (valid & FUSE_SET_ATTR_SIZE))
+		rc = do_truncate(in, attr->st_size);
+	if (!rc && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
 		setattr_times(attr, valid, tv);
 		if (utimensat(AT_FDCWD, path, tv, 0) < 0)
-			err = errno;
+			rc = -errno;
 	}
-	if (err) {
-		fuse_reply_err(req, err);
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
 		return;
 	}
 	op_getattr(req, ino, fi);
@@ -603,7 +604,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 {
 	struct inode *dir = ino_ptr(parent);
 	struct fuse_entry_param e;
-	int rc, err, type = 0;
+	int rc, type = 0;
 
 	/* Device nodes would not be shown (node_hidden), nor open (nodev). */
 	if (name_hidden(parent, name) || S_ISCHR(mode) || S_ISBLK(mode)) {
@@ -627,9 +628,9 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		return;
 	}
 	give_to_caller(req, dir->fd, name);
-	err = do_lookup_type(parent, name, &e, type);
-	if (err)
-		fuse_reply_err(req, err);
+	rc = do_lookup_type(parent, name, &e, type);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
 	else
 		fuse_reply_entry(req, &e);
 }
@@ -654,7 +655,7 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const cha
 	struct inode *in = ino_ptr(ino);
 	struct fuse_entry_param e;
 	char path[64];
-	int err;
+	int rc;
 
 	if (name_hidden(parent, name)) {
 		fuse_reply_err(req, EPERM);
@@ -665,9 +666,9 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const cha
 		fuse_reply_err(req, errno);
 		return;
 	}
-	err = do_lookup(parent, name, &e);
-	if (err)
-		fuse_reply_err(req, err);
+	rc = do_lookup(parent, name, &e);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
 	else
 		fuse_reply_entry(req, &e);
 }
@@ -896,7 +897,7 @@ static int space_low(void)
 }
 
 /* Registers an open handle on in: the first opens the shared data
- * descriptor and loads the content state. */
+ * descriptor and loads the content state. 0 or -errno. */
 static int attach_handle(struct inode *in, int flags, struct fuse_file_info *fi)
 {
 	int rc = 0, fd;
@@ -910,7 +911,7 @@ static int attach_handle(struct inode *in, int flags, struct fuse_file_info *fi)
 		if ((fd == -EACCES || fd == -EROFS) && !wants_write(flags))
 			fd = reopen_noatime(in, backing_flags(flags));
 		if (fd < 0) {
-			rc = -fd_error(-fd);
+			rc = fd_error(fd);
 			goto out;
 		}
 		rc = content_load(&in->c, fd);
@@ -953,7 +954,7 @@ static int attach_handle(struct inode *in, int flags, struct fuse_file_info *fi)
 	fi->fh = (uint64_t)flags;
 out:
 	pthread_rwlock_unlock(&in->lock);
-	return -rc;
+	return rc;
 }
 
 /* Drops an open handle of in: the last closes the data descriptor and
@@ -980,10 +981,10 @@ static void detach_handle(struct inode *in)
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	int err = attach_handle(ino_ptr(ino), fi->flags, fi);
+	int rc = attach_handle(ino_ptr(ino), fi->flags, fi);
 
-	if (err)
-		fuse_reply_err(req, err);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
 	else if (fuse_reply_open(req, fi) == -ENOENT)
 		detach_handle(ino_ptr(ino));    /* the request is gone: no release follows */
 }
@@ -992,16 +993,16 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
  * asks only for names it believes absent, so this one is hidden (a device
  * node, a raw FIFO or socket) or came behind the mount's back. Only a
  * regular file is taken as created; a device or FIFO is never opened,
- * which alone could act on the device. 0 or an errno. */
+ * which alone could act on the device. 0 or -errno. */
 static int create_existing(int dirfd, const char *name)
 {
 	struct stat st;
 
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno;
+		return -errno;
 	if (S_ISREG(st.st_mode))
 		return 0;
-	return S_ISLNK(st.st_mode) ? ELOOP : S_ISDIR(st.st_mode) ? EISDIR : EPERM;
+	return S_ISLNK(st.st_mode) ? -ELOOP : S_ISDIR(st.st_mode) ? -EISDIR : -EPERM;
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -1009,32 +1010,33 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 {
 	struct inode *dir = ino_ptr(parent), *in;
 	struct fuse_entry_param e;
-	int fd, err;
+	int fd, rc;
 
 	if (name_hidden(parent, name)) {
 		fuse_reply_err(req, EPERM);
 		return;
 	}
 	fd = openat(dir->fd, name, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, mode);
-	err = fd < 0 ? errno : 0;
-	if (err == EEXIST && !(fi->flags & O_EXCL))
-		err = create_existing(dir->fd, name);
-	if (err) {
-		fuse_reply_err(req, fd_error(err));
+	rc = fd < 0 ? -errno : 0;
+	if (rc == -EEXIST && !(fi->flags & O_EXCL))
+		rc = create_existing(dir->fd, name);
+	if (rc < 0) {
+		fuse_reply_err(req, -fd_error(rc));
 		return;
 	}
 	if (fd >= 0)
 		close(fd);
 	give_to_caller(req, dir->fd, name);
-	err = do_lookup(parent, name, &e);
-	if (!err) {
-		in = ino_ptr(e.ino);
-		err = attach_handle(in, fi->flags, fi);
-		if (err)
-			inode_forget(in, 1);
+	rc = do_lookup(parent, name, &e);
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
 	}
-	if (err) {
-		fuse_reply_err(req, err);
+	in = ino_ptr(e.ino);
+	rc = attach_handle(in, fi->flags, fi);
+	if (rc < 0) {
+		inode_forget(in, 1);
+		fuse_reply_err(req, -rc);
 		return;
 	}
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
@@ -1321,7 +1323,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 	pthread_rwlock_rdlock(&in->lock);
 	size = in->c.size;
 	pthread_rwlock_unlock(&in->lock);
-	fuse_reply_err(req, (uint64_t)(off + len) > size ? do_truncate(in, off + len) : 0);
+	fuse_reply_err(req, (uint64_t)(off + len) > size ? -do_truncate(in, off + len) : 0);
 }
 
 struct dirp {
@@ -1369,12 +1371,12 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (fd < 0 && errno == EPERM)
 		fd = openat(in->fd, ".", flags);
 	if (fd < 0 || !(d->dp = fdopendir(fd))) {
-		int err = errno;
+		int rc = -errno;
 
 		if (fd >= 0)
 			close(fd);
 		free(d);
-		fuse_reply_err(req, fd_error(err));
+		fuse_reply_err(req, -fd_error(rc));
 		return;
 	}
 	d->is_root = in == root;

@@ -16,7 +16,6 @@
 
 #include "mountinfo.h"
 #include "remount.h"
-#include "status.h"
 
 static const struct {
 	const char *set, *clear;
@@ -107,11 +106,12 @@ int remount_run(const char *backing, const char *mountpoint, const char *opts, c
 				 "mount again", mountpoint, mountpoint);
 		else
 			snprintf(err, errlen, "%s: %s", mountpoint, strerror(e));
-		return e == ENOTCONN ? EXIT_MOUNTPOINT : EXIT_FAIL;
+		return e == ENOTCONN ? JCFS_E_MOUNTPOINT : -e;
 	}
 	if (!realpath(backing, back)) {
-		snprintf(err, errlen, "%s: backing directory: %s", backing, strerror(errno));
-		return EXIT_FAIL;
+		rc = -errno;
+		snprintf(err, errlen, "%s: backing directory: %s", backing, strerror(-rc));
+		return rc;
 	}
 	rc = mountinfo_at(mnt, &m);
 	if (rc <= 0 || !mountinfo_is_jcfs(&m) || strcmp(m.source, back)) {
@@ -126,21 +126,21 @@ int remount_run(const char *backing, const char *mountpoint, const char *opts, c
 		else
 			snprintf(err, errlen, "%s: a jetcryptfs mount of %s, not of %s: name its own backing directory",
 				 mnt, m.source, back);
-		return rc < 0 ? EXIT_FAIL : EXIT_MOUNTPOINT;
+		return rc < 0 ? rc : JCFS_E_MOUNTPOINT;
 	}
 	ms = ms_flags(sv.f_flag);
 	if (apply_opts(mnt, opts, &ms, err, errlen) < 0)
-		return EXIT_USAGE;
+		return JCFS_E_USAGE;
 	if (mount(m.source, mnt, NULL, MS_REMOUNT | ms, NULL) == 0)
-		return EXIT_OK;
-	rc = errno;
-	if (rc == EPERM)
+		return 0;
+	rc = -errno;
+	if (rc == -EPERM)
 		snprintf(err, errlen, "%s: remounting needs root (CAP_SYS_ADMIN): unmount it (fusermount3 -u %s), "
 			 "then mount it again%s", mnt, mnt, (ms & MS_RDONLY) ? " with -o ro" : "");
-	else if (rc == EBUSY && (ms & MS_RDONLY))
+	else if (rc == -EBUSY && (ms & MS_RDONLY))
 		snprintf(err, errlen, "%s: busy: a file on it is open for writing, which a read-only remount does "
 			 "not allow; close it, or unmount and mount with -o ro", mnt);
 	else
-		snprintf(err, errlen, "%s: remount failed: %s", mnt, strerror(rc));
-	return EXIT_FAIL;
+		snprintf(err, errlen, "%s: remount failed: %s", mnt, strerror(-rc));
+	return rc;
 }

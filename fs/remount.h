@@ -13,10 +13,15 @@
 
 #include <stddef.h>
 
+#include "jcfs_err.h"
+
 /* Remounts mountpoint, a live jetcryptfs mount of backing, with the
  * flags opts (the -o options, comma-separated) ask for on top of those it
  * has; the other options in opts are the mount's own and are ignored. 0,
- * or an exit status (status.h) with a one-line message in err. */
+ * or with a one-line message in err: JCFS_E_MOUNTPOINT if mountpoint is
+ * a dead mount or no live jetcryptfs mount of backing, JCFS_E_USAGE for
+ * an option a remount cannot apply (one that would change how access
+ * times are kept), else -errno. */
 int remount_run(const char *backing, const char *mountpoint, const char *opts, char *err, size_t errlen);
 
 #endif

@@ -27,7 +27,6 @@
 #include "log.h"
 #include "mountinfo.h"
 #include "node.h"
-#include "status.h"
 #include "store.h"
 #include "xattrval.h"
 
@@ -396,7 +395,7 @@ static int desc_read_failed(int rc, char *what, size_t whatlen)
 		return rc;
 	if (rc == -EINVAL) {
 		snprintf(what, whatlen, "store descriptor is not a regular file");
-		return STORE_E_BAD_DESC;
+		return JCFS_E_BAD_DESC;
 	}
 	snprintf(what, whatlen, "cannot read store descriptor: %s", strerror(-rc));
 	return rc;
@@ -415,14 +414,14 @@ int store_load_desc(int dirfd, const struct keyring *kr, struct desc *d, const s
 		return desc_read_failed(rc, what, whatlen);
 	if (desc_parse(buf, len, d) < 0) {
 		snprintf(what, whatlen, "malformed store descriptor");
-		return STORE_E_BAD_DESC;
+		return JCFS_E_BAD_DESC;
 	}
 	*key = keyring_find(kr, d->key_id);
 	if (!*key)
-		return STORE_E_WRONG_KEY;
+		return JCFS_E_WRONG_KEY;
 	if (desc_verify(buf, len, (*key)->master) < 0) {
 		snprintf(what, whatlen, "store descriptor fails authentication (modified without the key)");
-		return STORE_E_BAD_DESC;
+		return JCFS_E_BAD_DESC;
 	}
 	return 0;
 }
@@ -457,11 +456,11 @@ int store_key_mismatch(int dirfd, const char *backing, const struct keyring *kr,
 		snprintf(err, errlen, "%s/%s: store descriptor names key id %s, but every encrypted file (%lu) "
 			 "is under the given key (id %s): the descriptor is damaged or was replaced", backing,
 			 DESC_NAME, want, sv.ours, have);
-		return STORE_E_BAD_DESC;
+		return JCFS_E_BAD_DESC;
 	}
 	snprintf(err, errlen, "%s: key does not match this store (store key id %s, given key id %s)", backing,
 		 want, have);
-	return STORE_E_WRONG_KEY;
+	return JCFS_E_WRONG_KEY;
 }
 
 int store_check_retired(const char *backing, const struct keyring *kr, const struct desc *d,
@@ -474,7 +473,7 @@ int store_check_retired(const char *backing, const struct keyring *kr, const str
 			continue;
 		kdf_key_id_hex(d->retired[i], hex);
 		snprintf(err, errlen, STORE_RETIRED_FMT, backing, hex);
-		return STORE_E_WRONG_KEY;
+		return JCFS_E_WRONG_KEY;
 	}
 	return 0;
 }
@@ -536,14 +535,14 @@ static int store_lock(const char *backing, struct store *st, char *err, size_t e
 	for (waited = 0;; waited += 20) {
 		if (flock(st->dir_fd, LOCK_EX | LOCK_NB) == 0)
 			return 0;
-		rc = errno == EWOULDBLOCK ? STORE_E_BUSY : -errno;
-		if (rc != STORE_E_BUSY || mountinfo_of_store(backing, &m) > 0 || waited >= STORE_LOCK_WAIT_MS)
+		rc = errno == EWOULDBLOCK ? JCFS_E_BUSY : -errno;
+		if (rc != JCFS_E_BUSY || mountinfo_of_store(backing, &m) > 0 || waited >= STORE_LOCK_WAIT_MS)
 			break;
 		if (waited == 1000 && (pid = lock_holder(st->dir_fd, comm, sizeof(comm))))
 			log_info("%s: waiting for process %d (%s) to release the store", backing, (int)pid, comm);
 		usleep(20 * 1000);
 	}
-	if (rc != STORE_E_BUSY)
+	if (rc != JCFS_E_BUSY)
 		snprintf(err, errlen, "%s: cannot lock the store: %s", backing, strerror(-rc));
 	else if (mountinfo_of_store(backing, &m) > 0)
 		snprintf(err, errlen, "%s: already mounted on %s", backing, m.target);
@@ -570,12 +569,12 @@ static int plaintext_refusal(const char *backing, const struct survey *sv, unsig
 			 "strict was asked: a store still to be adopted needs a run without strict (mount --adopt, "
 			 "or encrypt); if it was strict, they were put there", backing, sv->plaintext,
 			 sv->plaintext_file);
-		return STORE_E_NOT_STRICT;
+		return JCFS_E_NOT_STRICT;
 	}
 	if (!(flags & STORE_ADOPT)) {
 		snprintf(err, errlen, "%s: not empty and not a jetcryptfs store (%lu plaintext files); "
 			 "mount with --adopt (or adopt: true) to encrypt new data beside them", backing, sv->plaintext);
-		return STORE_E_NEED_ADOPT;
+		return JCFS_E_NEED_ADOPT;
 	}
 	return 0;
 }
@@ -598,7 +597,7 @@ int store_open(const char *backing, const struct keyring *kr, unsigned flags, st
 	kdf_key_id_hex(kr->keys[0].id, have);
 
 	rc = store_load_desc(st->dir_fd, kr, &d, &k, what, sizeof(what));
-	if (rc == STORE_E_WRONG_KEY) {
+	if (rc == JCFS_E_WRONG_KEY) {
 		rc = store_key_mismatch(st->dir_fd, backing, kr, &d, err, errlen);
 		goto fail;
 	}
@@ -619,7 +618,7 @@ int store_open(const char *backing, const struct keyring *kr, unsigned flags, st
 				 "encrypt had made it strict, this is an old copy of its descriptor put back -- do not "
 				 "adopt, run jetcryptfs fsck", backing, DESC_NAME,
 				 strict ? "strict was asked" : "--adopt was not given");
-			rc = STORE_E_NOT_STRICT;
+			rc = JCFS_E_NOT_STRICT;
 			goto fail;
 		}
 		store_take_retired(st, &d);
@@ -668,7 +667,7 @@ int store_open(const char *backing, const struct keyring *kr, unsigned flags, st
 		kdf_key_id_hex(sv.foreign_id, want);
 		snprintf(err, errlen, "%s: key does not match this store (store key id %s, from the header of %s; "
 			 "given key id %s)", backing, want, sv.foreign_file, have);
-		rc = STORE_E_WRONG_KEY;
+		rc = JCFS_E_WRONG_KEY;
 		goto fail;
 	}
 	if (sv.foreign) {
@@ -679,7 +678,7 @@ int store_open(const char *backing, const struct keyring *kr, unsigned flags, st
 		snprintf(err, errlen, "%s: %s%s is under key id %s, not a given key (%lu such files): add that key "
 			 "as prev_key, or run jetcryptfs rekey with it; if no key was rotated, its header is "
 			 "damaged", backing, sv.foreign_file[0] ? "" : "a file", sv.foreign_file, want, sv.foreign);
-		rc = STORE_E_WRONG_KEY;
+		rc = JCFS_E_WRONG_KEY;
 		goto fail;
 	}
 	rc = plaintext_refusal(backing, &sv, flags, err, errlen);
@@ -861,16 +860,4 @@ void store_close(struct store *st)
 	if (st->dir_fd >= 0)
 		close(st->dir_fd);
 	st->dir_fd = -1;
-}
-
-int store_exit_status(int rc)
-{
-	switch (rc) {
-	case STORE_E_WRONG_KEY: return EXIT_WRONG_KEY;
-	case STORE_E_NEED_ADOPT: return EXIT_NEED_ADOPT;
-	case STORE_E_BAD_DESC: return EXIT_BAD_STORE;
-	case STORE_E_BUSY: return EXIT_BUSY;
-	case STORE_E_NOT_STRICT: return EXIT_NOT_STRICT;
-	default: return EXIT_FAIL;
-	}
 }

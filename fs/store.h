@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "desc.h"
+#include "jcfs_err.h"
 #include "keyring.h"
 
 struct store {
@@ -24,20 +25,9 @@ struct store {
 	int created;                    /* this open made an empty directory a store */
 };
 
-/* Error codes store_open returns, beyond plain -errno. WRONG_KEY also
- * when a retired key that files are still under is not given. Outside
- * the errno range (as keys.h's TPM codes), so that an I/O error is never
- * taken for one of them: ext4, for one, reports a bad metadata checksum
- * as EBADMSG. Only for comparing; err holds the message. */
-#define STORE_E_BASE        8192
-#define STORE_E_WRONG_KEY   (-(STORE_E_BASE + 1))  /* key id differs from the store's */
-#define STORE_E_NEED_ADOPT  (-(STORE_E_BASE + 2))  /* plaintext files and no descriptor */
-#define STORE_E_BUSY        (-(STORE_E_BASE + 3))  /* another process holds the store */
 /* How long store_open waits for a lock held while the store is not
  * mounted (a daemon finishing after its unmount, a tool). */
 #define STORE_LOCK_WAIT_MS  10000
-#define STORE_E_BAD_DESC    (-(STORE_E_BASE + 4))  /* descriptor malformed or forged */
-#define STORE_E_NOT_STRICT  (-(STORE_E_BASE + 5))  /* plaintext allowed, strict asked */
 /* The one line for a retired key that is not given: backing dir, key id. */
 #define STORE_RETIRED_FMT "%s: files under key id %s remain (rotated out, not yet rekeyed): " \
 	"add it as prev_key, or run jetcryptfs rekey with it"
@@ -46,23 +36,22 @@ struct store {
  * with the keyring: creates it for a new store, re-creates it when lost
  * (from the key ids found in file headers), moves it to the current key
  * after a rotation, recording the old key as retired. A retired key that
- * is not on kr is refused (STORE_E_WRONG_KEY): some files would not read.
+ * is not on kr is refused (JCFS_E_WRONG_KEY): some files would not read.
  * Plaintext files are let in only when asked: STORE_ADOPT makes a store
- * of a directory of plaintext files (else STORE_E_NEED_ADOPT) and opens
+ * of a directory of plaintext files (else JCFS_E_NEED_ADOPT) and opens
  * a store whose descriptor allows them; STORE_PLAINTEXT_OK only opens
  * such a store (encrypt and rekey, which serve nothing). Without either,
  * a store that allows plaintext -- one being adopted, or an old
  * descriptor put back, which is why the operator must say so each time
- * -- is STORE_E_NOT_STRICT, never served in silence. STORE_STRICT
- * refuses plaintext even with the others (STORE_E_NOT_STRICT).
- * On error returns one of the codes above or -errno, with one line in err. */
+ * -- is JCFS_E_NOT_STRICT, never served in silence. STORE_STRICT
+ * refuses plaintext even with the others (JCFS_E_NOT_STRICT).
+ * Another process holding the lock is JCFS_E_BUSY, a descriptor that is
+ * no regular file, malformed or forged JCFS_E_BAD_DESC, a key that does
+ * not match JCFS_E_WRONG_KEY (jcfs_err.h). On error returns one of these
+ * codes or -errno, with one line in err. */
 enum { STORE_ADOPT = 1, STORE_STRICT = 2, STORE_PLAINTEXT_OK = 4 };
 int store_open(const char *backing, const struct keyring *kr, unsigned flags, struct store *st,
 	       char *err, size_t errlen);
-/* The process exit status (status.h) for an error of store_open:
- * EXIT_WRONG_KEY, EXIT_NEED_ADOPT, EXIT_BAD_STORE, EXIT_BUSY,
- * EXIT_NOT_STRICT, else EXIT_FAIL. */
-int store_exit_status(int rc);
 /* Takes back what store_open did to an empty directory (st->created):
  * its descriptor is removed if the directory still holds nothing else
  * (but a lost+found, as store_open counts it),
@@ -110,28 +99,28 @@ int store_read_desc(int dirfd, char *buf, size_t *len);
 /* Reads the descriptor of the store whose backing root is dirfd and
  * authenticates it under the key of kr it names, without checking its
  * retired ids (store_check_retired): 0 with *d filled and *key that key;
- * -ENOENT if there is none; STORE_E_WRONG_KEY if it names no key of kr
- * (*d filled, for store_key_mismatch); STORE_E_BAD_DESC if it is no
+ * -ENOENT if there is none; JCFS_E_WRONG_KEY if it names no key of kr
+ * (*d filled, for store_key_mismatch); JCFS_E_BAD_DESC if it is no
  * regular file, malformed, or -- *key set -- fails authentication; -errno
  * if it cannot be read. For the last two, what says what is wrong, in
  * words that follow the descriptor's path. */
 int store_load_desc(int dirfd, const struct keyring *kr, struct desc *d, const struct keyring_key **key,
 		    char *what, size_t whatlen);
-/* 0 if every key id d lists as retired is on kr, else STORE_E_WRONG_KEY
+/* 0 if every key id d lists as retired is on kr, else JCFS_E_WRONG_KEY
  * with the line naming the first missing one in err. */
 int store_check_retired(const char *backing, const struct keyring *kr, const struct desc *d,
 			char *err, size_t errlen);
 /* Read-only: whether the store whose backing root is dirfd lets
  * plaintext files be read. 1 if its descriptor says so and verifies under
  * a key of kr; 0 if it refuses them; -ENOENT if dirfd holds no
- * descriptor, STORE_E_WRONG_KEY if it is under no key of kr,
- * STORE_E_BAD_DESC if it is malformed, forged or no regular file, else
+ * descriptor, JCFS_E_WRONG_KEY if it is under no key of kr,
+ * JCFS_E_BAD_DESC if it is malformed, forged or no regular file, else
  * -errno. */
 int store_plaintext_allowed(int dirfd, const struct keyring *kr);
 /* For a descriptor d (of the store at dirfd) whose key id is on no key of
- * kr: says in err whether the key is wrong (STORE_E_WRONG_KEY) or, since
+ * kr: says in err whether the key is wrong (JCFS_E_WRONG_KEY) or, since
  * every encrypted file is under a given key, the descriptor is
- * (STORE_E_BAD_DESC), and returns which. */
+ * (JCFS_E_BAD_DESC), and returns which. */
 int store_key_mismatch(int dirfd, const char *backing, const struct keyring *kr, const struct desc *d,
 		       char *err, size_t errlen);
 /* What a store says about its keys before any key is known, for

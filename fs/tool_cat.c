@@ -106,7 +106,7 @@ static int store_search_start(const char *path, int storefd)
  * only the backing root's is one (the mount hides it, and only it), while
  * a file of that name further down can be put there by anyone who writes
  * through the mount. Takes fd (may be -1). 1 if allowed; else 0 with why
- * (whylen bytes) said, or EXIT_WRONG_KEY when the descriptor is under
+ * (whylen bytes) said, or JCFS_E_WRONG_KEY when the descriptor is under
  * another key. */
 static int plaintext_allowed_at(int fd, const struct keyring *kr, char *why, size_t whylen)
 {
@@ -135,13 +135,13 @@ static int plaintext_allowed_at(int fd, const struct keyring *kr, char *why, siz
 	case -ENOENT:
 		snprintf(why, whylen, "not inside a store (no store descriptor in any directory above it)");
 		return 0;
-	case STORE_E_WRONG_KEY:
+	case JCFS_E_WRONG_KEY:
 		snprintf(why, whylen, "its store descriptor is under another key: key does not match this store");
-		return EXIT_WRONG_KEY;
+		return JCFS_E_WRONG_KEY;
 	case 0:
 		snprintf(why, whylen, "its store does not allow plaintext files");
 		return 0;
-	case STORE_E_BAD_DESC:
+	case JCFS_E_BAD_DESC:
 		snprintf(why, whylen, "its store descriptor is damaged or forged");
 		return 0;
 	default:
@@ -311,8 +311,8 @@ int tools_cat(int argc, char **argv)
 		}
 		if (rc != 1) {
 			log_err("%s: not encrypted (no jetcryptfs header), and %s", path, why);
-			if (rc == EXIT_WRONG_KEY)
-				status = EXIT_WRONG_KEY;
+			if (rc < 0)
+				status = status_of_error(rc);
 			goto out;
 		}
 		status = cat_plain(path, fd, buf);

@@ -154,7 +154,7 @@ static int tool_keys_load(const struct tool_opts *o, const char *store, struct t
 	secrets_env_scrub(env, o->key_env, &k->cfg);
 	if (rc < 0) {
 		log_err("%s", err);
-		return keys_exit_status(rc);
+		return status_of_error(rc);
 	}
 	return 0;
 }

@@ -703,8 +703,8 @@ static int convert(int argc, char **argv, int rekey)
 	rc = store_open(backing, k.kr, (adopt ? STORE_ADOPT : 0) | STORE_PLAINTEXT_OK | (k.strict ? STORE_STRICT : 0),
 			&st, err, sizeof(err));
 	if (rc < 0) {
-		status = store_exit_status(rc);
-		log_err("%s%s", err, rc == STORE_E_BUSY ? "; unmount it first" : "");
+		status = status_of_error(rc);
+		log_err("%s%s", err, rc == JCFS_E_BUSY ? "; unmount it first" : "");
 		goto out;
 	}
 	cv.rootfd = st.dir_fd;

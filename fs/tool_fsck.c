@@ -408,8 +408,8 @@ static void check_nodes(struct fsck *f, const struct tool_tree *t)
 	}
 }
 
-/* The descriptor: 0 fine or missing, 1 damaged/forged, or EXIT_WRONG_KEY
- * after printing why. Sets *state and f->strict. */
+/* The descriptor: 0 fine or missing, 1 damaged/forged, or
+ * JCFS_E_WRONG_KEY after printing why. Sets *state and f->strict. */
 static int check_desc(struct fsck *f, const char **state, struct desc *d)
 {
 	char what[128], want[2 * FMT_KEY_ID_SIZE + 1], err[1024];
@@ -420,10 +420,10 @@ static int check_desc(struct fsck *f, const char **state, struct desc *d)
 		*state = "missing";
 		return 0;
 	}
-	if (rc == STORE_E_WRONG_KEY) {
-		if (store_key_mismatch(f->rootfd, f->backing, f->kr, d, err, sizeof(err)) == STORE_E_WRONG_KEY) {
+	if (rc == JCFS_E_WRONG_KEY) {
+		if (store_key_mismatch(f->rootfd, f->backing, f->kr, d, err, sizeof(err)) == JCFS_E_WRONG_KEY) {
 			log_err("%s", err);
-			return EXIT_WRONG_KEY;
+			return JCFS_E_WRONG_KEY;
 		}
 		/* Every file is under the given key: check them, and count
 		 * the descriptor as the problem it is. */
@@ -436,14 +436,15 @@ static int check_desc(struct fsck *f, const char **state, struct desc *d)
 	}
 	if (rc < 0) {
 		/* Its policy can be neither read nor trusted. */
-		*state = rc != STORE_E_BAD_DESC ? "unreadable" : k ? "forged" : "malformed";
+		*state = rc != JCFS_E_BAD_DESC ? "unreadable" : k ? "forged" : "malformed";
 		f->strict = 1;
 		problem(f, DESC_NAME, -1, "%s", what);
 		return 1;
 	}
-	if (store_check_retired(f->backing, f->kr, d, err, sizeof(err)) < 0) {
+	rc = store_check_retired(f->backing, f->kr, d, err, sizeof(err));
+	if (rc < 0) {
 		log_err("%s", err);
-		return EXIT_WRONG_KEY;
+		return rc;
 	}
 	*state = "ok";
 	f->strict = !d->plaintext_allowed;
@@ -583,8 +584,8 @@ int tools_fsck(int argc, char **argv)
 		xattr_setup(&xctx);
 	}
 	desc_bad = check_desc(&f, &dstate, &d);
-	if (desc_bad == EXIT_WRONG_KEY) {
-		status = EXIT_WRONG_KEY;
+	if (desc_bad < 0) {
+		status = status_of_error(desc_bad);
 		goto out;
 	}
 	if (k.strict) {

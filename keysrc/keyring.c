@@ -335,7 +335,7 @@ static int keyring_add_env(struct keyring *kr, const char *name, char *err, size
 
 	if (!v || !*v) {
 		snprintf(err, errlen, "no key given: $%s is not set or empty", name);
-		return -ENOKEY;
+		return JCFS_E_NO_KEY;
 	}
 	rc = keyring_add_secret(kr, (const uint8_t *)v, strlen(v));
 	/* getenv's string is the environ entry itself: wipe it in place. */
@@ -375,7 +375,7 @@ int keyring_load(const char *key_env, const struct config *cfg, struct keyring *
 	} else {
 		snprintf(err, errlen, "no key given: set $%s, use --key-env NAME, or put key or tpm {} in the config's jetstream block",
 			 KEYRING_DEFAULT_ENV);
-		rc = -ENOKEY;
+		rc = JCFS_E_NO_KEY;
 	}
 	/* Whatever the source, the default variable never stays behind. */
 	if (getenv(KEYRING_DEFAULT_ENV)) {

@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "format.h"
+#include "jcfs_err.h"
 #include "kdf.h"
 
 #define KEYRING_MAX 4
@@ -112,8 +113,8 @@ const char *keyring_secret_weakness(const uint8_t *secret, size_t len);
 
 /* Applies the precedence above and adds prev_key from cfg (may be NULL).
  * key_env is the --key-env name or NULL. Removes $JS_KEY and $key_env from
- * the environment once read. Returns 0, -ENOKEY with a message in err when
- * no key is given, or another -errno. A TPM block in cfg is not handled
+ * the environment once read. Returns 0, JCFS_E_NO_KEY with a message in
+ * err when no key is given, or another -errno. A TPM block in cfg is not handled
  * here: *src is set to KEYRING_SRC_TPM and the ring is left for the caller
  * to fill (it alone knows whether a new key may be created). */
 int keyring_load(const char *key_env, const struct config *cfg, struct keyring **kr,

@@ -62,10 +62,11 @@ struct tpm_conn {
 	size_t errlen;
 };
 
-static int tpm_fail(struct tpm_conn *c, int status, const char *fmt, ...)
+/* Says in c->err what failed; returns code (JCFS_E_TPM_*). */
+static int tpm_fail(struct tpm_conn *c, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-static int tpm_fail(struct tpm_conn *c, int status, const char *fmt, ...)
+static int tpm_fail(struct tpm_conn *c, int code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -74,7 +75,7 @@ static int tpm_fail(struct tpm_conn *c, int status, const char *fmt, ...)
 		vsnprintf(c->err, c->errlen, fmt, ap);
 		va_end(ap);
 	}
-	return -status;
+	return code;
 }
 
 /* The TPM's own response code without the handle/session/parameter number,
@@ -99,28 +100,28 @@ static int tpm_fail_rc(struct tpm_conn *c, const char *step, TSS2_RC rc)
 	const char *file = c->cfg->keys_file;
 
 	if ((rc & TSS2_RC_LAYER_MASK) == TSS2_TCTI_RC_LAYER)
-		return tpm_fail(c, TPM_E_UNREACHABLE,
+		return tpm_fail(c, JCFS_E_TPM_UNREACHABLE,
 				"TPM not reachable at %s: %s: TCTI error 0x%x",
 				c->tcti_conf, step, rc);
 	if (base == TPM2_RC_LOCKOUT)
-		return tpm_fail(c, TPM_E_LOCKOUT,
+		return tpm_fail(c, JCFS_E_TPM_LOCKOUT,
 				"%s: TPM is in dictionary-attack lockout; wait and retry",
 				file);
 	if (base == TPM2_RC_INITIALIZE)
-		return tpm_fail(c, TPM_E_OTHER,
+		return tpm_fail(c, JCFS_E_TPM_OTHER,
 				"TPM at %s is not started up (TPM2_Startup not run)",
 				c->tcti_conf);
 	if (base == TPM2_RC_OBJECT_MEMORY)
-		return tpm_fail(c, TPM_E_OTHER,
+		return tpm_fail(c, JCFS_E_TPM_OTHER,
 				"TPM at %s: out of object memory (objects leaked by "
 				"another client? use a resource manager: device:/dev/tpmrm0)",
 				c->tcti_conf);
 	if (base == TPM2_RC_BAD_AUTH || base == TPM2_RC_AUTH_FAIL)
-		return tpm_fail(c, TPM_E_OTHER,
+		return tpm_fail(c, JCFS_E_TPM_OTHER,
 				"%s: %s: TPM authorization failed (rc 0x%x); "
 				"does the owner hierarchy have a password?",
 				file, step, rc);
-	return tpm_fail(c, TPM_E_OTHER, "%s: %s failed: TPM error 0x%x", file,
+	return tpm_fail(c, JCFS_E_TPM_OTHER, "%s: %s failed: TPM error 0x%x", file,
 			step, rc);
 }
 
@@ -190,14 +191,14 @@ static int tpm_open(struct tpm_conn *c, const struct config_tpm *cfg,
 	rc = Tss2_TctiLdr_Initialize(c->tcti_conf, &c->tcti);
 	if (rc != TSS2_RC_SUCCESS) {
 		c->tcti = NULL;
-		return tpm_fail(c, TPM_E_UNREACHABLE,
+		return tpm_fail(c, JCFS_E_TPM_UNREACHABLE,
 				"TPM not reachable at %s: cannot open the TCTI (error 0x%x)",
 				c->tcti_conf, rc);
 	}
 	rc = Esys_Initialize(&c->esys, c->tcti, NULL);
 	if (rc != TSS2_RC_SUCCESS) {
 		c->esys = NULL;
-		return tpm_fail(c, TPM_E_UNREACHABLE,
+		return tpm_fail(c, JCFS_E_TPM_UNREACHABLE,
 				"TPM not reachable at %s: ESAPI initialization failed (error 0x%x)",
 				c->tcti_conf, rc);
 	}
@@ -225,7 +226,7 @@ static int tpm_check_bank(struct tpm_conn *c, int pcr)
 	}
 	Esys_Free(cap);
 	if (!found)
-		return tpm_fail(c, TPM_E_OTHER,
+		return tpm_fail(c, JCFS_E_TPM_OTHER,
 				"TPM at %s: PCR %d of the sha256 bank is not allocated; "
 				"a PCR policy on it would bind to nothing (tpm2_pcrallocate)",
 				c->tcti_conf, pcr);
@@ -383,7 +384,7 @@ static int tpm_unseal(struct tpm_conn *c, const struct keysfile *kf,
 		/* The SRK Name matched, so a blob the TPM rejects is damaged. */
 		if ((rc & TSS2_RC_LAYER_MASK) == TSS2_TPM_RC_LAYER &&
 		    (rc & TPM2_RC_FMT1) && (rc & TPM2_RC_P))
-			return tpm_fail(c, TPM_E_CORRUPT,
+			return tpm_fail(c, JCFS_E_TPM_CORRUPT,
 					"%s: keys file is corrupt (the TPM rejects the sealed "
 					"blobs: error 0x%x)", file, rc);
 		return tpm_fail_rc(c, "Load", rc);
@@ -413,11 +414,11 @@ static int tpm_unseal(struct tpm_conn *c, const struct keysfile *kf,
 	if (rc != TSS2_RC_SUCCESS) {
 		base = tpm_base_rc(rc);
 		if (base == TPM2_RC_AUTH_FAIL || base == TPM2_RC_BAD_AUTH)
-			return tpm_fail(c, TPM_E_PASSWORD,
+			return tpm_fail(c, JCFS_E_TPM_PASSWORD,
 					"%s: wrong encryption_password (TPM auth check failed)",
 					file);
 		if (base == TPM2_RC_POLICY_FAIL || base == TPM2_RC_PCR_CHANGED)
-			return tpm_fail(c, TPM_E_PCR,
+			return tpm_fail(c, JCFS_E_TPM_PCR,
 					"%s: PCR %d changed since the key was sealed",
 					file, kf->pcr);
 		return tpm_fail_rc(c, "Unseal", rc);
@@ -425,7 +426,7 @@ static int tpm_unseal(struct tpm_conn *c, const struct keysfile *kf,
 	if (out->size != TPM_KEY_LEN) {
 		sodium_memzero(out, sizeof(*out));
 		Esys_Free(out);
-		return tpm_fail(c, TPM_E_KEYCHECK,
+		return tpm_fail(c, JCFS_E_TPM_KEYCHECK,
 				"%s: the TPM unsealed a key of the wrong size", file);
 	}
 	memcpy(key, out->buffer, TPM_KEY_LEN);
@@ -525,10 +526,10 @@ static int kf_corrupt(struct tpm_conn *c, const struct lines *l, int how,
 		      const char *name)
 {
 	if (how == -1)
-		return tpm_fail(c, TPM_E_CORRUPT,
+		return tpm_fail(c, JCFS_E_TPM_CORRUPT,
 				"%s: keys file is truncated (line %d, \"%s\", missing)",
 				c->cfg->keys_file, l->no, name);
-	return tpm_fail(c, TPM_E_CORRUPT,
+	return tpm_fail(c, JCFS_E_TPM_CORRUPT,
 			"%s: keys file is corrupt (line %d: bad \"%s\" line)",
 			c->cfg->keys_file, l->no, name);
 }
@@ -552,21 +553,21 @@ static int kf_parse(struct tpm_conn *c, const char *buf, size_t len,
 	nl = memchr(buf, '\n', len);
 	if (len < sizeof(TPM_FILE_MAGIC) - 1 ||
 	    memcmp(buf, TPM_FILE_MAGIC, sizeof(TPM_FILE_MAGIC) - 1))
-		return tpm_fail(c, TPM_E_CORRUPT, len == 0 ?
+		return tpm_fail(c, JCFS_E_TPM_CORRUPT, len == 0 ?
 				"%s: keys file is empty" :
 				"%s: not a jetcryptfs TPM keys file", file);
 	if (!nl)
-		return tpm_fail(c, TPM_E_CORRUPT, "%s: keys file is truncated (line 1)",
+		return tpm_fail(c, JCFS_E_TPM_CORRUPT, "%s: keys file is truncated (line 1)",
 				file);
 	ver = 0;
 	digits = buf + sizeof(TPM_FILE_MAGIC) - 1;
 	for (q = digits; q < nl && *q >= '0' && *q <= '9' && q - digits < 6; q++)
 		ver = ver * 10 + (*q - '0');
 	if (q != nl || q == digits || *digits == '0')
-		return tpm_fail(c, TPM_E_CORRUPT,
+		return tpm_fail(c, JCFS_E_TPM_CORRUPT,
 				"%s: keys file is corrupt (line 1: bad version)", file);
 	if (ver != TPM_FILE_VERSION)
-		return tpm_fail(c, TPM_E_CORRUPT,
+		return tpm_fail(c, JCFS_E_TPM_CORRUPT,
 				"%s: keys file version %d is not supported (this build reads version %d)",
 				file, ver, TPM_FILE_VERSION);
 	l.p = nl + 1;
@@ -635,11 +636,11 @@ static int kf_parse(struct tpm_conn *c, const char *buf, size_t len,
 	if (unhex(l.val, l.vlen, want, sizeof(want), &n) || n != sizeof(want))
 		return kf_corrupt(c, &l, -2, "sum");
 	if (l.p != l.end)
-		return tpm_fail(c, TPM_E_CORRUPT,
+		return tpm_fail(c, JCFS_E_TPM_CORRUPT,
 				"%s: keys file is corrupt (data after line %d)", file, l.no);
 	crypto_hash_sha256(sum, (const unsigned char *)buf, sumlen);
 	if (memcmp(sum, want, sizeof(sum)))
-		return tpm_fail(c, TPM_E_CORRUPT,
+		return tpm_fail(c, JCFS_E_TPM_CORRUPT,
 				"%s: keys file is corrupt (checksum mismatch)", file);
 	return 0;
 }
@@ -701,24 +702,24 @@ static int kf_write(struct tpm_conn *c, const char *text, size_t len)
 	int fd = -1, dfd, ret;
 
 	if (!tmp)
-		return tpm_fail(c, TPM_E_OTHER, "%s: out of memory", path);
+		return tpm_fail(c, JCFS_E_TPM_OTHER, "%s: out of memory", path);
 	memcpy(tmp, path, plen);
 	memcpy(tmp + plen, ".tmp.XXXXXX", 12);
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
-		ret = tpm_fail(c, TPM_E_FILE, "%s: cannot create: %s", path,
+		ret = tpm_fail(c, JCFS_E_TPM_FILE, "%s: cannot create: %s", path,
 			       strerror(errno));
 		free(tmp);
 		return ret;
 	}
 	if (fchmod(fd, 0600) || (ret = write_all(fd, text, len)) || fsync(fd)) {
-		ret = tpm_fail(c, TPM_E_FILE, "%s: cannot write %s: %s", path, tmp,
+		ret = tpm_fail(c, JCFS_E_TPM_FILE, "%s: cannot write %s: %s", path, tmp,
 			       strerror(errno));
 		goto fail;
 	}
 	if (close(fd)) {
 		fd = -1;
-		ret = tpm_fail(c, TPM_E_FILE, "%s: cannot write %s: %s", path, tmp,
+		ret = tpm_fail(c, JCFS_E_TPM_FILE, "%s: cannot write %s: %s", path, tmp,
 			       strerror(errno));
 		goto fail;
 	}
@@ -726,7 +727,7 @@ static int kf_write(struct tpm_conn *c, const char *text, size_t len)
 	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE)) {
 		/* Filesystems without RENAME_NOREPLACE: link() never replaces. */
 		if ((errno != EINVAL && errno != ENOSYS) || link(tmp, path)) {
-			ret = tpm_fail(c, TPM_E_FILE, errno == EEXIST ?
+			ret = tpm_fail(c, JCFS_E_TPM_FILE, errno == EEXIST ?
 				       "%s: keys file already exists; refusing to overwrite it" :
 				       "%s: cannot create: %s", path, strerror(errno));
 			goto fail;
@@ -747,7 +748,7 @@ static int kf_write(struct tpm_conn *c, const char *text, size_t len)
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ret = 0;
 	if (dfd < 0 || fsync(dfd))
-		ret = tpm_fail(c, TPM_E_FILE, "%s: cannot sync directory %s: %s",
+		ret = tpm_fail(c, JCFS_E_TPM_FILE, "%s: cannot sync directory %s: %s",
 			       path, dir, strerror(errno));
 	if (dfd >= 0)
 		close(dfd);
@@ -772,19 +773,19 @@ static int kf_read(struct tpm_conn *c, struct keysfile *kf, int *warn_mode)
 
 	fd = conf_open_file(path, &st);
 	if (fd == -ENOENT)
-		return tpm_fail(c, TPM_E_MISSING, "%s: keys file missing", path);
+		return tpm_fail(c, JCFS_E_TPM_MISSING, "%s: keys file missing", path);
 	if (fd >= 0 && !S_ISREG(st.st_mode)) {      /* a pipe: this one must be a file */
 		close(fd);
 		fd = -EINVAL;
 	}
 	if (fd == -EINVAL || fd == -EISDIR)
-		return tpm_fail(c, TPM_E_FILE, "%s: not a regular file", path);
+		return tpm_fail(c, JCFS_E_TPM_FILE, "%s: not a regular file", path);
 	if (fd < 0)
-		return tpm_fail(c, TPM_E_FILE, "%s: cannot open: %s", path,
+		return tpm_fail(c, JCFS_E_TPM_FILE, "%s: cannot open: %s", path,
 				strerror(-fd));
 	if (st.st_size > TPM_FILE_MAX) {
 		close(fd);
-		return tpm_fail(c, TPM_E_CORRUPT,
+		return tpm_fail(c, JCFS_E_TPM_CORRUPT,
 				"%s: keys file is corrupt (%lld bytes, more than %d)",
 				path, (long long)st.st_size, TPM_FILE_MAX);
 	}
@@ -792,7 +793,7 @@ static int kf_read(struct tpm_conn *c, struct keysfile *kf, int *warn_mode)
 	buf = malloc((size_t)st.st_size + 1);
 	if (!buf) {
 		close(fd);
-		return tpm_fail(c, TPM_E_OTHER, "%s: out of memory", path);
+		return tpm_fail(c, JCFS_E_TPM_OTHER, "%s: out of memory", path);
 	}
 	while (got < (size_t)st.st_size) {
 		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
@@ -800,7 +801,7 @@ static int kf_read(struct tpm_conn *c, struct keysfile *kf, int *warn_mode)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			ret = tpm_fail(c, TPM_E_FILE, "%s: cannot read: %s", path,
+			ret = tpm_fail(c, JCFS_E_TPM_FILE, "%s: cannot read: %s", path,
 				       strerror(errno));
 			goto out;
 		}
@@ -851,7 +852,7 @@ int tpm_load_key(const struct config_tpm *cfg, uint8_t key[TPM_KEY_LEN],
 	if (ret)
 		return ret;
 	if (cfg->pcr && cfg->pcr != kf.pcr)
-		return tpm_fail(&c, TPM_E_FILE,
+		return tpm_fail(&c, JCFS_E_TPM_FILE,
 				"%s: the key is sealed to PCR %d but the configuration says pcr: %d",
 				cfg->keys_file, kf.pcr, cfg->pcr);
 
@@ -864,7 +865,7 @@ int tpm_load_key(const struct config_tpm *cfg, uint8_t key[TPM_KEY_LEN],
 		ret = tpm_srk_name(&c, &live);
 	if (!ret && (live.size != kf.srk_name.size ||
 		     memcmp(live.name, kf.srk_name.name, live.size)))
-		ret = tpm_fail(&c, TPM_E_CLEARED,
+		ret = tpm_fail(&c, JCFS_E_TPM_CLEARED,
 			       "%s: TPM was cleared or is not the TPM that sealed this key "
 			       "(SRK name differs)", cfg->keys_file);
 	if (!ret)
@@ -873,7 +874,7 @@ int tpm_load_key(const struct config_tpm *cfg, uint8_t key[TPM_KEY_LEN],
 	if (!ret) {
 		tpm_keycheck(key, check);
 		if (sodium_memcmp(check, kf.check, sizeof(check)))
-			ret = tpm_fail(&c, TPM_E_KEYCHECK,
+			ret = tpm_fail(&c, JCFS_E_TPM_KEYCHECK,
 				       "%s: the unsealed key does not match the key-check value",
 				       cfg->keys_file);
 		sodium_memzero(check, sizeof(check));
@@ -919,15 +920,15 @@ int tpm_create_key(const struct config_tpm *cfg, uint8_t key[TPM_KEY_LEN],
 	c.srk = c.hmac = c.policy = c.sealed = ESYS_TR_NONE;
 	kf.pcr = cfg->pcr ? cfg->pcr : 22;
 	if (kf.pcr < 17 || kf.pcr > 23)
-		return tpm_fail(&c, TPM_E_OTHER, "%s: pcr %d is outside 17..23",
+		return tpm_fail(&c, JCFS_E_TPM_OTHER, "%s: pcr %d is outside 17..23",
 				cfg->keys_file, kf.pcr);
 	if (!cfg->encryption_password || !*cfg->encryption_password)
-		return tpm_fail(&c, TPM_E_OTHER, "%s: encryption_password is empty",
+		return tpm_fail(&c, JCFS_E_TPM_OTHER, "%s: encryption_password is empty",
 				cfg->keys_file);
 	/* Checked again, race-free, by the final rename; this spares the TPM
 	 * work and gives the clear message in the common case. */
 	if (lstat(cfg->keys_file, &st) == 0)
-		return tpm_fail(&c, TPM_E_FILE,
+		return tpm_fail(&c, JCFS_E_TPM_FILE,
 				"%s: keys file already exists; refusing to overwrite it",
 				cfg->keys_file);
 
@@ -984,7 +985,7 @@ int tpm_create_key(const struct config_tpm *cfg, uint8_t key[TPM_KEY_LEN],
 		/* Prove the blobs unseal to this key before anything is written. */
 		ret = tpm_unseal(&c, &kf, again);
 		if (!ret && sodium_memcmp(again, key, TPM_KEY_LEN))
-			ret = tpm_fail(&c, TPM_E_OTHER,
+			ret = tpm_fail(&c, JCFS_E_TPM_OTHER,
 				       "%s: the sealed key did not unseal to the same bytes",
 				       cfg->keys_file);
 		sodium_memzero(again, sizeof(again));
@@ -994,7 +995,7 @@ int tpm_create_key(const struct config_tpm *cfg, uint8_t key[TPM_KEY_LEN],
 	Esys_Free(priv);
 	Esys_Free(pub);
 	if (!ret && kf_format(&kf, &text, &textlen))
-		ret = tpm_fail(&c, TPM_E_OTHER, "%s: cannot encode the keys file",
+		ret = tpm_fail(&c, JCFS_E_TPM_OTHER, "%s: cannot encode the keys file",
 			       cfg->keys_file);
 	if (!ret)
 		ret = kf_write(&c, text, textlen);
@@ -1002,13 +1003,4 @@ int tpm_create_key(const struct config_tpm *cfg, uint8_t key[TPM_KEY_LEN],
 	if (ret)
 		sodium_memzero(key, TPM_KEY_LEN);
 	return ret;
-}
-
-int tpm_exit_status(int rc)
-{
-	if (rc == 0)
-		return 0;
-	if (rc <= -TPM_E_PASSWORD && rc >= -TPM_E_OTHER)
-		return -rc;
-	return TPM_E_OTHER;
 }
