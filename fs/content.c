@@ -13,7 +13,9 @@
  * pages cost half the machine's CPU time of sequential I/O
  * (docs/PERFORMANCE.md). File keys live in pages of locked memory
  * (keyslot_*), since one sodium_malloc per open file would cost three
- * pages of address space and a locked page each.
+ * pages of address space and a locked page each, and are wiped with
+ * what the threads' cipher contexts kept of them when the file is
+ * unloaded.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +40,8 @@
 #define PAGE 4096
 
 static struct content_ctx ctx;
+
+static uint64_t serial_last;    /* content.serial, atomic */
 
 /* ---- locked key slots ---- */
 
@@ -377,6 +381,7 @@ int content_load(struct content *c, int fd)
 	int rc;
 
 	memset(c, 0, sizeof(*c));
+	c->serial = __atomic_add_fetch(&serial_last, 1, __ATOMIC_RELAXED);
 	fd_name(fd, name, sizeof(name));
 	if (fstat(fd, &st) < 0)
 		return -errno;
@@ -430,10 +435,18 @@ int content_load(struct content *c, int fd)
 	return 0;
 }
 
+/* Drops a file key: what threads kept of it, and its slot. */
+static void key_drop(uint8_t *key)
+{
+	if (!key)
+		return;
+	block_forget_key(key);
+	keyslot_put(key);
+}
+
 void content_unload(struct content *c)
 {
-	if (c->key)
-		keyslot_put(c->key);
+	key_drop(c->key);
 	if (c->direct > 0)
 		close(c->direct_fd);
 	if (c->tail) {
@@ -460,13 +473,15 @@ static int content_create_header(struct content *c, int fd)
 	if (rc == 0 && pwrite(fd, c->hdr, FMT_HEADER_SIZE, 0) != FMT_HEADER_SIZE)
 		rc = errno ? -errno : -EIO;
 	if (rc < 0) {
-		keyslot_put(c->key);
+		key_drop(c->key);
 		c->key = NULL;
 		return rc;
 	}
 	c->cipher = h.cipher;
 	c->kind = CONTENT_ENCRYPTED;
 	c->size = 0;
+	if (c->serial == 0)
+		c->serial = __atomic_add_fetch(&serial_last, 1, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -649,7 +664,7 @@ ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t 
 	uint64_t first, last, end;
 	size_t stored_bs, got, want;
 	ssize_t n;
-	int rc;
+	int rc, tmp_used = 0;
 
 	if (c->kind == CONTENT_PLAINTEXT) {
 		n = pread(fd, buf, len, (off_t)off);
@@ -700,14 +715,18 @@ ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t 
 					   blen + fmt_block_overhead(c->cipher), tmp);
 			if (rc == 0)
 				memcpy(dst, tmp + from, to - from);
+			tmp_used = 1;
 		}
 		if (rc < 0) {
 			content_log_block(c, fd, b, rc);
 			sodium_memzero(buf, len);
-			return -EIO;
+			break;
 		}
 	}
-	return (ssize_t)len;
+	/* A worker's stack outlives the request: no plaintext left on it. */
+	if (tmp_used)
+		sodium_memzero(tmp, sizeof(tmp));
+	return rc < 0 ? -EIO : (ssize_t)len;
 }
 
 /* Before data goes beyond the current last block, that block, if partial,
@@ -803,7 +822,7 @@ ssize_t content_write(struct content *c, int fd, const void *buf, size_t len, ui
 			if (oldlen) {
 				rc = content_fetch_block(c, fd, b, oldlen, plain);
 				if (rc < 0)
-					return rc;
+					break;
 			}
 			memset(plain + oldlen, 0, BS - oldlen);
 			memcpy(plain + from, src, to - from);
@@ -811,12 +830,14 @@ ssize_t content_write(struct content *c, int fd, const void *buf, size_t len, ui
 		}
 		rc = block_encrypt(c->cipher, c->key, c->hdr, b, p, blen, sc + pos);
 		if (rc < 0)
-			return rc;
+			break;
 		if (b == newsize / BS)
 			content_set_tail(c, p, blen);
 		pos += blen + overhead;
 	}
 	sodium_memzero(plain, sizeof(plain));
+	if (rc < 0)
+		return rc;
 
 	n = content_store(c, fd, sc, pos, fmt_block_offset(c->cipher, first));
 	if (n < 0) {

@@ -47,6 +47,10 @@ struct content {
 	uint8_t hdr[FMT_HEADER_SIZE];
 	uint8_t *key;                   /* file key, locked memory */
 	uint64_t size;                  /* plaintext size */
+	/* Which load of a file this is, unique in the process: a buffer
+	 * that held plaintext of another is wiped before it takes this
+	 * one's (ops.c). */
+	uint64_t serial;
 	uint8_t *tail;                  /* plaintext of block size/4096, if cached */
 	int tail_valid;
 	int cut;                        /* with load_cut: the file ends inside block size/4096 */
@@ -74,7 +78,9 @@ void content_teardown(void);
 int content_load(struct content *c, int fd);
 /* Why a block was bad, for messages: bad_rc of struct content. */
 const char *content_block_strerror(int rc);
-/* Drops keys, caches and descriptors of its own; c becomes UNLOADED. */
+/* Drops keys, caches and descriptors of its own; c becomes UNLOADED. The
+ * file key is wiped, and so is what any thread's cipher context kept of
+ * it (block_forget_key). */
 void content_unload(struct content *c);
 
 /* Plaintext size of the backing file fd (whose stat is st) without
