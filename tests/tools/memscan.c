@@ -5,7 +5,9 @@
  * mappings and whether each is locked (VmFlags "lo": mlock, as
  * sodium_malloc does), and /proc/PID/mem for their contents; needs root
  * (the daemon is not dumpable). Mappings with nothing resident or swapped
- * hold only zero pages and are skipped.
+ * hold only zero pages and are skipped, and so are mappings of more than
+ * 64 GiB -- a sanitizer's shadow memory, terabytes of which only a few
+ * pages are used -- each named in a "skipped" line.
  *
  *   memscan PID NAME=HEX|@FILE...
  *
@@ -34,6 +36,7 @@
 #define MIN_LEN 8
 #define MAX_LEN 64
 #define CHUNK (1u << 20)
+#define MAX_MAPPING (64ull << 30)
 #define PAGE 4096
 
 struct secret {
@@ -238,6 +241,11 @@ static void scan_mapping(int memfd, const struct mapping *m, unsigned char *buf)
 	if (!strcmp(m->path, "[vvar]") || !strcmp(m->path, "[vsyscall]") ||
 	    !strcmp(m->path, "[vvar_vclock]"))
 		return;
+	if (m->end - m->start > MAX_MAPPING) {
+		printf("skipped %" PRIx64 "-%" PRIx64 " %s%s%s: %" PRIu64 " GiB\n", m->start, m->end, m->perms,
+		       m->path[0] ? " " : "", m->path, (m->end - m->start) >> 30);
+		return;
+	}
 	scanned_maps++;
 	for (uint64_t at = m->start; at < m->end; at += CHUNK) {
 		size_t len = m->end - at < CHUNK ? (size_t)(m->end - at) : CHUNK;

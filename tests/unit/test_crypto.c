@@ -778,37 +778,52 @@ END_TEST
 
 /* ---- forgetting a key ------------------------------------------------- */
 
-/* Occurrences of the len bytes at secret in this process's readable
- * memory, but for secret itself: read through /proc/self/mem into a
- * mapping of its own, which is skipped. */
+/* Occurrences of the len bytes at secret in the resident pages of this
+ * process's readable mappings, but for secret itself: read through
+ * /proc/self/mem into a mapping of its own, which is skipped, as are
+ * mappings of more than 64 GiB (a sanitizer's shadow memory: terabytes,
+ * nearly all unused). */
 static int count_copies(const uint8_t *secret, size_t len)
 {
-	enum { CHUNK = 1 << 20 };
+	enum { CHUNK = 1 << 20, PG = 4096 };
 	uint8_t *buf = mmap(NULL, CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned char *vec = malloc(CHUNK / PG);
 	FILE *maps = fopen("/proc/self/maps", "re");
 	int mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC), n = 0;
 	unsigned long long from, to;
 	char line[512], perms[8];
 
-	REQ(buf != MAP_FAILED && maps && mem >= 0);
+	REQ(buf != MAP_FAILED && vec && maps && mem >= 0);
 	while (fgets(line, sizeof(line), maps)) {
 		if (sscanf(line, "%llx-%llx %7s", &from, &to, perms) != 3 || perms[0] != 'r' ||
-		    strstr(line, "[vvar") || strstr(line, "[vsyscall]") || from == (uintptr_t)buf)
+		    strstr(line, "[vvar") || strstr(line, "[vsyscall]") || from == (uintptr_t)buf ||
+		    to - from > (64ull << 30))
 			continue;
-		for (unsigned long long at = from; at < to; at += CHUNK - len) {
+		for (unsigned long long at = from; at < to; at += CHUNK) {
 			size_t want = to - at < CHUNK ? (size_t)(to - at) : CHUNK;
-			ssize_t got = pread(mem, buf, want, (off_t)at);
 
-			for (ssize_t i = 0; got >= (ssize_t)len && i + (ssize_t)len <= got; i++)
-				if (buf[i] == secret[0] && memcmp(buf + i, secret, len) == 0 &&
-				    at + (unsigned long long)i != (uintptr_t)secret)
-					n++;
-			if (want < CHUNK)
-				break;
+			if (mincore((void *)(uintptr_t)at, want, vec) < 0)
+				continue;
+			/* Page by page, each with the bytes that follow it, so
+			 * that a copy across two pages is found too. */
+			for (size_t pg = 0; pg < want / PG; pg++) {
+				ssize_t got;
+
+				if (!(vec[pg] & 1))
+					continue;
+				got = pread(mem, buf, PG + len - 1, (off_t)(at + pg * PG));
+				if (got < (ssize_t)PG)
+					got = pread(mem, buf, PG, (off_t)(at + pg * PG));
+				for (ssize_t i = 0; i < PG && i + (ssize_t)len <= got; i++)
+					if (buf[i] == secret[0] && memcmp(buf + i, secret, len) == 0 &&
+					    at + pg * PG + (unsigned long long)i != (uintptr_t)secret)
+						n++;
+			}
 		}
 	}
 	fclose(maps);
 	close(mem);
+	free(vec);
 	munmap(buf, CHUNK);
 	return n;
 }
