@@ -19,7 +19,7 @@ JCKEYS=$JC_TOOLS/jckeys
 [ -x "$MEMSCAN" ] && [ -x "$JCKEYS" ] || fail "memscan and jckeys are not built in $JC_TOOLS"
 [ "$(id -u)" = 0 ] || fail "needs root: the daemon's memory is readable only by root"
 
-# jc_wait_idle PID: waits until the daemon has used no CPU time for a
+# wait_idle PID: waits until the daemon has used no CPU time for a
 # second (its workers are all waiting for requests: a RELEASE the kernel
 # sends after close has been handled); fails after 30 s.
 wait_idle() {
@@ -39,7 +39,7 @@ scan() {
 	wait_idle "$JC_PID"
 	"$MEMSCAN" "$JC_PID" master="$master" file="$filekey" @"$JC_TMP/subkeys" >"$out" ||
 		fail "memscan failed on $JC_PID"
-	sed "s/^/  $1: /" "$out" | head -n 40
+	sed -n "1,40s/^/  $1: /p" "$out"
 }
 
 # count NAME SECRET FIELD: hits, locked or unlocked of SECRET in scan NAME
@@ -48,6 +48,22 @@ count() {
 	awk -v s="$2" -v f="$3" '$1 == "secret" && $2 == s { for (i = 3; i < NF; i += 2) if ($i == f) n = $(i + 1) }
 		END { print n + 0 }' "$JC_TMP/scan.$1"
 }
+
+# ThreadSanitizer's runtime saves every register, vector registers with
+# what the last block left in them among them, on the thread's stack when
+# its trace buffer fills in an intercepted call (__tsan_trace_switch_thunk,
+# found there with a key): a copy the daemon neither makes nor can wipe.
+# AddressSanitizer turns mlock into a no-op: against such a daemon only
+# where the keys are is checked, not whether locked.
+if ldd "$JCFS" | grep -q libtsan; then
+	echo "skip: $JCFS is a ThreadSanitizer build, whose runtime copies registers onto the stacks"
+	exit 0
+fi
+locked=locked
+if ldd "$JCFS" | grep -q libasan; then
+	echo "note: $JCFS is an AddressSanitizer build, whose mlock does nothing: locked memory is not checked"
+	locked=hits
+fi
 
 MIB=$((1 << 20))
 head -c $((8 * MIB)) /dev/urandom >"$JC_TMP/ref"
@@ -86,15 +102,15 @@ for cipher in chachapoly aes; do
 	# Still open: the key is loaded (a key slot, locked) and the workers'
 	# contexts keep what they last used, all of which the scan finds.
 	scan "$cipher-open"
-	[ "$(count "$cipher-open" file locked)" -ge 1 ] ||
+	[ "$(count "$cipher-open" file $locked)" -ge 1 ] ||
 		fail "$cipher: the file key is not found in locked memory while the file is open: the scan cannot see it"
 	if [ "$cipher" = chachapoly ]; then
 		[ "$(count "$cipher-open" subkey hits)" -ge 1 ] ||
 			fail "$cipher: no block subkey found while the file is open: the scan cannot see them"
 	fi
-	[ "$(count "$cipher-open" master locked)" -ge 1 ] ||
+	[ "$(count "$cipher-open" master $locked)" -ge 1 ] ||
 		fail "$cipher: the master key is not found in locked memory: the scan cannot see it"
-	[ "$(count "$cipher-open" master unlocked)" = 0 ] ||
+	[ $locked = hits ] || [ "$(count "$cipher-open" master unlocked)" = 0 ] ||
 		fail "$cipher: the master key is in unlocked memory (file open): $(grep 'hit master' "$JC_TMP/scan.$cipher-open")"
 
 	# Closed, the last handle: the key is gone, from every thread.
@@ -104,9 +120,9 @@ for cipher in chachapoly aes; do
 		fail "$cipher: the file key is still in the daemon's memory after the last close: $(grep 'hit file' "$JC_TMP/scan.$cipher-closed")"
 	[ "$(count "$cipher-closed" subkey hits)" -eq 0 ] ||
 		fail "$cipher: block subkeys are still in the daemon's memory after the last close: $(grep 'hit subkey' "$JC_TMP/scan.$cipher-closed" | head -n 5)"
-	[ "$(count "$cipher-closed" master unlocked)" = 0 ] ||
+	[ $locked = hits ] || [ "$(count "$cipher-closed" master unlocked)" = 0 ] ||
 		fail "$cipher: the master key is in unlocked memory: $(grep 'hit master' "$JC_TMP/scan.$cipher-closed")"
-	[ "$(count "$cipher-closed" master locked)" -ge 1 ] || fail "$cipher: the master key is gone from locked memory"
+	[ "$(count "$cipher-closed" master $locked)" -ge 1 ] || fail "$cipher: the master key is gone from locked memory"
 	ok "$cipher: file key found only while the file is open, master key only in locked pages"
 	jc_umount "$M"
 done
