@@ -3,7 +3,8 @@
  * || tag, for both ciphers. The associated data is the file's 32-byte
  * header followed by the block number (little-endian 64-bit), which binds
  * the block to its position, its file and the header's cipher id.
- * Thread-safe: AES uses one EVP context per thread.
+ * Thread-safe: each thread uses cipher contexts of its own, which keep
+ * key material after a block until block_forget_key wipes them.
  */
 #ifndef JCFS_BLOCK_H
 #define JCFS_BLOCK_H
@@ -39,6 +40,12 @@ int block_encrypt_nonce(int cipher, const uint8_t key[BLOCK_KEY_SIZE],
 int block_decrypt(int cipher, const uint8_t key[BLOCK_KEY_SIZE],
 		  const uint8_t hdr[FMT_HEADER_SIZE], uint64_t blockno,
 		  const uint8_t *in, size_t in_len, uint8_t *plain);
+
+/* Wipes what any thread keeps of key after a block: the cipher contexts
+ * keyed with it or with a subkey of it (they are set up again on their
+ * next use) and the copies of it that tell so. For when key is no longer
+ * in use: a file's last close. Waits for blocks in progress under it. */
+void block_forget_key(const uint8_t key[BLOCK_KEY_SIZE]);
 
 /* 1 if buf[0..len) is all zero bytes (a hole). */
 int block_is_hole(const uint8_t *buf, size_t len);

@@ -13,7 +13,10 @@
  * pages cost half the machine's CPU time of sequential I/O
  * (docs/PERFORMANCE.md). File keys live in pages of locked memory
  * (keyslot_*), since one sodium_malloc per open file would cost three
- * pages of address space and a locked page each.
+ * pages of address space and a locked page each, and are wiped with
+ * what the threads' cipher contexts kept of them when the file is
+ * unloaded. A file gets a new file id, and so a new key, where that is
+ * free: see CONTENT_ID_BUDGET.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +42,24 @@
 #define PAGE 4096
 
 static struct content_ctx ctx;
+
+/* Why 2^20 blocks: a file's id is renewed at the first whole-file rewrite
+ * after that many encryptions under it. After q encryptions under one key
+ * with random 96-bit nonces the chance of a repeat is below q^2 / 2^97:
+ * 2^-57 here, and 2^-33 at NIST's limit of 2^32. The threshold is far
+ * below that limit because the count restarts at each mount (it is not
+ * stored) and because a chance to renew may come long after it is
+ * passed: a file rewritten whole only once for every 4096 x 2^20 blocks
+ * written in place still stays within 2^32. It is not lower because a
+ * renewal is not free: a key derivation (microseconds), and a power loss
+ * that tears the rewrite makes every block the header does not match
+ * unreadable (EIO) -- the blocks the unsynced rewrite covered, which is
+ * the whole file -- where an in-place rewrite loses only the torn blocks.
+ * 2^20 blocks is 4 GiB encrypted under one id: renewals stay rare. */
+static uint64_t id_budget = CONTENT_ID_BUDGET;
+#define ID_BUDGET_ENV "JETCRYPTFS_TEST_ID_BUDGET"
+
+static uint64_t serial_last;    /* content.serial, atomic */
 
 /* ---- locked key slots ---- */
 
@@ -147,7 +168,20 @@ static uint8_t *scratch(uint64_t at)
 
 int content_setup(const struct content_ctx *c)
 {
+	const char *budget = getenv(ID_BUDGET_ENV);
+	char *end;
+
 	ctx = *c;
+	id_budget = CONTENT_ID_BUDGET;
+	if (budget && *budget) {
+		unsigned long long v = strtoull(budget, &end, 10);
+
+		if (*end == '\0') {
+			id_budget = v;
+			log_warn("%s=%llu: a test setting; AES files get a new file id after %llu blocks", ID_BUDGET_ENV,
+				 v, v);
+		}
+	}
 	return block_init();
 }
 
@@ -404,10 +438,13 @@ int content_load(struct content *c, int fd)
 	const struct keyring_key *k;
 	struct stat st;
 	char hex[2 * FMT_KEY_ID_SIZE + 1];
+	struct content_budget budget = c->budget;
 	ssize_t n;
 	int rc;
 
 	memset(c, 0, sizeof(*c));
+	c->budget = budget;
+	c->serial = __atomic_add_fetch(&serial_last, 1, __ATOMIC_RELAXED);
 	fd_name(fd, name, sizeof(name));
 	if (fstat(fd, &st) < 0)
 		return -errno;
@@ -466,13 +503,29 @@ int content_load(struct content *c, int fd)
 	memcpy(c->hdr, raw, FMT_HEADER_SIZE);
 	c->cipher = h.cipher;
 	c->kind = CONTENT_ENCRYPTED;
+	/* A file with no blocks may have had some under its id. */
+	c->stale_id = c->size == 0 && !c->cut;
+	if (memcmp(c->budget.file_id, h.file_id, FMT_FILE_ID_SIZE) != 0) {
+		memcpy(c->budget.file_id, h.file_id, FMT_FILE_ID_SIZE);
+		c->budget.blocks = 0;
+	}
 	return 0;
+}
+
+/* Drops a file key: what threads kept of it, and its slot. */
+static void key_drop(uint8_t *key)
+{
+	if (!key)
+		return;
+	block_forget_key(key);
+	keyslot_put(key);
 }
 
 void content_unload(struct content *c)
 {
-	if (c->key)
-		keyslot_put(c->key);
+	struct content_budget budget = c->budget;
+
+	key_drop(c->key);
 	if (c->direct > 0)
 		close(c->direct_fd);
 	if (c->tail) {
@@ -480,33 +533,90 @@ void content_unload(struct content *c)
 		free(c->tail);
 	}
 	memset(c, 0, sizeof(*c));
+	c->budget = budget;
+}
+
+/* The file id of an encoded header: its last 16 bytes (docs/FORMAT.md). */
+static const uint8_t *hdr_file_id(const uint8_t hdr[FMT_HEADER_SIZE])
+{
+	return hdr + FMT_HEADER_SIZE - FMT_FILE_ID_SIZE;
+}
+
+/* A header for a file of cipher under the current key with a fresh random
+ * file id, and its key in a new slot. */
+static int id_make(int cipher, uint8_t hdr[FMT_HEADER_SIZE], uint8_t **key)
+{
+	const struct keyring_key *k = &ctx.kr->keys[0];
+	struct fmt_header h = { .version = FMT_VERSION, .cipher = (uint8_t)cipher };
+	int rc;
+
+	memcpy(h.key_id, k->id, FMT_KEY_ID_SIZE);
+	randombytes_buf(h.file_id, sizeof(h.file_id));
+	fmt_header_encode(&h, hdr);
+	*key = keyslot_get();
+	if (!*key)
+		return -ENOMEM;
+	rc = kdf_file_key(k->master, cipher, h.file_id, *key);
+	if (rc < 0) {
+		keyslot_put(*key);
+		*key = NULL;
+	}
+	return rc;
+}
+
+/* Makes hdr and key (from id_make) c's, once the header is on disk: the
+ * old key is dropped, and the budget starts anew. */
+static void id_install(struct content *c, int cipher, const uint8_t hdr[FMT_HEADER_SIZE], uint8_t *key)
+{
+	key_drop(c->key);
+	c->key = key;
+	memcpy(c->hdr, hdr, FMT_HEADER_SIZE);
+	c->cipher = cipher;
+	c->kind = CONTENT_ENCRYPTED;
+	c->stale_id = 0;
+	if (c->serial == 0)
+		c->serial = __atomic_add_fetch(&serial_last, 1, __ATOMIC_RELAXED);
+	memcpy(c->budget.file_id, hdr_file_id(hdr), FMT_FILE_ID_SIZE);
+	c->budget.blocks = 0;
+}
+
+/* Gives c a new file id of cipher with its header written alone: the first
+ * write or extension of an empty file, or of one whose id is stale, when
+ * it does not start at block 0. Either way no block is under the old id:
+ * a crash after the header leaves a valid file. */
+static int content_new_header(struct content *c, int fd, int cipher)
+{
+	uint8_t hdr[FMT_HEADER_SIZE], *key;
+	int rc = id_make(cipher, hdr, &key);
+
+	if (rc < 0)
+		return rc;
+	if (pwrite(fd, hdr, FMT_HEADER_SIZE, 0) != FMT_HEADER_SIZE) {
+		rc = errno ? -errno : -EIO;
+		key_drop(key);
+		return rc;
+	}
+	id_install(c, cipher, hdr, key);
+	return 0;
 }
 
 /* Gives an empty file its header: the first write or extension does it. */
 static int content_create_header(struct content *c, int fd)
 {
-	const struct keyring_key *k = &ctx.kr->keys[0];
-	struct fmt_header h = { .version = FMT_VERSION, .cipher = (uint8_t)ctx.cipher };
-	int rc;
+	int rc = content_new_header(c, fd, ctx.cipher);
 
-	memcpy(h.key_id, k->id, FMT_KEY_ID_SIZE);
-	randombytes_buf(h.file_id, sizeof(h.file_id));
-	fmt_header_encode(&h, c->hdr);
-	c->key = keyslot_get();
-	if (!c->key)
-		return -ENOMEM;
-	rc = kdf_file_key(k->master, h.cipher, h.file_id, c->key);
-	if (rc == 0 && pwrite(fd, c->hdr, FMT_HEADER_SIZE, 0) != FMT_HEADER_SIZE)
-		rc = errno ? -errno : -EIO;
-	if (rc < 0) {
-		keyslot_put(c->key);
-		c->key = NULL;
-		return rc;
-	}
-	c->cipher = h.cipher;
-	c->kind = CONTENT_ENCRYPTED;
-	c->size = 0;
-	return 0;
+	if (rc == 0)
+		c->size = 0;
+	return rc;
+}
+
+/* 1 if the header on disk is hdr: whether a write that failed got the
+ * header of a new file id there. */
+static int header_on_disk(int fd, const uint8_t hdr[FMT_HEADER_SIZE])
+{
+	uint8_t raw[FMT_HEADER_SIZE];
+
+	return pread(fd, raw, sizeof(raw), 0) == FMT_HEADER_SIZE && memcmp(raw, hdr, sizeof(raw)) == 0;
 }
 
 /* Each bad block is logged once, not on every read the kernel retries:
@@ -641,6 +751,7 @@ static int content_put_block(struct content *c, int fd, uint64_t b, const uint8_
 	rc = block_encrypt(c->cipher, c->key, c->hdr, b, plain, len, stored);
 	if (rc < 0)
 		return rc;
+	c->budget.blocks++;
 	n = safewrite_pwrite(fd, stored, slen, (off_t)at);
 	return n < 0 ? (int)n : 0;
 }
@@ -688,7 +799,7 @@ ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t 
 	uint64_t first, last, end;
 	size_t stored_bs, got, want;
 	ssize_t n;
-	int rc;
+	int rc, tmp_used = 0;
 
 	if (c->kind == CONTENT_PLAINTEXT) {
 		n = pread(fd, buf, len, (off_t)off);
@@ -739,14 +850,18 @@ ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t 
 					   blen + fmt_block_overhead(c->cipher), tmp);
 			if (rc == 0)
 				memcpy(dst, tmp + from, to - from);
+			tmp_used = 1;
 		}
 		if (rc < 0) {
 			content_log_block(c, fd, b, rc);
 			sodium_memzero(buf, len);
-			return -EIO;
+			break;
 		}
 	}
-	return (ssize_t)len;
+	/* A worker's stack outlives the request: no plaintext left on it. */
+	if (tmp_used)
+		sodium_memzero(tmp, sizeof(tmp));
+	return rc < 0 ? -EIO : (ssize_t)len;
 }
 
 /* Before data goes beyond the current last block, that block, if partial,
@@ -779,14 +894,67 @@ static int content_grow_tail(struct content *c, int fd, uint64_t newsize)
 	return rc;
 }
 
+/* Encrypts into sc the blocks of a write of len bytes at off, after which
+ * the file has newsize bytes, under key and hdr: whole blocks straight
+ * from in, partial ones merged into their old plaintext in plain (a
+ * scratch block of the caller's, who wipes it). Returns the stored bytes,
+ * or -errno. */
+static ssize_t seal_blocks(struct content *c, int fd, const uint8_t *key, const uint8_t *hdr,
+			   const uint8_t *in, size_t len, uint64_t off, uint64_t newsize,
+			   uint8_t *sc, uint8_t *plain)
+{
+	uint64_t end = off + len, first = off / BS, last = (end - 1) / BS;
+	size_t overhead = fmt_block_overhead(c->cipher), pos = 0;
+	int rc;
+
+	for (uint64_t b = first; b <= last; b++) {
+		uint64_t bstart = b * BS;
+		size_t blen = block_len(newsize, b);
+		size_t from = off > bstart ? (size_t)(off - bstart) : 0;
+		size_t to = end < bstart + blen ? (size_t)(end - bstart) : blen;
+		const uint8_t *src = in + (bstart + from - off);
+		const uint8_t *p = src;
+
+		if (from != 0 || to != blen) {
+			size_t oldlen = block_len(c->size, b);
+
+			if (oldlen) {
+				rc = content_fetch_block(c, fd, b, oldlen, plain);
+				if (rc < 0)
+					return rc;
+			}
+			memset(plain + oldlen, 0, BS - oldlen);
+			memcpy(plain + from, src, to - from);
+			p = plain;
+		}
+		rc = block_encrypt(c->cipher, key, hdr, b, p, blen, sc + pos);
+		if (rc < 0)
+			return rc;
+		if (b == newsize / BS)
+			content_set_tail(c, p, blen);
+		pos += blen + overhead;
+	}
+	return (ssize_t)pos;
+}
+
+/* Whether a write of len bytes at off gives the file a new id: always
+ * when its id is stale; for AES, once the id's budget is spent, when the
+ * write covers the whole file from offset 0 -- then no block is left
+ * under the old id, and the new header goes out with the blocks. */
+static int id_renewal(const struct content *c, uint64_t off, size_t len)
+{
+	if (c->stale_id)
+		return 1;
+	return c->cipher == FMT_CIPHER_AES && c->budget.blocks >= id_budget && off == 0 &&
+	       c->size > 0 && len >= c->size;
+}
+
 ssize_t content_write(struct content *c, int fd, const void *buf, size_t len, uint64_t off)
 {
-	const uint8_t *in = buf;
-	uint8_t *sc, plain[BS];
-	uint64_t first, last, end, newsize;
-	size_t overhead, pos = 0;
+	uint8_t plain[BS], nhdr[FMT_HEADER_SIZE], *nkey = NULL, *base;
+	uint64_t first, last, end, newsize, at;
 	ssize_t n;
-	int rc, grow;
+	int rc, grow, renew, stored = 0;
 
 	if (len == 0)
 		return 0;
@@ -810,14 +978,24 @@ ssize_t content_write(struct content *c, int fd, const void *buf, size_t len, ui
 	last = (end - 1) / BS;
 	if (last - first + 1 > SCRATCH_BLOCKS)
 		return -EINVAL;
-	sc = scratch(fmt_block_offset(c->cipher, first));
-	if (!sc)
+	renew = id_renewal(c, off, len);
+	if (renew && first > 0) {
+		rc = content_new_header(c, fd, c->cipher);
+		if (rc < 0)
+			return rc;
+		renew = 0;
+	}
+	/* A new header is stored with block 0, in one job of the write
+	 * helpers: a killed daemon leaves both or neither. */
+	at = renew ? 0 : fmt_block_offset(c->cipher, first);
+	base = scratch(at);
+	if (!base)
 		return -ENOMEM;
 	newsize = end > c->size ? end : c->size;
-	overhead = fmt_block_overhead(c->cipher);
 	grow = c->size % BS && c->size / BS < first;
 	rc = content_reserve(fd, fmt_block_offset(c->cipher, grow ? c->size / BS : first),
-			     fmt_block_offset(c->cipher, last) + block_len(newsize, last) + overhead);
+			     fmt_block_offset(c->cipher, last) + block_len(newsize, last) +
+			     fmt_block_overhead(c->cipher));
 	if (rc < 0)
 		return rc;
 
@@ -827,41 +1005,27 @@ ssize_t content_write(struct content *c, int fd, const void *buf, size_t len, ui
 		if (rc < 0)
 			return rc;
 	}
-
-	for (uint64_t b = first; b <= last; b++) {
-		uint64_t bstart = b * BS;
-		size_t blen = block_len(newsize, b);
-		size_t from = off > bstart ? (size_t)(off - bstart) : 0;
-		size_t to = end < bstart + blen ? (size_t)(end - bstart) : blen;
-		const uint8_t *src = in + (bstart + from - off);
-		const uint8_t *p = src;
-
-		if (from != 0 || to != blen) {
-			size_t oldlen = block_len(c->size, b);
-
-			if (oldlen) {
-				rc = content_fetch_block(c, fd, b, oldlen, plain);
-				if (rc < 0)
-					return rc;
-			}
-			memset(plain + oldlen, 0, BS - oldlen);
-			memcpy(plain + from, src, to - from);
-			p = plain;
-		}
-		rc = block_encrypt(c->cipher, c->key, c->hdr, b, p, blen, sc + pos);
-		if (rc < 0)
-			return rc;
-		if (b == newsize / BS)
-			content_set_tail(c, p, blen);
-		pos += blen + overhead;
-	}
+	if (renew && (rc = id_make(c->cipher, nhdr, &nkey)) < 0)
+		return rc;
+	n = seal_blocks(c, fd, renew ? nkey : c->key, renew ? nhdr : c->hdr, buf, len, off, newsize,
+			base + (renew ? FMT_HEADER_SIZE : 0), plain);
 	sodium_memzero(plain, sizeof(plain));
-
-	n = content_store(c, fd, sc, pos, fmt_block_offset(c->cipher, first));
+	if (n >= 0) {
+		if (renew)
+			memcpy(base, nhdr, FMT_HEADER_SIZE);
+		n = content_store(c, fd, base, (size_t)n + (renew ? FMT_HEADER_SIZE : 0), at);
+		stored = 1;
+	}
+	/* A store that failed may still have put the new header there. */
+	if (renew && (n >= 0 || (stored && header_on_disk(fd, nhdr))))
+		id_install(c, c->cipher, nhdr, nkey);
+	else if (renew)
+		key_drop(nkey);
 	if (n < 0) {
 		c->tail_valid = 0;
 		return n;
 	}
+	c->budget.blocks += last - first + 1;
 	c->size = newsize;
 	if (newsize % BS == 0)
 		c->tail_valid = 0;
@@ -911,6 +1075,11 @@ int content_truncate(struct content *c, int fd, uint64_t size)
 			if (ftruncate(fd, (off_t)fmt_ciphertext_size(c->cipher, size)) < 0)
 				return -errno;
 			c->tail_valid = 0;
+			/* Nothing left under the id: the next write takes a new
+			 * one for free (nats-server rewrites its state files
+			 * with O_TRUNC, block 0 again and again). */
+			if (size == 0)
+				c->stale_id = 1;
 		} else {
 			/* Cut at the block start first, then append the shorter
 			 * block: a crash in between leaves a whole-block file. */
@@ -934,7 +1103,10 @@ int content_truncate(struct content *c, int fd, uint64_t size)
 	}
 
 	/* Growing: pad the old tail, then either write the new partial last
-	 * block or let ftruncate make the new whole blocks holes. */
+	 * block or let ftruncate make the new whole blocks holes. A file with
+	 * a stale id has no blocks: a new id first. */
+	if (c->stale_id && (rc = content_new_header(c, fd, c->cipher)) < 0)
+		return rc;
 	rc = content_grow_tail(c, fd, size);
 	if (rc < 0)
 		return rc;

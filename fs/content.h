@@ -41,12 +41,30 @@ struct content_ctx {
 	int cached_backing;
 };
 
+/* AES-GCM's nonce budget: blocks encrypted under one file id. Kept in
+ * memory only, across content_unload and content_load of the same file,
+ * so that for the mount it follows the file for as long as the caller
+ * keeps its struct content (ops.c: while the kernel keeps the inode). */
+struct content_budget {
+	uint8_t file_id[FMT_FILE_ID_SIZE];
+	uint64_t blocks;
+};
+
 struct content {
 	enum content_kind kind;
 	int cipher;
 	uint8_t hdr[FMT_HEADER_SIZE];
 	uint8_t *key;                   /* file key, locked memory */
 	uint64_t size;                  /* plaintext size */
+	/* Which load of a file this is, unique in the process: a buffer
+	 * that held plaintext of another is wiped before it takes this
+	 * one's (ops.c). */
+	uint64_t serial;
+	/* The file id has been used for blocks no longer there (the file was
+	 * cut to 0 bytes, or was loaded with none): the next write gives the
+	 * file a new id, and so a new key. */
+	int stale_id;
+	struct content_budget budget;
 	uint8_t *tail;                  /* plaintext of block size/4096, if cached */
 	int tail_valid;
 	int cut;                        /* with load_cut: the file ends inside block size/4096 */
@@ -63,20 +81,34 @@ struct content {
 	int direct_reads_refused;
 };
 
-/* Global setup: the context for new files, the key slot pool. */
+/* Global setup: the context for new files, the key slot pool. The
+ * environment variable JETCRYPTFS_TEST_ID_BUDGET, for tests only, lowers
+ * the number of blocks encrypted under an AES file's id after which a
+ * whole-file rewrite gives it a new one (CONTENT_ID_BUDGET). */
 int content_setup(const struct content_ctx *ctx);
 /* The plaintext_allowed of the context: whether the store is adopted. */
 int content_plaintext_allowed(void);
 void content_teardown(void);
 
-/* Reads the header of the backing file open as fd and sets up c. Log
+/* AES-GCM with random 96-bit nonces is safe for about 2^32 encryptions per
+ * key (NIST SP 800-38D), and the key is per file id. A file gets a new id
+ * where that costs nothing: at its first write after it was cut to 0
+ * bytes, and -- once this many blocks were encrypted under its id -- at a
+ * write at offset 0 that covers the whole file (content.c says why this
+ * number). */
+#define CONTENT_ID_BUDGET (1ull << 20)
+
+/* Reads the header of the backing file open as fd and sets up c, which is
+ * zeroed or was unloaded (its budget is kept for the same file id). Log
  * messages name the backing file (resolved from fd). -EIO (logged with the reason) for a file that cannot
  * be read as this store's: no header in a strict store, unknown key id,
  * bad header, impossible size. */
 int content_load(struct content *c, int fd);
 /* Why a block was bad, for messages: bad_rc of struct content. */
 const char *content_block_strerror(int rc);
-/* Drops keys, caches and descriptors of its own; c becomes UNLOADED. */
+/* Drops keys, caches and descriptors of its own; c becomes UNLOADED. The
+ * file key is wiped, and so is what any thread's cipher context kept of
+ * it (block_forget_key). The budget stays. */
 void content_unload(struct content *c);
 
 /* Plaintext size of the backing file fd (whose stat is st) without

@@ -46,6 +46,7 @@ struct daemon {
 	char **env;                     /* the environment as started: secrets_env_snapshot */
 	char backing[PATH_MAX];         /* resolved */
 	char mnt[PATH_MAX];             /* resolved */
+	char log_abs[PATH_MAX];         /* the log file, absolute ("" if none): for the flusher */
 	int cipher;                     /* for new files */
 	int pid_written;
 	int guard_set;                  /* this run made the mount point immutable */
@@ -210,6 +211,13 @@ static int load_config(struct daemon *d)
 			    rc == -ENXIO ? "a FIFO that no process reads" :
 			    rc == -ELOOP ? "a symlink (refused: a daemon run as root must not write through one)" :
 			    strerror(-rc));
+	if (mo->log_file && mo->log_file[0] == '/')
+		snprintf(d->log_abs, sizeof(d->log_abs), "%s", mo->log_file);
+	else if (mo->log_file && getcwd(d->log_abs, sizeof(d->log_abs)) &&
+		 strlen(d->log_abs) + 1 + strlen(mo->log_file) < sizeof(d->log_abs))
+		strcat(strcat(d->log_abs, "/"), mo->log_file);
+	else
+		d->log_abs[0] = '\0';
 	if (mo->config) {
 		rc = config_load(mo->config, &d->cfg, err, sizeof(err));
 		if (rc < 0)
@@ -424,7 +432,8 @@ static int serve(struct daemon *d)
 	if (rc < 0)
 		log_warn("writes are made by the daemon itself (%s): if it is killed, the block it was writing may be torn",
 			 strerror(-rc));
-	if (!d->mo->write_through && d->mo->flush_ms && (rc = flusher_start(d->mnt, d->mo->flush_ms)) < 0)
+	if (!d->mo->write_through && d->mo->flush_ms &&
+	    (rc = flusher_start(d->mnt, d->mo->flush_ms, d->mo->foreground ? "-" : d->log_abs)) < 0)
 		log_warn("%s: cannot start flushing the writeback cache: %s", d->mnt, strerror(-rc));
 	lc = fuse_loop_cfg_create();
 	if (!lc)

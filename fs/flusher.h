@@ -7,6 +7,14 @@
  * dirty pages back every interval, so that a killed daemon loses at most
  * the writes of the last interval that the application had not fsync'd.
  *
+ * It is a process of its own (this program again, run as "jetcryptfs
+ * __flush"), not a thread: syncfs waits, uninterruptibly, for the daemon
+ * to answer the writes it sets off, and a thread of a daemon killed at
+ * that moment would wait for ever, keeping the daemon's descriptors --
+ * /dev/fuse among them -- open, so that the dead mount would hang instead
+ * of failing. The flusher holds no descriptor of the daemon's: when the
+ * daemon dies the connection ends, its syncfs returns, and it exits.
+ *
  * It works on a detached clone of the mount (open_tree), which keeps no
  * path busy: an unmount of the mount itself is never refused because of
  * it. The clone keeps the filesystem alive, though, so the flusher watches
@@ -17,13 +25,21 @@
 #ifndef JCFS_FLUSHER_H
 #define JCFS_FLUSHER_H
 
-/* Starts flushing the mount at mnt (mounted, answering) every interval_ms
- * milliseconds. 0, or -errno (-EPERM without CAP_SYS_ADMIN, -ENOSYS on a
- * kernel without open_tree) with nothing started. */
-int flusher_start(const char *mnt, unsigned interval_ms);
+/* The hidden command the flusher process runs as. */
+#define FLUSHER_COMMAND "__flush"
 
-/* Stops the flusher and lets go of the clone (at the end of the session,
- * however it ended). Safe to call when it was never started. */
+/* Starts the flusher process for the mount at mnt (mounted, served)
+ * every interval_ms milliseconds; log_file (may be NULL) is where it
+ * reports a failure, besides syslog. 0, or -errno with nothing started. */
+int flusher_start(const char *mnt, unsigned interval_ms, const char *log_file);
+
+/* Stops the flusher process and waits for it (it has let go of its clone
+ * of the mount by then). Safe to call when it was never started. */
 void flusher_stop(void);
+
+/* The flusher process: argv is FLUSHER_COMMAND, the mount point, the
+ * interval in ms, the daemon's pid and the log file ("" for none).
+ * Returns the exit status. */
+int flusher_main(int argc, char **argv);
 
 #endif

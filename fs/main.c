@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "flusher.h"
 #include "log.h"
 #include "mount_opts.h"
 #include "remount.h"
@@ -169,6 +170,8 @@ static int run_command(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "mount"))
 		return cmd_mount(argc - 1, argv + 1);
+	if (!strcmp(argv[1], FLUSHER_COMMAND))
+		return flusher_main(argc - 1, argv + 1);        /* the daemon's own (flusher.h) */
 	if (!strcmp(argv[1], "genkey"))
 		return cmd_genkey(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "inspect"))

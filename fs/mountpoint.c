@@ -12,6 +12,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,33 +23,44 @@
 #include "mountinfo.h"
 #include "mountpoint.h"
 
+/* The unmount is made by a child process that holds none of the
+ * daemon's descriptors: an unmount first writes the mount's dirty pages
+ * back, waiting uninterruptibly for the daemon to answer, and a thread of
+ * a daemon killed at that moment would wait for ever, keeping /dev/fuse
+ * open so that the connection never ends. As root the child calls
+ * umount2 itself (and says errno in its exit status); otherwise it runs
+ * fusermount3, which is setuid root and checks that the caller mounted it. */
 int mountpoint_unmount(const char *mnt, int lazy)
 {
 	struct mountinfo m;
 	pid_t pid;
-	int ws;
+	int ws, root = geteuid() == 0;
 
-	if (geteuid() == 0)
-		return umount2(mnt, lazy ? MNT_DETACH : 0) < 0 ? -errno : 0;
-	/* fusermount3 is setuid root and checks that the caller mounted it. */
 	pid = fork();
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		int null = open("/dev/null", O_WRONLY);
 
+		/* System calls only: this is a child of a threaded process. */
 		if (null >= 0)
 			dup2(null, STDERR_FILENO);
+		syscall(SYS_close_range, 3, ~0U, 0);
+		if (root)
+			_exit(umount2(mnt, lazy ? MNT_DETACH : 0) < 0 ? (errno & 0x7f) : 0);
 		if (lazy)
 			execlp("fusermount3", "fusermount3", "-u", "-z", "--", mnt, (char *)NULL);
 		else
 			execlp("fusermount3", "fusermount3", "-u", "--", mnt, (char *)NULL);
 		_exit(127);
 	}
-	if (waitpid(pid, &ws, 0) < 0)
-		return -errno;
+	while (waitpid(pid, &ws, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
 	if (WIFEXITED(ws) && WEXITSTATUS(ws) == 0)
 		return 0;
+	if (root)
+		return WIFEXITED(ws) ? -WEXITSTATUS(ws) : -EIO;
 	if (WIFEXITED(ws) && WEXITSTATUS(ws) == 127)
 		return -ENOENT;         /* no fusermount3 */
 	/* fusermount3 says why only in words: still mounted is busy. */

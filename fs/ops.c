@@ -22,6 +22,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "beneath.h"
 #include "caller.h"
 #include "inode.h"
@@ -1070,23 +1072,55 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	fuse_reply_err(req, lost ? -lost : -rc);
 }
 
-/* Per-thread plaintext buffer for replies: no allocation per read. */
+/* Per-thread plaintext buffer for replies: no allocation per read. It
+ * keeps the plaintext of the last reads after their replies; wiping it
+ * after every read would cost a pass over up to 1 MiB per request, so it
+ * is wiped where what it holds changes hands: before it takes another
+ * file's plaintext (content serial, content.h), and when its thread
+ * exits (libfuse joins its workers when the session ends). */
+struct readbuf {
+	uint64_t owner;                 /* serial of the file it holds, 0: none */
+	size_t used;                    /* bytes that may hold its plaintext */
+	char *mem;                      /* OPS_MAX_IO bytes, page-aligned */
+};
+
 static pthread_key_t readbuf_key;
 
-static void *readbuf(size_t size)
+static struct readbuf *readbuf(size_t size)
 {
-	void *p = pthread_getspecific(readbuf_key);
+	struct readbuf *rb = pthread_getspecific(readbuf_key);
+	void *p;
 
-	if (!p) {
+	if (size > OPS_MAX_IO)
+		return NULL;
+	if (!rb) {
+		rb = calloc(1, sizeof(*rb));
 		/* Page-aligned: the reply is copied into page-cache pages. */
-		if (posix_memalign(&p, 4096, OPS_MAX_IO) != 0)
-			p = NULL;
-		if (p && pthread_setspecific(readbuf_key, p) != 0) {
-			free(p);
-			p = NULL;
+		if (!rb || posix_memalign(&p, 4096, OPS_MAX_IO) != 0) {
+			free(rb);
+			return NULL;
+		}
+		rb->mem = p;
+		if (pthread_setspecific(readbuf_key, rb) != 0) {
+			free(rb->mem);
+			free(rb);
+			return NULL;
 		}
 	}
-	return size <= OPS_MAX_IO ? p : NULL;
+	return rb;
+}
+
+/* Readies rb for up to size bytes of the plaintext of the file whose
+ * content serial is owner. */
+static void readbuf_claim(struct readbuf *rb, uint64_t owner, size_t size)
+{
+	if (rb->owner != owner) {
+		sodium_memzero(rb->mem, rb->used);
+		rb->used = 0;
+		rb->owner = owner;
+	}
+	if (size > rb->used)
+		rb->used = size;
 }
 
 /* 1 if a is later than b. */
@@ -1134,11 +1168,11 @@ static void note_read(struct inode *in, int flags)
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct inode *in = ino_ptr(ino);
-	void *buf = readbuf(size);
+	struct readbuf *rb = readbuf(size);
 	ssize_t n;
 
 	(void)fi;
-	if (!buf) {
+	if (!rb) {
 		fuse_reply_err(req, size > OPS_MAX_IO ? EINVAL : ENOMEM);
 		return;
 	}
@@ -1150,14 +1184,15 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		return;
 	}
 	pthread_rwlock_rdlock(&in->lock);
-	n = content_read(&in->c, in->data_fd, buf, size, (uint64_t)off);
+	readbuf_claim(rb, in->c.serial, size);
+	n = content_read(&in->c, in->data_fd, rb->mem, size, (uint64_t)off);
 	pthread_rwlock_unlock(&in->lock);
 	if (n > 0)
 		note_read(in, fi->flags);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
-		fuse_reply_buf(req, buf, (size_t)n);
+		fuse_reply_buf(req, rb->mem, (size_t)n);
 }
 
 /* A write the kernel makes from its writeback cache that fails (a full
@@ -1568,7 +1603,11 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 static void readbuf_free(void *p)
 {
-	free(p);
+	struct readbuf *rb = p;
+
+	sodium_memzero(rb->mem, rb->used);
+	free(rb->mem);
+	free(rb);
 }
 
 int ops_init(const struct ops_config *cfg, struct fuse_lowlevel_ops *ops)

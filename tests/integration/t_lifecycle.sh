@@ -180,6 +180,37 @@ jc_mount "$B" "$M" --write-through
 crash_round --write-through
 ok "kill -9 with --write-through: every acknowledged message back"
 
+# ---- kill -9 while the writeback cache is being flushed ----
+# The flush (syncfs) and an unmount wait, uninterruptibly, for the daemon
+# to answer the writes they set off; a daemon thread doing that when
+# kill -9 came would wait for ever and keep /dev/fuse open, and the dead
+# mount would hang instead of failing. Under a writer that keeps the
+# cache dirty, with a flush every 100 ms, the mount must be dead (ENOTCONN)
+# within seconds of every kill, and no process of it left.
+K=$D/k KM=$D/km
+mkdir -p "$K" "$KM"
+for ((round = 1; round <= 10; round++)); do
+	jc_mount "$K" "$KM" --flush-interval 100
+	pid=$JC_PID
+	timeout 20 dd if=/dev/zero of="$KM/big" bs=64k count=200000 status=none 2>/dev/null &
+	writer=$!
+	sleep "0.$((RANDOM % 8 + 2))"
+	kill -KILL "$pid"
+	unset "JC_DAEMON[$KM]"
+	dead=0
+	for ((i = 0; i < 100; i++)); do
+		case $(timeout 2 stat -f "$KM" 2>&1 || true) in *"not connected"*) dead=1; break ;; esac
+		sleep 0.05
+	done
+	[ "$dead" = 1 ] || fail "round $round: the mount still hangs 5 s after kill -9 of its daemon"
+	wait "$writer" 2>/dev/null || true
+	jc_wait_pid "$pid" 10 || fail "round $round: the killed daemon's process lingers"
+	! pgrep -f "jetcryptfs __flush $KM" >/dev/null || sleep 1
+	! pgrep -f "jetcryptfs __flush $KM" >/dev/null || fail "round $round: a flusher process outlived the mount"
+done
+fusermount3 -u -z "$KM"
+ok "kill -9 amid flushes of a dirty cache, 10 times: the mount is dead at once each time, nothing left behind"
+
 # ---- the mount gone under a running nats-server: the guard ----
 # However the mount goes away (here the operator's own lazy unmount),
 # nats-server's next stream cannot land in the bare directory.

@@ -2,7 +2,9 @@
  * Unit tests of the backing I/O path: safewrite's jobs of several parts
  * (order, errors, the fallback of a part an O_DIRECT descriptor refuses),
  * with and without the helper processes, and content's large writes and
- * reads, whose whole pages go around the page cache. They work on real files in
+ * reads, whose whole pages go around the page cache; new file ids where
+ * they are free (after a truncate to 0, a whole-file rewrite past the AES
+ * budget), and what a torn switch of ids reads as. They work on real files in
  * the build directory (a disk, where O_DIRECT works) and check the page
  * cache with mincore(2), since the point of a direct write is what it
  * leaves out of the cache.
@@ -277,7 +279,7 @@ static void content_end(void)
 static void expect_plain(const uint8_t *want, size_t len)
 {
 	uint8_t *got = aligned(len + PAGE);
-	struct content r;
+	struct content r = { 0 };
 
 	/* Read back through a fresh state, as after a remount. */
 	REQ(content_load(&r, fd) == 0);
@@ -384,7 +386,7 @@ START_TEST(test_direct_reopened_for_writing)
 {
 	const size_t len = 2 * MIB;
 	uint8_t *plain = aligned(len);
-	struct content r;
+	struct content r = { 0 };
 	int rfd;
 
 	content_start(FMT_CIPHER_CHACHAPOLY, 0);
@@ -416,7 +418,7 @@ START_TEST(test_direct_read_short_file)
 {
 	const size_t len = 2 * MIB;
 	uint8_t *plain = aligned(len);
-	struct content r;
+	struct content r = { 0 };
 	struct stat st;
 
 	content_start(FMT_CIPHER_AES, 0);
@@ -451,6 +453,166 @@ START_TEST(test_small_writes_cached)
 }
 END_TEST
 
+/* ---- new file ids ---- */
+
+#define BUDGET_ENV "JETCRYPTFS_TEST_ID_BUDGET"
+
+/* The whole backing file (*len bytes), malloc'd. */
+static uint8_t *file_bytes(size_t *len)
+{
+	struct stat st;
+	uint8_t *p;
+
+	REQ(fstat(fd, &st) == 0);
+	*len = (size_t)st.st_size;
+	p = malloc(*len);
+	REQ(p && pread(fd, p, *len, 0) == (ssize_t)*len);
+	return p;
+}
+
+/* Bytes [from, from + n) of the backing file as they were in snap. */
+static void put_back(const uint8_t *snap, size_t from, size_t n)
+{
+	REQ(pwrite(fd, snap + from, n, (off_t)from) == (ssize_t)n);
+}
+
+/* Reads all len bytes through a fresh state: the count read, or -errno;
+ * what a read returned must be want's bytes. */
+static ssize_t read_fresh(const uint8_t *want, size_t len)
+{
+	uint8_t *got = aligned(len + PAGE);
+	struct content r = { 0 };
+	ssize_t n;
+
+	REQ(content_load(&r, fd) == 0);
+	n = content_read(&r, fd, got, len, 0);
+	if (n > 0)
+		ck_assert_int_eq(memcmp(got, want, (size_t)n), 0);
+	content_unload(&r);
+	free(got);
+	return n;
+}
+
+/* Past the budget, an AES file rewritten whole from offset 0 gets a new
+ * id, written with its blocks; before it, or for a write that does not
+ * cover the file, it keeps it. A switch torn apart -- the new header over
+ * the old blocks, the old header over the new, a block of each -- reads
+ * as EIO where header and block disagree, never as other bytes. */
+START_TEST(test_new_id_whole_rewrite)
+{
+	const size_t len = 3 * PAGE + 100;      /* 4 blocks */
+	const size_t sb = FMT_BLOCK_SIZE + 28, b1 = FMT_HEADER_SIZE + sb;
+	uint8_t *a = aligned(len), *b = aligned(len), hdr0[FMT_HEADER_SIZE], *old, *new;
+	size_t olen, nlen;
+
+	setenv(BUDGET_ENV, "6", 1);
+	content_start(FMT_CIPHER_AES, 0);
+	unsetenv(BUDGET_ENV);
+	fill(a, len, 1);
+	fill(b, len, 2);
+	ck_assert_int_eq(content_write(&c, fd, a, len, 0), (ssize_t)len);
+	memcpy(hdr0, c.hdr, sizeof(hdr0));
+	ck_assert_int_eq(content_write(&c, fd, b, len, 0), (ssize_t)len);       /* 4 < 6 */
+	ck_assert_int_eq(memcmp(c.hdr, hdr0, sizeof(hdr0)), 0);
+	ck_assert_int_eq(content_write(&c, fd, b, len - 1, 0), (ssize_t)(len - 1)); /* not whole */
+	ck_assert_int_eq(memcmp(c.hdr, hdr0, sizeof(hdr0)), 0);
+	ck_assert_uint_eq(c.budget.blocks, 12);
+	old = file_bytes(&olen);
+	ck_assert_int_eq(content_write(&c, fd, a, len, 0), (ssize_t)len);
+	ck_assert_int_ne(memcmp(c.hdr, hdr0, sizeof(hdr0)), 0);
+	ck_assert_uint_eq(c.budget.blocks, 4);
+	ck_assert_int_eq(memcmp(c.budget.file_id, c.hdr + 16, 16), 0);
+	expect_plain(a, len);
+	new = file_bytes(&nlen);
+	ck_assert_uint_eq(nlen, olen);
+
+	put_back(old, 0, FMT_HEADER_SIZE);              /* old header, new blocks */
+	ck_assert_int_eq(read_fresh(a, len), -EIO);
+	put_back(new, 0, FMT_HEADER_SIZE);
+	put_back(old, FMT_HEADER_SIZE, olen - FMT_HEADER_SIZE);  /* new header, old blocks */
+	ck_assert_int_eq(read_fresh(a, len), -EIO);
+	put_back(new, FMT_HEADER_SIZE, sb);             /* block 0 new, the rest old */
+	ck_assert_int_eq(read_fresh(a, PAGE), PAGE);
+	ck_assert_int_eq(read_fresh(a, len), -EIO);
+	put_back(new, b1, nlen - b1);
+	expect_plain(a, len);
+	content_end();
+	free(old);
+	free(new);
+	free(a);
+	free(b);
+}
+END_TEST
+
+/* A file cut to 0 keeps its header until its next write, which gives it
+ * a new id -- also when it was closed in between, and when that write
+ * starts past block 0 or is an extension by truncate. A chachapoly file
+ * too: it costs nothing. */
+START_TEST(test_new_id_after_truncate)
+{
+	const size_t len = 2 * PAGE;
+	uint8_t *a = aligned(len + 3 * PAGE), hdr0[FMT_HEADER_SIZE], *now;
+	size_t n;
+
+	content_start(FMT_CIPHER_CHACHAPOLY, 0);
+	fill(a, len, 3);
+	ck_assert_int_eq(content_write(&c, fd, a, len, 0), (ssize_t)len);
+	memcpy(hdr0, c.hdr, sizeof(hdr0));
+	ck_assert_int_eq(content_truncate(&c, fd, 0), 0);
+	now = file_bytes(&n);
+	ck_assert_uint_eq(n, FMT_HEADER_SIZE);
+	ck_assert_int_eq(memcmp(now, hdr0, sizeof(hdr0)), 0);
+	free(now);
+	ck_assert_int_eq(content_write(&c, fd, a, len, 0), (ssize_t)len);
+	ck_assert_int_ne(memcmp(c.hdr, hdr0, sizeof(hdr0)), 0);
+	expect_plain(a, len);
+
+	/* Closed in between; the write starts at block 2. */
+	ck_assert_int_eq(content_truncate(&c, fd, 0), 0);
+	content_unload(&c);
+	REQ(content_load(&c, fd) == 0);
+	ck_assert_int_eq(c.stale_id, 1);
+	memcpy(hdr0, c.hdr, sizeof(hdr0));
+	memset(a, 0, 2 * PAGE);
+	fill(a + 2 * PAGE, PAGE, 4);
+	ck_assert_int_eq(content_write(&c, fd, a + 2 * PAGE, PAGE, 2 * PAGE), PAGE);
+	ck_assert_int_ne(memcmp(c.hdr, hdr0, sizeof(hdr0)), 0);
+	expect_plain(a, 3 * PAGE);
+
+	/* Extended by truncate. */
+	ck_assert_int_eq(content_truncate(&c, fd, 0), 0);
+	memcpy(hdr0, c.hdr, sizeof(hdr0));
+	ck_assert_int_eq(content_truncate(&c, fd, 5000), 0);
+	ck_assert_int_ne(memcmp(c.hdr, hdr0, sizeof(hdr0)), 0);
+	memset(a, 0, 5000);
+	expect_plain(a, 5000);
+	content_end();
+	free(a);
+}
+END_TEST
+
+/* The count of blocks under a file id survives an unload and a load of
+ * the same file (the inode's state, ops.c), and starts anew for another. */
+START_TEST(test_budget_kept)
+{
+	uint8_t *a = aligned(3 * PAGE);
+
+	content_start(FMT_CIPHER_AES, 0);
+	fill(a, 3 * PAGE, 5);
+	ck_assert_int_eq(content_write(&c, fd, a, 3 * PAGE, 0), 3 * PAGE);
+	content_unload(&c);
+	REQ(content_load(&c, fd) == 0);
+	ck_assert_uint_eq(c.budget.blocks, 3);
+	ck_assert_int_eq(content_write(&c, fd, a, PAGE, PAGE), PAGE);
+	ck_assert_uint_eq(c.budget.blocks, 4);
+	ck_assert_int_eq(content_truncate(&c, fd, 0), 0);
+	ck_assert_int_eq(content_write(&c, fd, a, PAGE, 0), PAGE);     /* a new id */
+	ck_assert_uint_eq(c.budget.blocks, 1);
+	content_end();
+	free(a);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("content");
@@ -474,6 +636,9 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_small_writes_cached);
 	tcase_add_test(tc, test_direct_reopened_for_writing);
 	tcase_add_test(tc, test_direct_read_short_file);
+	tcase_add_test(tc, test_new_id_whole_rewrite);
+	tcase_add_test(tc, test_new_id_after_truncate);
+	tcase_add_test(tc, test_budget_kept);
 	suite_add_tcase(s, tc);
 	return s;
 }

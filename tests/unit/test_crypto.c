@@ -2,8 +2,9 @@
  * Unit tests of the file format: header codec, size math, the block codec
  * of both ciphers (round trips over every file size of the first blocks,
  * tamper detection bit by bit, block moves, cipher relabelling, holes,
- * nonces, threads and fork), what counts as a full-entropy key, the
- * Argon2id stretching of passphrases, and the known-answer vectors that
+ * nonces, threads and fork, forgetting a key other threads hold), what
+ * counts as a full-entropy key, the Argon2id stretching of passphrases,
+ * and the known-answer vectors that
  * docs/FORMAT.md publishes; the test checks that the document carries
  * exactly the bytes this code produces.
  */
@@ -13,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -969,6 +972,155 @@ START_TEST(test_threads)
 }
 END_TEST
 
+/* ---- forgetting a key ------------------------------------------------- */
+
+/* Occurrences of the len bytes at secret in the resident pages of this
+ * process's readable mappings, but for secret itself: read through
+ * /proc/self/mem into a mapping of its own, which is skipped, as are
+ * mappings of more than 64 GiB (a sanitizer's shadow memory: terabytes,
+ * nearly all unused). */
+static int count_copies(const uint8_t *secret, size_t len)
+{
+	enum { CHUNK = 1 << 20, PG = 4096 };
+	uint8_t *buf = mmap(NULL, CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned char *vec = malloc(CHUNK / PG);
+	FILE *maps = fopen("/proc/self/maps", "re");
+	int mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC), n = 0;
+	unsigned long long from, to;
+	char line[512], perms[8];
+
+	REQ(buf != MAP_FAILED && vec && maps && mem >= 0);
+	while (fgets(line, sizeof(line), maps)) {
+		if (sscanf(line, "%llx-%llx %7s", &from, &to, perms) != 3 || perms[0] != 'r' ||
+		    strstr(line, "[vvar") || strstr(line, "[vsyscall]") || from == (uintptr_t)buf ||
+		    to - from > (64ull << 30))
+			continue;
+		for (unsigned long long at = from; at < to; at += CHUNK) {
+			size_t want = to - at < CHUNK ? (size_t)(to - at) : CHUNK;
+
+			if (mincore((void *)(uintptr_t)at, want, vec) < 0)
+				continue;
+			/* Page by page, each with the bytes that follow it, so
+			 * that a copy across two pages is found too. */
+			for (size_t pg = 0; pg < want / PG; pg++) {
+				ssize_t got;
+
+				if (!(vec[pg] & 1))
+					continue;
+				got = pread(mem, buf, PG + len - 1, (off_t)(at + pg * PG));
+				if (got < (ssize_t)PG)
+					got = pread(mem, buf, PG, (off_t)(at + pg * PG));
+				for (ssize_t i = 0; i < PG && i + (ssize_t)len <= got; i++)
+					if (buf[i] == secret[0] && memcmp(buf + i, secret, len) == 0 &&
+					    at + pg * PG + (unsigned long long)i != (uintptr_t)secret)
+						n++;
+			}
+		}
+	}
+	fclose(maps);
+	close(mem);
+	free(vec);
+	munmap(buf, CHUNK);
+	return n;
+}
+
+struct idle {
+	int cipher;
+	const uint8_t *key;
+	pthread_barrier_t *bar;
+	int ok;
+};
+
+/* Seals a block, waits while the main thread looks and forgets, then
+ * opens it under the same key: its contexts come back. */
+static void *idle_run(void *arg)
+{
+	struct idle *t = arg;
+	uint8_t hdr[FMT_HEADER_SIZE], plain[100] = "idle worker", back[100], blk[200];
+	size_t slen = sizeof(plain) + fmt_block_overhead(t->cipher);
+
+	make_header(t->cipher, 90, hdr);
+	t->ok = block_encrypt(t->cipher, t->key, hdr, 3, plain, sizeof(plain), blk) == 0;
+	pthread_barrier_wait(t->bar);
+	pthread_barrier_wait(t->bar);
+	t->ok &= block_decrypt(t->cipher, t->key, hdr, 3, blk, slen, back) == 0 &&
+		 memcmp(plain, back, sizeof(plain)) == 0;
+	return NULL;
+}
+
+/* A key another thread used and then sat idle with is wiped from its
+ * contexts and key copies by block_forget_key: for AES the key schedule
+ * starts with the key itself; ChaCha20's context holds the block's
+ * subkey, and the thread notes the key it came from. */
+START_TEST(test_forget_idle_thread)
+{
+	static uint8_t key[BLOCK_KEY_SIZE];
+	pthread_barrier_t bar;
+	struct idle t = { .cipher = _i, .key = key, .bar = &bar };
+	pthread_t th;
+
+	randombytes_buf(key, sizeof(key));
+	REQ(pthread_barrier_init(&bar, NULL, 2) == 0);
+	REQ(pthread_create(&th, NULL, idle_run, &t) == 0);
+	pthread_barrier_wait(&bar);
+	ck_assert_int_ge(count_copies(key, sizeof(key)), 1);
+	block_forget_key(key);
+	ck_assert_int_eq(count_copies(key, sizeof(key)), 0);
+	pthread_barrier_wait(&bar);
+	REQ(pthread_join(th, NULL) == 0);
+	ck_assert(t.ok);
+	pthread_barrier_destroy(&bar);
+}
+END_TEST
+
+struct churn {
+	int cipher;
+	uint8_t (*keys)[BLOCK_KEY_SIZE];
+	int ok;
+};
+
+static void *churn_run(void *arg)
+{
+	struct churn *w = arg;
+	uint8_t hdr[FMT_HEADER_SIZE], plain[FMT_BLOCK_SIZE], back[FMT_BLOCK_SIZE], blk[STORED_MAX];
+	size_t slen = fmt_stored_block_size(w->cipher);
+
+	w->ok = 1;
+	make_header(w->cipher, 91, hdr);
+	for (int i = 0; i < 2000 && w->ok; i++) {
+		const uint8_t *k = w->keys[i % 3];
+
+		memset(plain, i, sizeof(plain));
+		w->ok = block_encrypt(w->cipher, k, hdr, (uint64_t)i, plain, sizeof(plain), blk) == 0 &&
+			block_decrypt(w->cipher, k, hdr, (uint64_t)i, blk, slen, back) == 0 &&
+			memcmp(plain, back, sizeof(plain)) == 0;
+	}
+	return NULL;
+}
+
+/* Forgets running beside threads that use the keys: every block still
+ * round-trips (a context wiped under a thread is set up again). */
+START_TEST(test_forget_concurrent)
+{
+	enum { T = 4 };
+	static uint8_t keys[3][BLOCK_KEY_SIZE];
+	struct churn w[T];
+	pthread_t th[T];
+
+	randombytes_buf(keys, sizeof(keys));
+	for (int i = 0; i < T; i++) {
+		w[i] = (struct churn){ .cipher = ciphers[i % 2], .keys = keys };
+		REQ(pthread_create(&th[i], NULL, churn_run, &w[i]) == 0);
+	}
+	for (int i = 0; i < 3000; i++)
+		block_forget_key(keys[i % 3]);
+	for (int i = 0; i < T; i++) {
+		REQ(pthread_join(th[i], NULL) == 0);
+		ck_assert(w[i].ok);
+	}
+}
+END_TEST
+
 static Suite *crypto_suite(void)
 {
 	Suite *s = suite_create("crypto");
@@ -995,6 +1147,8 @@ static Suite *crypto_suite(void)
 	tcase_add_loop_test(tc, test_nonces_fork, 1, 3);
 	tcase_add_loop_test(tc, test_bad_args, 1, 3);
 	tcase_add_test(tc, test_threads);
+	tcase_add_loop_test(tc, test_forget_idle_thread, 1, 3);
+	tcase_add_test(tc, test_forget_concurrent);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("kdf");
