@@ -59,13 +59,20 @@ rounds=("chachapoly - -" "aes - -" "chachapoly --write-through -" "aes --write-t
 	"chachapoly --write-through --big" "aes --write-through --big"
 	"chachapoly --write-through --big" "aes - --big")
 jc_mount "$B" "$M"
-# The guarantee rests on the write helpers (children of the daemon).
-[ "$(pgrep -c -P "$JC_PID")" -ge 1 ] || fail "the daemon runs no write helper processes: $(grep -i helper "$JC_LOG")"
+# The guarantee rests on the write helpers: the daemon's children but for
+# the flusher (jetcryptfs __flush).
+write_helpers() {
+	local p
+	for p in $(pgrep -P "$JC_PID"); do
+		tr '\0' ' ' <"/proc/$p/cmdline" | grep -q ' __flush ' || echo "$p"
+	done
+}
+[ "$(write_helpers | wc -l)" -ge 1 ] || fail "the daemon runs no write helper processes: $(grep -i helper "$JC_LOG")"
 grep -q "writes are made by the daemon itself" "$JC_LOG" && fail "$(grep "writes are made" "$JC_LOG")"
 # One helper is pinned to each CPU the daemon may run on, so that a write
 # is handed over on the caller's own CPU; two more are not pinned.
 pinned=() unpinned=0
-for p in $(pgrep -P "$JC_PID"); do
+for p in $(write_helpers); do
 	cpus=$(taskset -cp "$p" | sed 's/.*: //')
 	if [[ $cpus =~ ^[0-9]+$ ]]; then pinned+=("$cpus"); else unpinned=$((unpinned + 1)); fi
 done
@@ -86,7 +93,7 @@ fi
 # the three helpers left on two CPUs) must wait for a helper rather than
 # write unprotected: the daemon's own write count (wchar, its threads
 # only; helpers are processes of their own) grows by its FUSE replies and
-# log, not by the 24 MB of data.
+# log (~100-250 KB, more on a loaded machine), not by the 24 MB of data.
 head -c 3000000 /dev/urandom >"$JC_TMP/h.ref"
 # start_writers TAG: eight fsync'd copies of h.ref at once, in the
 # background; check_writers TAG waits for them (a writer that hangs is
@@ -109,7 +116,7 @@ check_writers() {
 	done
 }
 daemon_wchar() { awk '$1 == "wchar:" { print $2 }' "/proc/$JC_PID/io"; }
-helpers=$(pgrep -P "$JC_PID")
+helpers=$(write_helpers)
 victim=
 for p in $helpers; do
 	[[ $(taskset -cp "$p" | sed 's/.*: //') =~ ^[0-9]+$ ]] && { victim=$p; break; }
@@ -125,16 +132,16 @@ wc1=$(daemon_wchar)
 for _ in $(seq 50); do grep -q "write helper $victim ended (killed by signal 9)" "$JC_LOG" && break; sleep 0.1; done
 grep -q "write helper $victim ended (killed by signal 9): the other helpers make its writes" "$JC_LOG" ||
 	fail "no log line for the killed write helper $victim: $(tail -n 3 "$JC_LOG")"
-[ $((wc1 - wc0)) -lt 200000 ] ||
+[ $((wc1 - wc0)) -lt 1000000 ] ||
 	fail "with a write helper killed, the daemon wrote $((wc1 - wc0)) bytes itself: writers went past the helpers"
-[ "$(pgrep -c -P "$JC_PID")" = $((${#pinned[@]} + unpinned - 1)) ] || fail "the other write helpers did not stay"
+[ "$(write_helpers | wc -l)" = $((${#pinned[@]} + unpinned - 1)) ] || fail "the other write helpers did not stay"
 ok "a write helper killed on its own: logged, writes go on through the others"
 # Every helper killed: the last death says that none is left, and writes
 # go on, made by the daemon itself.
 kill -KILL $(grep -vx "$victim" <<<"$helpers")
 for _ in $(seq 50); do grep -q "no write helper is left" "$JC_LOG" && break; sleep 0.1; done
 grep -q "no write helper is left" "$JC_LOG" || fail "no log line once every write helper was killed: $(tail -n 3 "$JC_LOG")"
-[ "$(pgrep -c -P "$JC_PID")" = 0 ] || fail "write helpers left after killing them all: $(pgrep -P "$JC_PID")"
+[ -z "$(write_helpers)" ] || fail "write helpers left after killing them all: $(write_helpers | tr "\n" " ")"
 wc0=$(daemon_wchar)
 start_writers helpers-gone
 check_writers helpers-gone
