@@ -22,7 +22,7 @@
 
 #include <sodium.h>
 
-#include "conf.h"
+#include "natsconf.h"
 #include "format.h"
 
 #define CONFIG_PCR_MIN      17
@@ -124,7 +124,7 @@ static int vfail(struct config_ctx *c, const char *file, int line, int col, cons
 
 /* An error at a value. */
 __attribute__((format(printf, 3, 4)))
-static int fail_at(struct config_ctx *c, const struct conf_value *v, const char *fmt, ...)
+static int fail_at(struct config_ctx *c, const struct natsconf_value *v, const char *fmt, ...)
 {
 	va_list ap;
 	int r;
@@ -137,7 +137,7 @@ static int fail_at(struct config_ctx *c, const struct conf_value *v, const char 
 
 /* An error at a setting's name (a name and its value are in one file). */
 __attribute__((format(printf, 3, 4)))
-static int fail_at_name(struct config_ctx *c, const struct conf_entry *e, const char *fmt, ...)
+static int fail_at_name(struct config_ctx *c, const struct natsconf_entry *e, const char *fmt, ...)
 {
 	va_list ap;
 	int r;
@@ -148,22 +148,22 @@ static int fail_at_name(struct config_ctx *c, const struct conf_entry *e, const 
 	return r;
 }
 
-static const char *article(enum conf_type t)
+static const char *article(enum natsconf_type t)
 {
-	return (t == CONF_INT || t == CONF_ARRAY) ? "an" : "a";
+	return (t == NATSCONF_INT || t == NATSCONF_ARRAY) ? "an" : "a";
 }
 
 /* Names the types only: the value itself may be a secret. */
-static int fail_type(struct config_ctx *c, const char *name, const struct conf_value *v,
+static int fail_type(struct config_ctx *c, const char *name, const struct natsconf_value *v,
 		     const char *want)
 {
 	const char *hint = "";
 
 	if (strcmp(want, "a string") == 0 &&
-	    (v->type == CONF_INT || v->type == CONF_FLOAT || v->type == CONF_BOOL))
+	    (v->type == NATSCONF_INT || v->type == NATSCONF_FLOAT || v->type == NATSCONF_BOOL))
 		hint = " (put it in quotes)";
 	return fail_at(c, v, "%s must be %s, not %s %s%s", name, want, article(v->type),
-		       conf_type_name(v->type), hint);
+		       natsconf_type_name(v->type), hint);
 }
 
 static void wipe_free(char *s)
@@ -181,12 +181,12 @@ static int nomem(struct config_ctx *c)
 	return -ENOMEM;
 }
 
-static int get_string(struct config_ctx *c, const char *name, const struct conf_value *v,
+static int get_string(struct config_ctx *c, const char *name, const struct natsconf_value *v,
 		      char **dst)
 {
 	char *s;
 
-	if (v->type != CONF_STRING)
+	if (v->type != NATSCONF_STRING)
 		return fail_type(c, name, v, "a string");
 	s = strdup(v->u.s);
 	if (!s)
@@ -198,22 +198,22 @@ static int get_string(struct config_ctx *c, const char *name, const struct conf_
 
 /* A file or directory name: "" would reach the mount as a path that
  * names nothing, and its message would too. */
-static int get_path(struct config_ctx *c, const char *name, const struct conf_value *v,
+static int get_path(struct config_ctx *c, const char *name, const struct natsconf_value *v,
 		    char **dst)
 {
-	if (v->type == CONF_STRING && v->u.s[0] == '\0')
+	if (v->type == NATSCONF_STRING && v->u.s[0] == '\0')
 		return fail_at(c, v, "%s is empty", name);
 	return get_string(c, name, v, dst);
 }
 
 /* Secrets go to guarded, locked memory; sodium_free wipes them. */
-static int get_secret(struct config_ctx *c, const char *name, const struct conf_value *v,
+static int get_secret(struct config_ctx *c, const char *name, const struct natsconf_value *v,
 		      char **dst)
 {
 	size_t n;
 	char *s;
 
-	if (v->type != CONF_STRING)
+	if (v->type != NATSCONF_STRING)
 		return fail_type(c, name, v, "a string");
 	n = strlen(v->u.s);
 	if (n == 0)
@@ -229,16 +229,16 @@ static int get_secret(struct config_ctx *c, const char *name, const struct conf_
 
 /* A boolean; the string forms too, because $VAR from the environment is
  * always a string. */
-static int get_bool(struct config_ctx *c, const char *name, const struct conf_value *v, int *dst)
+static int get_bool(struct config_ctx *c, const char *name, const struct natsconf_value *v, int *dst)
 {
 	static const char *const yes[] = { "true", "yes", "on" }, *const no[] = { "false", "no", "off" };
 	size_t i;
 
-	if (v->type == CONF_BOOL) {
+	if (v->type == NATSCONF_BOOL) {
 		*dst = v->u.b ? 1 : 0;
 		return 0;
 	}
-	if (v->type == CONF_STRING) {
+	if (v->type == NATSCONF_STRING) {
 		for (i = 0; i < 3; i++) {
 			if (strcasecmp(v->u.s, yes[i]) == 0) {
 				*dst = 1;
@@ -254,13 +254,13 @@ static int get_bool(struct config_ctx *c, const char *name, const struct conf_va
 }
 
 /* An integer; a string of decimal digits too (for $VAR from the environment). */
-static int get_int(const struct conf_value *v, long long *dst)
+static int get_int(const struct natsconf_value *v, long long *dst)
 {
-	if (v->type == CONF_INT) {
+	if (v->type == NATSCONF_INT) {
 		*dst = v->u.i;
 		return 0;
 	}
-	if (v->type == CONF_STRING && v->u.s[0]) {
+	if (v->type == NATSCONF_STRING && v->u.s[0]) {
 		char *end;
 		errno = 0;
 		*dst = strtoll(v->u.s, &end, 10);
@@ -293,11 +293,11 @@ static int looks_like_name(const char *k)
 	return !(upper && lower) && digits <= 3;
 }
 
-static int get_cipher(struct config_ctx *c, const char *name, const struct conf_value *v, int *dst)
+static int get_cipher(struct config_ctx *c, const char *name, const struct natsconf_value *v, int *dst)
 {
 	int id;
 
-	if (v->type != CONF_STRING)
+	if (v->type != NATSCONF_STRING)
 		return fail_type(c, name, v, "a cipher name");
 	if (v->u.s[0] == '\0')
 		return fail_at(c, v, "%s is empty (use chachapoly or aes)", name);
@@ -369,7 +369,7 @@ static const char *nearest_setting(const struct setting *tab, size_t n, const ch
 /* A setting neither jetcryptfs nor nats-server has in this block: named
  * (unless the name looks like a key), with the nearest known name, or
  * with the block it belongs in. */
-static int fail_unknown(struct config_ctx *c, const struct conf_entry *e, int in_tpm)
+static int fail_unknown(struct config_ctx *c, const struct natsconf_entry *e, int in_tpm)
 {
 	const char *block = in_tpm ? "tpm" : "jetstream";
 	const struct setting *here = in_tpm ? tpm_settings : js_settings;
@@ -391,7 +391,7 @@ static int fail_unknown(struct config_ctx *c, const struct conf_entry *e, int in
 			    "nats-server has it)", e->key, block);
 }
 
-static int load_tpm_setting(struct config_ctx *c, enum setting_use use, const struct conf_value *v)
+static int load_tpm_setting(struct config_ctx *c, enum setting_use use, const struct natsconf_value *v)
 {
 	struct config_tpm *t = &c->cfg->tpm;
 	long long pcr;
@@ -420,17 +420,17 @@ static int load_tpm_setting(struct config_ctx *c, enum setting_use use, const st
 	}
 }
 
-static int load_tpm(struct config_ctx *c, const struct conf_value *blk)
+static int load_tpm(struct config_ctx *c, const struct natsconf_value *blk)
 {
 	struct config_tpm *t = &c->cfg->tpm;
 	size_t i;
 	int r;
 
-	if (blk->type != CONF_MAP)
+	if (blk->type != NATSCONF_MAP)
 		return fail_type(c, "tpm", blk, "a block { ... }");
 	t->present = 1;
 	for (i = 0; i < blk->u.map.n; i++) {
-		const struct conf_entry *e = &blk->u.map.v[i];
+		const struct natsconf_entry *e = &blk->u.map.v[i];
 		const struct setting *st = setting_find(tpm_settings, N_OF(tpm_settings), e->key);
 
 		if (!st)
@@ -447,7 +447,7 @@ static int load_tpm(struct config_ctx *c, const struct conf_value *blk)
 }
 
 /* The one of two settings written further down: where a clash is shown. */
-static const struct conf_value *later_of(const struct conf_value *a, const struct conf_value *b)
+static const struct natsconf_value *later_of(const struct natsconf_value *a, const struct natsconf_value *b)
 {
 	return b->line > a->line || (b->line == a->line && b->col > a->col) ? b : a;
 }
@@ -455,7 +455,7 @@ static const struct conf_value *later_of(const struct conf_value *a, const struc
 /* Two aliases of one setting in a block: which one wins is written
  * nowhere (NATS docs and ours alike), so neither does. A repeat of the same
  * name, in any case, is not this: the later one wins, as in NATS. */
-static int alias_clash(struct config_ctx *c, const struct conf_value *v, const char *name,
+static int alias_clash(struct config_ctx *c, const struct natsconf_value *v, const char *name,
 		       const char *other, const char *what)
 {
 	return fail_at(c, v, "%s and %s both set %s: give only one of them", name, other, what);
@@ -474,11 +474,11 @@ static void tpm_reset(struct config_tpm *t)
 /* Where load_jetstream is in the block: what was set where, and under
  * which of its names. */
 struct js_seen {
-	const struct conf_value *key, *tpm, *adopt, *strict;
+	const struct natsconf_value *key, *tpm, *adopt, *strict;
 	const char *name[USE_TCTI + 1];         /* the spelling first used, per setting */
 };
 
-static int load_js_setting(struct config_ctx *c, struct js_seen *seen, const struct conf_entry *e,
+static int load_js_setting(struct config_ctx *c, struct js_seen *seen, const struct natsconf_entry *e,
 			   enum setting_use use)
 {
 	static const char *const what[USE_TCTI + 1] = {
@@ -486,7 +486,7 @@ static int load_js_setting(struct config_ctx *c, struct js_seen *seen, const str
 		[USE_STORE_DIR] = "the mount point",
 	};
 	struct config *cfg = c->cfg;
-	const struct conf_value *v = e->val;
+	const struct natsconf_value *v = e->val;
 	const char *k = e->key;
 
 	if (what[use]) {
@@ -539,22 +539,22 @@ static int js_switch_word(const char *s)
 	return 0;
 }
 
-static int load_jetstream(struct config_ctx *c, const struct conf_value *js)
+static int load_jetstream(struct config_ctx *c, const struct natsconf_value *js)
 {
 	struct config *cfg = c->cfg;
 	struct js_seen seen = { 0 };
 	size_t i;
 	int r;
 
-	if (js->type == CONF_BOOL || (js->type == CONF_STRING && js_switch_word(js->u.s)))
+	if (js->type == NATSCONF_BOOL || (js->type == NATSCONF_STRING && js_switch_word(js->u.s)))
 		return 0;
-	if (js->type == CONF_STRING)
+	if (js->type == NATSCONF_STRING)
 		return fail_at(c, js, "jetstream must be a block { ... }, enabled or disabled, not another string");
-	if (js->type != CONF_MAP)
+	if (js->type != NATSCONF_MAP)
 		return fail_type(c, "jetstream", js, "a block { ... }");
 
 	for (i = 0; i < js->u.map.n; i++) {
-		const struct conf_entry *e = &js->u.map.v[i];
+		const struct natsconf_entry *e = &js->u.map.v[i];
 		const struct setting *st = setting_find(js_settings, N_OF(js_settings), e->key);
 
 		if (!st)
@@ -579,11 +579,11 @@ static void config_init(struct config *cfg)
 	*cfg = (struct config)CONFIG_EMPTY;
 }
 
-static int config_apply(struct config *cfg, const char *name, struct conf_value *root,
+static int config_apply(struct config *cfg, const char *name, struct natsconf_value *root,
 			char *err, size_t errlen)
 {
 	struct config_ctx c = { .cfg = cfg, .err = err, .errlen = errlen };
-	const struct conf_value *js = conf_map_get(root, "jetstream");
+	const struct natsconf_value *js = natsconf_map_get(root, "jetstream");
 
 	if (!js) {
 		/* An empty file or a FIFO no one writes to reads as empty:
@@ -594,7 +594,7 @@ static int config_apply(struct config *cfg, const char *name, struct conf_value 
 	return load_jetstream(&c, js);
 }
 
-static int config_finish(struct config *cfg, const char *name, struct conf_value *root, int r,
+static int config_finish(struct config *cfg, const char *name, struct natsconf_value *root, int r,
 			 char *err, size_t errlen)
 {
 	if (r == 0) {
@@ -607,7 +607,7 @@ static int config_finish(struct config *cfg, const char *name, struct conf_value
 	}
 	if (r == 0)
 		r = config_apply(cfg, name, root, err, errlen);
-	conf_free(root);
+	natsconf_free(root);
 	if (r < 0) {
 		/* the caller gets nothing half-loaded, but for the variables
 		 * to scrub */
@@ -637,13 +637,13 @@ static int config_begin(struct config *cfg, const char *name, char *err, size_t 
 
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 {
-	struct conf_value *root = NULL;
-	struct conf_names env;
+	struct natsconf_value *root = NULL;
+	struct natsconf_names env;
 	int r = config_begin(cfg, path, err, errlen);
 
 	if (r < 0)
 		return r;
-	r = conf_parse_file_env(path, 0, &root, &env, err, errlen);
+	r = natsconf_parse_file_env(path, 0, &root, &env, err, errlen);
 	cfg->env_names = env.v;
 	return config_finish(cfg, path, root, r, err, errlen);
 }
@@ -651,24 +651,24 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 int config_load_string(const char *text, const char *name, struct config *cfg,
 		       char *err, size_t errlen)
 {
-	struct conf_value *root = NULL;
-	struct conf_names env;
+	struct natsconf_value *root = NULL;
+	struct natsconf_names env;
 	int r = config_begin(cfg, name, err, errlen);
 
 	if (r < 0)
 		return r;
-	r = conf_parse_string_env(text, name, 0, &root, &env, err, errlen);
+	r = natsconf_parse_string_env(text, name, 0, &root, &env, err, errlen);
 	cfg->env_names = env.v;
 	return config_finish(cfg, name, root, r, err, errlen);
 }
 
 int config_env_names(const char *path, char ***names)
 {
-	struct conf_value *root = NULL;
-	struct conf_names env;
-	int r = conf_parse_file_env(path, CONF_REGULAR_ONLY, &root, &env, NULL, 0);
+	struct natsconf_value *root = NULL;
+	struct natsconf_names env;
+	int r = natsconf_parse_file_env(path, NATSCONF_REGULAR_ONLY, &root, &env, NULL, 0);
 
-	conf_free(root);
+	natsconf_free(root);
 	*names = env.v;
 	return r;
 }

@@ -49,7 +49,7 @@ struct config {
 #define CONFIG_EMPTY { .adopt = -1, .strict = -1, .allow_weak_key = -1, .tpm = { .pcr = CONFIG_PCR_DEFAULT } }
 
 /* Loads path. On error returns a negative errno with one line
- * "FILE:LINE:COL: problem" in err. Errors: syntax and size (from conf.c),
+ * "FILE:LINE:COL: problem" in err. Errors: syntax and size (from natsconf.c),
  * a setting neither jetcryptfs nor nats-server has in the jetstream or
  * tpm block, a jetstream value of the wrong type, a bad cipher name, two
  * names of one setting together (key and ek), key and tpm together,

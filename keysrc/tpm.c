@@ -26,7 +26,7 @@
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_tctildr.h>
 
-#include "conf.h"
+#include "natsconf.h"
 
 #define TPM_FILE_MAGIC   "jetcryptfs tpm keys "
 #define TPM_FILE_VERSION 1
@@ -771,7 +771,7 @@ static int kf_read(struct tpm_conn *c, struct keysfile *kf, int *warn_mode)
 	size_t got = 0;
 	int fd, ret;
 
-	fd = conf_open_file(path, &st);
+	fd = natsconf_open_file(path, &st);
 	if (fd == -ENOENT)
 		return tpm_fail(c, JCFS_E_TPM_MISSING, "%s: keys file missing", path);
 	if (fd >= 0 && !S_ISREG(st.st_mode)) {      /* a pipe: this one must be a file */

@@ -8,7 +8,7 @@
 #
 #   run.sh [--build-dir DIR] [--time SECONDS] [--build-only] [TARGET...]
 #
-# TARGET is conf, header, keysfile, block, desc or node (default: all). FUZZ_SECONDS
+# TARGET is natsconf, header, keysfile, block, desc or node (default: all). FUZZ_SECONDS
 # overrides --time, so that `FUZZ_SECONDS=600 scripts/test.sh -R fuzz` runs
 # longer. Inputs the fuzzer finds are kept in <build-dir>/work/<target> and
 # reused by the next run in the same directory; the repository's corpus is
@@ -17,7 +17,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
-all=(conf header keysfile block desc node)
+all=(natsconf header keysfile block desc node)
 dir=$top/build/fuzz
 secs=30
 build_only=0
@@ -72,7 +72,7 @@ flock -u 9
 rundir=$dir/rundir
 mkdir -p "$rundir"
 cp -r "$top/tests/unit/data/." "$rundir/"
-cp "$here/corpus/conf/"*.conf "$rundir/"
+cp "$here/corpus/natsconf/"*.conf "$rundir/"
 
 # Fixed sanitizer settings, whatever the caller exported (test.sh's
 # sanitizer mode turns leak detection off for the daemon; here leaks count).

@@ -52,7 +52,7 @@ wait_lines() {
 # remounts, and verifies every round so far. Rounds differ in cipher, write
 # mode and the moment of the kill. The --big rounds overwrite up to 1 MiB
 # at a time, where a kill most often lands inside a write: without the
-# write helpers (fs/safewrite.c) about one such round in fifteen tore a
+# write helpers (fs/store/safewrite.c) about one such round in fifteen tore a
 # block and lost fsync'd bytes.
 B=$JC_TMP/b M=$JC_TMP/m
 rounds=("chachapoly - -" "aes - -" "chachapoly --write-through -" "aes --write-through -"

@@ -247,7 +247,7 @@ static int cat_encrypted(const char *path, int fd, struct content *c, uint8_t *b
 	return EXIT_OK;
 }
 
-int tools_cat(int argc, char **argv)
+int cmd_cat(int argc, char **argv)
 {
 	struct tool_opts o;
 	struct tool_keys k;

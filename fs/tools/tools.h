@@ -12,10 +12,10 @@
 #ifndef JCFS_TOOLS_H
 #define JCFS_TOOLS_H
 
-int tools_inspect(int argc, char **argv);
-int tools_cat(int argc, char **argv);
-int tools_fsck(int argc, char **argv);
-int tools_encrypt(int argc, char **argv);
-int tools_rekey(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_cat(int argc, char **argv);
+int cmd_fsck(int argc, char **argv);
+int cmd_encrypt(int argc, char **argv);
+int cmd_rekey(int argc, char **argv);
 
 #endif

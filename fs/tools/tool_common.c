@@ -21,7 +21,7 @@
 #include "beneath.h"
 #include "desc.h"
 #include "format.h"
-#include "keys.h"
+#include "storekeys.h"
 #include "log.h"
 #include "mountinfo.h"
 #include "status.h"
@@ -133,7 +133,7 @@ static int tool_config_load(const struct tool_opts *o, const char **backing, int
 
 static int tool_keys_load(const struct tool_opts *o, const char *store, struct tool_keys *k)
 {
-	struct key_opts ko = { .key_env = o->key_env, .key_file = o->key_file,
+	struct storekeys_opts ko = { .key_env = o->key_env, .key_file = o->key_file,
 			       .cfg = o->config ? &k->cfg : NULL, .backing = store,
 			       .allow_weak = o->allow_weak_key || k->cfg.allow_weak_key == 1,
 			       .migrate = o->migrate, .also_id = o->also_id };
@@ -142,7 +142,7 @@ static int tool_keys_load(const struct tool_opts *o, const char *store, struct t
 
 	/* Keys are about to be in memory: no core dumps, no ptrace by others. */
 	secrets_no_core_dumps();
-	k->cipher = keys_new_file_cipher(o->cipher, &k->cfg);
+	k->cipher = storekeys_new_file_cipher(o->cipher, &k->cfg);
 	if (k->cipher < 0) {
 		log_err("unknown cipher '%s' (use chachapoly or aes)", o->cipher);
 		return EXIT_USAGE;
@@ -150,7 +150,7 @@ static int tool_keys_load(const struct tool_opts *o, const char *store, struct t
 	/* As the daemon does: the variables keys came from, and those the
 	 * config named, leave the environment once read. */
 	env = secrets_env_snapshot();
-	rc = keys_load(&ko, &k->kr, err, sizeof(err));
+	rc = storekeys_load(&ko, &k->kr, err, sizeof(err));
 	secrets_env_scrub(env, o->key_env, &k->cfg);
 	if (rc < 0) {
 		log_err("%s", err);

@@ -13,15 +13,15 @@
 
 #include <sodium.h>
 
-#include "conf.h"
-#include "keys.h"
+#include "natsconf.h"
+#include "storekeys.h"
 #include "log.h"
 #include "store.h"
 #include "tpm.h"
 
 /* The tpm {} key source: unseal the keys file, or create one when allowed
  * and the store is fresh. prev_key joins afterwards. */
-static int keys_load_tpm(const struct key_opts *ko, struct keyring *kr, char *err, size_t errlen)
+static int storekeys_load_tpm(const struct storekeys_opts *ko, struct keyring *kr, char *err, size_t errlen)
 {
 	const struct config *cfg = ko->cfg;
 	char msg[1024] = "";
@@ -80,7 +80,7 @@ static int keys_load_tpm(const struct key_opts *ko, struct keyring *kr, char *er
  * as if the config had said key: "..." -- so prev_key still comes from the
  * config and $JS_KEY is scrubbed as for every other source. The copy of
  * the config is shallow; keyring_load only reads it. */
-static int keys_load_file(const struct key_opts *ko, struct keyring **kr,
+static int storekeys_load_file(const struct storekeys_opts *ko, struct keyring **kr,
 			  enum keyring_source *src, char *err, size_t errlen)
 {
 	struct config c = CONFIG_EMPTY;
@@ -92,10 +92,10 @@ static int keys_load_file(const struct key_opts *ko, struct keyring **kr,
 
 	if (ko->cfg)
 		c = *ko->cfg;
-	fd = conf_open_file(ko->key_file, &st);
+	fd = natsconf_open_file(ko->key_file, &st);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: cannot open the key file: %s", ko->key_file,
-			 conf_file_strerror(fd));
+			 natsconf_file_strerror(fd));
 		return fd;
 	}
 	/* Up to one byte past the limit, to tell a key that is too long: a
@@ -149,7 +149,7 @@ out:
 
 /* Where keys[0] came from, and where a prev_key comes from, for
  * messages. */
-static void keys_labels(const struct key_opts *ko, enum keyring_source src, char *cur, char *prev,
+static void storekeys_labels(const struct storekeys_opts *ko, enum keyring_source src, char *cur, char *prev,
 			size_t len)
 {
 	const char *path = ko->cfg && ko->cfg->path ? ko->cfg->path : "the config";
@@ -167,12 +167,12 @@ static void keys_labels(const struct key_opts *ko, enum keyring_source src, char
 
 /* A guessable current key is refused unless allowed; a guessable
  * prev_key only reads what is already under it, and is warned of. */
-static int keys_check_weak(const struct key_opts *ko, const struct keyring *kr, enum keyring_source src,
+static int storekeys_check_weak(const struct storekeys_opts *ko, const struct keyring *kr, enum keyring_source src,
 			   char *err, size_t errlen)
 {
 	char cur[PATH_MAX + 16], prev[PATH_MAX + 16];
 
-	keys_labels(ko, src, cur, prev, sizeof(cur));
+	storekeys_labels(ko, src, cur, prev, sizeof(cur));
 	for (size_t i = 0; i < kr->n; i++) {
 		const char *why = kr->keys[i].weak;
 
@@ -195,7 +195,7 @@ static int keys_check_weak(const struct key_opts *ko, const struct keyring *kr, 
 }
 
 /* 1 if the store names id. */
-static int keys_store_names(const struct keyring_store *ks, const uint8_t id[FMT_KEY_ID_SIZE])
+static int storekeys_store_names(const struct keyring_store *ks, const uint8_t id[FMT_KEY_ID_SIZE])
 {
 	for (size_t i = 0; i < ks->nids; i++)
 		if (!memcmp(ks->ids[i], id, FMT_KEY_ID_SIZE))
@@ -204,7 +204,7 @@ static int keys_store_names(const struct keyring_store *ks, const uint8_t id[FMT
 }
 
 /* 1 if any key of kr is one the store names. */
-static int keys_store_knows(const struct keyring *kr, const struct keyring_store *ks)
+static int storekeys_store_knows(const struct keyring *kr, const struct keyring_store *ks)
 {
 	for (size_t i = 0; i < ks->nids; i++)
 		if (keyring_find(kr, ks->ids[i]))
@@ -214,7 +214,7 @@ static int keys_store_knows(const struct keyring *kr, const struct keyring_store
 
 /* Reads what the store says about its keys and derives the passphrases
  * of kr for it. */
-static int keys_stretch(const struct key_opts *ko, struct keyring *kr, char *err, size_t errlen)
+static int storekeys_stretch(const struct storekeys_opts *ko, struct keyring *kr, char *err, size_t errlen)
 {
 	struct store_keyinfo *ki = calloc(1, sizeof(*ki));
 	const char *backing = ko->backing ? ko->backing : "";
@@ -257,7 +257,7 @@ static int keys_stretch(const struct key_opts *ko, struct keyring *kr, char *err
 		goto out;
 	}
 	if (ko->backing && !ki->has_desc && !ki->salt_file && kr->kdf_new && ki->ks.nids > 0 &&
-	    !keys_store_knows(kr, &ki->ks)) {
+	    !storekeys_store_knows(kr, &ki->ks)) {
 		kdf_key_id_hex(ki->ids[0], hex);
 		snprintf(err, errlen, "%s: no given key matches the files (%s is under key id %s), and the store "
 			 "has neither %s nor %s: the key is wrong, or the store's passphrase salt was lost with "
@@ -267,7 +267,7 @@ static int keys_stretch(const struct key_opts *ko, struct keyring *kr, char *err
 		goto out;
 	}
 	for (size_t i = 0; i < kr->n && !ko->migrate; i++) {
-		if (kr->keys[i].kind != KEYRING_LEGACY || !keys_store_names(&ki->ks, kr->keys[i].id))
+		if (kr->keys[i].kind != KEYRING_LEGACY || !storekeys_store_names(&ki->ks, kr->keys[i].id))
 			continue;
 		kdf_key_id_hex(kr->keys[i].id, hex);
 		log_warn("%s: key id %s is a passphrase used without stretching (the store predates it): a guess "
@@ -280,7 +280,7 @@ out:
 	return rc;
 }
 
-int keys_load(const struct key_opts *ko, struct keyring **out, char *err, size_t errlen)
+int storekeys_load(const struct storekeys_opts *ko, struct keyring **out, char *err, size_t errlen)
 {
 	enum keyring_source src;
 	struct keyring *kr = NULL;
@@ -297,17 +297,17 @@ int keys_load(const struct key_opts *ko, struct keyring **out, char *err, size_t
 		return JCFS_E_USAGE;
 	}
 	if (ko->key_file)
-		rc = keys_load_file(ko, &kr, &src, err, errlen);
+		rc = storekeys_load_file(ko, &kr, &src, err, errlen);
 	else
 		rc = keyring_load(ko->key_env, ko->cfg, &kr, &src, err, errlen);
 	if (rc < 0)
 		return rc;
 	if (src == KEYRING_SRC_TPM)
-		rc = keys_load_tpm(ko, kr, err, errlen);
+		rc = storekeys_load_tpm(ko, kr, err, errlen);
 	if (rc == 0)
-		rc = keys_check_weak(ko, kr, src, err, errlen);
+		rc = storekeys_check_weak(ko, kr, src, err, errlen);
 	if (rc == 0)
-		rc = keys_stretch(ko, kr, err, errlen);
+		rc = storekeys_stretch(ko, kr, err, errlen);
 	if (rc < 0) {
 		keyring_free(kr);
 		return rc;
@@ -316,7 +316,7 @@ int keys_load(const struct key_opts *ko, struct keyring **out, char *err, size_t
 	return 0;
 }
 
-int keys_new_file_cipher(const char *option, const struct config *cfg)
+int storekeys_new_file_cipher(const char *option, const struct config *cfg)
 {
 	if (option) {
 		int c = fmt_cipher_from_name(option);

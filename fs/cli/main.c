@@ -175,15 +175,15 @@ static int run_command(int argc, char **argv)
 	if (!strcmp(argv[1], "genkey"))
 		return cmd_genkey(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "inspect"))
-		return tools_inspect(argc - 1, argv + 1);
+		return cmd_inspect(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "cat"))
-		return tools_cat(argc - 1, argv + 1);
+		return cmd_cat(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "fsck"))
-		return tools_fsck(argc - 1, argv + 1);
+		return cmd_fsck(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "encrypt"))
-		return tools_encrypt(argc - 1, argv + 1);
+		return cmd_encrypt(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "rekey"))
-		return tools_rekey(argc - 1, argv + 1);
+		return cmd_rekey(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V"))
 		return print_version();
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {

@@ -8,15 +8,15 @@
  * the store they are for (keyring_stretch), which is read from the store's
  * descriptor or salt file; a guessable one is refused unless allowed.
  */
-#ifndef JCFS_KEYS_H
-#define JCFS_KEYS_H
+#ifndef JCFS_STOREKEYS_H
+#define JCFS_STOREKEYS_H
 
 #include <stddef.h>
 
 #include "config.h"
 #include "keyring.h"
 
-struct key_opts {
+struct storekeys_opts {
 	const char *key_env;            /* --key-env NAME, or NULL */
 	const char *key_file;           /* --key-file PATH (a systemd credential), or NULL */
 	const struct config *cfg;       /* the loaded -c FILE, or NULL */
@@ -42,11 +42,11 @@ struct key_opts {
  * restore); JCFS_E_TPM_* from the TPM; the store's code (store.h) for a
  * descriptor that cannot be read or a store that refuses a fresh key;
  * else -errno. */
-int keys_load(const struct key_opts *ko, struct keyring **kr, char *err, size_t errlen);
+int storekeys_load(const struct storekeys_opts *ko, struct keyring **kr, char *err, size_t errlen);
 
 /* The cipher for new files: --cipher NAME (option, may be NULL), else the
  * tpm { cipher }, else the config's cipher, else chachapoly. Returns
  * FMT_CIPHER_*, or -EINVAL for an unknown name. */
-int keys_new_file_cipher(const char *option, const struct config *cfg);
+int storekeys_new_file_cipher(const char *option, const struct config *cfg);
 
 #endif

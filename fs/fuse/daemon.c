@@ -25,7 +25,7 @@
 #include "fuseio.h"
 #include "fusemsg.h"
 #include "keyring.h"
-#include "keys.h"
+#include "storekeys.h"
 #include "log.h"
 #include "mountpoint.h"
 #include "ops.h"
@@ -238,7 +238,7 @@ static int load_config(struct daemon *d)
 				sizeof(err));
 	if (rc < 0)
 		return fail(status_of_error(rc), "%s", err);
-	d->cipher = keys_new_file_cipher(mo->cipher, &d->cfg);
+	d->cipher = storekeys_new_file_cipher(mo->cipher, &d->cfg);
 	if (d->cipher < 0)
 		return fail(EXIT_USAGE, "unknown cipher '%s' (use chachapoly or aes)", mo->cipher);
 	/* Plaintext files are served only with adopt; strict is the default
@@ -260,6 +260,18 @@ static int load_config(struct daemon *d)
 	return 0;
 }
 
+int daemon_push_fuse_opt(struct mount_opts *mo, const char *opt)
+{
+	size_t len = strlen(mo->fuse_opts);
+
+	if (len + strlen(opt) + 2 > sizeof(mo->fuse_opts))
+		return -E2BIG;
+	if (len)
+		mo->fuse_opts[len++] = ',';
+	strcpy(mo->fuse_opts + len, opt);
+	return 0;
+}
+
 static unsigned store_flags(const struct mount_opts *mo)
 {
 	return (mo->adopt ? STORE_ADOPT : 0) | (mo->strict ? STORE_STRICT : 0);
@@ -269,7 +281,7 @@ static unsigned store_flags(const struct mount_opts *mo)
 static int load_keys(struct daemon *d)
 {
 	struct mount_opts *mo = d->mo;
-	struct key_opts ko = { .key_env = mo->key_env, .key_file = mo->key_file, .cfg = &d->cfg,
+	struct storekeys_opts ko = { .key_env = mo->key_env, .key_file = mo->key_file, .cfg = &d->cfg,
 			       .backing = d->backing, .may_create = 1, .store_flags = store_flags(mo),
 			       .allow_weak = mo->allow_weak_key || d->cfg.allow_weak_key == 1 };
 	char err[1024];
@@ -277,7 +289,7 @@ static int load_keys(struct daemon *d)
 
 	if (mo->config)
 		secrets_check_config_mode(mo->config, &d->cfg, d->env);
-	rc = keys_load(&ko, &d->kr, err, sizeof(err));
+	rc = storekeys_load(&ko, &d->kr, err, sizeof(err));
 	secrets_env_scrub(d->env, mo->key_env, &d->cfg);
 	d->env = NULL;
 	return rc < 0 ? fail(status_of_error(rc), "%s", err) : 0;
@@ -349,9 +361,9 @@ static int mount_session(struct daemon *d, const struct fuse_lowlevel_ops *ops)
 	fsname_opt(d->backing, fsname, sizeof(fsname));
 	/* nodev always, after the caller's options so that no "dev" undoes
 	 * it: run as root, a FUSE mount honours device nodes otherwise. */
-	if (mount_opts_push_fuse(mo, fsname) < 0 || mount_opts_push_fuse(mo, "subtype=jetcryptfs") < 0 ||
-	    mount_opts_push_fuse(mo, "nodev") < 0 ||
-	    (mo->allow_other && mount_opts_push_fuse(mo, "default_permissions") < 0))
+	if (daemon_push_fuse_opt(mo, fsname) < 0 || daemon_push_fuse_opt(mo, "subtype=jetcryptfs") < 0 ||
+	    daemon_push_fuse_opt(mo, "nodev") < 0 ||
+	    (mo->allow_other && daemon_push_fuse_opt(mo, "default_permissions") < 0))
 		return fail(EXIT_USAGE, "too many mount options");
 	char *fargv[] = { "jetcryptfs", "-o", mo->fuse_opts, mo->debug ? "-d" : NULL, NULL };
 	struct fuse_args args = FUSE_ARGS_INIT(mo->debug ? 4 : 3, fargv);

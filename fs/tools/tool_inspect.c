@@ -299,7 +299,7 @@ static void inspect_dir(struct insp *in, const char *dir, int dfd)
 	tool_tree_free(&t);
 }
 
-int tools_inspect(int argc, char **argv)
+int cmd_inspect(int argc, char **argv)
 {
 	struct tool_opts o;
 	struct insp in = { .first = 1 };

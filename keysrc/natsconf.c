@@ -1,5 +1,5 @@
 /*
- * The NATS configuration syntax, parsed into a tree of conf_value. This is a
+ * The NATS configuration syntax, parsed into a tree of natsconf_value. This is a
  * hand-written recursive-descent parser over the whole file in memory; it
  * follows nats-server's conf package where that is well defined and is
  * stricter or friendlier where NATS is silent or surprising (see the notes
@@ -11,7 +11,7 @@
  * value. The file text and every string of the tree are wiped before they
  * are freed.
  */
-#include "conf.h"
+#include "natsconf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,35 +26,35 @@
 
 #include <sodium.h>
 
-#define CONF_MAX_FILE     (16u << 20)   /* a config file is small; refuse a runaway one */
-#define CONF_MAX_INCLUDE  16            /* include depth */
+#define NATSCONF_MAX_FILE     (16u << 20)   /* a config file is small; refuse a runaway one */
+#define NATSCONF_MAX_INCLUDE  16            /* include depth */
 
 /* What one parse shares across its files: the size of the tree so far,
  * the flags and where the environment variables used are listed. */
-struct conf_parse {
+struct natsconf_parse {
 	size_t size;            /* values, keys, strings: what charge() was told */
 	int too_big;            /* the size limit was hit: errors are -E2BIG */
 	unsigned flags;
-	struct conf_names *env; /* NULL: not asked for */
+	struct natsconf_names *env; /* NULL: not asked for */
 };
 
-struct conf_pos {
+struct natsconf_pos {
 	size_t off;
 	int line, col;
 };
 
 /* One file (or string) being parsed; parent is the file that included it. */
-struct conf_src {
-	const char *name;       /* for messages and conf_value.file */
+struct natsconf_src {
+	const char *name;       /* for messages and natsconf_value.file */
 	char *dir;              /* base directory for relative includes */
 	char *real;             /* realpath, NULL for text given as a string */
 	const char *text;
 	size_t len;
-	struct conf_pos p;
-	const struct conf_src *parent;
+	struct natsconf_pos p;
+	const struct natsconf_src *parent;
 	int depth;
 	int nest;               /* blocks and arrays around the include */
-	struct conf_parse *ps;
+	struct natsconf_parse *ps;
 	char *err;
 	size_t errlen;
 	int failed;
@@ -62,9 +62,9 @@ struct conf_src {
 
 /* The maps enclosing the value being parsed, innermost first: where
  * $VAR is looked up. Arrays are not scopes (as in NATS). */
-struct conf_scope {
-	const struct conf_value *map;
-	const struct conf_scope *up;
+struct natsconf_scope {
+	const struct natsconf_value *map;
+	const struct natsconf_scope *up;
 };
 
 static void wipe_str(char *s)
@@ -77,7 +77,7 @@ static void wipe_str(char *s)
 
 /* The first error wins: later ones are consequences of it. */
 __attribute__((format(printf, 3, 4)))
-static int fail_at(struct conf_src *s, struct conf_pos at, const char *fmt, ...)
+static int fail_at(struct natsconf_src *s, struct natsconf_pos at, const char *fmt, ...)
 {
 	if (s->failed)
 		return -EINVAL;
@@ -94,7 +94,7 @@ static int fail_at(struct conf_src *s, struct conf_pos at, const char *fmt, ...)
 	return -EINVAL;
 }
 
-static int fail_nomem(struct conf_src *s)
+static int fail_nomem(struct natsconf_src *s)
 {
 	/* what the caller took for out of memory was the size limit */
 	if (s->ps->too_big)
@@ -151,19 +151,19 @@ static int is_env_style_name(const char *name)
 
 /* ---- reading characters ---- */
 
-static int peek(const struct conf_src *s)
+static int peek(const struct natsconf_src *s)
 {
 	return s->p.off < s->len ? (unsigned char)s->text[s->p.off] : -1;
 }
 
-static int peek2(const struct conf_src *s)
+static int peek2(const struct natsconf_src *s)
 {
 	return s->p.off + 1 < s->len ? (unsigned char)s->text[s->p.off + 1] : -1;
 }
 
 /* Columns count characters, not bytes: a UTF-8 continuation byte does not
  * move the column, so positions match what an editor shows. */
-static void adv(struct conf_src *s)
+static void adv(struct natsconf_src *s)
 {
 	unsigned char b;
 
@@ -183,14 +183,14 @@ static int is_blank(int c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
 
-static int at_comment(const struct conf_src *s)
+static int at_comment(const struct natsconf_src *s)
 {
 	int c = peek(s);
 	return c == '#' || (c == '/' && peek2(s) == '/');
 }
 
 /* Returns 1 if anything was skipped. */
-static int skip_blank(struct conf_src *s)
+static int skip_blank(struct natsconf_src *s)
 {
 	int any = 0;
 	while (is_blank(peek(s))) {
@@ -200,13 +200,13 @@ static int skip_blank(struct conf_src *s)
 	return any;
 }
 
-static void skip_comment(struct conf_src *s)
+static void skip_comment(struct natsconf_src *s)
 {
 	while (peek(s) != -1 && peek(s) != '\n')
 		adv(s);
 }
 
-static void skip_space(struct conf_src *s)
+static void skip_space(struct natsconf_src *s)
 {
 	for (;;) {
 		int c = peek(s);
@@ -279,39 +279,39 @@ static char *sbuf_take(struct sbuf *sb)
 
 /* ---- the tree ---- */
 
-const char *conf_type_name(enum conf_type t)
+const char *natsconf_type_name(enum natsconf_type t)
 {
 	switch (t) {
-	case CONF_STRING: return "string";
-	case CONF_INT: return "integer";
-	case CONF_FLOAT: return "float";
-	case CONF_BOOL: return "boolean";
-	case CONF_MAP: return "block";
-	case CONF_ARRAY: return "array";
+	case NATSCONF_STRING: return "string";
+	case NATSCONF_INT: return "integer";
+	case NATSCONF_FLOAT: return "float";
+	case NATSCONF_BOOL: return "boolean";
+	case NATSCONF_MAP: return "block";
+	case NATSCONF_ARRAY: return "array";
 	}
 	return "unknown";
 }
 
-void conf_free(struct conf_value *v)
+void natsconf_free(struct natsconf_value *v)
 {
 	size_t i;
 
 	if (!v)
 		return;
 	switch (v->type) {
-	case CONF_STRING:
+	case NATSCONF_STRING:
 		wipe_str(v->u.s);
 		break;
-	case CONF_MAP:
+	case NATSCONF_MAP:
 		for (i = 0; i < v->u.map.n; i++) {
 			wipe_str(v->u.map.v[i].key);
-			conf_free(v->u.map.v[i].val);
+			natsconf_free(v->u.map.v[i].val);
 		}
 		free(v->u.map.v);
 		break;
-	case CONF_ARRAY:
+	case NATSCONF_ARRAY:
 		for (i = 0; i < v->u.arr.n; i++)
-			conf_free(v->u.arr.v[i]);
+			natsconf_free(v->u.arr.v[i]);
 		free(v->u.arr.v);
 		break;
 	default:
@@ -322,15 +322,15 @@ void conf_free(struct conf_value *v)
 	free(v);
 }
 
-/* Adds n bytes to the size of the tree; past CONF_MAX_TREE the parse
+/* Adds n bytes to the size of the tree; past NATSCONF_MAX_TREE the parse
  * fails, with the message at the place that crossed the line. */
-static int charge(struct conf_src *s, size_t n, struct conf_pos at)
+static int charge(struct natsconf_src *s, size_t n, struct natsconf_pos at)
 {
 	if (s->ps->too_big)
 		return -E2BIG;
-	if (n > CONF_MAX_TREE - s->ps->size) {
+	if (n > NATSCONF_MAX_TREE - s->ps->size) {
 		fail_at(s, at, "the config grows past %u MiB once its $VAR references and includes are "
-			"expanded (is a variable copied into itself over and over?)", CONF_MAX_TREE >> 20);
+			"expanded (is a variable copied into itself over and over?)", NATSCONF_MAX_TREE >> 20);
 		s->ps->too_big = 1;
 		return -E2BIG;
 	}
@@ -342,13 +342,13 @@ static int charge(struct conf_src *s, size_t n, struct conf_pos at)
  * array that holds it, and its copy of the file name. */
 static size_t node_cost(const char *file)
 {
-	return sizeof(struct conf_value) + sizeof(struct conf_value *) + strlen(file) + 1;
+	return sizeof(struct natsconf_value) + sizeof(struct natsconf_value *) + strlen(file) + 1;
 }
 
 /* NULL if out of memory or past the size limit (fail_nomem tells which). */
-static struct conf_value *value_new(struct conf_src *s, enum conf_type t, struct conf_pos at)
+static struct natsconf_value *value_new(struct natsconf_src *s, enum natsconf_type t, struct natsconf_pos at)
 {
-	struct conf_value *v;
+	struct natsconf_value *v;
 
 	if (charge(s, node_cost(s->name), at) < 0)
 		return NULL;
@@ -366,12 +366,12 @@ static struct conf_value *value_new(struct conf_src *s, enum conf_type t, struct
 	return v;
 }
 
-static int value_dup(struct conf_src *s, const struct conf_value *src, const char *file,
-		     int line, int col, int nest, struct conf_pos at, struct conf_value **out);
+static int value_dup(struct natsconf_src *s, const struct natsconf_value *src, const char *file,
+		     int line, int col, int nest, struct natsconf_pos at, struct natsconf_value **out);
 
 /* value_dup's entries of a block, into v (whose values are nest deep). */
-static int dup_entries(struct conf_src *s, const struct conf_value *src, struct conf_value *v,
-		       int nest, struct conf_pos at)
+static int dup_entries(struct natsconf_src *s, const struct natsconf_value *src, struct natsconf_value *v,
+		       int nest, struct natsconf_pos at)
 {
 	size_t i;
 	int r;
@@ -382,10 +382,10 @@ static int dup_entries(struct conf_src *s, const struct conf_value *src, struct 
 			return fail_nomem(s);
 	}
 	for (i = 0; i < src->u.map.n; i++) {
-		const struct conf_entry *se = &src->u.map.v[i];
-		struct conf_entry *de = &v->u.map.v[i];
+		const struct natsconf_entry *se = &src->u.map.v[i];
+		struct natsconf_entry *de = &v->u.map.v[i];
 
-		v->u.map.n = i + 1;     /* what conf_free(v) frees */
+		v->u.map.n = i + 1;     /* what natsconf_free(v) frees */
 		r = charge(s, sizeof(*de) + strlen(se->key) + 1, at);
 		if (r < 0)
 			return r;
@@ -402,8 +402,8 @@ static int dup_entries(struct conf_src *s, const struct conf_value *src, struct 
 }
 
 /* value_dup's elements of an array, into v (whose values are nest deep). */
-static int dup_elements(struct conf_src *s, const struct conf_value *src, struct conf_value *v,
-			int nest, struct conf_pos at)
+static int dup_elements(struct natsconf_src *s, const struct natsconf_value *src, struct natsconf_value *v,
+			int nest, struct natsconf_pos at)
 {
 	size_t i;
 	int r;
@@ -414,9 +414,9 @@ static int dup_elements(struct conf_src *s, const struct conf_value *src, struct
 			return fail_nomem(s);
 	}
 	for (i = 0; i < src->u.arr.n; i++) {
-		const struct conf_value *e = src->u.arr.v[i];
+		const struct natsconf_value *e = src->u.arr.v[i];
 
-		v->u.arr.n = i + 1;     /* what conf_free(v) frees */
+		v->u.arr.n = i + 1;     /* what natsconf_free(v) frees */
 		r = value_dup(s, e, e->file, e->line, e->col, nest, at, &v->u.arr.v[i]);
 		if (r < 0)
 			return r;
@@ -430,16 +430,16 @@ static int dup_elements(struct conf_src *s, const struct conf_value *src, struct
  * what it holds keeps its own place. It counts against the tree's size
  * and depth as parsed values do: that is what stops "b: [$a, $a, ...]",
  * "c: [$b, $b, ...]" from doubling its way to gigabytes. */
-static int value_dup(struct conf_src *s, const struct conf_value *src, const char *file,
-		     int line, int col, int nest, struct conf_pos at, struct conf_value **out)
+static int value_dup(struct natsconf_src *s, const struct natsconf_value *src, const char *file,
+		     int line, int col, int nest, struct natsconf_pos at, struct natsconf_value **out)
 {
-	struct conf_value *v;
+	struct natsconf_value *v;
 	int r = 0;
 
 	*out = NULL;
-	if (nest >= CONF_MAX_NEST)
+	if (nest >= NATSCONF_MAX_NEST)
 		return fail_at(s, at, "blocks and arrays nested too deeply once a variable is expanded "
-			       "(at most %d levels)", CONF_MAX_NEST);
+			       "(at most %d levels)", NATSCONF_MAX_NEST);
 	r = charge(s, node_cost(file), at);
 	if (r < 0)
 		return r;
@@ -455,30 +455,30 @@ static int value_dup(struct conf_src *s, const struct conf_value *src, const cha
 		goto out;
 	}
 	switch (src->type) {
-	case CONF_STRING:
+	case NATSCONF_STRING:
 		r = charge(s, strlen(src->u.s) + 1, at);
 		if (r == 0 && !(v->u.s = strdup(src->u.s)))
 			r = fail_nomem(s);
 		break;
-	case CONF_INT:
+	case NATSCONF_INT:
 		v->u.i = src->u.i;
 		break;
-	case CONF_FLOAT:
+	case NATSCONF_FLOAT:
 		v->u.f = src->u.f;
 		break;
-	case CONF_BOOL:
+	case NATSCONF_BOOL:
 		v->u.b = src->u.b;
 		break;
-	case CONF_MAP:
+	case NATSCONF_MAP:
 		r = dup_entries(s, src, v, nest + 1, at);
 		break;
-	case CONF_ARRAY:
+	case NATSCONF_ARRAY:
 		r = dup_elements(s, src, v, nest + 1, at);
 		break;
 	}
 out:
 	if (r < 0)
-		conf_free(v);
+		natsconf_free(v);
 	else
 		*out = v;
 	return r;
@@ -487,15 +487,15 @@ out:
 /* Takes ownership of key (written at line:col) and val. A repeated key
  * replaces the earlier entry and moves to the end, so file order is the
  * order of the last assignments and the later of two case-variants wins
- * in conf_map_get. */
-static int map_set(struct conf_value *m, char *key, int line, int col, struct conf_value *val)
+ * in natsconf_map_get. */
+static int map_set(struct natsconf_value *m, char *key, int line, int col, struct natsconf_value *val)
 {
 	size_t i;
 
 	for (i = 0; i < m->u.map.n; i++) {
 		if (strcmp(m->u.map.v[i].key, key) == 0) {
 			wipe_str(m->u.map.v[i].key);
-			conf_free(m->u.map.v[i].val);
+			natsconf_free(m->u.map.v[i].val);
 			memmove(&m->u.map.v[i], &m->u.map.v[i + 1],
 				(m->u.map.n - i - 1) * sizeof(*m->u.map.v));
 			m->u.map.n--;
@@ -505,13 +505,13 @@ static int map_set(struct conf_value *m, char *key, int line, int col, struct co
 	/* grows one at a time when n hits a power of two */
 	if ((m->u.map.n & (m->u.map.n - 1)) == 0) {
 		size_t cap = m->u.map.n ? m->u.map.n * 2 : 4;
-		struct conf_entry *nv;
+		struct natsconf_entry *nv;
 		if (m->u.map.n < 4 && m->u.map.v)
 			cap = 4;
 		nv = realloc(m->u.map.v, cap * sizeof(*nv));
 		if (!nv) {
 			wipe_str(key);
-			conf_free(val);
+			natsconf_free(val);
 			return -ENOMEM;
 		}
 		m->u.map.v = nv;
@@ -524,16 +524,16 @@ static int map_set(struct conf_value *m, char *key, int line, int col, struct co
 	return 0;
 }
 
-static int arr_push(struct conf_value *a, struct conf_value *val)
+static int arr_push(struct natsconf_value *a, struct natsconf_value *val)
 {
 	if ((a->u.arr.n & (a->u.arr.n - 1)) == 0) {
 		size_t cap = a->u.arr.n ? a->u.arr.n * 2 : 4;
-		struct conf_value **nv;
+		struct natsconf_value **nv;
 		if (a->u.arr.n < 4 && a->u.arr.v)
 			cap = 4;
 		nv = realloc(a->u.arr.v, cap * sizeof(*nv));
 		if (!nv) {
-			conf_free(val);
+			natsconf_free(val);
 			return -ENOMEM;
 		}
 		a->u.arr.v = nv;
@@ -542,11 +542,11 @@ static int arr_push(struct conf_value *a, struct conf_value *val)
 	return 0;
 }
 
-struct conf_value *conf_map_get(const struct conf_value *map, const char *key)
+struct natsconf_value *natsconf_map_get(const struct natsconf_value *map, const char *key)
 {
 	size_t i;
 
-	if (!map || map->type != CONF_MAP || !key)
+	if (!map || map->type != NATSCONF_MAP || !key)
 		return NULL;
 	for (i = map->u.map.n; i-- > 0;)
 		if (strcasecmp(map->u.map.v[i].key, key) == 0)
@@ -556,11 +556,11 @@ struct conf_value *conf_map_get(const struct conf_value *map, const char *key)
 
 /* ---- values ---- */
 
-static int parse_value(struct conf_src *s, const struct conf_scope *sc, int nest,
-		       struct conf_value **out);
-static int parse_map_body(struct conf_src *s, struct conf_value *m,
-			  const struct conf_scope *sc, int nest, const struct conf_pos *open);
-static int parse_include(struct conf_src *s, struct conf_value *m, int nest, struct conf_pos at);
+static int parse_value(struct natsconf_src *s, const struct natsconf_scope *sc, int nest,
+		       struct natsconf_value **out);
+static int parse_map_body(struct natsconf_src *s, struct natsconf_value *m,
+			  const struct natsconf_scope *sc, int nest, const struct natsconf_pos *open);
+static int parse_include(struct natsconf_src *s, struct natsconf_value *m, int nest, struct natsconf_pos at);
 
 static int hexval(int c)
 {
@@ -597,14 +597,14 @@ static int put_utf8(struct sbuf *sb, unsigned cp)
 /* "..." with the NATS escapes \t \n \r \" \\ \xHH, plus \uHHHH and \/
  * (JSON's, since NATS configs are often JSON). A raw newline inside the
  * quotes is kept, as NATS does. */
-static int parse_dq(struct conf_src *s, struct sbuf *sb)
+static int parse_dq(struct natsconf_src *s, struct sbuf *sb)
 {
-	struct conf_pos open = s->p;
+	struct natsconf_pos open = s->p;
 
 	adv(s);
 	for (;;) {
 		int c = peek(s);
-		struct conf_pos esc;
+		struct natsconf_pos esc;
 		int r;
 
 		if (c == -1)
@@ -669,9 +669,9 @@ static int parse_dq(struct conf_src *s, struct sbuf *sb)
 }
 
 /* '...': no escapes at all, as in NATS. */
-static int parse_sq(struct conf_src *s, struct sbuf *sb)
+static int parse_sq(struct natsconf_src *s, struct sbuf *sb)
 {
-	struct conf_pos open = s->p;
+	struct natsconf_pos open = s->p;
 	size_t start;
 
 	adv(s);
@@ -801,9 +801,9 @@ static int bool_word(const char *t, int *b)
 }
 
 /* Lists name among the environment variables the parse used, once. */
-static int note_env(struct conf_src *s, const char *name)
+static int note_env(struct natsconf_src *s, const char *name)
 {
-	struct conf_names *e = s->ps->env;
+	struct natsconf_names *e = s->ps->env;
 	char **nv;
 	size_t i;
 
@@ -828,8 +828,8 @@ static int note_env(struct conf_src *s, const char *name)
  * is always a string: NATS re-parses it as a config value, which turns
  * JS_KEY=123 into an integer and rejects a key that starts with digits
  * and goes on with letters; a key must come through unchanged. */
-static int resolve_var(struct conf_src *s, const struct conf_scope *sc, const char *name,
-		       int nest, struct conf_pos at, struct conf_value **out)
+static int resolve_var(struct natsconf_src *s, const struct natsconf_scope *sc, const char *name,
+		       int nest, struct natsconf_pos at, struct natsconf_value **out)
 {
 	const char *env;
 	int r;
@@ -854,11 +854,11 @@ static int resolve_var(struct conf_src *s, const struct conf_scope *sc, const ch
 		r = charge(s, strlen(env) + 1, at);
 	if (r < 0)
 		return r;
-	*out = value_new(s, CONF_STRING, at);
+	*out = value_new(s, NATSCONF_STRING, at);
 	if (*out)
 		(*out)->u.s = strdup(env);
 	if (!*out || !(*out)->u.s) {
-		conf_free(*out);
+		natsconf_free(*out);
 		*out = NULL;
 		return fail_nomem(s);
 	}
@@ -869,13 +869,13 @@ static int resolve_var(struct conf_src *s, const struct conf_scope *sc, const ch
  * and is a boolean, a number, a $variable or else a string. Unlike NATS,
  * a value that starts with digits and goes on with letters ("3secret")
  * is a string, not an error. */
-static int parse_bare(struct conf_src *s, const struct conf_scope *sc, int nest,
-		      struct conf_value **out)
+static int parse_bare(struct natsconf_src *s, const struct natsconf_scope *sc, int nest,
+		      struct natsconf_value **out)
 {
-	struct conf_pos at = s->p;
+	struct natsconf_pos at = s->p;
 	size_t start = s->p.off, n;
 	char *t;
-	struct conf_value *v = NULL;
+	struct natsconf_value *v = NULL;
 	int r, b;
 	int64_t iv;
 	double fv;
@@ -903,7 +903,7 @@ static int parse_bare(struct conf_src *s, const struct conf_scope *sc, int nest,
 	if (r < 0)
 		goto out;
 	if (bool_word(t, &b)) {
-		v = value_new(s, CONF_BOOL, at);
+		v = value_new(s, NATSCONF_BOOL, at);
 		if (v)
 			v->u.b = b;
 	} else if ((r = parse_int(t, n, &iv)) != 0) {
@@ -911,15 +911,15 @@ static int parse_bare(struct conf_src *s, const struct conf_scope *sc, int nest,
 			r = fail_at(s, at, "integer out of range");
 			goto out;
 		}
-		v = value_new(s, CONF_INT, at);
+		v = value_new(s, NATSCONF_INT, at);
 		if (v)
 			v->u.i = iv;
 	} else if (parse_float(t, n, &fv)) {
-		v = value_new(s, CONF_FLOAT, at);
+		v = value_new(s, NATSCONF_FLOAT, at);
 		if (v)
 			v->u.f = fv;
 	} else {
-		v = value_new(s, CONF_STRING, at);
+		v = value_new(s, NATSCONF_STRING, at);
 		if (v) {
 			v->u.s = t;
 			t = NULL;
@@ -932,12 +932,12 @@ out:
 	return r;
 }
 
-static int parse_string_value(struct conf_src *s, struct conf_value **out)
+static int parse_string_value(struct natsconf_src *s, struct natsconf_value **out)
 {
-	struct conf_pos at = s->p;
+	struct natsconf_pos at = s->p;
 	struct sbuf sb = { 0 };
 	int r = peek(s) == '"' ? parse_dq(s, &sb) : parse_sq(s, &sb);
-	struct conf_value *v;
+	struct natsconf_value *v;
 
 	if (r == 0)
 		r = charge(s, sb.n + 1, at);
@@ -945,28 +945,28 @@ static int parse_string_value(struct conf_src *s, struct conf_value **out)
 		sbuf_wipe(&sb);
 		return r;
 	}
-	v = value_new(s, CONF_STRING, at);
+	v = value_new(s, NATSCONF_STRING, at);
 	if (!v || !(v->u.s = sbuf_take(&sb))) {
 		sbuf_wipe(&sb);
-		conf_free(v);
+		natsconf_free(v);
 		return fail_nomem(s);
 	}
 	*out = v;
 	return 0;
 }
 
-static int parse_array(struct conf_src *s, const struct conf_scope *sc, int nest,
-		       struct conf_value **out)
+static int parse_array(struct natsconf_src *s, const struct natsconf_scope *sc, int nest,
+		       struct natsconf_value **out)
 {
-	struct conf_pos open = s->p;
-	struct conf_value *a = value_new(s, CONF_ARRAY, open);
+	struct natsconf_pos open = s->p;
+	struct natsconf_value *a = value_new(s, NATSCONF_ARRAY, open);
 	int r;
 
 	if (!a)
 		return fail_nomem(s);
 	adv(s);
 	for (;;) {
-		struct conf_value *v = NULL;
+		struct natsconf_value *v = NULL;
 		int c;
 
 		skip_space(s);
@@ -1002,23 +1002,23 @@ static int parse_array(struct conf_src *s, const struct conf_scope *sc, int nest
 	*out = a;
 	return 0;
 err:
-	conf_free(a);
+	natsconf_free(a);
 	return r;
 }
 
-static int parse_value(struct conf_src *s, const struct conf_scope *sc, int nest,
-		       struct conf_value **out)
+static int parse_value(struct natsconf_src *s, const struct natsconf_scope *sc, int nest,
+		       struct natsconf_value **out)
 {
 	int c = peek(s);
 
 	*out = NULL;
-	if (nest >= CONF_MAX_NEST)
+	if (nest >= NATSCONF_MAX_NEST)
 		return fail_at(s, s->p, "blocks and arrays nested too deeply");
 	switch (c) {
 	case '{': {
-		struct conf_pos open = s->p;
-		struct conf_value *m = value_new(s, CONF_MAP, open);
-		struct conf_scope inner;
+		struct natsconf_pos open = s->p;
+		struct natsconf_value *m = value_new(s, NATSCONF_MAP, open);
+		struct natsconf_scope inner;
 		int r;
 		if (!m)
 			return fail_nomem(s);
@@ -1027,7 +1027,7 @@ static int parse_value(struct conf_src *s, const struct conf_scope *sc, int nest
 		adv(s);
 		r = parse_map_body(s, m, &inner, nest + 1, &open);
 		if (r < 0) {
-			conf_free(m);
+			natsconf_free(m);
 			return r;
 		}
 		*out = m;
@@ -1050,9 +1050,9 @@ static int ends_key(int c)
 	return c == -1 || c == '\n' || is_blank(c) || strchr(":={}[],;\"'", c) != NULL;
 }
 
-static int parse_key(struct conf_src *s, char **key)
+static int parse_key(struct natsconf_src *s, char **key)
 {
-	struct conf_pos at = s->p;
+	struct natsconf_pos at = s->p;
 	int c = peek(s);
 	size_t start;
 
@@ -1080,7 +1080,7 @@ static int parse_key(struct conf_src *s, char **key)
 	}
 	if (!*key)
 		return fail_nomem(s);
-	if (charge(s, sizeof(struct conf_entry) + strlen(*key) + 1, at) < 0) {
+	if (charge(s, sizeof(struct natsconf_entry) + strlen(*key) + 1, at) < 0) {
 		wipe_str(*key);
 		*key = NULL;
 		return -E2BIG;
@@ -1094,13 +1094,13 @@ static int parse_key(struct conf_src *s, char **key)
  * this entry says ':' or '=' or opens a block: otherwise an unquoted value
  * with spaces in it ("store_dir: /a b") would silently become two
  * settings. */
-static int parse_entry(struct conf_src *s, struct conf_value *m, const struct conf_scope *sc,
+static int parse_entry(struct natsconf_src *s, struct natsconf_value *m, const struct natsconf_scope *sc,
 		       int nest, int same_line)
 {
-	struct conf_pos at = s->p;
+	struct natsconf_pos at = s->p;
 	int quoted = peek(s) == '"' || peek(s) == '\'';
 	char *key = NULL;
-	struct conf_value *v = NULL;
+	struct natsconf_value *v = NULL;
 	int sep = 0, sepc = 0, c, r;
 
 	r = parse_key(s, &key);
@@ -1110,7 +1110,7 @@ static int parse_entry(struct conf_src *s, struct conf_value *m, const struct co
 	/* "include x" (NATS: the bare word include followed by a space);
 	 * "include: x" stays an ordinary setting */
 	if (!quoted && strcasecmp(key, "include") == 0 && is_blank(peek(s))) {
-		struct conf_pos save = s->p;
+		struct natsconf_pos save = s->p;
 		skip_blank(s);
 		c = peek(s);
 		if (c != ':' && c != '=' && c != '\n' && c != -1 && !at_comment(s)) {
@@ -1141,7 +1141,7 @@ static int parse_entry(struct conf_src *s, struct conf_value *m, const struct co
 	}
 	if (c == -1 || c == '\n' || c == ',' || c == ';' || c == '}' || c == ']' || at_comment(s)) {
 		/* "key\n{" : a block may open on the next line */
-		struct conf_pos save = s->p;
+		struct natsconf_pos save = s->p;
 		if (!sep && c != ',' && c != ';' && c != '}' && c != ']') {
 			skip_space(s);
 			if (peek(s) == '{')
@@ -1170,8 +1170,8 @@ err:
 }
 
 /* Entries up to the closing '}' (open != NULL) or the end of the text. */
-static int parse_map_body(struct conf_src *s, struct conf_value *m,
-			  const struct conf_scope *sc, int nest, const struct conf_pos *open)
+static int parse_map_body(struct natsconf_src *s, struct natsconf_value *m,
+			  const struct natsconf_scope *sc, int nest, const struct natsconf_pos *open)
 {
 	int same_line = 0;
 
@@ -1218,7 +1218,7 @@ static int parse_map_body(struct conf_src *s, struct conf_value *m,
 
 /* ---- files and includes ---- */
 
-int conf_open_file(const char *path, struct stat *st)
+int natsconf_open_file(const char *path, struct stat *st)
 {
 	int fd, fl;
 
@@ -1250,7 +1250,7 @@ int conf_open_file(const char *path, struct stat *st)
 	return fd;
 }
 
-const char *conf_file_strerror(int rc)
+const char *natsconf_file_strerror(int rc)
 {
 	if (rc == -EINVAL)
 		return "not a regular file or pipe";
@@ -1259,7 +1259,7 @@ const char *conf_file_strerror(int rc)
 	return strerror(-rc);
 }
 
-/* Reads path whole; with CONF_REGULAR_ONLY a pipe is -ESPIPE, found by
+/* Reads path whole; with NATSCONF_REGULAR_ONLY a pipe is -ESPIPE, found by
  * stat, so that it is not even opened. */
 static int read_all(const char *path, unsigned flags, char **text, size_t *len)
 {
@@ -1268,26 +1268,26 @@ static int read_all(const char *path, unsigned flags, char **text, size_t *len)
 	size_t cap, n = 0;
 	int fd, e;
 
-	if (flags & CONF_REGULAR_ONLY) {
+	if (flags & NATSCONF_REGULAR_ONLY) {
 		if (stat(path, &st) < 0)
 			return -errno;
 		if (!S_ISREG(st.st_mode))
 			return S_ISFIFO(st.st_mode) ? -ESPIPE : S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 	}
-	fd = conf_open_file(path, &st);
+	fd = natsconf_open_file(path, &st);
 	if (fd < 0)
 		return fd;
-	if ((flags & CONF_REGULAR_ONLY) && !S_ISREG(st.st_mode)) {
+	if ((flags & NATSCONF_REGULAR_ONLY) && !S_ISREG(st.st_mode)) {
 		/* replaced since the stat */
 		close(fd);
 		return -ESPIPE;
 	}
-	if (st.st_size > (off_t)CONF_MAX_FILE) {
+	if (st.st_size > (off_t)NATSCONF_MAX_FILE) {
 		e = -EFBIG;
 		goto out;
 	}
 	/* a pipe says 0: read up to the limit */
-	cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : CONF_MAX_FILE + 1;
+	cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : NATSCONF_MAX_FILE + 1;
 	b = malloc(cap);
 	if (!b) {
 		e = -ENOMEM;
@@ -1335,11 +1335,11 @@ static char *dir_of(const char *path)
 }
 
 /* Parses s->text into a fresh root map. */
-static int parse_root(struct conf_src *s, struct conf_value **root)
+static int parse_root(struct natsconf_src *s, struct natsconf_value **root)
 {
-	struct conf_pos zero = { 0, 1, 1 };
-	struct conf_value *m;
-	struct conf_scope sc;
+	struct natsconf_pos zero = { 0, 1, 1 };
+	struct natsconf_value *m;
+	struct natsconf_scope sc;
 	const char *nul;
 	int r;
 
@@ -1350,7 +1350,7 @@ static int parse_root(struct conf_src *s, struct conf_value **root)
 			adv(s);
 		return fail_at(s, s->p, "unexpected NUL byte (is this a text file?)");
 	}
-	m = value_new(s, CONF_MAP, zero);
+	m = value_new(s, NATSCONF_MAP, zero);
 	if (!m)
 		return fail_nomem(s);
 	sc.map = m;
@@ -1358,7 +1358,7 @@ static int parse_root(struct conf_src *s, struct conf_value **root)
 	skip_space(s);
 	if (peek(s) == '{') {
 		/* a whole file in braces, as JSON writes it (NATS accepts it) */
-		struct conf_pos open = s->p;
+		struct natsconf_pos open = s->p;
 		adv(s);
 		r = parse_map_body(s, m, &sc, s->nest + 1, &open);
 		if (r == 0) {
@@ -1375,7 +1375,7 @@ static int parse_root(struct conf_src *s, struct conf_value **root)
 		r = parse_map_body(s, m, &sc, s->nest, NULL);
 	}
 	if (r < 0) {
-		conf_free(m);
+		natsconf_free(m);
 		return r;
 	}
 	*root = m;
@@ -1385,19 +1385,19 @@ static int parse_root(struct conf_src *s, struct conf_value **root)
 /* Includes are parsed as files of their own (their variables cannot see
  * the includer's, as in NATS) and their settings merged into the map that
  * holds the include, whose values are nest deep. */
-static int parse_include(struct conf_src *s, struct conf_value *m, int nest, struct conf_pos at)
+static int parse_include(struct natsconf_src *s, struct natsconf_value *m, int nest, struct natsconf_pos at)
 {
 	struct sbuf sb = { 0 };
-	struct conf_src child = { 0 };
-	struct conf_value *root = NULL;
-	const struct conf_src *a;
+	struct natsconf_src child = { 0 };
+	struct natsconf_value *root = NULL;
+	const struct natsconf_src *a;
 	char *path = NULL, *text = NULL;
 	size_t len = 0, i;
 	int c = peek(s), r;
 
 	if (c == '"' || c == '\'') {
 		int q = c;
-		struct conf_pos open = s->p;
+		struct natsconf_pos open = s->p;
 		size_t start;
 		adv(s);
 		start = s->p.off;
@@ -1420,7 +1420,7 @@ static int parse_include(struct conf_src *s, struct conf_value *m, int nest, str
 		sbuf_wipe(&sb);
 		return fail_at(s, at, "include needs a file name");
 	}
-	if (s->depth + 1 >= CONF_MAX_INCLUDE) {
+	if (s->depth + 1 >= NATSCONF_MAX_INCLUDE) {
 		r = fail_at(s, at, "includes nested too deeply");
 		goto out;
 	}
@@ -1438,7 +1438,7 @@ static int parse_include(struct conf_src *s, struct conf_value *m, int nest, str
 	r = read_all(path, s->ps->flags, &text, &len);
 	if (r < 0) {
 		fail_at(s, at, "cannot read include file '%s': %s", sb.b,
-			r == -EFBIG ? "file too large for a config file" : conf_file_strerror(r));
+			r == -EFBIG ? "file too large for a config file" : natsconf_file_strerror(r));
 		goto out;
 	}
 	child.real = realpath(path, NULL);
@@ -1486,7 +1486,7 @@ static int parse_include(struct conf_src *s, struct conf_value *m, int nest, str
 out:
 	if (root) {
 		root->u.map.n = 0;     /* entries moved out (or NULL) */
-		conf_free(root);
+		natsconf_free(root);
 	}
 	if (text) {
 		sodium_memzero(text, len);
@@ -1505,7 +1505,7 @@ static void set_err_plain(char *err, size_t errlen, const char *name, const char
 		snprintf(err, errlen, "%s: %s", name, what);
 }
 
-void conf_names_free(struct conf_names *env)
+void natsconf_names_free(struct natsconf_names *env)
 {
 	size_t i;
 
@@ -1519,7 +1519,7 @@ void conf_names_free(struct conf_names *env)
 }
 
 /* What both entry points do first: an empty result, libsodium ready. */
-static int parse_begin(const char *name, struct conf_value **root, struct conf_names *env,
+static int parse_begin(const char *name, struct natsconf_value **root, struct natsconf_names *env,
 		       char *err, size_t errlen)
 {
 	*root = NULL;
@@ -1536,11 +1536,11 @@ static int parse_begin(const char *name, struct conf_value **root, struct conf_n
 	return 0;
 }
 
-int conf_parse_string_env(const char *text, const char *name, unsigned flags,
-			  struct conf_value **root, struct conf_names *env, char *err, size_t errlen)
+int natsconf_parse_string_env(const char *text, const char *name, unsigned flags,
+			  struct natsconf_value **root, struct natsconf_names *env, char *err, size_t errlen)
 {
-	struct conf_parse ps = { .flags = flags, .env = env };
-	struct conf_src s = { 0 };
+	struct natsconf_parse ps = { .flags = flags, .env = env };
+	struct natsconf_src s = { 0 };
 	int r = parse_begin(name, root, env, err, errlen);
 
 	if (r < 0)
@@ -1561,17 +1561,17 @@ int conf_parse_string_env(const char *text, const char *name, unsigned flags,
 	return r;
 }
 
-int conf_parse_string(const char *text, const char *name, struct conf_value **root,
+int natsconf_parse_string(const char *text, const char *name, struct natsconf_value **root,
 		      char *err, size_t errlen)
 {
-	return conf_parse_string_env(text, name, 0, root, NULL, err, errlen);
+	return natsconf_parse_string_env(text, name, 0, root, NULL, err, errlen);
 }
 
-int conf_parse_file_env(const char *path, unsigned flags, struct conf_value **root,
-			struct conf_names *env, char *err, size_t errlen)
+int natsconf_parse_file_env(const char *path, unsigned flags, struct natsconf_value **root,
+			struct natsconf_names *env, char *err, size_t errlen)
 {
-	struct conf_parse ps = { .flags = flags, .env = env };
-	struct conf_src s = { 0 };
+	struct natsconf_parse ps = { .flags = flags, .env = env };
+	struct natsconf_src s = { 0 };
 	char *text = NULL;
 	size_t len = 0;
 	int r = parse_begin(path, root, env, err, errlen);
@@ -1588,7 +1588,7 @@ int conf_parse_file_env(const char *path, unsigned flags, struct conf_value **ro
 	if (r < 0) {
 		if (err && errlen)
 			snprintf(err, errlen, "%s: cannot read: %s", path,
-				 r == -EFBIG ? "file too large for a config file" : conf_file_strerror(r));
+				 r == -EFBIG ? "file too large for a config file" : natsconf_file_strerror(r));
 		return r;
 	}
 	s.name = path;
@@ -1613,7 +1613,7 @@ out:
 	return r;
 }
 
-int conf_parse_file(const char *path, struct conf_value **root, char *err, size_t errlen)
+int natsconf_parse_file(const char *path, struct natsconf_value **root, char *err, size_t errlen)
 {
-	return conf_parse_file_env(path, 0, root, NULL, err, errlen);
+	return natsconf_parse_file_env(path, 0, root, NULL, err, errlen);
 }

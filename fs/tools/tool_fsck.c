@@ -543,7 +543,7 @@ static void report_text(struct fsck *f, const char *dstate, const struct desc *d
 		       tmp == 1 ? "" : "s");
 }
 
-int tools_fsck(int argc, char **argv)
+int cmd_fsck(int argc, char **argv)
 {
 	struct tool_opts o;
 	struct tool_keys k;

@@ -1,14 +1,14 @@
 /*
- * The options of "jetcryptfs mount", from its command line and its -o
- * list (the form mount(8), mount.fuse3 and fstab use): what the daemon is
- * given to run (daemon.h). Every option is checked here, libfuse's
- * included, before anything is touched.
+ * The jetcryptfs daemon: one mount's life from the parsed options to the
+ * end of its session -- load the config and keys, open the store, mount,
+ * tell the waiting parent, serve until the kernel ends the session, and
+ * take everything down again. The keys only ever exist here. The command
+ * line (cli/mount_opts.c) fills the struct mount_opts it runs from.
  */
-#ifndef JCFS_MOUNT_OPTS_H
-#define JCFS_MOUNT_OPTS_H
+#ifndef JCFS_DAEMON_H
+#define JCFS_DAEMON_H
 
 #include <limits.h>
-#include <stdio.h>
 
 /* The margin of free space kept for what the writeback cache of files
  * already open may still hold or add (ops.c, space_low): for nats-server
@@ -55,13 +55,14 @@ struct mount_opts {
 	char pid_path[PATH_MAX];        /* pid_file made absolute: the daemon chdirs to / */
 };
 
-/* Parses the mount command's arguments (argv[0] is "mount", or the
- * backing directory in the mount.fuse3 form) into mo, which starts
- * zeroed. -h prints the usage and exits 0. 0, or -1 after one line on
- * stderr saying what is wrong. */
-int mount_opts_parse(int argc, char **argv, struct mount_opts *mo);
 /* Appends opt to the options given to libfuse; -E2BIG when full. */
-int mount_opts_push_fuse(struct mount_opts *mo, const char *opt);
-void mount_opts_usage(FILE *f);
+int daemon_push_fuse_opt(struct mount_opts *mo, const char *opt);
+
+/* Runs the mount mo describes (mo->backing and mo->mountpoint may come
+ * from its config). The outcome of the start -- 0 once the mount answers,
+ * or the exit status of the refusal -- is written as one byte to
+ * status_fd (a pipe to the waiting parent; -1 in the foreground), then
+ * the daemon serves. Returns the process's exit status. */
+int daemon_run(struct mount_opts *mo, int status_fd);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * Unit tests of the NATS-syntax parser (keysrc/conf.c): every syntax form
+ * Unit tests of the NATS-syntax parser (keysrc/natsconf.c): every syntax form
  * it accepts, and for every error the exact FILE:LINE:COL it reports.
  * Fixture files live in TESTDATA (tests/unit/data/conf_*.conf); tests that
  * need files in a fresh directory write them to a mkdtemp directory.
@@ -17,18 +17,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "conf.h"
+#include "natsconf.h"
 
 static char errbuf[512];
 
-static struct conf_value *parse_ok(const char *text)
+static struct natsconf_value *parse_ok(const char *text)
 {
-	struct conf_value *root = NULL;
-	int r = conf_parse_string(text, "t.conf", &root, errbuf, sizeof(errbuf));
+	struct natsconf_value *root = NULL;
+	int r = natsconf_parse_string(text, "t.conf", &root, errbuf, sizeof(errbuf));
 
 	ck_assert_msg(r == 0, "parse failed (%d): %s", r, errbuf);
 	ck_assert_ptr_nonnull(root);
-	ck_assert_int_eq(root->type, CONF_MAP);
+	ck_assert_int_eq(root->type, NATSCONF_MAP);
 	return root;
 }
 
@@ -36,8 +36,8 @@ static struct conf_value *parse_ok(const char *text)
 #define parse_err(text, where, what) parse_err_(text, where, what, __LINE__)
 static void parse_err_(const char *text, const char *where, const char *what, int line)
 {
-	struct conf_value *root = (void *)1;
-	int r = conf_parse_string(text, "t.conf", &root, errbuf, sizeof(errbuf));
+	struct natsconf_value *root = (void *)1;
+	int r = natsconf_parse_string(text, "t.conf", &root, errbuf, sizeof(errbuf));
 
 	ck_assert_msg(r < 0, "line %d: parse should fail: %s", line, text);
 	ck_assert_ptr_null(root);
@@ -48,24 +48,24 @@ static void parse_err_(const char *text, const char *where, const char *what, in
 	ck_assert_msg(strchr(errbuf, '\n') == NULL, "error must be one line: %s", errbuf);
 }
 
-static const struct conf_value *get(const struct conf_value *m, const char *key, enum conf_type t)
+static const struct natsconf_value *get(const struct natsconf_value *m, const char *key, enum natsconf_type t)
 {
-	const struct conf_value *v = conf_map_get(m, key);
+	const struct natsconf_value *v = natsconf_map_get(m, key);
 
 	ck_assert_msg(v != NULL, "no key %s", key);
-	ck_assert_msg(v->type == t, "%s is a %s, expected %s", key, conf_type_name(v->type),
-		      conf_type_name(t));
+	ck_assert_msg(v->type == t, "%s is a %s, expected %s", key, natsconf_type_name(v->type),
+		      natsconf_type_name(t));
 	return v;
 }
 
-static const char *gets(const struct conf_value *m, const char *key)
+static const char *gets(const struct natsconf_value *m, const char *key)
 {
-	return get(m, key, CONF_STRING)->u.s;
+	return get(m, key, NATSCONF_STRING)->u.s;
 }
 
-static int64_t geti(const struct conf_value *m, const char *key)
+static int64_t geti(const struct natsconf_value *m, const char *key)
 {
-	return get(m, key, CONF_INT)->u.i;
+	return get(m, key, NATSCONF_INT)->u.i;
 }
 
 /* ---- temp files ---- */
@@ -74,7 +74,7 @@ static char tmpdir[64];
 
 static void tmp_setup(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_conf.XXXXXX");
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_natsconf.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 }
 
@@ -105,7 +105,7 @@ static const char *write_file(const char *name, const char *text, size_t len)
 
 START_TEST(key_separators)
 {
-	struct conf_value *r = parse_ok("a: 1\nb = 2\nc 3\nd:4\ne=5\nf\t\t6\n g :  7\n");
+	struct natsconf_value *r = parse_ok("a: 1\nb = 2\nc 3\nd:4\ne=5\nf\t\t6\n g :  7\n");
 
 	ck_assert_int_eq(geti(r, "a"), 1);
 	ck_assert_int_eq(geti(r, "b"), 2);
@@ -118,17 +118,17 @@ START_TEST(key_separators)
 	/* file order */
 	ck_assert_str_eq(r->u.map.v[0].key, "a");
 	ck_assert_str_eq(r->u.map.v[6].key, "g");
-	conf_free(r);
+	natsconf_free(r);
 }
 END_TEST
 
 START_TEST(entry_separators)
 {
-	struct conf_value *r = parse_ok("m { a: 1, b: 2; c: 3 }\n"
+	struct natsconf_value *r = parse_ok("m { a: 1, b: 2; c: 3 }\n"
 					"n { a: 1  b = 2\tc: three }\n"
 					"x: 1; y: 2, z: 3\n"
 					"w: 1;\n");
-	const struct conf_value *m = get(r, "m", CONF_MAP), *n = get(r, "n", CONF_MAP);
+	const struct natsconf_value *m = get(r, "m", NATSCONF_MAP), *n = get(r, "n", NATSCONF_MAP);
 
 	ck_assert_uint_eq(m->u.map.n, 3);
 	ck_assert_int_eq(geti(m, "c"), 3);
@@ -139,13 +139,13 @@ START_TEST(entry_separators)
 	ck_assert_int_eq(geti(r, "y"), 2);
 	ck_assert_int_eq(geti(r, "z"), 3);
 	ck_assert_int_eq(geti(r, "w"), 1);
-	conf_free(r);
+	natsconf_free(r);
 }
 END_TEST
 
 START_TEST(comments)
 {
-	struct conf_value *r = parse_ok("# hash comment\n"
+	struct natsconf_value *r = parse_ok("# hash comment\n"
 					"// slash comment\n"
 					"a: 1 # trailing hash\n"
 					"b: \"x # not a comment\" // trailing slash\n"
@@ -163,31 +163,31 @@ START_TEST(comments)
 
 	ck_assert_int_eq(geti(r, "a"), 1);
 	ck_assert_str_eq(gets(r, "b"), "x # not a comment");
-	ck_assert_int_eq(geti(get(r, "m", CONF_MAP), "c"), 2);
-	ck_assert_uint_eq(get(r, "arr", CONF_ARRAY)->u.arr.n, 2);
+	ck_assert_int_eq(geti(get(r, "m", NATSCONF_MAP), "c"), 2);
+	ck_assert_uint_eq(get(r, "arr", NATSCONF_ARRAY)->u.arr.n, 2);
 	/* "//" inside an unquoted value is part of it */
 	ck_assert_str_eq(gets(r, "url"), "http://example.com/x");
 	ck_assert_uint_eq(r->u.map.n, 5);
-	conf_free(r);
+	natsconf_free(r);
 }
 END_TEST
 
 START_TEST(quoted_keys)
 {
-	struct conf_value *r = parse_ok("\"a b\": 1\n'c:d' = 2\n\"e\" { f: 1 }\n\"include\" \"x\"\n");
+	struct natsconf_value *r = parse_ok("\"a b\": 1\n'c:d' = 2\n\"e\" { f: 1 }\n\"include\" \"x\"\n");
 
 	ck_assert_int_eq(geti(r, "a b"), 1);
 	ck_assert_int_eq(geti(r, "c:d"), 2);
-	ck_assert_int_eq(geti(get(r, "e", CONF_MAP), "f"), 1);
+	ck_assert_int_eq(geti(get(r, "e", NATSCONF_MAP), "f"), 1);
 	/* a quoted "include" is an ordinary key */
 	ck_assert_str_eq(gets(r, "include"), "x");
-	conf_free(r);
+	natsconf_free(r);
 }
 END_TEST
 
 START_TEST(strings)
 {
-	struct conf_value *r = parse_ok(
+	struct natsconf_value *r = parse_ok(
 		"s1: \"tab\\there\\n\\\"q\\\" back\\\\slash \\u00e9 \\u20ac \\x41\\/\\r\"\n"
 		"s2: 'no \\escapes \"here\"'\n"
 		"s3: bare-string_1.2.3\n"
@@ -217,7 +217,7 @@ START_TEST(strings)
 	ck_assert_str_eq(gets(r, "s12"), "6dYfBV0zzEkR3vxZCNjxmnVh/aIqgid1");
 	ck_assert_str_eq(gets(r, "s13"), "1.5G");
 	ck_assert_str_eq(gets(r, "s14"), "a=b:c");
-	conf_free(r);
+	natsconf_free(r);
 }
 END_TEST
 
@@ -244,47 +244,47 @@ START_TEST(integers_and_sizes)
 
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		char text[64];
-		struct conf_value *r;
+		struct natsconf_value *r;
 		snprintf(text, sizeof(text), "v: %s\n", t[i].text);
 		r = parse_ok(text);
 		ck_assert_msg(geti(r, "v") == t[i].val, "%s -> %lld, expected %lld", t[i].text,
 			      (long long)geti(r, "v"), (long long)t[i].val);
-		conf_free(r);
+		natsconf_free(r);
 	}
 }
 END_TEST
 
 START_TEST(floats)
 {
-	struct conf_value *r = parse_ok("a: 1.5\nb: -0.25\nc: 2.5e3\nd: 0.0\n");
+	struct natsconf_value *r = parse_ok("a: 1.5\nb: -0.25\nc: 2.5e3\nd: 0.0\n");
 
-	ck_assert_double_eq(get(r, "a", CONF_FLOAT)->u.f, 1.5);
-	ck_assert_double_eq(get(r, "b", CONF_FLOAT)->u.f, -0.25);
-	ck_assert_double_eq(get(r, "c", CONF_FLOAT)->u.f, 2500.0);
-	ck_assert_double_eq(get(r, "d", CONF_FLOAT)->u.f, 0.0);
-	conf_free(r);
+	ck_assert_double_eq(get(r, "a", NATSCONF_FLOAT)->u.f, 1.5);
+	ck_assert_double_eq(get(r, "b", NATSCONF_FLOAT)->u.f, -0.25);
+	ck_assert_double_eq(get(r, "c", NATSCONF_FLOAT)->u.f, 2500.0);
+	ck_assert_double_eq(get(r, "d", NATSCONF_FLOAT)->u.f, 0.0);
+	natsconf_free(r);
 }
 END_TEST
 
 START_TEST(booleans)
 {
-	struct conf_value *r = parse_ok("a: true\nb: FALSE\nc: yes\nd: No\ne: on\nf: OFF\ng: \"true\"\n");
+	struct natsconf_value *r = parse_ok("a: true\nb: FALSE\nc: yes\nd: No\ne: on\nf: OFF\ng: \"true\"\n");
 
-	ck_assert_int_eq(get(r, "a", CONF_BOOL)->u.b, 1);
-	ck_assert_int_eq(get(r, "b", CONF_BOOL)->u.b, 0);
-	ck_assert_int_eq(get(r, "c", CONF_BOOL)->u.b, 1);
-	ck_assert_int_eq(get(r, "d", CONF_BOOL)->u.b, 0);
-	ck_assert_int_eq(get(r, "e", CONF_BOOL)->u.b, 1);
-	ck_assert_int_eq(get(r, "f", CONF_BOOL)->u.b, 0);
+	ck_assert_int_eq(get(r, "a", NATSCONF_BOOL)->u.b, 1);
+	ck_assert_int_eq(get(r, "b", NATSCONF_BOOL)->u.b, 0);
+	ck_assert_int_eq(get(r, "c", NATSCONF_BOOL)->u.b, 1);
+	ck_assert_int_eq(get(r, "d", NATSCONF_BOOL)->u.b, 0);
+	ck_assert_int_eq(get(r, "e", NATSCONF_BOOL)->u.b, 1);
+	ck_assert_int_eq(get(r, "f", NATSCONF_BOOL)->u.b, 0);
 	/* quoted: a string */
 	ck_assert_str_eq(gets(r, "g"), "true");
-	conf_free(r);
+	natsconf_free(r);
 }
 END_TEST
 
 START_TEST(nested_maps_and_blocks)
 {
-	struct conf_value *r = parse_ok("a { b { c { d: 1 } } }\n"
+	struct natsconf_value *r = parse_ok("a { b { c { d: 1 } } }\n"
 					"t1 { x: 1 }\n"
 					"t2: {}\n"
 					"t3 = { }\n"
@@ -294,36 +294,36 @@ START_TEST(nested_maps_and_blocks)
 					"    z: \"deep\"\n"
 					"  }\n"
 					"}\n");
-	const struct conf_value *a = get(r, "a", CONF_MAP);
+	const struct natsconf_value *a = get(r, "a", NATSCONF_MAP);
 
-	ck_assert_int_eq(geti(get(get(a, "b", CONF_MAP), "c", CONF_MAP), "d"), 1);
-	ck_assert_int_eq(geti(get(r, "t1", CONF_MAP), "x"), 1);
-	ck_assert_uint_eq(get(r, "t2", CONF_MAP)->u.map.n, 0);
-	ck_assert_uint_eq(get(r, "t3", CONF_MAP)->u.map.n, 0);
-	ck_assert_int_eq(geti(get(r, "t4", CONF_MAP), "y"), 2);
-	ck_assert_str_eq(gets(get(get(r, "t5", CONF_MAP), "inner", CONF_MAP), "z"), "deep");
+	ck_assert_int_eq(geti(get(get(a, "b", NATSCONF_MAP), "c", NATSCONF_MAP), "d"), 1);
+	ck_assert_int_eq(geti(get(r, "t1", NATSCONF_MAP), "x"), 1);
+	ck_assert_uint_eq(get(r, "t2", NATSCONF_MAP)->u.map.n, 0);
+	ck_assert_uint_eq(get(r, "t3", NATSCONF_MAP)->u.map.n, 0);
+	ck_assert_int_eq(geti(get(r, "t4", NATSCONF_MAP), "y"), 2);
+	ck_assert_str_eq(gets(get(get(r, "t5", NATSCONF_MAP), "inner", NATSCONF_MAP), "z"), "deep");
 	/* positions: the value of t5.inner is its '{' */
-	ck_assert_int_eq(get(get(r, "t5", CONF_MAP), "inner", CONF_MAP)->line, 10);
-	ck_assert_int_eq(get(get(r, "t5", CONF_MAP), "inner", CONF_MAP)->col, 10);
-	conf_free(r);
+	ck_assert_int_eq(get(get(r, "t5", NATSCONF_MAP), "inner", NATSCONF_MAP)->line, 10);
+	ck_assert_int_eq(get(get(r, "t5", NATSCONF_MAP), "inner", NATSCONF_MAP)->col, 10);
+	natsconf_free(r);
 }
 END_TEST
 
 START_TEST(arrays)
 {
-	struct conf_value *r = parse_ok("a: [1, \"two\", three, [4, 5], {six: 6}, true, 7.5]\n"
+	struct natsconf_value *r = parse_ok("a: [1, \"two\", three, [4, 5], {six: 6}, true, 7.5]\n"
 					"b: [\n  x\n  y,\n  z,\n]\n"
 					"c: []\n"
 					"d [ 'q' ]\n"
 					"e: [ { n: 1 }\n      { n: 2 } ]\n");
-	const struct conf_value *a = get(r, "a", CONF_ARRAY), *b = get(r, "b", CONF_ARRAY);
-	const struct conf_value *e = get(r, "e", CONF_ARRAY);
+	const struct natsconf_value *a = get(r, "a", NATSCONF_ARRAY), *b = get(r, "b", NATSCONF_ARRAY);
+	const struct natsconf_value *e = get(r, "e", NATSCONF_ARRAY);
 
 	ck_assert_uint_eq(a->u.arr.n, 7);
 	ck_assert_int_eq(a->u.arr.v[0]->u.i, 1);
 	ck_assert_str_eq(a->u.arr.v[1]->u.s, "two");
 	ck_assert_str_eq(a->u.arr.v[2]->u.s, "three");
-	ck_assert_int_eq(a->u.arr.v[3]->type, CONF_ARRAY);
+	ck_assert_int_eq(a->u.arr.v[3]->type, NATSCONF_ARRAY);
 	ck_assert_int_eq(a->u.arr.v[3]->u.arr.v[1]->u.i, 5);
 	ck_assert_int_eq(geti(a->u.arr.v[4], "six"), 6);
 	ck_assert_int_eq(a->u.arr.v[5]->u.b, 1);
@@ -332,17 +332,17 @@ START_TEST(arrays)
 	ck_assert_int_eq(a->u.arr.v[6]->col, 46);
 	ck_assert_uint_eq(b->u.arr.n, 3);
 	ck_assert_str_eq(b->u.arr.v[2]->u.s, "z");
-	ck_assert_uint_eq(get(r, "c", CONF_ARRAY)->u.arr.n, 0);
-	ck_assert_str_eq(get(r, "d", CONF_ARRAY)->u.arr.v[0]->u.s, "q");
+	ck_assert_uint_eq(get(r, "c", NATSCONF_ARRAY)->u.arr.n, 0);
+	ck_assert_str_eq(get(r, "d", NATSCONF_ARRAY)->u.arr.v[0]->u.s, "q");
 	ck_assert_uint_eq(e->u.arr.n, 2);
 	ck_assert_int_eq(geti(e->u.arr.v[1], "n"), 2);
-	conf_free(r);
+	natsconf_free(r);
 }
 END_TEST
 
 START_TEST(variables_from_scope)
 {
-	struct conf_value *r = parse_ok("KEY: \"outer\"\n"
+	struct natsconf_value *r = parse_ok("KEY: \"outer\"\n"
 					"blk {\n"
 					"  a: $KEY\n"
 					"  KEY: \"inner\"\n"
@@ -355,30 +355,30 @@ START_TEST(variables_from_scope)
 					"copy: $MAPV\n"
 					"N: 10G\n"
 					"n: $N\n");
-	const struct conf_value *blk = get(r, "blk", CONF_MAP), *copy;
+	const struct natsconf_value *blk = get(r, "blk", NATSCONF_MAP), *copy;
 
 	ck_assert_str_eq(gets(blk, "a"), "outer");
 	ck_assert_str_eq(gets(blk, "b"), "inner");
-	ck_assert_str_eq(gets(get(blk, "sub", CONF_MAP), "c"), "inner");
-	ck_assert_str_eq(get(blk, "arr", CONF_ARRAY)->u.arr.v[0]->u.s, "inner");
-	ck_assert_str_eq(get(blk, "arr", CONF_ARRAY)->u.arr.v[1]->u.arr.v[0]->u.s, "inner");
+	ck_assert_str_eq(gets(get(blk, "sub", NATSCONF_MAP), "c"), "inner");
+	ck_assert_str_eq(get(blk, "arr", NATSCONF_ARRAY)->u.arr.v[0]->u.s, "inner");
+	ck_assert_str_eq(get(blk, "arr", NATSCONF_ARRAY)->u.arr.v[1]->u.arr.v[0]->u.s, "inner");
 	ck_assert_str_eq(gets(r, "d"), "outer");
-	copy = get(r, "copy", CONF_MAP);
+	copy = get(r, "copy", NATSCONF_MAP);
 	ck_assert_int_eq(geti(copy, "x"), 1);
-	ck_assert_int_eq(get(copy, "y", CONF_ARRAY)->u.arr.v[0]->u.i, 2);
+	ck_assert_int_eq(get(copy, "y", NATSCONF_ARRAY)->u.arr.v[0]->u.i, 2);
 	/* a copy stands where the reference is written */
 	ck_assert_int_eq(copy->line, 11);
 	ck_assert_int_eq(copy->col, 7);
-	ck_assert_int_eq(get(blk, "a", CONF_STRING)->line, 3);
-	ck_assert_int_eq(get(blk, "a", CONF_STRING)->col, 6);
+	ck_assert_int_eq(get(blk, "a", NATSCONF_STRING)->line, 3);
+	ck_assert_int_eq(get(blk, "a", NATSCONF_STRING)->col, 6);
 	ck_assert_int_eq(geti(r, "n"), 10000000000LL);
-	conf_free(r);
+	natsconf_free(r);
 }
 END_TEST
 
 START_TEST(variables_from_env)
 {
-	struct conf_value *r;
+	struct natsconf_value *r;
 
 	setenv("JCFS_TEST_VAR", "from env", 1);
 	setenv("JCFS_TEST_NUM", "123", 1);
@@ -391,11 +391,11 @@ START_TEST(variables_from_env)
 		     "d: $JCFS_TEST_VAR\n");
 	ck_assert_str_eq(gets(r, "a"), "from env");
 	/* environment values stay strings, whatever they look like */
-	ck_assert_str_eq(gets(get(r, "b", CONF_MAP), "c"), "123");
+	ck_assert_str_eq(gets(get(r, "b", NATSCONF_MAP), "c"), "123");
 	ck_assert_str_eq(gets(r, "k"), "6dYfBV0zz EkR3 # not a comment");
 	/* a variable of the file shadows the environment once it is set */
 	ck_assert_str_eq(gets(r, "d"), "from file");
-	conf_free(r);
+	natsconf_free(r);
 
 	/* only variables set earlier count */
 	parse_err("a: $JCFS_TEST_LATER\nJCFS_TEST_LATER: 1\n", "t.conf:1:4: ",
@@ -408,7 +408,7 @@ END_TEST
 
 START_TEST(repeated_keys_and_case)
 {
-	struct conf_value *r = parse_ok("a: 1\nb: 2\na: 3\nCipher: aes\ncipher: chachapoly\n");
+	struct natsconf_value *r = parse_ok("a: 1\nb: 2\na: 3\nCipher: aes\ncipher: chachapoly\n");
 
 	/* the last assignment wins and moves to the end */
 	ck_assert_int_eq(geti(r, "a"), 3);
@@ -417,19 +417,19 @@ START_TEST(repeated_keys_and_case)
 	ck_assert_str_eq(r->u.map.v[1].key, "a");
 	/* lookups ignore case; the later of two spellings wins */
 	ck_assert_str_eq(gets(r, "CIPHER"), "chachapoly");
-	ck_assert_ptr_null(conf_map_get(r, "nope"));
-	ck_assert_ptr_null(conf_map_get(NULL, "a"));
-	conf_free(r);
+	ck_assert_ptr_null(natsconf_map_get(r, "nope"));
+	ck_assert_ptr_null(natsconf_map_get(NULL, "a"));
+	natsconf_free(r);
 }
 END_TEST
 
 START_TEST(top_level_braces)
 {
-	struct conf_value *r = parse_ok("// JSON-style\n{\n  \"a\": 1,\n  \"b\": {\"c\": [1, 2]}\n}\n");
+	struct natsconf_value *r = parse_ok("// JSON-style\n{\n  \"a\": 1,\n  \"b\": {\"c\": [1, 2]}\n}\n");
 
 	ck_assert_int_eq(geti(r, "a"), 1);
-	ck_assert_uint_eq(get(get(r, "b", CONF_MAP), "c", CONF_ARRAY)->u.arr.n, 2);
-	conf_free(r);
+	ck_assert_uint_eq(get(get(r, "b", NATSCONF_MAP), "c", NATSCONF_ARRAY)->u.arr.n, 2);
+	natsconf_free(r);
 	parse_err("{ a: 1 }\nb: 2\n", "t.conf:2:1: ", "after the closing '}'");
 	parse_err("{ a: 1\n", "t.conf:1:1: ", "unterminated block");
 }
@@ -437,15 +437,15 @@ END_TEST
 
 START_TEST(crlf_and_utf8)
 {
-	struct conf_value *r = parse_ok("a: 1\r\nb: \"x\"\r\nm {\r\n  c: yes\r\n}\r\n");
+	struct natsconf_value *r = parse_ok("a: 1\r\nb: \"x\"\r\nm {\r\n  c: yes\r\n}\r\n");
 
 	ck_assert_int_eq(geti(r, "a"), 1);
 	ck_assert_str_eq(gets(r, "b"), "x");
-	ck_assert_int_eq(get(get(r, "m", CONF_MAP), "c", CONF_BOOL)->u.b, 1);
-	conf_free(r);
+	ck_assert_int_eq(get(get(r, "m", NATSCONF_MAP), "c", NATSCONF_BOOL)->u.b, 1);
+	natsconf_free(r);
 	r = parse_ok("cl\xc3\xa9: \"\xc3\xa9t\xc3\xa9\"\n");
 	ck_assert_str_eq(gets(r, "cl\xc3\xa9"), "\xc3\xa9t\xc3\xa9");
-	conf_free(r);
+	natsconf_free(r);
 	/* columns count characters, not bytes */
 	parse_err("\xc3\xa9: 1 2\n", "t.conf:1:6: ", "two settings on one line");
 	parse_err("a: 1\r\nb: \"x\r\n", "t.conf:2:4: ", "unterminated string");
@@ -454,45 +454,45 @@ END_TEST
 
 START_TEST(empty_input)
 {
-	struct conf_value *r = parse_ok("");
+	struct natsconf_value *r = parse_ok("");
 	ck_assert_uint_eq(r->u.map.n, 0);
-	conf_free(r);
+	natsconf_free(r);
 	r = parse_ok("\n  # only a comment\n\n// and another");
 	ck_assert_uint_eq(r->u.map.n, 0);
-	conf_free(r);
-	conf_free(NULL);
+	natsconf_free(r);
+	natsconf_free(NULL);
 }
 END_TEST
 
 START_TEST(type_names)
 {
-	ck_assert_str_eq(conf_type_name(CONF_STRING), "string");
-	ck_assert_str_eq(conf_type_name(CONF_INT), "integer");
-	ck_assert_str_eq(conf_type_name(CONF_FLOAT), "float");
-	ck_assert_str_eq(conf_type_name(CONF_BOOL), "boolean");
-	ck_assert_str_eq(conf_type_name(CONF_MAP), "block");
-	ck_assert_str_eq(conf_type_name(CONF_ARRAY), "array");
+	ck_assert_str_eq(natsconf_type_name(NATSCONF_STRING), "string");
+	ck_assert_str_eq(natsconf_type_name(NATSCONF_INT), "integer");
+	ck_assert_str_eq(natsconf_type_name(NATSCONF_FLOAT), "float");
+	ck_assert_str_eq(natsconf_type_name(NATSCONF_BOOL), "boolean");
+	ck_assert_str_eq(natsconf_type_name(NATSCONF_MAP), "block");
+	ck_assert_str_eq(natsconf_type_name(NATSCONF_ARRAY), "array");
 }
 END_TEST
 
 START_TEST(nats_encryption_examples)
 {
-	struct conf_value *r;
-	const struct conf_value *js;
+	struct natsconf_value *r;
+	const struct natsconf_value *js;
 
 	r = parse_ok("jetstream : { cipher: chachapoly  key : \"6dYfBV0zzEkR3vxZCNjxmnVh/aIqgid1\" }\n");
-	js = get(r, "jetstream", CONF_MAP);
+	js = get(r, "jetstream", NATSCONF_MAP);
 	ck_assert_uint_eq(js->u.map.n, 2);
 	ck_assert_str_eq(gets(js, "cipher"), "chachapoly");
 	ck_assert_str_eq(gets(js, "key"), "6dYfBV0zzEkR3vxZCNjxmnVh/aIqgid1");
-	conf_free(r);
+	natsconf_free(r);
 
 	setenv("JS_KEY", "the key from the environment", 1);
 	r = parse_ok("jetstream : { cipher: chachapoly  key : $JS_KEY }\n");
-	js = get(r, "jetstream", CONF_MAP);
+	js = get(r, "jetstream", NATSCONF_MAP);
 	ck_assert_str_eq(gets(js, "key"), "the key from the environment");
-	ck_assert_int_eq(get(js, "key", CONF_STRING)->col, 41);
-	conf_free(r);
+	ck_assert_int_eq(get(js, "key", NATSCONF_STRING)->col, 41);
+	natsconf_free(r);
 	unsetenv("JS_KEY");
 	parse_err("jetstream : { cipher: chachapoly  key : $JS_KEY }\n", "t.conf:1:41: ",
 		  "unknown variable $JS_KEY");
@@ -505,12 +505,12 @@ START_TEST(nats_encryption_examples)
 		     "      encryption_password: \"mypassword\"\n"
 		     "   }\n"
 		     "}\n");
-	js = get(r, "jetstream", CONF_MAP);
+	js = get(r, "jetstream", NATSCONF_MAP);
 	ck_assert_str_eq(gets(js, "store_dir"), "/var/lib/nats/js");
 	ck_assert_int_eq(geti(js, "max_file_store"), 10000000000LL);
-	ck_assert_str_eq(gets(get(js, "tpm", CONF_MAP), "keys_file"), "/etc/nats/keys.json");
-	ck_assert_str_eq(gets(get(js, "tpm", CONF_MAP), "encryption_password"), "mypassword");
-	conf_free(r);
+	ck_assert_str_eq(gets(get(js, "tpm", NATSCONF_MAP), "keys_file"), "/etc/nats/keys.json");
+	ck_assert_str_eq(gets(get(js, "tpm", NATSCONF_MAP), "encryption_password"), "mypassword");
+	natsconf_free(r);
 }
 END_TEST
 
@@ -683,23 +683,23 @@ static void nested_vars(char *text, size_t len, int depth1, int depth2)
 }
 
 /* The nesting limit counts what $VAR brings in: otherwise each variable
- * could add CONF_MAX_NEST levels to the one before, without end. */
+ * could add NATSCONF_MAX_NEST levels to the one before, without end. */
 START_TEST(err_nesting_through_vars)
 {
-	struct conf_value *r;
+	struct natsconf_value *r;
 	char text[512];
 
 	nested_vars(text, sizeof(text), 30, 30);
 	r = parse_ok(text);
-	conf_free(r);
+	natsconf_free(r);
 	/* b's contents are 31 deep around a's root, which is 40 deep */
 	nested_vars(text, sizeof(text), 40, 30);
 	parse_err(text, "t.conf:2:34: ", "blocks and arrays nested too deeply once a variable is expanded "
 		  "(at most 64 levels)");
-	nested_vars(text, sizeof(text), CONF_MAX_NEST - 1, 1);
+	nested_vars(text, sizeof(text), NATSCONF_MAX_NEST - 1, 1);
 	r = parse_ok(text);
-	conf_free(r);
-	nested_vars(text, sizeof(text), CONF_MAX_NEST, 1);
+	natsconf_free(r);
+	nested_vars(text, sizeof(text), NATSCONF_MAX_NEST, 1);
 	parse_err(text, "t.conf:2:5: ", "nested too deeply once a variable is expanded");
 }
 END_TEST
@@ -748,7 +748,7 @@ START_TEST(err_expansion_bomb)
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		struct conf_value *root = NULL;
+		struct natsconf_value *root = NULL;
 		struct timespec t0, t1;
 
 		close(fds[0]);
@@ -768,10 +768,10 @@ START_TEST(err_expansion_bomb)
 #endif
 		alarm(60);
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		res.rc = conf_parse_string(text, "t.conf", &root, res.err, sizeof(res.err));
+		res.rc = natsconf_parse_string(text, "t.conf", &root, res.err, sizeof(res.err));
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		res.seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-		conf_free(root);
+		natsconf_free(root);
 		if (write(fds[1], &res, sizeof(res)) != (ssize_t)sizeof(res))
 			_exit(5);
 		_exit(0);
@@ -802,8 +802,8 @@ START_TEST(large_config_loads)
 {
 	size_t len = 1 << 20, n = 0;
 	char *text = malloc(len);
-	struct conf_value *r;
-	const struct conf_value *users;
+	struct natsconf_value *r;
+	const struct natsconf_value *users;
 	int i;
 
 	ck_assert_ptr_nonnull(text);
@@ -818,9 +818,9 @@ START_TEST(large_config_loads)
 	n += (size_t)snprintf(text + n, len - n, "] }\n");
 	ck_assert_uint_lt(n, len);
 	r = parse_ok(text);
-	users = get(get(r, "authorization", CONF_MAP), "users", CONF_ARRAY);
+	users = get(get(r, "authorization", NATSCONF_MAP), "users", NATSCONF_ARRAY);
 	ck_assert_uint_eq(users->u.arr.n, 5000);
-	conf_free(r);
+	natsconf_free(r);
 	free(text);
 }
 END_TEST
@@ -828,9 +828,9 @@ END_TEST
 /* Names of settings carry their own place, for messages about them. */
 START_TEST(entry_positions)
 {
-	struct conf_value *r = parse_ok("top: 1\njetstream {\n  cipher: aes\n\t key = \"k\"\n}\nV: { x: 1 }\n"
+	struct natsconf_value *r = parse_ok("top: 1\njetstream {\n  cipher: aes\n\t key = \"k\"\n}\nV: { x: 1 }\n"
 					"copy: $V\n");
-	const struct conf_value *js = get(r, "jetstream", CONF_MAP), *copy = get(r, "copy", CONF_MAP);
+	const struct natsconf_value *js = get(r, "jetstream", NATSCONF_MAP), *copy = get(r, "copy", NATSCONF_MAP);
 
 	ck_assert_int_eq(r->u.map.v[0].line, 1);
 	ck_assert_int_eq(r->u.map.v[0].col, 1);
@@ -843,7 +843,7 @@ START_TEST(entry_positions)
 	ck_assert_int_eq(copy->line, 7);
 	ck_assert_int_eq(copy->u.map.v[0].line, 6);
 	ck_assert_int_eq(copy->u.map.v[0].col, 6);
-	conf_free(r);
+	natsconf_free(r);
 }
 END_TEST
 
@@ -851,36 +851,36 @@ END_TEST
  * order, not the file's own variables; kept when the parse fails. */
 START_TEST(env_names_reported)
 {
-	struct conf_value *r = NULL;
-	struct conf_names env;
+	struct natsconf_value *r = NULL;
+	struct natsconf_names env;
 	int rc;
 
 	setenv("JCFS_T_ONE", "1", 1);
 	setenv("JCFS_T_TWO", "two", 1);
-	rc = conf_parse_string_env("LOCAL: x\na: $JCFS_T_TWO\nb: [$JCFS_T_ONE, $LOCAL, $JCFS_T_TWO]\n"
+	rc = natsconf_parse_string_env("LOCAL: x\na: $JCFS_T_TWO\nb: [$JCFS_T_ONE, $LOCAL, $JCFS_T_TWO]\n"
 				   "m { c: $JCFS_T_ONE }\n", "t.conf", 0, &r, &env, errbuf, sizeof(errbuf));
 	ck_assert_msg(rc == 0, "%s", errbuf);
 	ck_assert_uint_eq(env.n, 2);
 	ck_assert_str_eq(env.v[0], "JCFS_T_TWO");
 	ck_assert_str_eq(env.v[1], "JCFS_T_ONE");
 	ck_assert_ptr_null(env.v[2]);
-	conf_names_free(&env);
+	natsconf_names_free(&env);
 	ck_assert_ptr_null(env.v);
-	conf_free(r);
+	natsconf_free(r);
 
-	rc = conf_parse_string_env("a: 1\n", "t.conf", 0, &r, &env, errbuf, sizeof(errbuf));
+	rc = natsconf_parse_string_env("a: 1\n", "t.conf", 0, &r, &env, errbuf, sizeof(errbuf));
 	ck_assert_int_eq(rc, 0);
 	ck_assert_uint_eq(env.n, 0);
 	ck_assert_ptr_null(env.v);
-	conf_free(r);
+	natsconf_free(r);
 
-	rc = conf_parse_string_env("a: $JCFS_T_ONE\nb: \"unterminated\n", "t.conf", 0, &r, &env, errbuf,
+	rc = natsconf_parse_string_env("a: $JCFS_T_ONE\nb: \"unterminated\n", "t.conf", 0, &r, &env, errbuf,
 				   sizeof(errbuf));
 	ck_assert_int_lt(rc, 0);
 	ck_assert_ptr_null(r);
 	ck_assert_uint_eq(env.n, 1);
 	ck_assert_str_eq(env.v[0], "JCFS_T_ONE");
-	conf_names_free(&env);
+	natsconf_names_free(&env);
 	unsetenv("JCFS_T_ONE");
 	unsetenv("JCFS_T_TWO");
 }
@@ -890,15 +890,15 @@ END_TEST
 
 START_TEST(file_relative_include)
 {
-	struct conf_value *r = NULL;
+	struct natsconf_value *r = NULL;
 	char cwd[PATH_MAX];
-	const struct conf_value *js;
+	const struct natsconf_value *js;
 	int rc;
 
 	/* relative to the including file, whatever the cwd */
 	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
 	ck_assert_int_eq(chdir("/"), 0);
-	rc = conf_parse_file(TESTDATA "/conf_include_main.conf", &r, errbuf, sizeof(errbuf));
+	rc = natsconf_parse_file(TESTDATA "/conf_include_main.conf", &r, errbuf, sizeof(errbuf));
 	ck_assert_int_eq(chdir(cwd), 0);
 	ck_assert_msg(rc == 0, "%s", errbuf);
 	ck_assert_int_eq(geti(r, "top"), 1);
@@ -906,24 +906,24 @@ START_TEST(file_relative_include)
 	/* variables of an included file are visible after the include */
 	ck_assert_str_eq(gets(r, "from_child"), "set in child");
 	/* an include in the included file, relative to that file */
-	ck_assert_int_eq(get(r, "leaf", CONF_BOOL)->u.b, 1);
+	ck_assert_int_eq(get(r, "leaf", NATSCONF_BOOL)->u.b, 1);
 	/* an include inside a block merges into that block */
-	js = get(r, "jetstream", CONF_MAP);
+	js = get(r, "jetstream", NATSCONF_MAP);
 	ck_assert_str_eq(gets(js, "cipher"), "aes");
 	ck_assert_str_eq(gets(js, "key"), "included key");
 	ck_assert_str_eq(gets(js, "store_dir"), "/srv/js");
 	/* values remember the file they were written in */
-	ck_assert_str_eq(get(js, "cipher", CONF_STRING)->file, TESTDATA "/conf_inc/js.conf");
-	ck_assert_int_eq(get(js, "key", CONF_STRING)->line, 2);
-	ck_assert_str_eq(get(js, "store_dir", CONF_STRING)->file, TESTDATA "/conf_include_main.conf");
-	conf_free(r);
+	ck_assert_str_eq(get(js, "cipher", NATSCONF_STRING)->file, TESTDATA "/conf_inc/js.conf");
+	ck_assert_int_eq(get(js, "key", NATSCONF_STRING)->line, 2);
+	ck_assert_str_eq(get(js, "store_dir", NATSCONF_STRING)->file, TESTDATA "/conf_include_main.conf");
+	natsconf_free(r);
 }
 END_TEST
 
 START_TEST(file_include_loop)
 {
-	struct conf_value *r = NULL;
-	int rc = conf_parse_file(TESTDATA "/conf_loop_a.conf", &r, errbuf, sizeof(errbuf));
+	struct natsconf_value *r = NULL;
+	int rc = natsconf_parse_file(TESTDATA "/conf_loop_a.conf", &r, errbuf, sizeof(errbuf));
 
 	ck_assert_int_lt(rc, 0);
 	ck_assert_ptr_null(r);
@@ -934,8 +934,8 @@ END_TEST
 
 START_TEST(file_missing_include)
 {
-	struct conf_value *r = NULL;
-	int rc = conf_parse_file(TESTDATA "/conf_missing_include.conf", &r, errbuf, sizeof(errbuf));
+	struct natsconf_value *r = NULL;
+	int rc = natsconf_parse_file(TESTDATA "/conf_missing_include.conf", &r, errbuf, sizeof(errbuf));
 
 	ck_assert_int_eq(rc, -ENOENT);
 	ck_assert_ptr_null(r);
@@ -946,15 +946,15 @@ END_TEST
 
 START_TEST(file_missing)
 {
-	struct conf_value *r = NULL;
-	int rc = conf_parse_file(TESTDATA "/conf_no_such_file.conf", &r, errbuf, sizeof(errbuf));
+	struct natsconf_value *r = NULL;
+	int rc = natsconf_parse_file(TESTDATA "/conf_no_such_file.conf", &r, errbuf, sizeof(errbuf));
 
 	ck_assert_int_eq(rc, -ENOENT);
 	ck_assert_str_eq(errbuf, TESTDATA "/conf_no_such_file.conf: cannot read: No such file or directory");
-	rc = conf_parse_file(TESTDATA, &r, errbuf, sizeof(errbuf));
+	rc = natsconf_parse_file(TESTDATA, &r, errbuf, sizeof(errbuf));
 	ck_assert_int_eq(rc, -EISDIR);
 	/* no file called "": say what is empty */
-	rc = conf_parse_file("", &r, errbuf, sizeof(errbuf));
+	rc = natsconf_parse_file("", &r, errbuf, sizeof(errbuf));
 	ck_assert_int_eq(rc, -EINVAL);
 	ck_assert_str_eq(errbuf, "config file name is empty");
 }
@@ -962,7 +962,7 @@ END_TEST
 
 START_TEST(tmp_includes)
 {
-	struct conf_value *r = NULL;
+	struct natsconf_value *r = NULL;
 	const char *main;
 	char path[PATH_MAX];
 	int rc;
@@ -978,26 +978,26 @@ START_TEST(tmp_includes)
 			 tmpdir);
 		main = write_text("main.conf", text);
 	}
-	rc = conf_parse_file(main, &r, errbuf, sizeof(errbuf));
+	rc = natsconf_parse_file(main, &r, errbuf, sizeof(errbuf));
 	ck_assert_msg(rc == 0, "%s", errbuf);
 	ck_assert_int_eq(geti(r, "one"), 1);
 	ck_assert_int_eq(geti(r, "two"), 2);
 	ck_assert_int_eq(geti(r, "three"), 3);
 	/* "include:" is an ordinary setting */
 	ck_assert_int_eq(geti(r, "include"), 5);
-	conf_free(r);
+	natsconf_free(r);
 
 	/* an error in an included file is reported in that file */
 	write_text("bad.conf", "ok: 1\nbad: \"never closed\n");
 	main = write_text("main2.conf", "a: 1\ninclude bad.conf\n");
-	rc = conf_parse_file(main, &r, errbuf, sizeof(errbuf));
+	rc = natsconf_parse_file(main, &r, errbuf, sizeof(errbuf));
 	ck_assert_int_lt(rc, 0);
 	snprintf(path, sizeof(path), "%s/bad.conf:2:6: unterminated string", tmpdir);
 	ck_assert_msg(strncmp(errbuf, path, strlen(path)) == 0, "%s", errbuf);
 
 	/* a file that includes itself */
 	main = write_text("self.conf", "x: 1\n  include \"self.conf\"\n");
-	rc = conf_parse_file(main, &r, errbuf, sizeof(errbuf));
+	rc = natsconf_parse_file(main, &r, errbuf, sizeof(errbuf));
 	ck_assert_int_eq(rc, -ELOOP);
 	snprintf(path, sizeof(path), "%s/self.conf:2:3: include loop", tmpdir);
 	ck_assert_msg(strncmp(errbuf, path, strlen(path)) == 0, "%s", errbuf);
@@ -1006,7 +1006,7 @@ START_TEST(tmp_includes)
 	write_text("uses.conf", "v: $PARENT_ONLY_JCFS\n");
 	main = write_text("main3.conf", "PARENT_ONLY_JCFS: 1\ninclude uses.conf\n");
 	unsetenv("PARENT_ONLY_JCFS");
-	rc = conf_parse_file(main, &r, errbuf, sizeof(errbuf));
+	rc = natsconf_parse_file(main, &r, errbuf, sizeof(errbuf));
 	ck_assert_int_lt(rc, 0);
 	snprintf(path, sizeof(path), "%s/uses.conf:1:4: unknown variable $PARENT_ONLY_JCFS", tmpdir);
 	ck_assert_msg(strncmp(errbuf, path, strlen(path)) == 0, "%s", errbuf);
@@ -1018,20 +1018,20 @@ START_TEST(tmp_includes)
 	{
 		char name[PATH_MAX];
 		snprintf(name, sizeof(name), "%s/virtual.conf", tmpdir);
-		rc = conf_parse_string("include one.conf\n", name, &r, errbuf, sizeof(errbuf));
+		rc = natsconf_parse_string("include one.conf\n", name, &r, errbuf, sizeof(errbuf));
 		ck_assert_msg(rc == 0, "%s", errbuf);
 		ck_assert_int_eq(geti(r, "one"), 1);
-		conf_free(r);
+		natsconf_free(r);
 	}
 }
 END_TEST
 
 START_TEST(tmp_nul_byte)
 {
-	struct conf_value *r = NULL;
+	struct natsconf_value *r = NULL;
 	const char *p = write_file("nul.conf", "a: 1\nb\0: 2\n", 11);
 	char want[PATH_MAX + 64];
-	int rc = conf_parse_file(p, &r, errbuf, sizeof(errbuf));
+	int rc = natsconf_parse_file(p, &r, errbuf, sizeof(errbuf));
 
 	ck_assert_int_lt(rc, 0);
 	snprintf(want, sizeof(want), "%s:2:2: unexpected NUL byte", p);
@@ -1044,24 +1044,24 @@ END_TEST
  * refused. The test case's timeout turns a hang into a failure. */
 START_TEST(tmp_not_regular)
 {
-	struct conf_value *r = NULL;
+	struct natsconf_value *r = NULL;
 	char fifo[PATH_MAX], want[PATH_MAX + 64];
 	const char *main;
 	int rc, p[2];
 
 	snprintf(fifo, sizeof(fifo), "%s/cfg.fifo", tmpdir);
 	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
-	rc = conf_parse_file(fifo, &r, errbuf, sizeof(errbuf));
+	rc = natsconf_parse_file(fifo, &r, errbuf, sizeof(errbuf));
 	ck_assert_int_eq(rc, 0);
-	ck_assert_ptr_null(conf_map_get(r, "a"));
-	conf_free(r);
+	ck_assert_ptr_null(natsconf_map_get(r, "a"));
+	natsconf_free(r);
 	r = NULL;
 
 	main = write_text("inc_fifo.conf", "a: 1\ninclude cfg.fifo\n");
-	rc = conf_parse_file(main, &r, errbuf, sizeof(errbuf));
+	rc = natsconf_parse_file(main, &r, errbuf, sizeof(errbuf));
 	ck_assert_int_eq(rc, 0);
-	ck_assert_ptr_nonnull(conf_map_get(r, "a"));
-	conf_free(r);
+	ck_assert_ptr_nonnull(natsconf_map_get(r, "a"));
+	natsconf_free(r);
 	r = NULL;
 
 	/* a pipe with a writer, as /dev/fd/N of a process substitution */
@@ -1069,34 +1069,34 @@ START_TEST(tmp_not_regular)
 	ck_assert_int_eq(write(p[1], "b: 2\n", 5), 5);
 	close(p[1]);
 	snprintf(want, sizeof(want), "/dev/fd/%d", p[0]);
-	rc = conf_parse_file(want, &r, errbuf, sizeof(errbuf));
+	rc = natsconf_parse_file(want, &r, errbuf, sizeof(errbuf));
 	close(p[0]);
 	ck_assert_msg(rc == 0, "%s", errbuf);
-	ck_assert_ptr_nonnull(conf_map_get(r, "b"));
-	conf_free(r);
+	ck_assert_ptr_nonnull(natsconf_map_get(r, "b"));
+	natsconf_free(r);
 	r = NULL;
 
-	rc = conf_parse_file("/dev/null", &r, errbuf, sizeof(errbuf));
+	rc = natsconf_parse_file("/dev/null", &r, errbuf, sizeof(errbuf));
 	ck_assert_int_eq(rc, -EINVAL);
 	ck_assert_ptr_null(r);
 	ck_assert_str_eq(errbuf, "/dev/null: cannot read: not a regular file or pipe");
 
 	/* a directory keeps its own message */
-	ck_assert_int_eq(conf_parse_file(tmpdir, &r, errbuf, sizeof(errbuf)), -EISDIR);
+	ck_assert_int_eq(natsconf_parse_file(tmpdir, &r, errbuf, sizeof(errbuf)), -EISDIR);
 	ck_assert_ptr_nonnull(strstr(errbuf, "cannot read: Is a directory"));
 
 	/* the helper the key file and TPM keys file readers share */
 	{
 		struct stat st;
-		int fd = conf_open_file("/dev/null", &st);
+		int fd = natsconf_open_file("/dev/null", &st);
 
 		ck_assert_int_eq(fd, -EINVAL);
-		ck_assert_str_eq(conf_file_strerror(fd), "not a regular file or pipe");
-		fd = conf_open_file(fifo, &st);
+		ck_assert_str_eq(natsconf_file_strerror(fd), "not a regular file or pipe");
+		fd = natsconf_open_file(fifo, &st);
 		ck_assert_int_ge(fd, 0);
 		ck_assert(S_ISFIFO(st.st_mode));
 		close(fd);
-		fd = conf_open_file(main, &st);
+		fd = natsconf_open_file(main, &st);
 		ck_assert_int_ge(fd, 0);
 		ck_assert(S_ISREG(st.st_mode));
 		/* blocking again, as readers expect */
@@ -1108,18 +1108,18 @@ END_TEST
 
 START_TEST(small_err_buffer)
 {
-	struct conf_value *r = NULL;
+	struct natsconf_value *r = NULL;
 	char small[8];
 
-	ck_assert_int_lt(conf_parse_string("a: \"x", "t.conf", &r, small, sizeof(small)), 0);
+	ck_assert_int_lt(natsconf_parse_string("a: \"x", "t.conf", &r, small, sizeof(small)), 0);
 	ck_assert_str_eq(small, "t.conf:");
-	ck_assert_int_lt(conf_parse_string("a: \"x", "t.conf", &r, NULL, 0), 0);
+	ck_assert_int_lt(natsconf_parse_string("a: \"x", "t.conf", &r, NULL, 0), 0);
 }
 END_TEST
 
-static Suite *conf_suite(void)
+static Suite *natsconf_suite(void)
 {
-	Suite *s = suite_create("conf");
+	Suite *s = suite_create("natsconf");
 	TCase *tc = tcase_create("syntax");
 	TCase *te = tcase_create("errors");
 	TCase *tf = tcase_create("files");
@@ -1176,7 +1176,7 @@ static Suite *conf_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(conf_suite());
+	SRunner *sr = srunner_create(natsconf_suite());
 	int failed;
 
 	srunner_run_all(sr, CK_NORMAL);

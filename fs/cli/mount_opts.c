@@ -79,18 +79,6 @@ void mount_opts_usage(FILE *f)
 		"daemon says who does and keeps serving); SIGHUP reopens the log file.\n");
 }
 
-int mount_opts_push_fuse(struct mount_opts *mo, const char *opt)
-{
-	size_t len = strlen(mo->fuse_opts);
-
-	if (len + strlen(opt) + 2 > sizeof(mo->fuse_opts))
-		return -E2BIG;
-	if (len)
-		mo->fuse_opts[len++] = ',';
-	strcpy(mo->fuse_opts + len, opt);
-	return 0;
-}
-
 /* 1 after saying so if o gives a secret on the command line, where ps
  * and /proc/PID/cmdline show it to every user: its value is not repeated
  * (libfuse would echo it as an unknown option). */
@@ -126,7 +114,7 @@ static int atime_option(struct mount_opts *mo, const char *o)
 	}
 	if (!strcmp(o, "noatime") || !strcmp(o, "atime")) {
 		mo->noatime = o[0] == 'n';
-		return mount_opts_push_fuse(mo, o) < 0 ? -E2BIG : 1;
+		return daemon_push_fuse_opt(mo, o) < 0 ? -E2BIG : 1;
 	}
 	if (!strcmp(o, "nodiratime") || !strcmp(o, "diratime")) {
 		mo->nodiratime = o[0] == 'n';
@@ -232,7 +220,7 @@ static int parse_o(struct mount_opts *mo, char *arg)
 		/* Checked by libfuse, which reads it the same way. */
 		if (!strncmp(o, "max_read=", 9))
 			mo->max_read = (unsigned)strtoul(o + 9, NULL, 10);
-		if (mount_opts_push_fuse(mo, o) < 0)
+		if (daemon_push_fuse_opt(mo, o) < 0)
 			return -E2BIG;
 	}
 	return 0;

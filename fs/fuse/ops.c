@@ -1547,7 +1547,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_statfs(req, &sv);
 }
 
-/* Extended attributes: fs/xattr.c encrypts user.* values, refuses and
+/* Extended attributes: fs/store/xattr.c encrypts user.* values, refuses and
  * hides POSIX ACLs (the kernel checks access against the modes only,
  * default_permissions without FUSE_POSIX_ACL, so a stored ACL's deny
  * entries would deny nothing) and the internal names, and passes the

@@ -840,12 +840,12 @@ out:
 	return status;
 }
 
-int tools_encrypt(int argc, char **argv)
+int cmd_encrypt(int argc, char **argv)
 {
 	return convert(argc, argv, 0);
 }
 
-int tools_rekey(int argc, char **argv)
+int cmd_rekey(int argc, char **argv)
 {
 	return convert(argc, argv, 1);
 }
