@@ -385,23 +385,31 @@ int content_reserve_write(int fd, int cipher, uint64_t off, size_t len)
 	return content_reserve(fd, from, to);
 }
 
-/* 1 if the marker bytes raw[0..n) (header h) authenticate under a
- * configured key: only then is a file shown as the FIFO or socket its
- * header claims. */
-static int marker_valid(const struct fmt_header *h, const uint8_t *raw, size_t n)
+int content_peek_header(int fd, struct fmt_header *h, uint8_t *raw)
 {
-	const struct keyring_key *k = ctx.kr ? keyring_find(ctx.kr, h->key_id) : NULL;
+	uint8_t buf[FMT_HEADER_SIZE], *p = raw ? raw : buf;
+	size_t got = 0;
+	ssize_t n;
 
-	return k && node_marker_verify(k->master, h, raw, n) == 0;
+	memset(h, 0, sizeof(*h));
+	memset(p, 0, FMT_HEADER_SIZE);
+	while (got < FMT_HEADER_SIZE) {
+		n = pread(fd, p + got, FMT_HEADER_SIZE - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == ENODATA || errno == EBADMSG || errno == EPROTO ? -EIO : -errno;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return fmt_header_decode(h, p, got);
 }
 
 int content_stat_size(int fd, const struct stat *st, uint64_t *size, int *cipher, int *node)
 {
-	/* The header, and the rest of a marker, in the one read stat has
-	 * always made: the node type costs nothing more for other files. */
-	uint8_t raw[NODE_MARKER_MAX];
-	struct fmt_header h;
-	ssize_t n;
+	struct fmt_header h, mh;
+	int rc;
 
 	*cipher = 0;
 	*node = FMT_NODE_FILE;
@@ -409,18 +417,20 @@ int content_stat_size(int fd, const struct stat *st, uint64_t *size, int *cipher
 		*size = 0;
 		return 0;
 	}
-	n = pread(fd, raw, sizeof(raw), 0);
-	if (n < 0)
-		return -errno;
-	if (fmt_header_decode(&h, raw, (size_t)n) < 0) {
+	rc = content_peek_header(fd, &h, NULL);
+	if (rc < 0 && rc != -ENODATA && rc != -EBADMSG && rc != -EPROTO)
+		return rc;
+	if (rc < 0) {
 		/* Plaintext or damaged: show what is there; reads decide. */
 		*size = (uint64_t)st->st_size;
 		return 0;
 	}
 	*cipher = h.cipher;
-	if ((h.node == FMT_NODE_FIFO || h.node == FMT_NODE_SOCKET) && n == st->st_size &&
-	    marker_valid(&h, raw, (size_t)n)) {
-		*node = h.node;
+	/* A marker is shown as the FIFO or socket its header claims only if
+	 * it authenticates under a configured key; its second read is paid
+	 * by markers only. */
+	if ((h.node == FMT_NODE_FIFO || h.node == FMT_NODE_SOCKET) && st->st_size <= NODE_MARKER_MAX &&
+	    content_marker_read(fd, node, &mh) == 0) {
 		*size = 0;
 		return 0;
 	}
@@ -439,7 +449,6 @@ int content_load(struct content *c, int fd)
 	struct stat st;
 	char hex[2 * FMT_KEY_ID_SIZE + 1];
 	struct content_budget budget = c->budget;
-	ssize_t n;
 	int rc;
 
 	memset(c, 0, sizeof(*c));
@@ -452,10 +461,7 @@ int content_load(struct content *c, int fd)
 		c->kind = CONTENT_EMPTY;
 		return 0;
 	}
-	n = pread(fd, raw, sizeof(raw), 0);
-	if (n < 0)
-		return -errno;
-	rc = fmt_header_decode(&h, raw, (size_t)n);
+	rc = content_peek_header(fd, &h, raw);
 	if (rc == -ENODATA) {
 		if (!ctx.plaintext_allowed) {
 			log_err("%s: not encrypted (no jetcryptfs header) in a strict store", name);
@@ -465,10 +471,12 @@ int content_load(struct content *c, int fd)
 		c->size = (uint64_t)st.st_size;
 		return 0;
 	}
-	if (rc < 0) {
+	if (rc == -EBADMSG || rc == -EPROTO) {
 		log_err("%s: %s", name, fmt_header_strerror(rc));
 		return -EIO;
 	}
+	if (rc < 0)
+		return rc;
 	if (h.node != FMT_NODE_FILE) {
 		/* A marker shows as a FIFO or socket and is never opened as a
 		 * file; one of those headers here is a file changed under the
@@ -615,8 +623,9 @@ static int content_create_header(struct content *c, int fd)
 static int header_on_disk(int fd, const uint8_t hdr[FMT_HEADER_SIZE])
 {
 	uint8_t raw[FMT_HEADER_SIZE];
+	struct fmt_header h;
 
-	return pread(fd, raw, sizeof(raw), 0) == FMT_HEADER_SIZE && memcmp(raw, hdr, sizeof(raw)) == 0;
+	return content_peek_header(fd, &h, raw) == 0 && memcmp(raw, hdr, sizeof(raw)) == 0;
 }
 
 /* Each bad block is logged once, not on every read the kernel retries:
@@ -1256,7 +1265,7 @@ int content_marker_read(int fd, int *node, struct fmt_header *h)
 		return rc == -ENODATA ? -ENODATA : -EPROTO;
 	if (h->node != FMT_NODE_FIFO && h->node != FMT_NODE_SOCKET)
 		return -EINVAL;
-	k = keyring_find(ctx.kr, h->key_id);
+	k = ctx.kr ? keyring_find(ctx.kr, h->key_id) : NULL;
 	if (!k)
 		return -ENOKEY;
 	if (node_marker_verify(k->master, h, buf, (size_t)n) < 0)

@@ -98,6 +98,24 @@ void content_teardown(void);
  * number). */
 #define CONTENT_ID_BUDGET (1ull << 20)
 
+/* The header of the backing file open as fd, from its first
+ * FMT_HEADER_SIZE bytes (the reads it takes): what every reader of a
+ * backing file asks first. h is zeroed unless it returns 0; raw, if not
+ * NULL, gets the bytes read, zero-filled past the end of a shorter file.
+ *   0         a header, decoded into h, of any node type: a marker's too
+ *             (FMT_NODE_FIFO, FMT_NODE_SOCKET), so that a caller that
+ *             reads contents checks h->node itself;
+ *   -ENODATA  no header: an empty file, or one that does not start with
+ *             the magic (plaintext); callers that tell the two apart have
+ *             the file's size;
+ *   -EBADMSG  the magic, but the file ends inside the header: cut short,
+ *             damaged, never plaintext;
+ *   -EPROTO   the magic and 32 bytes, but an unknown version, cipher or
+ *             node type, or a non-zero reserved byte;
+ *   -errno    the read failed (an errno the three above name is -EIO).
+ * fmt_header_strerror says what the -EBADMSG and -EPROTO mean. */
+int content_peek_header(int fd, struct fmt_header *h, uint8_t *raw);
+
 /* Reads the header of the backing file open as fd and sets up c, which is
  * zeroed or was unloaded (its budget is kept for the same file id). Log
  * messages name the backing file (resolved from fd). -EIO (logged with the reason) for a file that cannot

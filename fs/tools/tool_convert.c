@@ -593,11 +593,9 @@ static int plan(struct conv *cv, const struct tool_tree *t, int strict, char *ch
 {
 	for (size_t i = 0; i < t->n; i++) {
 		const struct tool_file *tf = &t->files[i];
-		uint8_t raw[FMT_HEADER_SIZE];
 		struct fmt_header h;
 		char hex[2 * FMT_KEY_ID_SIZE + 1];
 		uint64_t plain;
-		ssize_t n;
 		int fd, rc;
 
 		chosen[i] = 0;
@@ -608,13 +606,8 @@ static int plan(struct conv *cv, const struct tool_tree *t, int strict, char *ch
 			conv_fail(cv, tf->rel, "%s", beneath_strerror(errno));
 			continue;
 		}
-		n = pread(fd, raw, sizeof(raw), 0);
+		rc = content_peek_header(fd, &h, NULL);
 		close(fd);
-		if (n < 0) {
-			conv_fail(cv, tf->rel, "%s", strerror(errno));
-			continue;
-		}
-		rc = fmt_header_decode(&h, raw, (size_t)n);
 		if (rc == -ENODATA) {
 			if (cv->rekey || strict || tf->st.st_nlink > 1)
 				(*plain_left)++;
@@ -633,8 +626,12 @@ static int plan(struct conv *cv, const struct tool_tree *t, int strict, char *ch
 			}
 			continue;
 		}
-		if (rc < 0) {
+		if (rc == -EBADMSG || rc == -EPROTO) {
 			log_warn("%s/%s: %s; left as it is", cv->backing, tf->rel, fmt_header_strerror(rc));
+			continue;
+		}
+		if (rc < 0) {
+			conv_fail(cv, tf->rel, "%s", strerror(-rc));
 			continue;
 		}
 		if (!cv->rekey)

@@ -154,8 +154,6 @@ static void problem(struct fsck *f, const char *rel, long long block, const char
 static enum cls classify(struct fsck *f, const struct tool_file *tf, int *errnum,
 			 const struct keyring_key **key, struct fmt_header *h)
 {
-	uint8_t raw[FMT_HEADER_SIZE];
-	ssize_t n;
 	int fd, rc;
 
 	if (tf->st.st_size == 0)
@@ -165,18 +163,15 @@ static enum cls classify(struct fsck *f, const struct tool_file *tf, int *errnum
 		*errnum = errno;
 		return CLS_ERROR;
 	}
-	n = pread(fd, raw, sizeof(raw), 0);
-	*errnum = errno;
+	rc = content_peek_header(fd, h, NULL);
 	close(fd);
-	if (n < 0)
-		return CLS_ERROR;
-	rc = fmt_header_decode(h, raw, (size_t)n);
 	if (rc == -ENODATA)
 		return CLS_PLAIN;
-	if (rc < 0) {
-		*errnum = -rc;
+	*errnum = -rc;
+	if (rc == -EBADMSG || rc == -EPROTO)
 		return CLS_DAMAGED;
-	}
+	if (rc < 0)
+		return CLS_ERROR;
 	*key = keyring_find(f->kr, h->key_id);
 	return *key ? CLS_OURS : CLS_FOREIGN;
 }
@@ -232,8 +227,7 @@ static void verify(struct fsck *f, const struct tool_file *tf, const struct keyr
 		problem(f, tf->rel, -1, "cannot read: %s", beneath_strerror(errno));
 		goto out;
 	}
-	if (pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
-	    fmt_header_decode(&h, hdr, sizeof(hdr)) < 0) {
+	if (content_peek_header(fd, &h, hdr) < 0) {
 		problem(f, tf->rel, -1, "header changed or unreadable while checking");
 		goto out;
 	}

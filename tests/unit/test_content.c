@@ -613,11 +613,90 @@ START_TEST(test_budget_kept)
 }
 END_TEST
 
+/* ---- the read path's shared pieces: the header peek ---- */
+
+static void put_bytes(const void *b, size_t len)
+{
+	REQ(ftruncate(fd, 0) == 0);
+	REQ(pwrite(fd, b, len, 0) == (ssize_t)len);
+}
+
+static void good_header(uint8_t raw[FMT_HEADER_SIZE], int node)
+{
+	struct fmt_header h = { .version = FMT_VERSION, .cipher = FMT_CIPHER_AES, .node = (uint8_t)node };
+
+	memset(h.key_id, 0xa5, sizeof(h.key_id));
+	memset(h.file_id, 0x3c, sizeof(h.file_id));
+	fmt_header_encode(&h, raw);
+}
+
+START_TEST(test_peek_header)
+{
+	uint8_t hdr[FMT_HEADER_SIZE], raw[FMT_HEADER_SIZE], zero[FMT_HEADER_SIZE] = { 0 }, big[100];
+	struct fmt_header h;
+	int wfd;
+
+	/* An empty file, plaintext, a part of the magic: no header. */
+	memset(raw, 0xff, sizeof(raw));
+	ck_assert_int_eq(content_peek_header(fd, &h, raw), -ENODATA);
+	ck_assert_int_eq(memcmp(raw, zero, sizeof(raw)), 0);
+	put_bytes("plain text, longer than a header would be", 40);
+	ck_assert_int_eq(content_peek_header(fd, &h, NULL), -ENODATA);
+	put_bytes("JCF", 3);
+	ck_assert_int_eq(content_peek_header(fd, &h, raw), -ENODATA);
+	ck_assert_int_eq(memcmp(raw, "JCF\0\0", 5), 0);
+
+	/* Ours, in full: any node type, and only the header's bytes read. */
+	good_header(hdr, FMT_NODE_FILE);
+	memset(big, 0x77, sizeof(big));
+	memcpy(big, hdr, sizeof(hdr));
+	put_bytes(big, sizeof(big));
+	memset(&h, 0xee, sizeof(h));
+	ck_assert_int_eq(content_peek_header(fd, &h, raw), 0);
+	ck_assert_int_eq(memcmp(raw, hdr, sizeof(hdr)), 0);
+	ck_assert_int_eq(h.version, FMT_VERSION);
+	ck_assert_int_eq(h.cipher, FMT_CIPHER_AES);
+	ck_assert_int_eq(h.node, FMT_NODE_FILE);
+	ck_assert_int_eq(h.key_id[0], 0xa5);
+	ck_assert_int_eq(h.file_id[FMT_FILE_ID_SIZE - 1], 0x3c);
+	good_header(hdr, FMT_NODE_FIFO);
+	put_bytes(hdr, sizeof(hdr));
+	ck_assert_int_eq(content_peek_header(fd, &h, NULL), 0);
+	ck_assert_int_eq(h.node, FMT_NODE_FIFO);
+
+	/* The magic, cut short: damaged, never plaintext; h says nothing. */
+	put_bytes(hdr, FMT_HEADER_SIZE - 1);
+	memset(&h, 0xee, sizeof(h));
+	ck_assert_int_eq(content_peek_header(fd, &h, raw), -EBADMSG);
+	ck_assert_int_eq(h.cipher, 0);
+	ck_assert_int_eq(raw[FMT_HEADER_SIZE - 1], 0);
+	put_bytes("JCFS", 4);
+	ck_assert_int_eq(content_peek_header(fd, &h, NULL), -EBADMSG);
+
+	/* The magic and a version, cipher or reserved byte no reader knows. */
+	good_header(hdr, FMT_NODE_FILE);
+	hdr[4] = FMT_VERSION + 1;
+	put_bytes(hdr, sizeof(hdr));
+	ck_assert_int_eq(content_peek_header(fd, &h, NULL), -EPROTO);
+	good_header(hdr, FMT_NODE_FILE);
+	hdr[7] = 1;
+	put_bytes(hdr, sizeof(hdr));
+	ck_assert_int_eq(content_peek_header(fd, &h, NULL), -EPROTO);
+
+	/* A read that fails is its errno. */
+	wfd = open(path, O_WRONLY | O_CLOEXEC);
+	REQ(wfd >= 0);
+	ck_assert_int_eq(content_peek_header(wfd, &h, NULL), -EBADF);
+	close(wfd);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("content");
 	TCase *tp = tcase_create("safewrite_parts");
 	TCase *tc = tcase_create("content_write");
+	TCase *tr = tcase_create("read_path");
 
 	tcase_add_checked_fixture(tp, file_setup, file_teardown);
 	tcase_add_test(tp, test_parts_direct_call);
@@ -640,6 +719,10 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_new_id_after_truncate);
 	tcase_add_test(tc, test_budget_kept);
 	suite_add_tcase(s, tc);
+
+	tcase_add_checked_fixture(tr, file_setup, file_teardown);
+	tcase_add_test(tr, test_peek_header);
+	suite_add_tcase(s, tr);
 	return s;
 }
 
