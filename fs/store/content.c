@@ -219,6 +219,43 @@ static void key_hex(const uint8_t *id, char out[2 * FMT_KEY_ID_SIZE + 1])
 	kdf_key_id_hex(id, out);
 }
 
+/* ---- plaintext ranges in blocks ---- */
+
+struct block_range block_range_of(uint64_t off, uint64_t len)
+{
+	struct block_range r = { .off = off, .end = off + len, .first = off / BS };
+
+	r.last = len ? (r.end - 1) / BS : r.first;
+	r.blocks = len ? r.last - r.first + 1 : 0;
+	return r;
+}
+
+struct block_span block_range_span(const struct block_range *r, uint64_t b)
+{
+	uint64_t start = b * BS;
+	uint64_t from = r->off > start ? r->off : start;
+	uint64_t to = r->end < start + BS ? r->end : start + BS;
+
+	return (struct block_span){ .block = b, .skip = (uint32_t)(from - start), .len = (uint32_t)(to - from),
+				    .pos = from - r->off };
+}
+
+struct block_span block_tail(uint64_t size)
+{
+	return (struct block_span){ .block = size / BS, .skip = 0, .len = (uint32_t)(size % BS),
+				    .pos = size - size % BS };
+}
+
+/* Plaintext length of block b in a file of size bytes (0 past the end). */
+static size_t block_len(uint64_t size, uint64_t b)
+{
+	uint64_t start = b * BS;
+
+	if (start >= size)
+		return 0;
+	return size - start >= BS ? BS : (size_t)(size - start);
+}
+
 /* ---- direct I/O ---- */
 
 /* A write of this much or more of whole pages of the backing file goes
@@ -366,8 +403,10 @@ int content_write_cipher(const struct content *c)
 
 int content_reserve_write(int fd, int cipher, uint64_t off, size_t len)
 {
+	struct block_range r = block_range_of(off, len);
+	struct block_span last;
 	struct stat st;
-	uint64_t last, from, to;
+	uint64_t from, to;
 
 	if (len == 0)
 		return 0;
@@ -377,11 +416,11 @@ int content_reserve_write(int fd, int cipher, uint64_t off, size_t len)
 	 * range covers those: it is contiguous from the write's first block
 	 * on. Past the end lie the growth of the last block, if partial, and
 	 * the header of a file that has none. */
-	last = (off + len - 1) / BS;
-	from = fmt_block_offset(cipher, off / BS);
+	last = block_range_span(&r, r.last);
+	from = fmt_block_offset(cipher, r.first);
 	if ((uint64_t)st.st_size < from)
 		from = (uint64_t)st.st_size;
-	to = fmt_block_offset(cipher, last) + (off + len - last * BS) + fmt_block_overhead(cipher);
+	to = fmt_block_offset(cipher, r.last) + last.skip + last.len + fmt_block_overhead(cipher);
 	return content_reserve(fd, from, to);
 }
 
@@ -690,16 +729,6 @@ static void content_log_block(struct content *c, int fd, uint64_t b, int rc)
 		log_err("%s: block %llu: unreadable: %s", name, (unsigned long long)b, strerror(-rc));
 }
 
-/* Plaintext length of block b in a file of size bytes (0 past the end). */
-static size_t block_len(uint64_t size, uint64_t b)
-{
-	uint64_t start = b * BS;
-
-	if (start >= size)
-		return 0;
-	return size - start >= BS ? BS : (size_t)(size - start);
-}
-
 /* Old plaintext of block b (len bytes) into out: from the tail cache, or
  * read and decrypted. */
 static int content_fetch_block(struct content *c, int fd, uint64_t b,
@@ -710,7 +739,7 @@ static int content_fetch_block(struct content *c, int fd, uint64_t b,
 	ssize_t n;
 	int rc;
 
-	if (c->tail_valid && b == c->size / BS) {
+	if (c->tail_valid && b == block_tail(c->size).block) {
 		memcpy(out, c->tail, len);
 		return 0;
 	}
@@ -805,7 +834,8 @@ static ssize_t content_store(struct content *c, int fd, const uint8_t *sc, size_
 ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t off)
 {
 	uint8_t *out = buf, *sc, tmp[BS];
-	uint64_t first, last, end;
+	struct block_range r;
+	uint64_t at;
 	size_t stored_bs, got, want;
 	ssize_t n;
 	int rc, tmp_used = 0;
@@ -818,47 +848,44 @@ ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t 
 		return 0;
 	if (len > c->size - off)
 		len = (size_t)(c->size - off);
-	end = off + len;
-	first = off / BS;
-	last = (end - 1) / BS;
-	if (last - first + 1 > SCRATCH_BLOCKS)
+	r = block_range_of(off, len);
+	if (r.blocks > SCRATCH_BLOCKS)
 		return -EINVAL;
-	sc = scratch(fmt_block_offset(c->cipher, first));
+	at = fmt_block_offset(c->cipher, r.first);
+	sc = scratch(at);
 	if (!sc)
 		return -ENOMEM;
 	stored_bs = fmt_stored_block_size(c->cipher);
-	want = (size_t)(fmt_block_offset(c->cipher, last) - fmt_block_offset(c->cipher, first)) +
-	       block_len(c->size, last) + fmt_block_overhead(c->cipher);
-	rc = direct_read(c, fd, sc, want, fmt_block_offset(c->cipher, first));
+	want = (size_t)(fmt_block_offset(c->cipher, r.last) - at) + block_len(c->size, r.last) +
+	       fmt_block_overhead(c->cipher);
+	rc = direct_read(c, fd, sc, want, at);
 	for (got = 0; rc == -EAGAIN && got < want; got += (size_t)n) {
-		n = pread(fd, sc + got, want - got, (off_t)(fmt_block_offset(c->cipher, first) + got));
+		n = pread(fd, sc + got, want - got, (off_t)(at + got));
 		if (n < 0)
 			return -errno;
 		if (n == 0)
 			rc = -ENODATA;
 	}
 	if (rc == -ENODATA) {
-		content_log_block(c, fd, first, -ENODATA);
+		content_log_block(c, fd, r.first, -ENODATA);
 		return -EIO;
 	}
 	if (rc < 0 && rc != -EAGAIN)
 		return rc;
-	for (uint64_t b = first; b <= last; b++) {
+	for (uint64_t b = r.first; b <= r.last; b++) {
+		struct block_span s = block_range_span(&r, b);
 		size_t blen = block_len(c->size, b);
-		uint64_t bstart = b * BS;
-		size_t from = off > bstart ? (size_t)(off - bstart) : 0;
-		size_t to = end < bstart + blen ? (size_t)(end - bstart) : blen;
-		uint8_t *dst = out + (bstart + from - off);
-		const uint8_t *in = sc + (size_t)(b - first) * stored_bs;
+		uint8_t *dst = out + s.pos;
+		const uint8_t *in = sc + (size_t)(b - r.first) * stored_bs;
 
-		if (from == 0 && to == blen) {
+		if (s.skip == 0 && s.len == blen) {
 			rc = block_decrypt(c->cipher, c->key, c->hdr, b, in,
 					   blen + fmt_block_overhead(c->cipher), dst);
 		} else {
 			rc = block_decrypt(c->cipher, c->key, c->hdr, b, in,
 					   blen + fmt_block_overhead(c->cipher), tmp);
 			if (rc == 0)
-				memcpy(dst, tmp + from, to - from);
+				memcpy(dst, tmp + s.skip, s.len);
 			tmp_used = 1;
 		}
 		if (rc < 0) {
@@ -880,20 +907,20 @@ ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t 
 static int content_grow_tail(struct content *c, int fd, uint64_t newsize)
 {
 	uint8_t plain[BS];
-	uint64_t t = c->size / BS;
-	size_t oldlen = (size_t)(c->size % BS), newlen;
+	struct block_span t = block_tail(c->size);
+	size_t newlen;
 	int rc;
 
-	if (oldlen == 0)
+	if (t.len == 0)
 		return 0;
-	newlen = block_len(newsize, t);
-	rc = content_fetch_block(c, fd, t, oldlen, plain);
+	newlen = block_len(newsize, t.block);
+	rc = content_fetch_block(c, fd, t.block, t.len, plain);
 	if (rc < 0)
 		return rc;
-	memset(plain + oldlen, 0, newlen - oldlen);
-	rc = content_put_block(c, fd, t, plain, newlen);
+	memset(plain + t.len, 0, newlen - t.len);
+	rc = content_put_block(c, fd, t.block, plain, newlen);
 	if (rc == 0) {
-		c->size = t * BS + newlen;
+		c->size = t.pos + newlen;
 		if (newlen < BS)
 			content_set_tail(c, plain, newlen);
 		else
@@ -903,28 +930,25 @@ static int content_grow_tail(struct content *c, int fd, uint64_t newsize)
 	return rc;
 }
 
-/* Encrypts into sc the blocks of a write of len bytes at off, after which
- * the file has newsize bytes, under key and hdr: whole blocks straight
- * from in, partial ones merged into their old plaintext in plain (a
- * scratch block of the caller's, who wipes it). Returns the stored bytes,
- * or -errno. */
+/* Encrypts into sc the blocks of a write of r (its bytes in in), after
+ * which the file has newsize bytes, under key and hdr: whole blocks
+ * straight from in, partial ones merged into their old plaintext in plain
+ * (a scratch block of the caller's, who wipes it). Returns the stored
+ * bytes, or -errno. */
 static ssize_t seal_blocks(struct content *c, int fd, const uint8_t *key, const uint8_t *hdr,
-			   const uint8_t *in, size_t len, uint64_t off, uint64_t newsize,
+			   const uint8_t *in, const struct block_range *r, uint64_t newsize,
 			   uint8_t *sc, uint8_t *plain)
 {
-	uint64_t end = off + len, first = off / BS, last = (end - 1) / BS;
-	size_t overhead = fmt_block_overhead(c->cipher), pos = 0;
+	size_t overhead = fmt_block_overhead(c->cipher), stored = 0;
+	uint64_t tail = block_tail(newsize).block;
 	int rc;
 
-	for (uint64_t b = first; b <= last; b++) {
-		uint64_t bstart = b * BS;
+	for (uint64_t b = r->first; b <= r->last; b++) {
+		struct block_span s = block_range_span(r, b);
 		size_t blen = block_len(newsize, b);
-		size_t from = off > bstart ? (size_t)(off - bstart) : 0;
-		size_t to = end < bstart + blen ? (size_t)(end - bstart) : blen;
-		const uint8_t *src = in + (bstart + from - off);
-		const uint8_t *p = src;
+		const uint8_t *p = in + s.pos;
 
-		if (from != 0 || to != blen) {
+		if (s.skip != 0 || s.len != blen) {
 			size_t oldlen = block_len(c->size, b);
 
 			if (oldlen) {
@@ -933,17 +957,17 @@ static ssize_t seal_blocks(struct content *c, int fd, const uint8_t *key, const 
 					return rc;
 			}
 			memset(plain + oldlen, 0, BS - oldlen);
-			memcpy(plain + from, src, to - from);
+			memcpy(plain + s.skip, in + s.pos, s.len);
 			p = plain;
 		}
-		rc = block_encrypt(c->cipher, key, hdr, b, p, blen, sc + pos);
+		rc = block_encrypt(c->cipher, key, hdr, b, p, blen, sc + stored);
 		if (rc < 0)
 			return rc;
-		if (b == newsize / BS)
+		if (b == tail)
 			content_set_tail(c, p, blen);
-		pos += blen + overhead;
+		stored += blen + overhead;
 	}
-	return (ssize_t)pos;
+	return (ssize_t)stored;
 }
 
 /* Whether a write of len bytes at off gives the file a new id: always
@@ -961,7 +985,9 @@ static int id_renewal(const struct content *c, uint64_t off, size_t len)
 ssize_t content_write(struct content *c, int fd, const void *buf, size_t len, uint64_t off)
 {
 	uint8_t plain[BS], nhdr[FMT_HEADER_SIZE], *nkey = NULL, *base;
-	uint64_t first, last, end, newsize, at;
+	struct block_range r;
+	struct block_span tail;
+	uint64_t newsize, at;
 	ssize_t n;
 	int rc, grow, renew, stored = 0;
 
@@ -982,13 +1008,11 @@ ssize_t content_write(struct content *c, int fd, const void *buf, size_t len, ui
 	}
 	if (c->kind != CONTENT_ENCRYPTED)
 		return -EIO;
-	end = off + len;
-	first = off / BS;
-	last = (end - 1) / BS;
-	if (last - first + 1 > SCRATCH_BLOCKS)
+	r = block_range_of(off, len);
+	if (r.blocks > SCRATCH_BLOCKS)
 		return -EINVAL;
 	renew = id_renewal(c, off, len);
-	if (renew && first > 0) {
+	if (renew && r.first > 0) {
 		rc = content_new_header(c, fd, c->cipher);
 		if (rc < 0)
 			return rc;
@@ -996,14 +1020,15 @@ ssize_t content_write(struct content *c, int fd, const void *buf, size_t len, ui
 	}
 	/* A new header is stored with block 0, in one job of the write
 	 * helpers: a killed daemon leaves both or neither. */
-	at = renew ? 0 : fmt_block_offset(c->cipher, first);
+	at = renew ? 0 : fmt_block_offset(c->cipher, r.first);
 	base = scratch(at);
 	if (!base)
 		return -ENOMEM;
-	newsize = end > c->size ? end : c->size;
-	grow = c->size % BS && c->size / BS < first;
-	rc = content_reserve(fd, fmt_block_offset(c->cipher, grow ? c->size / BS : first),
-			     fmt_block_offset(c->cipher, last) + block_len(newsize, last) +
+	newsize = r.end > c->size ? r.end : c->size;
+	tail = block_tail(c->size);
+	grow = tail.len && tail.block < r.first;
+	rc = content_reserve(fd, fmt_block_offset(c->cipher, grow ? tail.block : r.first),
+			     fmt_block_offset(c->cipher, r.last) + block_len(newsize, r.last) +
 			     fmt_block_overhead(c->cipher));
 	if (rc < 0)
 		return rc;
@@ -1016,7 +1041,7 @@ ssize_t content_write(struct content *c, int fd, const void *buf, size_t len, ui
 	}
 	if (renew && (rc = id_make(c->cipher, nhdr, &nkey)) < 0)
 		return rc;
-	n = seal_blocks(c, fd, renew ? nkey : c->key, renew ? nhdr : c->hdr, buf, len, off, newsize,
+	n = seal_blocks(c, fd, renew ? nkey : c->key, renew ? nhdr : c->hdr, buf, &r, newsize,
 			base + (renew ? FMT_HEADER_SIZE : 0), plain);
 	sodium_memzero(plain, sizeof(plain));
 	if (n >= 0) {
@@ -1034,9 +1059,9 @@ ssize_t content_write(struct content *c, int fd, const void *buf, size_t len, ui
 		c->tail_valid = 0;
 		return n;
 	}
-	c->budget.blocks += last - first + 1;
+	c->budget.blocks += r.blocks;
 	c->size = newsize;
-	if (newsize % BS == 0)
+	if (block_tail(newsize).len == 0)
 		c->tail_valid = 0;
 	return (ssize_t)len;
 }
@@ -1055,6 +1080,7 @@ static int truncate_same(int fd)
 
 int content_truncate(struct content *c, int fd, uint64_t size)
 {
+	struct block_span t = block_tail(size);
 	uint8_t plain[BS];
 	int rc = 0;
 
@@ -1077,10 +1103,7 @@ int content_truncate(struct content *c, int fd, uint64_t size)
 		return truncate_same(fd);
 
 	if (size < c->size) {
-		uint64_t b = size / BS;
-		size_t newlen = (size_t)(size % BS);
-
-		if (newlen == 0) {
+		if (t.len == 0) {
 			if (ftruncate(fd, (off_t)fmt_ciphertext_size(c->cipher, size)) < 0)
 				return -errno;
 			c->tail_valid = 0;
@@ -1092,17 +1115,17 @@ int content_truncate(struct content *c, int fd, uint64_t size)
 		} else {
 			/* Cut at the block start first, then append the shorter
 			 * block: a crash in between leaves a whole-block file. */
-			rc = content_fetch_block(c, fd, b, block_len(c->size, b), plain);
+			rc = content_fetch_block(c, fd, t.block, block_len(c->size, t.block), plain);
 			if (rc < 0)
 				return rc;
-			if (ftruncate(fd, (off_t)fmt_block_offset(c->cipher, b)) < 0) {
+			if (ftruncate(fd, (off_t)fmt_block_offset(c->cipher, t.block)) < 0) {
 				rc = -errno;
 			} else {
 				c->tail_valid = 0;
-				rc = content_put_block(c, fd, b, plain, newlen);
+				rc = content_put_block(c, fd, t.block, plain, t.len);
 			}
 			if (rc == 0)
-				content_set_tail(c, plain, newlen);
+				content_set_tail(c, plain, t.len);
 			sodium_memzero(plain, sizeof(plain));
 			if (rc < 0)
 				return rc;
@@ -1121,11 +1144,11 @@ int content_truncate(struct content *c, int fd, uint64_t size)
 		return rc;
 	if (c->size == size) {
 		/* Grew within the old tail block: grow_tail wrote it. */
-	} else if (size % BS) {
+	} else if (t.len) {
 		memset(plain, 0, sizeof(plain));
-		rc = content_put_block(c, fd, size / BS, plain, (size_t)(size % BS));
+		rc = content_put_block(c, fd, t.block, plain, t.len);
 		if (rc == 0)
-			content_set_tail(c, plain, (size_t)(size % BS));
+			content_set_tail(c, plain, t.len);
 	} else {
 		if (ftruncate(fd, (off_t)fmt_ciphertext_size(c->cipher, size)) < 0)
 			rc = -errno;

@@ -135,6 +135,41 @@ void content_unload(struct content *c);
  * authenticates under a configured key, else FMT_NODE_FILE. For stat. */
 int content_stat_size(int fd, const struct stat *st, uint64_t *size, int *cipher, int *node);
 
+/* A plaintext byte range in blocks, the arithmetic every read, write,
+ * truncate and reservation shares (gocryptfs's contentenc has the same:
+ * ExplodePlainRange into IntraBlocks).
+ *
+ * struct block_span: the share of one block in a range -- bytes
+ * [skip, skip + len) of block `block`, which are bytes [pos, pos + len)
+ * of the range (where they sit in the caller's buffer).
+ * block_range_of: the range of len bytes at off: its end, its first and
+ * last blocks and how many blocks it touches (0 for an empty range, whose
+ * first and last are off's block).
+ * block_range_span: the share of block b, first <= b <= last, in r:
+ *	for (uint64_t b = r.first; b < r.first + r.blocks; b++) {
+ *		struct block_span s = block_range_span(&r, b);
+ * block_tail: where a file of size bytes ends -- its partial last block,
+ * holding len = size % 4096 bytes at pos in the file (skip 0); when the
+ * file ends on a block boundary, the empty span (len 0) of the block
+ * after its last. */
+struct block_span {
+	uint64_t block;
+	uint32_t skip;
+	uint32_t len;
+	uint64_t pos;
+};
+
+struct block_range {
+	uint64_t off;                   /* the range's first byte */
+	uint64_t end;                   /* one past its last byte */
+	uint64_t first, last;           /* the blocks of its first and last bytes */
+	uint64_t blocks;                /* last - first + 1, or 0 */
+};
+
+struct block_range block_range_of(uint64_t off, uint64_t len);
+struct block_span block_range_span(const struct block_range *r, uint64_t b);
+struct block_span block_tail(uint64_t size);
+
 ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t off);
 ssize_t content_write(struct content *c, int fd, const void *buf, size_t len, uint64_t off);
 

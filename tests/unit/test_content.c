@@ -691,6 +691,128 @@ START_TEST(test_peek_header)
 }
 END_TEST
 
+/* ---- the read path's shared pieces: a range in blocks ---- */
+
+#define BS FMT_BLOCK_SIZE
+
+static void expect_span(const struct block_range *r, uint64_t b, uint32_t skip, uint32_t len, uint64_t pos)
+{
+	struct block_span s = block_range_span(r, b);
+
+	ck_assert_uint_eq(s.block, b);
+	ck_assert_uint_eq(s.skip, skip);
+	ck_assert_uint_eq(s.len, len);
+	ck_assert_uint_eq(s.pos, pos);
+}
+
+START_TEST(test_range_edges)
+{
+	struct block_range r;
+
+	/* From offset 0, less than a block, a block, a block and a byte. */
+	r = block_range_of(0, 100);
+	ck_assert_uint_eq(r.first, 0);
+	ck_assert_uint_eq(r.last, 0);
+	ck_assert_uint_eq(r.blocks, 1);
+	ck_assert_uint_eq(r.end, 100);
+	expect_span(&r, 0, 0, 100, 0);
+	r = block_range_of(0, BS);
+	ck_assert_uint_eq(r.blocks, 1);
+	expect_span(&r, 0, 0, BS, 0);
+	r = block_range_of(0, BS + 1);
+	ck_assert_uint_eq(r.blocks, 2);
+	expect_span(&r, 0, 0, BS, 0);
+	expect_span(&r, 1, 0, 1, BS);
+
+	/* Inside one block, and up to its last byte. */
+	r = block_range_of(3 * BS + 10, 20);
+	ck_assert_uint_eq(r.first, 3);
+	ck_assert_uint_eq(r.last, 3);
+	expect_span(&r, 3, 10, 20, 0);
+	r = block_range_of(3 * BS + 10, BS - 10);
+	ck_assert_uint_eq(r.blocks, 1);
+	expect_span(&r, 3, 10, BS - 10, 0);
+
+	/* Exactly on block boundaries: whole blocks only. */
+	r = block_range_of(2 * BS, 3 * BS);
+	ck_assert_uint_eq(r.first, 2);
+	ck_assert_uint_eq(r.last, 4);
+	ck_assert_uint_eq(r.blocks, 3);
+	for (uint64_t b = 2; b <= 4; b++)
+		expect_span(&r, b, 0, BS, (b - 2) * BS);
+
+	/* Across a boundary by one byte each side. */
+	r = block_range_of(BS - 1, 2);
+	ck_assert_uint_eq(r.blocks, 2);
+	expect_span(&r, 0, BS - 1, 1, 0);
+	expect_span(&r, 1, 0, 1, 1);
+
+	/* Empty: no block, first and last at off's. */
+	r = block_range_of(5 * BS + 7, 0);
+	ck_assert_uint_eq(r.blocks, 0);
+	ck_assert_uint_eq(r.first, 5);
+	ck_assert_uint_eq(r.last, 5);
+	ck_assert_uint_eq(r.end, 5 * BS + 7);
+}
+END_TEST
+
+/* A range over many blocks, starting and ending inside one: the spans
+ * tile it, in order, with whole blocks between a partial first and a
+ * partial last; far past 4 GiB too, where 32 bits would wrap. */
+START_TEST(test_range_many_blocks)
+{
+	const uint64_t starts[] = { 1234, (5ull << 32) + 77 };
+
+	for (size_t i = 0; i < sizeof(starts) / sizeof(starts[0]); i++) {
+		uint64_t off = starts[i], len = 300 * BS + 999, next = 0;
+		struct block_range r = block_range_of(off, len);
+
+		ck_assert_uint_eq(r.first, off / BS);
+		ck_assert_uint_eq(r.last, (off + len - 1) / BS);
+		ck_assert_uint_eq(r.blocks, r.last - r.first + 1);
+		for (uint64_t b = r.first; b < r.first + r.blocks; b++) {
+			struct block_span s = block_range_span(&r, b);
+
+			ck_assert_uint_eq(s.pos, next);
+			ck_assert_uint_eq(b * BS + s.skip, off + s.pos);
+			ck_assert_uint_gt(s.len, 0);
+			ck_assert_uint_le(s.skip + s.len, BS);
+			if (b != r.first)
+				ck_assert_uint_eq(s.skip, 0);
+			if (b != r.first && b != r.last)
+				ck_assert_uint_eq(s.len, BS);
+			next += s.len;
+		}
+		ck_assert_uint_eq(next, len);
+		expect_span(&r, r.first, (uint32_t)(off % BS), (uint32_t)(BS - off % BS), 0);
+		expect_span(&r, r.last, 0, (uint32_t)((off + len) % BS), len - (off + len) % BS);
+	}
+}
+END_TEST
+
+START_TEST(test_tail)
+{
+	struct block_span t;
+
+	t = block_tail(0);
+	ck_assert_uint_eq(t.block, 0);
+	ck_assert_uint_eq(t.len, 0);
+	t = block_tail(1);
+	ck_assert_uint_eq(t.block, 0);
+	ck_assert_uint_eq(t.len, 1);
+	ck_assert_uint_eq(t.pos, 0);
+	t = block_tail(BS);
+	ck_assert_uint_eq(t.block, 1);
+	ck_assert_uint_eq(t.len, 0);
+	ck_assert_uint_eq(t.pos, BS);
+	t = block_tail(7 * BS + 100);
+	ck_assert_uint_eq(t.block, 7);
+	ck_assert_uint_eq(t.skip, 0);
+	ck_assert_uint_eq(t.len, 100);
+	ck_assert_uint_eq(t.pos, 7 * BS);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("content");
@@ -722,6 +844,9 @@ static Suite *suite(void)
 
 	tcase_add_checked_fixture(tr, file_setup, file_teardown);
 	tcase_add_test(tr, test_peek_header);
+	tcase_add_test(tr, test_range_edges);
+	tcase_add_test(tr, test_range_many_blocks);
+	tcase_add_test(tr, test_tail);
 	suite_add_tcase(s, tr);
 	return s;
 }
