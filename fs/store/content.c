@@ -831,14 +831,67 @@ static ssize_t content_store(struct content *c, int fd, const uint8_t *sc, size_
 	return r;
 }
 
-ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t off)
+/* read_range's *bad when the error is no block's. */
+#define NO_BLOCK UINT64_MAX
+
+/* The path of every read of encrypted blocks: reads the stored blocks of
+ * r (at most SCRATCH_BLOCKS, none past the file's end) into the thread's
+ * scratch in one read, direct or cached, and decrypts each -- into out
+ * at its span's place, or, with out NULL (verification), into a block on
+ * the stack that is wiped. 0; -ENODATA with *bad = r's first block if
+ * the backing file ends before r does; the block's error (-EBADMSG:
+ * authentication failed) with *bad = the block, at the first bad one;
+ * or -errno of a read, *bad untouched. */
+static int read_range(struct content *c, int fd, const struct block_range *r, uint8_t *out, uint64_t *bad)
 {
-	uint8_t *out = buf, *sc, tmp[BS];
-	struct block_range r;
-	uint64_t at;
-	size_t stored_bs, got, want;
+	uint8_t *sc, tmp[BS];
+	uint64_t at = fmt_block_offset(c->cipher, r->first);
+	size_t stored_bs = fmt_stored_block_size(c->cipher), overhead = fmt_block_overhead(c->cipher), got, want;
 	ssize_t n;
 	int rc, tmp_used = 0;
+
+	sc = scratch(at);
+	if (!sc)
+		return -ENOMEM;
+	want = (size_t)(fmt_block_offset(c->cipher, r->last) - at) + block_len(c->size, r->last) + overhead;
+	rc = direct_read(c, fd, sc, want, at);
+	for (got = 0; rc == -EAGAIN && got < want; got += (size_t)n) {
+		n = pread(fd, sc + got, want - got, (off_t)(at + got));
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			rc = -ENODATA;
+	}
+	if (rc == -ENODATA)
+		*bad = r->first;
+	if (rc < 0 && rc != -EAGAIN)
+		return rc;
+	rc = 0;
+	for (uint64_t b = r->first; b <= r->last && rc == 0; b++) {
+		struct block_span s = block_range_span(r, b);
+		size_t blen = block_len(c->size, b);
+		uint8_t *dst = out && s.skip == 0 && s.len == blen ? out + s.pos : tmp;
+
+		tmp_used |= dst == tmp;
+		rc = block_decrypt(c->cipher, c->key, c->hdr, b, sc + (size_t)(b - r->first) * stored_bs,
+				   blen + overhead, dst);
+		if (rc < 0)
+			*bad = b;
+		else if (out && dst == tmp)
+			memcpy(out + s.pos, tmp + s.skip, s.len);
+	}
+	/* A worker's stack outlives the request: no plaintext left on it. */
+	if (tmp_used)
+		sodium_memzero(tmp, sizeof(tmp));
+	return rc;
+}
+
+ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t off)
+{
+	struct block_range r;
+	uint64_t bad = NO_BLOCK;
+	ssize_t n;
+	int rc;
 
 	if (c->kind == CONTENT_PLAINTEXT) {
 		n = pread(fd, buf, len, (off_t)off);
@@ -851,53 +904,54 @@ ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t 
 	r = block_range_of(off, len);
 	if (r.blocks > SCRATCH_BLOCKS)
 		return -EINVAL;
-	at = fmt_block_offset(c->cipher, r.first);
-	sc = scratch(at);
-	if (!sc)
-		return -ENOMEM;
-	stored_bs = fmt_stored_block_size(c->cipher);
-	want = (size_t)(fmt_block_offset(c->cipher, r.last) - at) + block_len(c->size, r.last) +
-	       fmt_block_overhead(c->cipher);
-	rc = direct_read(c, fd, sc, want, at);
-	for (got = 0; rc == -EAGAIN && got < want; got += (size_t)n) {
-		n = pread(fd, sc + got, want - got, (off_t)(at + got));
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			rc = -ENODATA;
-	}
-	if (rc == -ENODATA) {
-		content_log_block(c, fd, r.first, -ENODATA);
+	rc = read_range(c, fd, &r, buf, &bad);
+	if (rc < 0 && bad != NO_BLOCK) {
+		content_log_block(c, fd, bad, rc);
+		sodium_memzero(buf, len);
 		return -EIO;
 	}
-	if (rc < 0 && rc != -EAGAIN)
-		return rc;
-	for (uint64_t b = r.first; b <= r.last; b++) {
-		struct block_span s = block_range_span(&r, b);
-		size_t blen = block_len(c->size, b);
-		uint8_t *dst = out + s.pos;
-		const uint8_t *in = sc + (size_t)(b - r.first) * stored_bs;
+	return rc < 0 ? rc : (ssize_t)len;
+}
 
-		if (s.skip == 0 && s.len == blen) {
-			rc = block_decrypt(c->cipher, c->key, c->hdr, b, in,
-					   blen + fmt_block_overhead(c->cipher), dst);
-		} else {
-			rc = block_decrypt(c->cipher, c->key, c->hdr, b, in,
-					   blen + fmt_block_overhead(c->cipher), tmp);
-			if (rc == 0)
-				memcpy(dst, tmp + s.skip, s.len);
-			tmp_used = 1;
+/* Blocks content_verify reads at once: 1 MiB, a large read's worth. */
+#define VERIFY_BLOCKS 256
+
+/* read_range without a destination over the n blocks from first. */
+static int verify_blocks(struct content *c, int fd, uint64_t first, uint64_t n, uint64_t *bad)
+{
+	uint64_t off = first * BS, len = n * BS < c->size - off ? n * BS : c->size - off;
+	struct block_range r = block_range_of(off, len);
+
+	return read_range(c, fd, &r, NULL, bad);
+}
+
+int content_verify(struct content *c, int fd, uint64_t *block, uint64_t end)
+{
+	uint64_t nblocks = (c->size + BS - 1) / BS, bad, n;
+	int rc;
+
+	if (c->kind != CONTENT_ENCRYPTED)
+		return -EINVAL;
+	if (end > nblocks)
+		end = nblocks;
+	while (*block < end) {
+		n = end - *block < VERIFY_BLOCKS ? end - *block : VERIFY_BLOCKS;
+		rc = verify_blocks(c, fd, *block, n, &bad);
+		/* Something is bad: each block once more, alone, to name it --
+		 * on a live mount a block being rewritten can have been read
+		 * half written, and a short file or a failed read names no
+		 * block of its own. */
+		for (uint64_t b = *block; rc < 0 && b < *block + n; b++) {
+			int rb = verify_blocks(c, fd, b, 1, &bad);
+
+			if (rb < 0) {
+				*block = b;
+				return rb;
+			}
 		}
-		if (rc < 0) {
-			content_log_block(c, fd, b, rc);
-			sodium_memzero(buf, len);
-			break;
-		}
+		*block += n;
 	}
-	/* A worker's stack outlives the request: no plaintext left on it. */
-	if (tmp_used)
-		sodium_memzero(tmp, sizeof(tmp));
-	return rc < 0 ? -EIO : (ssize_t)len;
+	return 0;
 }
 
 /* Before data goes beyond the current last block, that block, if partial,

@@ -171,6 +171,16 @@ struct block_span block_range_span(const struct block_range *r, uint64_t b);
 struct block_span block_tail(uint64_t size);
 
 ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t off);
+/* Authenticates blocks *block to end - 1 (end clipped to the file's last
+ * block) of c, an ENCRYPTED file open as fd, through content_read's own
+ * path (for fsck): 0 with *block = end when every one is good; else the
+ * first bad block in *block (those before it are good) and why: -EBADMSG
+ * authentication failed, -ENODATA the backing file ends before the block
+ * does, another -errno the block cannot be read. A block is reported only
+ * if it is bad when read a second time, alone: on a live mount a block
+ * being rewritten can be read half written. -EINVAL, *block untouched,
+ * if c is not an encrypted file. Logs nothing; the caller reports. */
+int content_verify(struct content *c, int fd, uint64_t *block, uint64_t end);
 ssize_t content_write(struct content *c, int fd, const void *buf, size_t len, uint64_t off);
 
 /* The cipher a write to c encrypts with: its header's, the one for new

@@ -813,6 +813,71 @@ START_TEST(test_tail)
 }
 END_TEST
 
+/* ---- the read path's shared pieces: fsck's walk over the blocks ---- */
+
+/* Flips one byte of the stored block b of the file (cipher's layout). */
+static void flip_block(int cipher, uint64_t b, size_t at)
+{
+	uint8_t x;
+	off_t o = (off_t)(fmt_block_offset(cipher, b) + at);
+
+	REQ(pread(fd, &x, 1, o) == 1);
+	x ^= 0x40;
+	REQ(pwrite(fd, &x, 1, o) == 1);
+}
+
+/* content_verify over a file of 600 blocks and a bit: every bad block is
+ * found, in order, by resuming after it; a range stops at its end, an
+ * end past the file is the file's; a cut file names its first missing
+ * block. */
+static void verify_blocks_of(int cipher)
+{
+	const size_t len = 600 * BS + 123;
+	const uint64_t bad[] = { 0, 255, 256, 257, 599, 600 };
+	uint8_t *plain = aligned(len);
+	struct content v = { 0 };
+	uint64_t b = 0;
+	size_t i = 0;
+	int rc;
+
+	content_start(cipher, 0);
+	fill(plain, len, 7);
+	for (size_t off = 0; off < len; off += MIB)
+		REQ(content_write(&c, fd, plain + off, len - off < MIB ? len - off : MIB, off) > 0);
+	REQ(content_load(&v, fd) == 0);
+	ck_assert_int_eq(content_verify(&v, fd, &b, UINT64_MAX), 0);
+	ck_assert_uint_eq(b, 601);
+	b = 10;
+	ck_assert_int_eq(content_verify(&v, fd, &b, 20), 0);
+	ck_assert_uint_eq(b, 20);
+
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
+		flip_block(cipher, bad[k], 30);
+	for (b = 0; (rc = content_verify(&v, fd, &b, UINT64_MAX)) < 0; b++) {
+		ck_assert_int_eq(rc, -EBADMSG);
+		ck_assert_uint_lt(i, sizeof(bad) / sizeof(bad[0]));
+		ck_assert_uint_eq(b, bad[i]);
+		i++;
+	}
+	ck_assert_uint_eq(i, sizeof(bad) / sizeof(bad[0]));
+	ck_assert_uint_eq(b, 601);
+
+	/* Cut after block 300: 301 is the first that is not there. */
+	REQ(ftruncate(fd, (off_t)fmt_block_offset(cipher, 301)) == 0);
+	b = 258;
+	ck_assert_int_eq(content_verify(&v, fd, &b, UINT64_MAX), -ENODATA);
+	ck_assert_uint_eq(b, 301);
+	content_unload(&v);
+	ck_assert_int_eq(content_verify(&v, fd, &b, UINT64_MAX), -EINVAL);
+	content_end();
+	free(plain);
+}
+
+START_TEST(test_verify_chacha) { verify_blocks_of(FMT_CIPHER_CHACHAPOLY); }
+END_TEST
+START_TEST(test_verify_aes) { verify_blocks_of(FMT_CIPHER_AES); }
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("content");
@@ -847,6 +912,8 @@ static Suite *suite(void)
 	tcase_add_test(tr, test_range_edges);
 	tcase_add_test(tr, test_range_many_blocks);
 	tcase_add_test(tr, test_tail);
+	tcase_add_test(tr, test_verify_chacha);
+	tcase_add_test(tr, test_verify_aes);
 	suite_add_tcase(s, tr);
 	return s;
 }
