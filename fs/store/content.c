@@ -1214,32 +1214,6 @@ int content_truncate(struct content *c, int fd, uint64_t size)
 	return 0;
 }
 
-int content_import(struct content *c, int fd, int src_fd)
-{
-	const size_t chunk = 256 * BS;
-	uint8_t *buf = malloc(chunk);
-	uint64_t off = 0;
-	ssize_t n;
-	int rc = 0;
-
-	if (!buf)
-		return -ENOMEM;
-	while ((n = pread(src_fd, buf, chunk, (off_t)off)) > 0) {
-		ssize_t w = content_write(c, fd, buf, (size_t)n, off);
-
-		if (w < 0) {
-			rc = (int)w;
-			break;
-		}
-		off += (uint64_t)n;
-	}
-	if (n < 0)
-		rc = -errno;
-	sodium_memzero(buf, chunk);
-	free(buf);
-	return rc;
-}
-
 /* ---- symlinks, FIFOs and sockets (crypto/node.h) ---- */
 
 int content_link_decrypt(const struct keyring *kr, const char *stored, size_t len, char *out, size_t outlen,

@@ -232,9 +232,4 @@ int content_marker_write(int fd, int node);
  * authenticate; -errno. */
 int content_marker_read(int fd, int *node, struct fmt_header *h);
 
-/* Writes the plaintext bytes of src_fd (read with pread from 0 to EOF) as
- * the contents of c, an EMPTY file open as fd: how plaintext files become
- * encrypted ones. */
-int content_import(struct content *c, int fd, int src_fd);
-
 #endif

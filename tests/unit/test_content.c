@@ -10,6 +10,7 @@
  * leaves out of the cache.
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #include <sodium.h>
 
 #include "content.h"
+#include "convert.h"
 #include "keyring.h"
 #include "safewrite.h"
 
@@ -878,12 +880,216 @@ END_TEST
 START_TEST(test_verify_aes) { verify_blocks_of(FMT_CIPHER_AES); }
 END_TEST
 
+/* ---- the one conversion routine (convert.h) ---- */
+
+static char cdir[256];
+static int cdirfd = -1;
+
+static void conv_setup(void)
+{
+	snprintf(cdir, sizeof(cdir), "%s/test_convert.%d", TESTTMP, (int)getpid());
+	REQ(mkdir(cdir, 0700) == 0);
+	cdirfd = open(cdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	REQ(cdirfd >= 0);
+	content_start(FMT_CIPHER_CHACHAPOLY, 0);
+	/* As in an adopted store: plaintext files load as such. */
+	{
+		struct content_ctx cx = { .kr = kr, .cipher = FMT_CIPHER_CHACHAPOLY, .plaintext_allowed = 1 };
+
+		REQ(content_setup(&cx) == 0);
+	}
+}
+
+static void conv_teardown(void)
+{
+	DIR *d;
+	struct dirent *e;
+
+	content_end();
+	d = fdopendir(cdirfd);
+	REQ(d);
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			(void)unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+	rmdir(cdir);
+}
+
+/* The names in the test directory, sorted into one string. */
+static void dir_names(char *out, size_t len)
+{
+	int dfd = openat(cdirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fdopendir(dfd);
+	struct dirent *e;
+
+	REQ(d);
+	out[0] = '\0';
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			strncat(out, store_name_is_tmp(e->d_name) ? "TMP" : e->d_name, len - strlen(out) - 2);
+			strcat(out, " ");
+		}
+	closedir(d);
+}
+
+/* A plaintext file name of len bytes from fill(seed), mode 0640, times
+ * set; open for reading, loaded as src. */
+static int plain_file(const char *name, size_t len, unsigned seed, struct content *src)
+{
+	uint8_t *b = malloc(len + 1);
+	struct timespec t[2] = { { 1000000000, 123456789 }, { 1100000000, 987654321 } };
+	int f = openat(cdirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+
+	REQ(b && f >= 0);
+	fill(b, len, seed);
+	REQ(pwrite(f, b, len, 0) == (ssize_t)len);
+	REQ(fchmod(f, 0640) == 0 && futimens(f, t) == 0);
+	free(b);
+	close(f);
+	/* As the tools and the mount read: without changing the atime. */
+	f = openat(cdirfd, name, O_RDONLY | O_NOATIME | O_CLOEXEC);
+	REQ(f >= 0);
+	memset(src, 0, sizeof(*src));
+	REQ(content_load(src, f) == 0);
+	ck_assert_int_eq(src->kind, CONTENT_PLAINTEXT);
+	return f;
+}
+
+static void expect_converted(const char *name, size_t len, unsigned seed)
+{
+	uint8_t *want = malloc(len), *got = malloc(len + 1);
+	struct content r = { 0 };
+	struct stat st;
+	int f = openat(cdirfd, name, O_RDONLY | O_CLOEXEC);
+
+	REQ(want && got && f >= 0);
+	/* The times before any read here changes the atime. */
+	REQ(fstat(f, &st) == 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0640);
+	ck_assert_int_eq(st.st_mtim.tv_sec, 1100000000);
+	ck_assert_int_eq(st.st_mtim.tv_nsec, 987654321);
+	ck_assert_int_eq(st.st_atim.tv_sec, 1000000000);
+	fill(want, len, seed);
+	REQ(content_load(&r, f) == 0);
+	ck_assert_int_eq(r.kind, CONTENT_ENCRYPTED);
+	ck_assert_uint_eq(r.size, len);
+	for (size_t off = 0; off < len; off += MIB) {
+		size_t n = len - off < MIB ? len - off : MIB;
+
+		ck_assert_int_eq(content_read(&r, f, got + off, n, off), (ssize_t)n);
+	}
+	ck_assert_int_eq(content_read(&r, f, got, 1, len), 0);
+	ck_assert_int_eq(memcmp(got, want, len), 0);
+	content_unload(&r);
+	close(f);
+	free(want);
+	free(got);
+}
+
+START_TEST(test_convert_plain)
+{
+	const size_t len = 3 * MIB + 5;
+	struct content src;
+	struct convert_job j = { .dirfd = cdirfd, .name = "f" };
+	char why[512], names[256];
+
+	j.src_fd = plain_file("f", len, 3, &src);
+	j.src = &src;
+	ck_assert_int_eq(convert_file(&j, why, sizeof(why)), 0);
+	ck_assert_int_eq(j.renamed, 1);
+	ck_assert_uint_eq(j.bytes, len);
+	ck_assert_int_eq(j.fd, -1);
+	content_unload(&src);
+	close(j.src_fd);
+	expect_converted("f", len, 3);
+	dir_names(names, sizeof(names));
+	ck_assert_str_eq(names, "f ");
+}
+END_TEST
+
+/* keep: the new file stays open, its state loaded, for the mount. */
+START_TEST(test_convert_keep)
+{
+	struct content src;
+	struct convert_job j = { .dirfd = cdirfd, .name = "k", .keep = 1 };
+	uint8_t buf[100], want[100];
+	char why[512];
+
+	j.src_fd = plain_file("k", 100, 9, &src);
+	j.src = &src;
+	ck_assert_int_eq(convert_file(&j, why, sizeof(why)), 0);
+	expect_converted("k", 100, 9);
+	ck_assert_int_ge(j.fd, 0);
+	ck_assert_int_eq(j.c.kind, CONTENT_ENCRYPTED);
+	ck_assert_uint_eq(j.c.size, 100);
+	fill(want, sizeof(want), 9);
+	ck_assert_int_eq(content_read(&j.c, j.fd, buf, sizeof(buf), 0), 100);
+	ck_assert_int_eq(memcmp(buf, want, sizeof(want)), 0);
+	content_unload(&j.c);
+	close(j.fd);
+	content_unload(&src);
+	close(j.src_fd);
+}
+END_TEST
+
+static int stop_at_first(void *arg, uint64_t bytes)
+{
+	(void)arg;
+	(void)bytes;
+	return 1;
+}
+
+/* Whatever stops a conversion before its rename leaves the original as
+ * it was and no temp file: a second name, a stop, a file swapped in. */
+static int swap_name(void *arg, uint64_t bytes)
+{
+	(void)bytes;
+	REQ(renameat(cdirfd, "other", cdirfd, (const char *)arg) == 0);
+	return 0;
+}
+
+START_TEST(test_convert_refused)
+{
+	struct content src;
+	struct convert_job j = { .dirfd = cdirfd, .name = "h" };
+	char why[512], names[256];
+	uint8_t b[10];
+
+	j.src_fd = plain_file("h", 5000, 1, &src);
+	j.src = &src;
+	REQ(linkat(cdirfd, "h", cdirfd, "h2", 0) == 0);
+	ck_assert_int_eq(convert_file(&j, why, sizeof(why)), -EIO);
+	ck_assert_msg(strstr(why, "has 2 hard links") != NULL, "%s", why);
+	REQ(unlinkat(cdirfd, "h2", 0) == 0);
+
+	j.progress = stop_at_first;
+	ck_assert_int_eq(convert_file(&j, why, sizeof(why)), -ECANCELED);
+	ck_assert_int_eq(j.renamed, 0);
+
+	close(plain_file("other", 10, 5, &src));
+	content_unload(&src);
+	REQ(content_load(&src, j.src_fd) == 0);
+	j.progress = swap_name;
+	j.arg = (void *)"h";
+	ck_assert_int_eq(convert_file(&j, why, sizeof(why)), -EIO);
+	ck_assert_msg(strstr(why, "its name holds another file now") != NULL, "%s", why);
+	content_unload(&src);
+	close(j.src_fd);
+	dir_names(names, sizeof(names));
+	ck_assert_str_eq(names, "h ");
+	j.src_fd = openat(cdirfd, "h", O_RDONLY | O_CLOEXEC);
+	ck_assert_int_eq(read(j.src_fd, b, sizeof(b)), 10);        /* the file swapped in, as it was */
+	close(j.src_fd);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("content");
 	TCase *tp = tcase_create("safewrite_parts");
 	TCase *tc = tcase_create("content_write");
 	TCase *tr = tcase_create("read_path");
+	TCase *tv = tcase_create("convert");
 
 	tcase_add_checked_fixture(tp, file_setup, file_teardown);
 	tcase_add_test(tp, test_parts_direct_call);
@@ -915,6 +1121,13 @@ static Suite *suite(void)
 	tcase_add_test(tr, test_verify_chacha);
 	tcase_add_test(tr, test_verify_aes);
 	suite_add_tcase(s, tr);
+
+	tcase_add_checked_fixture(tv, conv_setup, conv_teardown);
+	tcase_set_timeout(tv, 60);
+	tcase_add_test(tv, test_convert_plain);
+	tcase_add_test(tv, test_convert_keep);
+	tcase_add_test(tv, test_convert_refused);
+	suite_add_tcase(s, tv);
 	return s;
 }
 
