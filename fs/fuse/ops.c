@@ -26,6 +26,7 @@
 
 #include "beneath.h"
 #include "caller.h"
+#include "convert.h"
 #include "inode.h"
 #include "log.h"
 #include "mountinfo.h"
@@ -775,91 +776,49 @@ static int open_parent_beneath(const struct inode *in, char *path, char *base)
 }
 
 /* In an adopted store, a plaintext file that is about to change is first
- * encrypted as a whole: written to an unnamed file beside it, synced,
- * linked under a temp name the mount hides and renamed over it, so a crash
- * leaves either the old plaintext or the complete encrypted file (and at
- * worst a temp file that encrypt removes). New data never lands in
- * plaintext. in->lock held for writing, in->data_fd open. */
+ * encrypted as a whole (convert_file: a temp file beside it that the
+ * mount hides, renamed over it), so a crash leaves either the old
+ * plaintext or the complete encrypted file, and at worst a temp file that
+ * encrypt removes. New data never lands in plaintext. in->lock held for
+ * writing, in->data_fd open; the converted file becomes in's. */
 static int encrypt_in_place(struct inode *in)
 {
-	char proc[64], path[PATH_MAX] = "", base[NAME_MAX + 1], tmpname[STORE_TMP_NAME_LEN + 1];
-	struct content nc = { .kind = CONTENT_EMPTY };
+	char path[PATH_MAX] = "", base[NAME_MAX + 1], why[1024];
+	struct convert_job j = { .name = base, .src_fd = in->data_fd, .src = &in->c, .owner_best_effort = 1,
+				 .keep = 1 };
 	struct stat st;
-	int dirfd = -1, tmpfd = -1, newfd = -1, rc;
+	int newfd = -1, rc;
 
-	if (fstat(in->data_fd, &st) < 0)
-		return -errno;
-	dirfd = open_parent_beneath(in, path, base);
-	if (dirfd < 0) {
+	j.dirfd = open_parent_beneath(in, path, base);
+	if (j.dirfd < 0) {
 		log_err("%s: plaintext file not encrypted before its first change: %s", path,
-			dirfd == -EAGAIN ? "renamed meanwhile (try again)" : beneath_strerror(-dirfd));
+			j.dirfd == -EAGAIN ? "renamed meanwhile (try again)" : beneath_strerror(-j.dirfd));
 		return -EIO;
 	}
-	if (st.st_nlink > 1) {
-		log_err("%s: plaintext file with %lu hard links cannot be encrypted in place; run jetcryptfs encrypt",
-			path, (unsigned long)st.st_nlink);
-		close(dirfd);
-		return -EIO;
+	rc = convert_file(&j, why, sizeof(why));
+	if (rc < 0 && !j.renamed)
+		log_err("%s: plaintext file not encrypted before its first change: %s", path, why);
+	else if (rc < 0)
+		log_warn("%s: encrypted in place, but %s", path, why);
+	if (j.renamed) {
+		newfd = openat(j.dirfd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		rc = newfd < 0 || fstat(newfd, &st) < 0 ? -errno : 0;
 	}
-	store_tmp_name(tmpname);
-	tmpfd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, st.st_mode & 07777);
-	if (tmpfd < 0) {
-		rc = -errno;
-		goto out;
-	}
-	rc = content_import(&nc, tmpfd, in->data_fd);
-	if (rc == 0 && (fchown(tmpfd, st.st_uid, st.st_gid) < 0 && geteuid() == 0))
-		rc = -errno;
-	/* After the owner (a chown drops security.capability), before the
-	 * mode (which an ACL set here would change). */
-	if (rc == 0) {
-		char why[512];
-
-		rc = xattr_copy_raw(in->data_fd, tmpfd, why, sizeof(why));
-		if (rc < 0)
-			log_err("%s: plaintext file not encrypted before its first change: %s", path, why);
-	}
-	if (rc == 0) {
-		struct timespec tv[2] = { st.st_atim, st.st_mtim };
-
-		if (fchmod(tmpfd, st.st_mode & 07777) < 0 || futimens(tmpfd, tv) < 0 || fsync(tmpfd) < 0)
-			rc = -errno;
-	}
-	proc_path(tmpfd, proc, sizeof(proc));
-	(void)unlinkat(dirfd, tmpname, 0);
-	if (rc == 0 && linkat(AT_FDCWD, proc, dirfd, tmpname, AT_SYMLINK_FOLLOW) < 0)
-		rc = -errno;
-	if (rc == 0 && renameat(dirfd, tmpname, dirfd, base) < 0) {
-		rc = -errno;
-		unlinkat(dirfd, tmpname, 0);
-	}
-	if (rc == 0)
-		(void)fsync(dirfd);
-	if (rc == 0) {
-		newfd = openat(dirfd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-		if (newfd < 0 || fstat(newfd, &st) < 0)
-			rc = -errno;
-	}
-	if (rc == 0) {
+	if (j.renamed && rc == 0) {
 		inode_rebind(in, newfd, &st);
-		newfd = -1;
 		close(in->data_fd);
-		in->data_fd = tmpfd;
+		in->data_fd = j.fd;
 		in->data_rw = 1;
-		tmpfd = -1;
 		content_unload(&in->c);
-		in->c = nc;
-		/* Its key, tail and descriptor are in->c's now. */
-		memset(&nc, 0, sizeof(nc));
+		in->c = j.c;
 		log_info("%s: encrypted in place before its first change", path);
+	} else if (j.renamed) {
+		if (newfd >= 0)
+			close(newfd);
+		content_unload(&j.c);
+		close(j.fd);
 	}
-out:
-	content_unload(&nc);
-	if (newfd >= 0)
-		close(newfd);
-	if (tmpfd >= 0)
-		close(tmpfd);
-	close(dirfd);
+	close(j.dirfd);
 	return rc;
 }
 

@@ -219,6 +219,43 @@ static void key_hex(const uint8_t *id, char out[2 * FMT_KEY_ID_SIZE + 1])
 	kdf_key_id_hex(id, out);
 }
 
+/* ---- plaintext ranges in blocks ---- */
+
+struct block_range block_range_of(uint64_t off, uint64_t len)
+{
+	struct block_range r = { .off = off, .end = off + len, .first = off / BS };
+
+	r.last = len ? (r.end - 1) / BS : r.first;
+	r.blocks = len ? r.last - r.first + 1 : 0;
+	return r;
+}
+
+struct block_span block_range_span(const struct block_range *r, uint64_t b)
+{
+	uint64_t start = b * BS;
+	uint64_t from = r->off > start ? r->off : start;
+	uint64_t to = r->end < start + BS ? r->end : start + BS;
+
+	return (struct block_span){ .block = b, .skip = (uint32_t)(from - start), .len = (uint32_t)(to - from),
+				    .pos = from - r->off };
+}
+
+struct block_span block_tail(uint64_t size)
+{
+	return (struct block_span){ .block = size / BS, .skip = 0, .len = (uint32_t)(size % BS),
+				    .pos = size - size % BS };
+}
+
+/* Plaintext length of block b in a file of size bytes (0 past the end). */
+static size_t block_len(uint64_t size, uint64_t b)
+{
+	uint64_t start = b * BS;
+
+	if (start >= size)
+		return 0;
+	return size - start >= BS ? BS : (size_t)(size - start);
+}
+
 /* ---- direct I/O ---- */
 
 /* A write of this much or more of whole pages of the backing file goes
@@ -366,8 +403,10 @@ int content_write_cipher(const struct content *c)
 
 int content_reserve_write(int fd, int cipher, uint64_t off, size_t len)
 {
+	struct block_range r = block_range_of(off, len);
+	struct block_span last;
 	struct stat st;
-	uint64_t last, from, to;
+	uint64_t from, to;
 
 	if (len == 0)
 		return 0;
@@ -377,31 +416,39 @@ int content_reserve_write(int fd, int cipher, uint64_t off, size_t len)
 	 * range covers those: it is contiguous from the write's first block
 	 * on. Past the end lie the growth of the last block, if partial, and
 	 * the header of a file that has none. */
-	last = (off + len - 1) / BS;
-	from = fmt_block_offset(cipher, off / BS);
+	last = block_range_span(&r, r.last);
+	from = fmt_block_offset(cipher, r.first);
 	if ((uint64_t)st.st_size < from)
 		from = (uint64_t)st.st_size;
-	to = fmt_block_offset(cipher, last) + (off + len - last * BS) + fmt_block_overhead(cipher);
+	to = fmt_block_offset(cipher, r.last) + last.skip + last.len + fmt_block_overhead(cipher);
 	return content_reserve(fd, from, to);
 }
 
-/* 1 if the marker bytes raw[0..n) (header h) authenticate under a
- * configured key: only then is a file shown as the FIFO or socket its
- * header claims. */
-static int marker_valid(const struct fmt_header *h, const uint8_t *raw, size_t n)
+int content_peek_header(int fd, struct fmt_header *h, uint8_t *raw)
 {
-	const struct keyring_key *k = ctx.kr ? keyring_find(ctx.kr, h->key_id) : NULL;
+	uint8_t buf[FMT_HEADER_SIZE], *p = raw ? raw : buf;
+	size_t got = 0;
+	ssize_t n;
 
-	return k && node_marker_verify(k->master, h, raw, n) == 0;
+	memset(h, 0, sizeof(*h));
+	memset(p, 0, FMT_HEADER_SIZE);
+	while (got < FMT_HEADER_SIZE) {
+		n = pread(fd, p + got, FMT_HEADER_SIZE - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == ENODATA || errno == EBADMSG || errno == EPROTO ? -EIO : -errno;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return fmt_header_decode(h, p, got);
 }
 
 int content_stat_size(int fd, const struct stat *st, uint64_t *size, int *cipher, int *node)
 {
-	/* The header, and the rest of a marker, in the one read stat has
-	 * always made: the node type costs nothing more for other files. */
-	uint8_t raw[NODE_MARKER_MAX];
-	struct fmt_header h;
-	ssize_t n;
+	struct fmt_header h, mh;
+	int rc;
 
 	*cipher = 0;
 	*node = FMT_NODE_FILE;
@@ -409,18 +456,20 @@ int content_stat_size(int fd, const struct stat *st, uint64_t *size, int *cipher
 		*size = 0;
 		return 0;
 	}
-	n = pread(fd, raw, sizeof(raw), 0);
-	if (n < 0)
-		return -errno;
-	if (fmt_header_decode(&h, raw, (size_t)n) < 0) {
+	rc = content_peek_header(fd, &h, NULL);
+	if (rc < 0 && rc != -ENODATA && rc != -EBADMSG && rc != -EPROTO)
+		return rc;
+	if (rc < 0) {
 		/* Plaintext or damaged: show what is there; reads decide. */
 		*size = (uint64_t)st->st_size;
 		return 0;
 	}
 	*cipher = h.cipher;
-	if ((h.node == FMT_NODE_FIFO || h.node == FMT_NODE_SOCKET) && n == st->st_size &&
-	    marker_valid(&h, raw, (size_t)n)) {
-		*node = h.node;
+	/* A marker is shown as the FIFO or socket its header claims only if
+	 * it authenticates under a configured key; its second read is paid
+	 * by markers only. */
+	if ((h.node == FMT_NODE_FIFO || h.node == FMT_NODE_SOCKET) && st->st_size <= NODE_MARKER_MAX &&
+	    content_marker_read(fd, node, &mh) == 0) {
 		*size = 0;
 		return 0;
 	}
@@ -439,7 +488,6 @@ int content_load(struct content *c, int fd)
 	struct stat st;
 	char hex[2 * FMT_KEY_ID_SIZE + 1];
 	struct content_budget budget = c->budget;
-	ssize_t n;
 	int rc;
 
 	memset(c, 0, sizeof(*c));
@@ -452,10 +500,7 @@ int content_load(struct content *c, int fd)
 		c->kind = CONTENT_EMPTY;
 		return 0;
 	}
-	n = pread(fd, raw, sizeof(raw), 0);
-	if (n < 0)
-		return -errno;
-	rc = fmt_header_decode(&h, raw, (size_t)n);
+	rc = content_peek_header(fd, &h, raw);
 	if (rc == -ENODATA) {
 		if (!ctx.plaintext_allowed) {
 			log_err("%s: not encrypted (no jetcryptfs header) in a strict store", name);
@@ -465,10 +510,12 @@ int content_load(struct content *c, int fd)
 		c->size = (uint64_t)st.st_size;
 		return 0;
 	}
-	if (rc < 0) {
+	if (rc == -EBADMSG || rc == -EPROTO) {
 		log_err("%s: %s", name, fmt_header_strerror(rc));
 		return -EIO;
 	}
+	if (rc < 0)
+		return rc;
 	if (h.node != FMT_NODE_FILE) {
 		/* A marker shows as a FIFO or socket and is never opened as a
 		 * file; one of those headers here is a file changed under the
@@ -615,8 +662,9 @@ static int content_create_header(struct content *c, int fd)
 static int header_on_disk(int fd, const uint8_t hdr[FMT_HEADER_SIZE])
 {
 	uint8_t raw[FMT_HEADER_SIZE];
+	struct fmt_header h;
 
-	return pread(fd, raw, sizeof(raw), 0) == FMT_HEADER_SIZE && memcmp(raw, hdr, sizeof(raw)) == 0;
+	return content_peek_header(fd, &h, raw) == 0 && memcmp(raw, hdr, sizeof(raw)) == 0;
 }
 
 /* Each bad block is logged once, not on every read the kernel retries:
@@ -681,16 +729,6 @@ static void content_log_block(struct content *c, int fd, uint64_t b, int rc)
 		log_err("%s: block %llu: unreadable: %s", name, (unsigned long long)b, strerror(-rc));
 }
 
-/* Plaintext length of block b in a file of size bytes (0 past the end). */
-static size_t block_len(uint64_t size, uint64_t b)
-{
-	uint64_t start = b * BS;
-
-	if (start >= size)
-		return 0;
-	return size - start >= BS ? BS : (size_t)(size - start);
-}
-
 /* Old plaintext of block b (len bytes) into out: from the tail cache, or
  * read and decrypted. */
 static int content_fetch_block(struct content *c, int fd, uint64_t b,
@@ -701,7 +739,7 @@ static int content_fetch_block(struct content *c, int fd, uint64_t b,
 	ssize_t n;
 	int rc;
 
-	if (c->tail_valid && b == c->size / BS) {
+	if (c->tail_valid && b == block_tail(c->size).block) {
 		memcpy(out, c->tail, len);
 		return 0;
 	}
@@ -793,13 +831,67 @@ static ssize_t content_store(struct content *c, int fd, const uint8_t *sc, size_
 	return r;
 }
 
-ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t off)
+/* read_range's *bad when the error is no block's. */
+#define NO_BLOCK UINT64_MAX
+
+/* The path of every read of encrypted blocks: reads the stored blocks of
+ * r (at most SCRATCH_BLOCKS, none past the file's end) into the thread's
+ * scratch in one read, direct or cached, and decrypts each -- into out
+ * at its span's place, or, with out NULL (verification), into a block on
+ * the stack that is wiped. 0; -ENODATA with *bad = r's first block if
+ * the backing file ends before r does; the block's error (-EBADMSG:
+ * authentication failed) with *bad = the block, at the first bad one;
+ * or -errno of a read, *bad untouched. */
+static int read_range(struct content *c, int fd, const struct block_range *r, uint8_t *out, uint64_t *bad)
 {
-	uint8_t *out = buf, *sc, tmp[BS];
-	uint64_t first, last, end;
-	size_t stored_bs, got, want;
+	uint8_t *sc, tmp[BS];
+	uint64_t at = fmt_block_offset(c->cipher, r->first);
+	size_t stored_bs = fmt_stored_block_size(c->cipher), overhead = fmt_block_overhead(c->cipher), got, want;
 	ssize_t n;
 	int rc, tmp_used = 0;
+
+	sc = scratch(at);
+	if (!sc)
+		return -ENOMEM;
+	want = (size_t)(fmt_block_offset(c->cipher, r->last) - at) + block_len(c->size, r->last) + overhead;
+	rc = direct_read(c, fd, sc, want, at);
+	for (got = 0; rc == -EAGAIN && got < want; got += (size_t)n) {
+		n = pread(fd, sc + got, want - got, (off_t)(at + got));
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			rc = -ENODATA;
+	}
+	if (rc == -ENODATA)
+		*bad = r->first;
+	if (rc < 0 && rc != -EAGAIN)
+		return rc;
+	rc = 0;
+	for (uint64_t b = r->first; b <= r->last && rc == 0; b++) {
+		struct block_span s = block_range_span(r, b);
+		size_t blen = block_len(c->size, b);
+		uint8_t *dst = out && s.skip == 0 && s.len == blen ? out + s.pos : tmp;
+
+		tmp_used |= dst == tmp;
+		rc = block_decrypt(c->cipher, c->key, c->hdr, b, sc + (size_t)(b - r->first) * stored_bs,
+				   blen + overhead, dst);
+		if (rc < 0)
+			*bad = b;
+		else if (out && dst == tmp)
+			memcpy(out + s.pos, tmp + s.skip, s.len);
+	}
+	/* A worker's stack outlives the request: no plaintext left on it. */
+	if (tmp_used)
+		sodium_memzero(tmp, sizeof(tmp));
+	return rc;
+}
+
+ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t off)
+{
+	struct block_range r;
+	uint64_t bad = NO_BLOCK;
+	ssize_t n;
+	int rc;
 
 	if (c->kind == CONTENT_PLAINTEXT) {
 		n = pread(fd, buf, len, (off_t)off);
@@ -809,59 +901,57 @@ ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t 
 		return 0;
 	if (len > c->size - off)
 		len = (size_t)(c->size - off);
-	end = off + len;
-	first = off / BS;
-	last = (end - 1) / BS;
-	if (last - first + 1 > SCRATCH_BLOCKS)
+	r = block_range_of(off, len);
+	if (r.blocks > SCRATCH_BLOCKS)
 		return -EINVAL;
-	sc = scratch(fmt_block_offset(c->cipher, first));
-	if (!sc)
-		return -ENOMEM;
-	stored_bs = fmt_stored_block_size(c->cipher);
-	want = (size_t)(fmt_block_offset(c->cipher, last) - fmt_block_offset(c->cipher, first)) +
-	       block_len(c->size, last) + fmt_block_overhead(c->cipher);
-	rc = direct_read(c, fd, sc, want, fmt_block_offset(c->cipher, first));
-	for (got = 0; rc == -EAGAIN && got < want; got += (size_t)n) {
-		n = pread(fd, sc + got, want - got, (off_t)(fmt_block_offset(c->cipher, first) + got));
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			rc = -ENODATA;
-	}
-	if (rc == -ENODATA) {
-		content_log_block(c, fd, first, -ENODATA);
+	rc = read_range(c, fd, &r, buf, &bad);
+	if (rc < 0 && bad != NO_BLOCK) {
+		content_log_block(c, fd, bad, rc);
+		sodium_memzero(buf, len);
 		return -EIO;
 	}
-	if (rc < 0 && rc != -EAGAIN)
-		return rc;
-	for (uint64_t b = first; b <= last; b++) {
-		size_t blen = block_len(c->size, b);
-		uint64_t bstart = b * BS;
-		size_t from = off > bstart ? (size_t)(off - bstart) : 0;
-		size_t to = end < bstart + blen ? (size_t)(end - bstart) : blen;
-		uint8_t *dst = out + (bstart + from - off);
-		const uint8_t *in = sc + (size_t)(b - first) * stored_bs;
+	return rc < 0 ? rc : (ssize_t)len;
+}
 
-		if (from == 0 && to == blen) {
-			rc = block_decrypt(c->cipher, c->key, c->hdr, b, in,
-					   blen + fmt_block_overhead(c->cipher), dst);
-		} else {
-			rc = block_decrypt(c->cipher, c->key, c->hdr, b, in,
-					   blen + fmt_block_overhead(c->cipher), tmp);
-			if (rc == 0)
-				memcpy(dst, tmp + from, to - from);
-			tmp_used = 1;
+/* Blocks content_verify reads at once: 1 MiB, a large read's worth. */
+#define VERIFY_BLOCKS 256
+
+/* read_range without a destination over the n blocks from first. */
+static int verify_blocks(struct content *c, int fd, uint64_t first, uint64_t n, uint64_t *bad)
+{
+	uint64_t off = first * BS, len = n * BS < c->size - off ? n * BS : c->size - off;
+	struct block_range r = block_range_of(off, len);
+
+	return read_range(c, fd, &r, NULL, bad);
+}
+
+int content_verify(struct content *c, int fd, uint64_t *block, uint64_t end)
+{
+	uint64_t nblocks = (c->size + BS - 1) / BS, bad, n;
+	int rc;
+
+	if (c->kind != CONTENT_ENCRYPTED)
+		return -EINVAL;
+	if (end > nblocks)
+		end = nblocks;
+	while (*block < end) {
+		n = end - *block < VERIFY_BLOCKS ? end - *block : VERIFY_BLOCKS;
+		rc = verify_blocks(c, fd, *block, n, &bad);
+		/* Something is bad: each block once more, alone, to name it --
+		 * on a live mount a block being rewritten can have been read
+		 * half written, and a short file or a failed read names no
+		 * block of its own. */
+		for (uint64_t b = *block; rc < 0 && b < *block + n; b++) {
+			int rb = verify_blocks(c, fd, b, 1, &bad);
+
+			if (rb < 0) {
+				*block = b;
+				return rb;
+			}
 		}
-		if (rc < 0) {
-			content_log_block(c, fd, b, rc);
-			sodium_memzero(buf, len);
-			break;
-		}
+		*block += n;
 	}
-	/* A worker's stack outlives the request: no plaintext left on it. */
-	if (tmp_used)
-		sodium_memzero(tmp, sizeof(tmp));
-	return rc < 0 ? -EIO : (ssize_t)len;
+	return 0;
 }
 
 /* Before data goes beyond the current last block, that block, if partial,
@@ -871,20 +961,20 @@ ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t 
 static int content_grow_tail(struct content *c, int fd, uint64_t newsize)
 {
 	uint8_t plain[BS];
-	uint64_t t = c->size / BS;
-	size_t oldlen = (size_t)(c->size % BS), newlen;
+	struct block_span t = block_tail(c->size);
+	size_t newlen;
 	int rc;
 
-	if (oldlen == 0)
+	if (t.len == 0)
 		return 0;
-	newlen = block_len(newsize, t);
-	rc = content_fetch_block(c, fd, t, oldlen, plain);
+	newlen = block_len(newsize, t.block);
+	rc = content_fetch_block(c, fd, t.block, t.len, plain);
 	if (rc < 0)
 		return rc;
-	memset(plain + oldlen, 0, newlen - oldlen);
-	rc = content_put_block(c, fd, t, plain, newlen);
+	memset(plain + t.len, 0, newlen - t.len);
+	rc = content_put_block(c, fd, t.block, plain, newlen);
 	if (rc == 0) {
-		c->size = t * BS + newlen;
+		c->size = t.pos + newlen;
 		if (newlen < BS)
 			content_set_tail(c, plain, newlen);
 		else
@@ -894,28 +984,25 @@ static int content_grow_tail(struct content *c, int fd, uint64_t newsize)
 	return rc;
 }
 
-/* Encrypts into sc the blocks of a write of len bytes at off, after which
- * the file has newsize bytes, under key and hdr: whole blocks straight
- * from in, partial ones merged into their old plaintext in plain (a
- * scratch block of the caller's, who wipes it). Returns the stored bytes,
- * or -errno. */
+/* Encrypts into sc the blocks of a write of r (its bytes in in), after
+ * which the file has newsize bytes, under key and hdr: whole blocks
+ * straight from in, partial ones merged into their old plaintext in plain
+ * (a scratch block of the caller's, who wipes it). Returns the stored
+ * bytes, or -errno. */
 static ssize_t seal_blocks(struct content *c, int fd, const uint8_t *key, const uint8_t *hdr,
-			   const uint8_t *in, size_t len, uint64_t off, uint64_t newsize,
+			   const uint8_t *in, const struct block_range *r, uint64_t newsize,
 			   uint8_t *sc, uint8_t *plain)
 {
-	uint64_t end = off + len, first = off / BS, last = (end - 1) / BS;
-	size_t overhead = fmt_block_overhead(c->cipher), pos = 0;
+	size_t overhead = fmt_block_overhead(c->cipher), stored = 0;
+	uint64_t tail = block_tail(newsize).block;
 	int rc;
 
-	for (uint64_t b = first; b <= last; b++) {
-		uint64_t bstart = b * BS;
+	for (uint64_t b = r->first; b <= r->last; b++) {
+		struct block_span s = block_range_span(r, b);
 		size_t blen = block_len(newsize, b);
-		size_t from = off > bstart ? (size_t)(off - bstart) : 0;
-		size_t to = end < bstart + blen ? (size_t)(end - bstart) : blen;
-		const uint8_t *src = in + (bstart + from - off);
-		const uint8_t *p = src;
+		const uint8_t *p = in + s.pos;
 
-		if (from != 0 || to != blen) {
+		if (s.skip != 0 || s.len != blen) {
 			size_t oldlen = block_len(c->size, b);
 
 			if (oldlen) {
@@ -924,17 +1011,17 @@ static ssize_t seal_blocks(struct content *c, int fd, const uint8_t *key, const 
 					return rc;
 			}
 			memset(plain + oldlen, 0, BS - oldlen);
-			memcpy(plain + from, src, to - from);
+			memcpy(plain + s.skip, in + s.pos, s.len);
 			p = plain;
 		}
-		rc = block_encrypt(c->cipher, key, hdr, b, p, blen, sc + pos);
+		rc = block_encrypt(c->cipher, key, hdr, b, p, blen, sc + stored);
 		if (rc < 0)
 			return rc;
-		if (b == newsize / BS)
+		if (b == tail)
 			content_set_tail(c, p, blen);
-		pos += blen + overhead;
+		stored += blen + overhead;
 	}
-	return (ssize_t)pos;
+	return (ssize_t)stored;
 }
 
 /* Whether a write of len bytes at off gives the file a new id: always
@@ -952,7 +1039,9 @@ static int id_renewal(const struct content *c, uint64_t off, size_t len)
 ssize_t content_write(struct content *c, int fd, const void *buf, size_t len, uint64_t off)
 {
 	uint8_t plain[BS], nhdr[FMT_HEADER_SIZE], *nkey = NULL, *base;
-	uint64_t first, last, end, newsize, at;
+	struct block_range r;
+	struct block_span tail;
+	uint64_t newsize, at;
 	ssize_t n;
 	int rc, grow, renew, stored = 0;
 
@@ -973,13 +1062,11 @@ ssize_t content_write(struct content *c, int fd, const void *buf, size_t len, ui
 	}
 	if (c->kind != CONTENT_ENCRYPTED)
 		return -EIO;
-	end = off + len;
-	first = off / BS;
-	last = (end - 1) / BS;
-	if (last - first + 1 > SCRATCH_BLOCKS)
+	r = block_range_of(off, len);
+	if (r.blocks > SCRATCH_BLOCKS)
 		return -EINVAL;
 	renew = id_renewal(c, off, len);
-	if (renew && first > 0) {
+	if (renew && r.first > 0) {
 		rc = content_new_header(c, fd, c->cipher);
 		if (rc < 0)
 			return rc;
@@ -987,14 +1074,15 @@ ssize_t content_write(struct content *c, int fd, const void *buf, size_t len, ui
 	}
 	/* A new header is stored with block 0, in one job of the write
 	 * helpers: a killed daemon leaves both or neither. */
-	at = renew ? 0 : fmt_block_offset(c->cipher, first);
+	at = renew ? 0 : fmt_block_offset(c->cipher, r.first);
 	base = scratch(at);
 	if (!base)
 		return -ENOMEM;
-	newsize = end > c->size ? end : c->size;
-	grow = c->size % BS && c->size / BS < first;
-	rc = content_reserve(fd, fmt_block_offset(c->cipher, grow ? c->size / BS : first),
-			     fmt_block_offset(c->cipher, last) + block_len(newsize, last) +
+	newsize = r.end > c->size ? r.end : c->size;
+	tail = block_tail(c->size);
+	grow = tail.len && tail.block < r.first;
+	rc = content_reserve(fd, fmt_block_offset(c->cipher, grow ? tail.block : r.first),
+			     fmt_block_offset(c->cipher, r.last) + block_len(newsize, r.last) +
 			     fmt_block_overhead(c->cipher));
 	if (rc < 0)
 		return rc;
@@ -1007,7 +1095,7 @@ ssize_t content_write(struct content *c, int fd, const void *buf, size_t len, ui
 	}
 	if (renew && (rc = id_make(c->cipher, nhdr, &nkey)) < 0)
 		return rc;
-	n = seal_blocks(c, fd, renew ? nkey : c->key, renew ? nhdr : c->hdr, buf, len, off, newsize,
+	n = seal_blocks(c, fd, renew ? nkey : c->key, renew ? nhdr : c->hdr, buf, &r, newsize,
 			base + (renew ? FMT_HEADER_SIZE : 0), plain);
 	sodium_memzero(plain, sizeof(plain));
 	if (n >= 0) {
@@ -1025,9 +1113,9 @@ ssize_t content_write(struct content *c, int fd, const void *buf, size_t len, ui
 		c->tail_valid = 0;
 		return n;
 	}
-	c->budget.blocks += last - first + 1;
+	c->budget.blocks += r.blocks;
 	c->size = newsize;
-	if (newsize % BS == 0)
+	if (block_tail(newsize).len == 0)
 		c->tail_valid = 0;
 	return (ssize_t)len;
 }
@@ -1046,6 +1134,7 @@ static int truncate_same(int fd)
 
 int content_truncate(struct content *c, int fd, uint64_t size)
 {
+	struct block_span t = block_tail(size);
 	uint8_t plain[BS];
 	int rc = 0;
 
@@ -1068,10 +1157,7 @@ int content_truncate(struct content *c, int fd, uint64_t size)
 		return truncate_same(fd);
 
 	if (size < c->size) {
-		uint64_t b = size / BS;
-		size_t newlen = (size_t)(size % BS);
-
-		if (newlen == 0) {
+		if (t.len == 0) {
 			if (ftruncate(fd, (off_t)fmt_ciphertext_size(c->cipher, size)) < 0)
 				return -errno;
 			c->tail_valid = 0;
@@ -1083,17 +1169,17 @@ int content_truncate(struct content *c, int fd, uint64_t size)
 		} else {
 			/* Cut at the block start first, then append the shorter
 			 * block: a crash in between leaves a whole-block file. */
-			rc = content_fetch_block(c, fd, b, block_len(c->size, b), plain);
+			rc = content_fetch_block(c, fd, t.block, block_len(c->size, t.block), plain);
 			if (rc < 0)
 				return rc;
-			if (ftruncate(fd, (off_t)fmt_block_offset(c->cipher, b)) < 0) {
+			if (ftruncate(fd, (off_t)fmt_block_offset(c->cipher, t.block)) < 0) {
 				rc = -errno;
 			} else {
 				c->tail_valid = 0;
-				rc = content_put_block(c, fd, b, plain, newlen);
+				rc = content_put_block(c, fd, t.block, plain, t.len);
 			}
 			if (rc == 0)
-				content_set_tail(c, plain, newlen);
+				content_set_tail(c, plain, t.len);
 			sodium_memzero(plain, sizeof(plain));
 			if (rc < 0)
 				return rc;
@@ -1112,11 +1198,11 @@ int content_truncate(struct content *c, int fd, uint64_t size)
 		return rc;
 	if (c->size == size) {
 		/* Grew within the old tail block: grow_tail wrote it. */
-	} else if (size % BS) {
+	} else if (t.len) {
 		memset(plain, 0, sizeof(plain));
-		rc = content_put_block(c, fd, size / BS, plain, (size_t)(size % BS));
+		rc = content_put_block(c, fd, t.block, plain, t.len);
 		if (rc == 0)
-			content_set_tail(c, plain, (size_t)(size % BS));
+			content_set_tail(c, plain, t.len);
 	} else {
 		if (ftruncate(fd, (off_t)fmt_ciphertext_size(c->cipher, size)) < 0)
 			rc = -errno;
@@ -1126,32 +1212,6 @@ int content_truncate(struct content *c, int fd, uint64_t size)
 		return rc;
 	c->size = size;
 	return 0;
-}
-
-int content_import(struct content *c, int fd, int src_fd)
-{
-	const size_t chunk = 256 * BS;
-	uint8_t *buf = malloc(chunk);
-	uint64_t off = 0;
-	ssize_t n;
-	int rc = 0;
-
-	if (!buf)
-		return -ENOMEM;
-	while ((n = pread(src_fd, buf, chunk, (off_t)off)) > 0) {
-		ssize_t w = content_write(c, fd, buf, (size_t)n, off);
-
-		if (w < 0) {
-			rc = (int)w;
-			break;
-		}
-		off += (uint64_t)n;
-	}
-	if (n < 0)
-		rc = -errno;
-	sodium_memzero(buf, chunk);
-	free(buf);
-	return rc;
 }
 
 /* ---- symlinks, FIFOs and sockets (crypto/node.h) ---- */
@@ -1256,7 +1316,7 @@ int content_marker_read(int fd, int *node, struct fmt_header *h)
 		return rc == -ENODATA ? -ENODATA : -EPROTO;
 	if (h->node != FMT_NODE_FIFO && h->node != FMT_NODE_SOCKET)
 		return -EINVAL;
-	k = keyring_find(ctx.kr, h->key_id);
+	k = ctx.kr ? keyring_find(ctx.kr, h->key_id) : NULL;
 	if (!k)
 		return -ENOKEY;
 	if (node_marker_verify(k->master, h, buf, (size_t)n) < 0)

@@ -98,6 +98,24 @@ void content_teardown(void);
  * number). */
 #define CONTENT_ID_BUDGET (1ull << 20)
 
+/* The header of the backing file open as fd, from its first
+ * FMT_HEADER_SIZE bytes (the reads it takes): what every reader of a
+ * backing file asks first. h is zeroed unless it returns 0; raw, if not
+ * NULL, gets the bytes read, zero-filled past the end of a shorter file.
+ *   0         a header, decoded into h, of any node type: a marker's too
+ *             (FMT_NODE_FIFO, FMT_NODE_SOCKET), so that a caller that
+ *             reads contents checks h->node itself;
+ *   -ENODATA  no header: an empty file, or one that does not start with
+ *             the magic (plaintext); callers that tell the two apart have
+ *             the file's size;
+ *   -EBADMSG  the magic, but the file ends inside the header: cut short,
+ *             damaged, never plaintext;
+ *   -EPROTO   the magic and 32 bytes, but an unknown version, cipher or
+ *             node type, or a non-zero reserved byte;
+ *   -errno    the read failed (an errno the three above name is -EIO).
+ * fmt_header_strerror says what the -EBADMSG and -EPROTO mean. */
+int content_peek_header(int fd, struct fmt_header *h, uint8_t *raw);
+
 /* Reads the header of the backing file open as fd and sets up c, which is
  * zeroed or was unloaded (its budget is kept for the same file id). Log
  * messages name the backing file (resolved from fd). -EIO (logged with the reason) for a file that cannot
@@ -117,7 +135,52 @@ void content_unload(struct content *c);
  * authenticates under a configured key, else FMT_NODE_FILE. For stat. */
 int content_stat_size(int fd, const struct stat *st, uint64_t *size, int *cipher, int *node);
 
+/* A plaintext byte range in blocks, the arithmetic every read, write,
+ * truncate and reservation shares (gocryptfs's contentenc has the same:
+ * ExplodePlainRange into IntraBlocks).
+ *
+ * struct block_span: the share of one block in a range -- bytes
+ * [skip, skip + len) of block `block`, which are bytes [pos, pos + len)
+ * of the range (where they sit in the caller's buffer).
+ * block_range_of: the range of len bytes at off: its end, its first and
+ * last blocks and how many blocks it touches (0 for an empty range, whose
+ * first and last are off's block).
+ * block_range_span: the share of block b, first <= b <= last, in r:
+ *	for (uint64_t b = r.first; b < r.first + r.blocks; b++) {
+ *		struct block_span s = block_range_span(&r, b);
+ * block_tail: where a file of size bytes ends -- its partial last block,
+ * holding len = size % 4096 bytes at pos in the file (skip 0); when the
+ * file ends on a block boundary, the empty span (len 0) of the block
+ * after its last. */
+struct block_span {
+	uint64_t block;
+	uint32_t skip;
+	uint32_t len;
+	uint64_t pos;
+};
+
+struct block_range {
+	uint64_t off;                   /* the range's first byte */
+	uint64_t end;                   /* one past its last byte */
+	uint64_t first, last;           /* the blocks of its first and last bytes */
+	uint64_t blocks;                /* last - first + 1, or 0 */
+};
+
+struct block_range block_range_of(uint64_t off, uint64_t len);
+struct block_span block_range_span(const struct block_range *r, uint64_t b);
+struct block_span block_tail(uint64_t size);
+
 ssize_t content_read(struct content *c, int fd, void *buf, size_t len, uint64_t off);
+/* Authenticates blocks *block to end - 1 (end clipped to the file's last
+ * block) of c, an ENCRYPTED file open as fd, through content_read's own
+ * path (for fsck): 0 with *block = end when every one is good; else the
+ * first bad block in *block (those before it are good) and why: -EBADMSG
+ * authentication failed, -ENODATA the backing file ends before the block
+ * does, another -errno the block cannot be read. A block is reported only
+ * if it is bad when read a second time, alone: on a live mount a block
+ * being rewritten can be read half written. -EINVAL, *block untouched,
+ * if c is not an encrypted file. Logs nothing; the caller reports. */
+int content_verify(struct content *c, int fd, uint64_t *block, uint64_t end);
 ssize_t content_write(struct content *c, int fd, const void *buf, size_t len, uint64_t off);
 
 /* The cipher a write to c encrypts with: its header's, the one for new
@@ -168,10 +231,5 @@ int content_marker_write(int fd, int node);
  * header, -ENOKEY key id not configured (h names it), -EBADMSG does not
  * authenticate; -errno. */
 int content_marker_read(int fd, int *node, struct fmt_header *h);
-
-/* Writes the plaintext bytes of src_fd (read with pread from 0 to EOF) as
- * the contents of c, an EMPTY file open as fd: how plaintext files become
- * encrypted ones. */
-int content_import(struct content *c, int fd, int src_fd);
 
 #endif

@@ -23,6 +23,7 @@
 
 #include <sodium.h>
 
+#include "content.h"
 #include "desc.h"
 #include "log.h"
 #include "mountinfo.h"
@@ -154,9 +155,7 @@ static int survey_xattrs(int fd, const struct keyring *kr, struct survey *sv)
 /* A regular file: its header (plaintext, ours, foreign) and its values. */
 static int survey_file(int dirfd, const char *name, off_t size, const struct keyring *kr, struct survey *sv)
 {
-	uint8_t raw[FMT_HEADER_SIZE];
 	struct fmt_header h;
-	ssize_t n = 0;
 	int rc = 0;
 	/* Reading a header is no access: adopted files keep their atime
 	 * (encrypt carries it over). */
@@ -167,15 +166,16 @@ static int survey_file(int dirfd, const char *name, off_t size, const struct key
 	if (f < 0)
 		return -errno;
 	if (size > 0)
-		n = pread(f, raw, sizeof(raw), 0);
-	if (n < 0) {
-		rc = -errno;
-	} else if (size > 0 && fmt_header_decode(&h, raw, (size_t)n) == -ENODATA) {
+		rc = content_peek_header(f, &h, NULL);
+	if (size > 0 && rc == -ENODATA) {
 		if (!sv->plaintext++)
 			memcpy(sv->plaintext_file, sv->path, sizeof(sv->path));
-	} else if (size > 0 && fmt_header_decode(&h, raw, (size_t)n) == 0) {
+	} else if (size > 0 && rc == 0) {
 		survey_key_id(sv, kr, h.key_id);
 	}
+	/* A damaged header is no evidence of a key, nor a read error. */
+	if (rc == -ENODATA || rc == -EBADMSG || rc == -EPROTO)
+		rc = 0;
 	if (rc == 0)
 		rc = survey_xattrs(f, kr, sv);
 	close(f);

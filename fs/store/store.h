@@ -72,10 +72,11 @@ void store_close(struct store *st);
  * one of their temp files: hidden from the mount view and reserved. */
 int store_name_reserved(const char *name);
 
-/* The temp files of "encrypt", "rekey" and the mount's own conversion of
- * a plaintext file, beside the file they replace:
- * STORE_TMP_PREFIX followed by 16 lowercase hex digits, in any directory.
- * Left behind only by a killed run, removed by the next one. */
+/* The temp files of convert_file (convert.h) -- "encrypt", "rekey" and
+ * the mount's own conversion of a plaintext file -- beside the file they
+ * replace: STORE_TMP_PREFIX followed by 16 lowercase hex digits, in any
+ * directory. Left behind only by a killed run or mount, hidden by the
+ * mount, removed by the next encrypt or rekey, counted by fsck. */
 #define STORE_TMP_PREFIX ".jetcryptfs-tmp-"
 #define STORE_TMP_NAME_LEN (sizeof(STORE_TMP_PREFIX) - 1 + 16)
 /* A test hook: milliseconds the conversion of a file (encrypt, rekey, the

@@ -157,17 +157,14 @@ static int plaintext_allowed_at(int fd, const struct keyring *kr, char *why, siz
 static void cat_key_store(const char *path, char root[PATH_MAX], uint8_t id[FMT_KEY_ID_SIZE], int *has_id)
 {
 	char dir[PATH_MAX], probe[PATH_MAX + sizeof(DESC_SALT_NAME) + 1], *slash;
-	uint8_t raw[FMT_HEADER_SIZE];
 	struct fmt_header h;
-	ssize_t n;
 	int fd;
 
 	root[0] = '\0';
 	*has_id = 0;
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd >= 0) {
-		n = pread(fd, raw, sizeof(raw), 0);
-		if (n > 0 && fmt_header_decode(&h, raw, (size_t)n) == 0) {
+		if (content_peek_header(fd, &h, NULL) == 0) {
 			memcpy(id, h.key_id, FMT_KEY_ID_SIZE);
 			*has_id = 1;
 		}
@@ -254,11 +251,10 @@ int cmd_cat(int argc, char **argv)
 	struct content c = { 0 };
 	struct fmt_header h;
 	struct stat st;
-	uint8_t raw[FMT_HEADER_SIZE], *buf = NULL, file_key_id[FMT_KEY_ID_SIZE];
+	uint8_t *buf = NULL, file_key_id[FMT_KEY_ID_SIZE];
 	char root[PATH_MAX];
 	const char *path;
 	int has_id;
-	ssize_t n;
 	int first, fd = -1, storefd = -1, rc, status;
 
 	first = tool_parse(argc, argv, TOOL_OPT_KEYS | TOOL_OPT_STRICT, &o, usage_cat);
@@ -294,12 +290,11 @@ int cmd_cat(int argc, char **argv)
 		status = EXIT_OK;
 		goto out;
 	}
-	n = pread(fd, raw, sizeof(raw), 0);
-	if (n < 0) {
-		log_err("%s: %s", path, strerror(errno));
+	rc = content_peek_header(fd, &h, NULL);
+	if (rc < 0 && rc != -ENODATA && rc != -EBADMSG && rc != -EPROTO) {
+		log_err("%s: %s", path, strerror(-rc));
 		goto out;
 	}
-	rc = fmt_header_decode(&h, raw, (size_t)n);
 	if (rc == -ENODATA) {
 		char why[256];
 

@@ -20,6 +20,7 @@
 #include <sodium.h>
 
 #include "content.h"
+#include "convert.h"
 #include "desc.h"
 #include "format.h"
 #include "kdf.h"
@@ -31,11 +32,6 @@
 #include "tool_common.h"
 #include "tools.h"
 #include "xattr.h"
-
-#define CONV_CHUNK (256 * FMT_BLOCK_SIZE)
-
-/* Test hook: milliseconds to sleep after each chunk written, so that a
- * test can kill a run part-way through a small tree. */
 
 static void usage_encrypt(FILE *f)
 {
@@ -147,9 +143,8 @@ struct conv {
 	int rekey;
 	const struct keyring *kr;
 	int cipher;
-	unsigned delay_ms;
+	unsigned delay_ms;              /* STORE_TEST_DELAY_ENV: a sleep after each chunk written */
 	struct progress prog;
-	uint8_t *buf;
 	unsigned long done, failed;
 	unsigned long links;            /* symlinks converted */
 	uint64_t bytes;
@@ -183,29 +178,43 @@ static int needs_work(const struct conv *cv, const struct content *c)
 	return h.cipher != cv->cipher || memcmp(h.key_id, cv->kr->keys[0].id, FMT_KEY_ID_SIZE) != 0;
 }
 
-/* Converts one file. 0 done or nothing to do, 1 failed (reported), or the
- * signal that stopped it. */
+/* convert_job's progress: the bar, the test delay, and a stop at a
+ * signal. */
+static int conv_progress(void *arg, uint64_t bytes)
+{
+	struct conv *cv = arg;
+
+	progress_add(&cv->prog, bytes);
+	if (cv->delay_ms) {
+		struct timespec ts = { cv->delay_ms / 1000, (long)(cv->delay_ms % 1000) * 1000000L };
+
+		nanosleep(&ts, NULL);
+	}
+	return tool_interrupted();
+}
+
+/* Converts one file (convert_file). 0 done or nothing to do, 1 failed
+ * (reported), or the signal that stopped it. */
 static int convert_one(struct conv *cv, const struct tool_file *tf)
 {
-	struct content sc = { 0 }, dc = { 0 };
-	char tmp[STORE_TMP_NAME_LEN + 1];
-	const char *base;
-	struct stat st;
-	uint64_t off = 0;
-	int dfd, src = -1, dst = -1, rc, ret = 1;
+	struct content sc = { 0 };
+	struct convert_job j = { .xattr_conv = cv->rekey ? XATTR_REKEY : XATTR_ENCRYPT_PLAIN,
+				 .xattrs_changed = &cv->xattrs, .progress = conv_progress, .arg = cv };
+	char why[1024];
+	int rc, ret = 1;
 
-	dfd = tool_open_parent(cv->rootfd, tf->rel, &base);
-	if (dfd < 0) {
-		conv_fail(cv, tf->rel, "cannot open its directory: %s", beneath_strerror(-dfd));
+	j.dirfd = tool_open_parent(cv->rootfd, tf->rel, &j.name);
+	if (j.dirfd < 0) {
+		conv_fail(cv, tf->rel, "cannot open its directory: %s", beneath_strerror(-j.dirfd));
 		return 1;
 	}
-	tmp[0] = '\0';
-	src = tool_open_read(dfd, base);
-	if (src < 0 || fstat(src, &st) < 0) {
+	j.src_fd = tool_open_read(j.dirfd, j.name);
+	if (j.src_fd < 0) {
 		conv_fail(cv, tf->rel, "%s", beneath_strerror(errno));
 		goto out;
 	}
-	rc = content_load(&sc, src);
+	j.src = &sc;
+	rc = content_load(&sc, j.src_fd);
 	if (rc < 0) {
 		conv_fail(cv, tf->rel, "cannot be read: %s", strerror(-rc));
 		goto out;
@@ -214,100 +223,21 @@ static int convert_one(struct conv *cv, const struct tool_file *tf)
 		ret = 0;        /* changed since the walk: done by now */
 		goto out;
 	}
-	store_tmp_name(tmp);
-	dst = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (dst < 0) {
-		conv_fail(cv, tf->rel, "cannot create temp file %s: %s", tmp, strerror(errno));
-		tmp[0] = '\0';
-		goto out;
+	rc = convert_file(&j, why, sizeof(why));
+	if (rc == -ECANCELED) {
+		ret = tool_interrupted();
+	} else if (rc < 0) {
+		conv_fail(cv, tf->rel, "%s", why);
+	} else {
+		cv->done++;
+		cv->bytes += j.bytes;
+		ret = 0;
 	}
-	rc = content_load(&dc, dst);
-	if (rc < 0) {
-		conv_fail(cv, tf->rel, "temp file %s: %s", tmp, strerror(-rc));
-		goto out;
-	}
-	for (;;) {
-		ssize_t n = content_read(&sc, src, cv->buf, CONV_CHUNK, off), w;
-
-		if (n < 0) {
-			conv_fail(cv, tf->rel, "cannot be read past byte %llu: %s%s; not converted",
-				  (unsigned long long)off, strerror((int)-n),
-				  n == -EIO ? " (the bad block is named above)" : "");
-			goto out;
-		}
-		if (n == 0)
-			break;
-		w = content_write(&dc, dst, cv->buf, (size_t)n, off);
-		if (w < 0) {
-			conv_fail(cv, tf->rel, "cannot write temp file %s: %s", tmp, strerror((int)-w));
-			goto out;
-		}
-		off += (uint64_t)n;
-		progress_add(&cv->prog, (uint64_t)n);
-		if (cv->delay_ms) {
-			struct timespec ts = { cv->delay_ms / 1000, (long)(cv->delay_ms % 1000) * 1000000L };
-
-			nanosleep(&ts, NULL);
-		}
-		if (tool_interrupted()) {
-			ret = tool_interrupted();
-			goto out;
-		}
-	}
-	if (off != sc.size) {
-		conv_fail(cv, tf->rel, "changed size while being converted; not converted");
-		goto out;
-	}
-	/* Owner before xattrs (chown drops security.capability), xattrs
-	 * before mode (an ACL changes the mode; chown may clear set-id
-	 * bits), times last. */
-	if (fchown(dst, st.st_uid, st.st_gid) < 0) {
-		conv_fail(cv, tf->rel, "cannot keep owner, mode and times: %s", strerror(errno));
-		goto out;
-	}
-	{
-		char why[1024];
-
-		rc = xattr_copy(src, dst, cv->rekey ? XATTR_REKEY : XATTR_ENCRYPT_PLAIN, &cv->xattrs, why, sizeof(why));
-		if (rc < 0) {
-			conv_fail(cv, tf->rel, "%s; not converted", why);
-			goto out;
-		}
-	}
-	{
-		struct timespec times[2] = { st.st_atim, st.st_mtim };
-
-		if (fchmod(dst, st.st_mode & 07777) < 0 || futimens(dst, times) < 0) {
-			conv_fail(cv, tf->rel, "cannot keep owner, mode and times: %s", strerror(errno));
-			goto out;
-		}
-	}
-	if (fsync(dst) < 0) {
-		conv_fail(cv, tf->rel, "fsync of temp file: %s", strerror(errno));
-		goto out;
-	}
-	if (renameat(dfd, tmp, dfd, base) < 0) {
-		conv_fail(cv, tf->rel, "cannot rename the temp file over it: %s", strerror(errno));
-		goto out;
-	}
-	tmp[0] = '\0';
-	if (fsync(dfd) < 0) {
-		conv_fail(cv, tf->rel, "fsync of its directory: %s", strerror(errno));
-		goto out;
-	}
-	cv->done++;
-	cv->bytes += off;
-	ret = 0;
 out:
 	content_unload(&sc);
-	content_unload(&dc);
-	if (dst >= 0)
-		close(dst);
-	if (tmp[0])
-		(void)unlinkat(dfd, tmp, 0);
-	if (src >= 0)
-		close(src);
-	close(dfd);
+	if (j.src_fd >= 0)
+		close(j.src_fd);
+	close(j.dirfd);
 	return ret;
 }
 
@@ -338,7 +268,7 @@ static int convert_xattrs(struct conv *cv, const struct tool_file *list, size_t 
 }
 
 /* Puts the temp node tmp, made in dfd, in place of base, with the owner
- * and times of st (and its mode, unless it is a symlink): as convert_one
+ * and times of st (and its mode, unless it is a symlink): as convert_file
  * does for files. 0, or 1 after reporting. */
 static int node_finish(struct conv *cv, const struct tool_file *tf, int dfd, const char *tmp, const char *base,
 		       const struct stat *st)
@@ -593,11 +523,9 @@ static int plan(struct conv *cv, const struct tool_tree *t, int strict, char *ch
 {
 	for (size_t i = 0; i < t->n; i++) {
 		const struct tool_file *tf = &t->files[i];
-		uint8_t raw[FMT_HEADER_SIZE];
 		struct fmt_header h;
 		char hex[2 * FMT_KEY_ID_SIZE + 1];
 		uint64_t plain;
-		ssize_t n;
 		int fd, rc;
 
 		chosen[i] = 0;
@@ -608,13 +536,8 @@ static int plan(struct conv *cv, const struct tool_tree *t, int strict, char *ch
 			conv_fail(cv, tf->rel, "%s", beneath_strerror(errno));
 			continue;
 		}
-		n = pread(fd, raw, sizeof(raw), 0);
+		rc = content_peek_header(fd, &h, NULL);
 		close(fd);
-		if (n < 0) {
-			conv_fail(cv, tf->rel, "%s", strerror(errno));
-			continue;
-		}
-		rc = fmt_header_decode(&h, raw, (size_t)n);
 		if (rc == -ENODATA) {
 			if (cv->rekey || strict || tf->st.st_nlink > 1)
 				(*plain_left)++;
@@ -633,8 +556,12 @@ static int plan(struct conv *cv, const struct tool_tree *t, int strict, char *ch
 			}
 			continue;
 		}
-		if (rc < 0) {
+		if (rc == -EBADMSG || rc == -EPROTO) {
 			log_warn("%s/%s: %s; left as it is", cv->backing, tf->rel, fmt_header_strerror(rc));
+			continue;
+		}
+		if (rc < 0) {
+			conv_fail(cv, tf->rel, "%s", strerror(-rc));
 			continue;
 		}
 		if (!cv->rekey)
@@ -717,11 +644,6 @@ static int convert(int argc, char **argv, int rekey)
 			goto out;
 		}
 		xattr_setup(&cctx);
-	}
-	cv.buf = malloc(CONV_CHUNK);
-	if (!cv.buf) {
-		log_err("out of memory");
-		goto out;
 	}
 	if (tool_tree_walk(st.dir_fd, backing, 1, &t, err, sizeof(err)) < 0) {
 		log_err("%s", err);
@@ -830,10 +752,6 @@ static int convert(int argc, char **argv, int rekey)
 out:
 	free(chosen);
 	tool_tree_free(&t);
-	if (cv.buf) {
-		sodium_memzero(cv.buf, CONV_CHUNK);
-		free(cv.buf);
-	}
 	content_teardown();
 	store_close(&st);
 	tool_keys_free(&k);

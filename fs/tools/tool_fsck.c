@@ -2,8 +2,8 @@
  * "jetcryptfs fsck": read-only verification of a whole backing directory.
  * A first pass reads every header (so that a key that fits no file is
  * named before any block is read), a second authenticates every block of
- * every file under a given key with the crypto layer directly, so that
- * each bad block is named rather than the first one only.
+ * every file under a given key through the content module's read path
+ * (content_verify), naming each bad block rather than the first one only.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +17,6 @@
 
 #include <sodium.h>
 
-#include "block.h"
 #include "content.h"
 #include "desc.h"
 #include "format.h"
@@ -105,9 +104,6 @@ struct fsck {
 	unsigned long links, markers, raw_nodes;  /* symlinks, FIFO/socket markers, raw ones shown */
 	unsigned long long blocks;
 	struct xattr_counts xc;         /* user.* values of files and directories */
-	uint8_t *key;                   /* file key, locked */
-	uint8_t *buf;                   /* stored blocks of one chunk */
-	uint8_t plain[FMT_BLOCK_SIZE];
 };
 
 static void problem(struct fsck *f, const char *rel, long long block, const char *fmt, ...)
@@ -154,8 +150,6 @@ static void problem(struct fsck *f, const char *rel, long long block, const char
 static enum cls classify(struct fsck *f, const struct tool_file *tf, int *errnum,
 			 const struct keyring_key **key, struct fmt_header *h)
 {
-	uint8_t raw[FMT_HEADER_SIZE];
-	ssize_t n;
 	int fd, rc;
 
 	if (tf->st.st_size == 0)
@@ -165,18 +159,15 @@ static enum cls classify(struct fsck *f, const struct tool_file *tf, int *errnum
 		*errnum = errno;
 		return CLS_ERROR;
 	}
-	n = pread(fd, raw, sizeof(raw), 0);
-	*errnum = errno;
+	rc = content_peek_header(fd, h, NULL);
 	close(fd);
-	if (n < 0)
-		return CLS_ERROR;
-	rc = fmt_header_decode(h, raw, (size_t)n);
 	if (rc == -ENODATA)
 		return CLS_PLAIN;
-	if (rc < 0) {
-		*errnum = -rc;
+	*errnum = -rc;
+	if (rc == -EBADMSG || rc == -EPROTO)
 		return CLS_DAMAGED;
-	}
+	if (rc < 0)
+		return CLS_ERROR;
 	*key = keyring_find(f->kr, h->key_id);
 	return *key ? CLS_OURS : CLS_FOREIGN;
 }
@@ -217,23 +208,37 @@ static void verify_marker(struct fsck *f, const struct tool_file *tf, const stru
 	count_key(f, k, h->cipher);
 }
 
+/* Reports a bad block of tf that content_verify found; 1 if the rest of
+ * the file is not worth reading. */
+static int bad_block(struct fsck *f, const struct tool_file *tf, uint64_t b, int rc)
+{
+	if (rc == -ENODATA) {
+		problem(f, tf->rel, (long long)b, "missing (the file is shorter than its size says)");
+		return 1;
+	}
+	if (rc == -EBADMSG)
+		problem(f, tf->rel, (long long)b, "authentication failed");
+	else
+		problem(f, tf->rel, (long long)b, "cannot be decrypted: %s", strerror(-rc));
+	f->blocks++;
+	return 0;
+}
+
 /* Authenticates every block of one file under key k (second pass). */
 static void verify(struct fsck *f, const struct tool_file *tf, const struct keyring_key *k)
 {
-	uint8_t hdr[FMT_HEADER_SIZE];
+	struct content c = { 0 };
 	struct fmt_header h;
 	struct stat st;
-	uint64_t plain, nblocks, b = 0;
-	size_t ovh, sbs;
-	int fd, rc, size_ok;
+	uint64_t nblocks, b = 0;
+	int fd, rc;
 
 	fd = tool_open_read(f->rootfd, tf->rel);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		problem(f, tf->rel, -1, "cannot read: %s", beneath_strerror(errno));
 		goto out;
 	}
-	if (pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
-	    fmt_header_decode(&h, hdr, sizeof(hdr)) < 0) {
+	if (content_peek_header(fd, &h, NULL) < 0) {
 		problem(f, tf->rel, -1, "header changed or unreadable while checking");
 		goto out;
 	}
@@ -241,65 +246,39 @@ static void verify(struct fsck *f, const struct tool_file *tf, const struct keyr
 		verify_marker(f, tf, k, &h, fd);
 		goto out;
 	}
-	if (kdf_file_key(k->master, h.cipher, h.file_id, f->key) < 0) {
-		problem(f, tf->rel, -1, "cannot derive the file key");
+	/* A file cut inside a block loads with its whole blocks (load_cut):
+	 * they are still worth checking. */
+	rc = content_load(&c, fd);
+	if (rc == 0 && c.kind != CONTENT_ENCRYPTED)
+		rc = -EIO;
+	if (rc < 0) {
+		problem(f, tf->rel, -1, "%s", rc == -EIO ? "header changed or unreadable while checking"
+							 : "cannot derive the file key");
 		goto out;
 	}
-	ovh = fmt_block_overhead(h.cipher);
-	sbs = fmt_stored_block_size(h.cipher);
-	size_ok = fmt_plaintext_size(h.cipher, (uint64_t)st.st_size, &plain) == 0;
-	if (!size_ok)   /* the whole blocks are still worth checking */
-		plain = fmt_whole_blocks_size(h.cipher, (uint64_t)st.st_size);
-	nblocks = (plain + FMT_BLOCK_SIZE - 1) / FMT_BLOCK_SIZE;
+	nblocks = (c.size + FMT_BLOCK_SIZE - 1) / FMT_BLOCK_SIZE;
 	f->encrypted++;
 	count_key(f, k, h.cipher);
 
 	while (b < nblocks) {
-		uint64_t n = nblocks - b < FSCK_CHUNK_BLOCKS ? nblocks - b : FSCK_CHUNK_BLOCKS;
-		uint64_t last = b + n - 1;
-		size_t lastlen = (size_t)(plain - last * FMT_BLOCK_SIZE);
-		size_t want, got = 0;
-		ssize_t r;
+		uint64_t from = b, end = nblocks - b < FSCK_CHUNK_BLOCKS ? nblocks : b + FSCK_CHUNK_BLOCKS;
+		int stop = 0;
 
-		if (lastlen > FMT_BLOCK_SIZE)
-			lastlen = FMT_BLOCK_SIZE;
-		want = (size_t)(n - 1) * sbs + lastlen + ovh;
-		while (got < want) {
-			r = pread(fd, f->buf + got, want - got, (off_t)(fmt_block_offset(h.cipher, b) + got));
-			if (r <= 0)
-				break;
-			got += (size_t)r;
+		rc = content_verify(&c, fd, &b, end);
+		f->blocks += b - from;
+		if (rc < 0) {
+			stop = bad_block(f, tf, b, rc);
+			b++;
 		}
-		for (uint64_t i = 0; i < n; i++, b++) {
-			size_t len = b == last ? lastlen + ovh : sbs;
-			size_t at = (size_t)i * sbs;
-
-			if (at + len > got) {
-				problem(f, tf->rel, (long long)b, "missing (the file is shorter than its size says)");
-				b = nblocks;
-				break;
-			}
-			rc = block_decrypt(h.cipher, f->key, hdr, b, f->buf + at, len, f->plain);
-			if (rc < 0) {
-				/* A block being rewritten on a live mount can be read
-				 * half-written: look once more before reporting. */
-				uint8_t again[FMT_BLOCK_SIZE + FMT_MAX_NONCE + FMT_TAG_SIZE];
-
-				if (pread(fd, again, len, (off_t)fmt_block_offset(h.cipher, b)) == (ssize_t)len)
-					rc = block_decrypt(h.cipher, f->key, hdr, b, again, len, f->plain);
-			}
-			if (rc == -EBADMSG)
-				problem(f, tf->rel, (long long)b, "authentication failed");
-			else if (rc < 0)
-				problem(f, tf->rel, (long long)b, "cannot be decrypted: %s", strerror(-rc));
-			f->blocks++;
-		}
-		progress_add(&f->prog, n * sbs);
+		progress_add(&f->prog, (b - from) * fmt_stored_block_size(c.cipher));
+		if (stop)
+			break;
 	}
-	if (!size_ok)
+	if (c.cut)
 		problem(f, tf->rel, (long long)nblocks,
 			"truncated: %lld ciphertext bytes are not a whole number of blocks", (long long)st.st_size);
 out:
+	content_unload(&c);
 	if (fd >= 0)
 		close(fd);
 }
@@ -572,15 +551,17 @@ int cmd_fsck(int argc, char **argv)
 		log_err("%s: cannot open backing directory: %s", backing, strerror(errno));
 		goto out;
 	}
-	f.key = sodium_malloc(KDF_KEY_SIZE);
-	f.buf = malloc((size_t)FSCK_CHUNK_BLOCKS * (FMT_BLOCK_SIZE + FMT_MAX_NONCE + FMT_TAG_SIZE));
-	if (!f.key || !f.buf || block_init() < 0) {
-		log_err("cannot set up the crypto library");
-		goto out;
-	}
 	{
+		/* Bad blocks are fsck's to report, and a file cut inside a
+		 * block still has whole blocks to check. */
+		struct content_ctx cctx = { .kr = k.kr, .cipher = k.cipher, .plaintext_allowed = 1,
+					    .quiet_blocks = 1, .load_cut = 1 };
 		struct content_ctx xctx = { .kr = k.kr, .cipher = k.cipher };
 
+		if (content_setup(&cctx) < 0) {
+			log_err("cannot set up the crypto library");
+			goto out;
+		}
 		xattr_setup(&xctx);
 	}
 	desc_bad = check_desc(&f, &dstate, &d);
@@ -696,10 +677,7 @@ out:
 	free(cls);
 	free(keys);
 	tool_tree_free(&t);
-	if (f.key)
-		sodium_free(f.key);
-	free(f.buf);
-	sodium_memzero(f.plain, sizeof(f.plain));
+	content_teardown();
 	if (f.rootfd >= 0)
 		close(f.rootfd);
 	tool_keys_free(&k);

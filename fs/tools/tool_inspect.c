@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "content.h"
 #include "desc.h"
 #include "format.h"
 #include "kdf.h"
@@ -142,12 +143,11 @@ static int inspect_desc(struct insp *in, const char *path, const char *buf, size
 
 static void inspect_fd(struct insp *in, const char *path, int fd, int is_desc)
 {
-	uint8_t raw[DESC_MAX_SIZE];
+	uint8_t raw[FMT_HEADER_SIZE];
 	char kid[2 * FMT_KEY_ID_SIZE + 1], fid[2 * FMT_FILE_ID_SIZE + 1];
 	struct fmt_header h;
 	struct stat st;
 	uint64_t plain;
-	ssize_t n;
 	int rc, size_ok;
 
 	if (fstat(fd, &st) < 0) {
@@ -158,13 +158,23 @@ static void inspect_fd(struct insp *in, const char *path, int fd, int is_desc)
 		inspect_error(in, path, 0);
 		return;
 	}
-	if ((n = pread(fd, raw, sizeof(raw), 0)) < 0) {
-		inspect_error(in, path, errno);
+	if (is_desc) {
+		char d[DESC_MAX_SIZE];
+		ssize_t n = pread(fd, d, sizeof(d), 0);
+
+		if (n < 0) {
+			inspect_error(in, path, errno);
+			return;
+		}
+		if (inspect_desc(in, path, d, (size_t)n))
+			return;
+	}
+	rc = content_peek_header(fd, &h, raw);
+	if (rc < 0 && rc != -ENODATA && rc != -EBADMSG && rc != -EPROTO) {
+		inspect_error(in, path, -rc);
 		return;
 	}
-	if (is_desc && inspect_desc(in, path, (const char *)raw, (size_t)n))
-		return;
-	if (is_desc && (n == 0 || fmt_header_decode(&h, raw, (size_t)n) == -ENODATA)) {
+	if (is_desc && rc == -ENODATA) {
 		size_t pl = strlen(path), sl = sizeof(DESC_SALT_NAME) - 1;
 		const char *what = pl >= sl && !strcmp(path + pl - sl, DESC_SALT_NAME) ? "salt file"
 										      : "store descriptor";
@@ -188,7 +198,6 @@ static void inspect_fd(struct insp *in, const char *path, int fd, int is_desc)
 		}
 		return;
 	}
-	rc = fmt_header_decode(&h, raw, (size_t)n);
 	if (rc == -ENODATA) {
 		if (in->json) {
 			json_begin(in, path, "plaintext");

@@ -10,6 +10,7 @@
  * leaves out of the cache.
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #include <sodium.h>
 
 #include "content.h"
+#include "convert.h"
 #include "keyring.h"
 #include "safewrite.h"
 
@@ -613,11 +615,481 @@ START_TEST(test_budget_kept)
 }
 END_TEST
 
+/* ---- the read path's shared pieces: the header peek ---- */
+
+static void put_bytes(const void *b, size_t len)
+{
+	REQ(ftruncate(fd, 0) == 0);
+	REQ(pwrite(fd, b, len, 0) == (ssize_t)len);
+}
+
+static void good_header(uint8_t raw[FMT_HEADER_SIZE], int node)
+{
+	struct fmt_header h = { .version = FMT_VERSION, .cipher = FMT_CIPHER_AES, .node = (uint8_t)node };
+
+	memset(h.key_id, 0xa5, sizeof(h.key_id));
+	memset(h.file_id, 0x3c, sizeof(h.file_id));
+	fmt_header_encode(&h, raw);
+}
+
+START_TEST(test_peek_header)
+{
+	uint8_t hdr[FMT_HEADER_SIZE], raw[FMT_HEADER_SIZE], zero[FMT_HEADER_SIZE] = { 0 }, big[100];
+	struct fmt_header h;
+	int wfd;
+
+	/* An empty file, plaintext, a part of the magic: no header. */
+	memset(raw, 0xff, sizeof(raw));
+	ck_assert_int_eq(content_peek_header(fd, &h, raw), -ENODATA);
+	ck_assert_int_eq(memcmp(raw, zero, sizeof(raw)), 0);
+	put_bytes("plain text, longer than a header would be", 40);
+	ck_assert_int_eq(content_peek_header(fd, &h, NULL), -ENODATA);
+	put_bytes("JCF", 3);
+	ck_assert_int_eq(content_peek_header(fd, &h, raw), -ENODATA);
+	ck_assert_int_eq(memcmp(raw, "JCF\0\0", 5), 0);
+
+	/* Ours, in full: any node type, and only the header's bytes read. */
+	good_header(hdr, FMT_NODE_FILE);
+	memset(big, 0x77, sizeof(big));
+	memcpy(big, hdr, sizeof(hdr));
+	put_bytes(big, sizeof(big));
+	memset(&h, 0xee, sizeof(h));
+	ck_assert_int_eq(content_peek_header(fd, &h, raw), 0);
+	ck_assert_int_eq(memcmp(raw, hdr, sizeof(hdr)), 0);
+	ck_assert_int_eq(h.version, FMT_VERSION);
+	ck_assert_int_eq(h.cipher, FMT_CIPHER_AES);
+	ck_assert_int_eq(h.node, FMT_NODE_FILE);
+	ck_assert_int_eq(h.key_id[0], 0xa5);
+	ck_assert_int_eq(h.file_id[FMT_FILE_ID_SIZE - 1], 0x3c);
+	good_header(hdr, FMT_NODE_FIFO);
+	put_bytes(hdr, sizeof(hdr));
+	ck_assert_int_eq(content_peek_header(fd, &h, NULL), 0);
+	ck_assert_int_eq(h.node, FMT_NODE_FIFO);
+
+	/* The magic, cut short: damaged, never plaintext; h says nothing. */
+	put_bytes(hdr, FMT_HEADER_SIZE - 1);
+	memset(&h, 0xee, sizeof(h));
+	ck_assert_int_eq(content_peek_header(fd, &h, raw), -EBADMSG);
+	ck_assert_int_eq(h.cipher, 0);
+	ck_assert_int_eq(raw[FMT_HEADER_SIZE - 1], 0);
+	put_bytes("JCFS", 4);
+	ck_assert_int_eq(content_peek_header(fd, &h, NULL), -EBADMSG);
+
+	/* The magic and a version, cipher or reserved byte no reader knows. */
+	good_header(hdr, FMT_NODE_FILE);
+	hdr[4] = FMT_VERSION + 1;
+	put_bytes(hdr, sizeof(hdr));
+	ck_assert_int_eq(content_peek_header(fd, &h, NULL), -EPROTO);
+	good_header(hdr, FMT_NODE_FILE);
+	hdr[7] = 1;
+	put_bytes(hdr, sizeof(hdr));
+	ck_assert_int_eq(content_peek_header(fd, &h, NULL), -EPROTO);
+
+	/* A read that fails is its errno. */
+	wfd = open(path, O_WRONLY | O_CLOEXEC);
+	REQ(wfd >= 0);
+	ck_assert_int_eq(content_peek_header(wfd, &h, NULL), -EBADF);
+	close(wfd);
+}
+END_TEST
+
+/* ---- the read path's shared pieces: a range in blocks ---- */
+
+#define BS FMT_BLOCK_SIZE
+
+static void expect_span(const struct block_range *r, uint64_t b, uint32_t skip, uint32_t len, uint64_t pos)
+{
+	struct block_span s = block_range_span(r, b);
+
+	ck_assert_uint_eq(s.block, b);
+	ck_assert_uint_eq(s.skip, skip);
+	ck_assert_uint_eq(s.len, len);
+	ck_assert_uint_eq(s.pos, pos);
+}
+
+START_TEST(test_range_edges)
+{
+	struct block_range r;
+
+	/* From offset 0, less than a block, a block, a block and a byte. */
+	r = block_range_of(0, 100);
+	ck_assert_uint_eq(r.first, 0);
+	ck_assert_uint_eq(r.last, 0);
+	ck_assert_uint_eq(r.blocks, 1);
+	ck_assert_uint_eq(r.end, 100);
+	expect_span(&r, 0, 0, 100, 0);
+	r = block_range_of(0, BS);
+	ck_assert_uint_eq(r.blocks, 1);
+	expect_span(&r, 0, 0, BS, 0);
+	r = block_range_of(0, BS + 1);
+	ck_assert_uint_eq(r.blocks, 2);
+	expect_span(&r, 0, 0, BS, 0);
+	expect_span(&r, 1, 0, 1, BS);
+
+	/* Inside one block, and up to its last byte. */
+	r = block_range_of(3 * BS + 10, 20);
+	ck_assert_uint_eq(r.first, 3);
+	ck_assert_uint_eq(r.last, 3);
+	expect_span(&r, 3, 10, 20, 0);
+	r = block_range_of(3 * BS + 10, BS - 10);
+	ck_assert_uint_eq(r.blocks, 1);
+	expect_span(&r, 3, 10, BS - 10, 0);
+
+	/* Exactly on block boundaries: whole blocks only. */
+	r = block_range_of(2 * BS, 3 * BS);
+	ck_assert_uint_eq(r.first, 2);
+	ck_assert_uint_eq(r.last, 4);
+	ck_assert_uint_eq(r.blocks, 3);
+	for (uint64_t b = 2; b <= 4; b++)
+		expect_span(&r, b, 0, BS, (b - 2) * BS);
+
+	/* Across a boundary by one byte each side. */
+	r = block_range_of(BS - 1, 2);
+	ck_assert_uint_eq(r.blocks, 2);
+	expect_span(&r, 0, BS - 1, 1, 0);
+	expect_span(&r, 1, 0, 1, 1);
+
+	/* Empty: no block, first and last at off's. */
+	r = block_range_of(5 * BS + 7, 0);
+	ck_assert_uint_eq(r.blocks, 0);
+	ck_assert_uint_eq(r.first, 5);
+	ck_assert_uint_eq(r.last, 5);
+	ck_assert_uint_eq(r.end, 5 * BS + 7);
+}
+END_TEST
+
+/* A range over many blocks, starting and ending inside one: the spans
+ * tile it, in order, with whole blocks between a partial first and a
+ * partial last; far past 4 GiB too, where 32 bits would wrap. */
+START_TEST(test_range_many_blocks)
+{
+	const uint64_t starts[] = { 1234, (5ull << 32) + 77 };
+
+	for (size_t i = 0; i < sizeof(starts) / sizeof(starts[0]); i++) {
+		uint64_t off = starts[i], len = 300 * BS + 999, next = 0;
+		struct block_range r = block_range_of(off, len);
+
+		ck_assert_uint_eq(r.first, off / BS);
+		ck_assert_uint_eq(r.last, (off + len - 1) / BS);
+		ck_assert_uint_eq(r.blocks, r.last - r.first + 1);
+		for (uint64_t b = r.first; b < r.first + r.blocks; b++) {
+			struct block_span s = block_range_span(&r, b);
+
+			ck_assert_uint_eq(s.pos, next);
+			ck_assert_uint_eq(b * BS + s.skip, off + s.pos);
+			ck_assert_uint_gt(s.len, 0);
+			ck_assert_uint_le(s.skip + s.len, BS);
+			if (b != r.first)
+				ck_assert_uint_eq(s.skip, 0);
+			if (b != r.first && b != r.last)
+				ck_assert_uint_eq(s.len, BS);
+			next += s.len;
+		}
+		ck_assert_uint_eq(next, len);
+		expect_span(&r, r.first, (uint32_t)(off % BS), (uint32_t)(BS - off % BS), 0);
+		expect_span(&r, r.last, 0, (uint32_t)((off + len) % BS), len - (off + len) % BS);
+	}
+}
+END_TEST
+
+START_TEST(test_tail)
+{
+	struct block_span t;
+
+	t = block_tail(0);
+	ck_assert_uint_eq(t.block, 0);
+	ck_assert_uint_eq(t.len, 0);
+	t = block_tail(1);
+	ck_assert_uint_eq(t.block, 0);
+	ck_assert_uint_eq(t.len, 1);
+	ck_assert_uint_eq(t.pos, 0);
+	t = block_tail(BS);
+	ck_assert_uint_eq(t.block, 1);
+	ck_assert_uint_eq(t.len, 0);
+	ck_assert_uint_eq(t.pos, BS);
+	t = block_tail(7 * BS + 100);
+	ck_assert_uint_eq(t.block, 7);
+	ck_assert_uint_eq(t.skip, 0);
+	ck_assert_uint_eq(t.len, 100);
+	ck_assert_uint_eq(t.pos, 7 * BS);
+}
+END_TEST
+
+/* ---- the read path's shared pieces: fsck's walk over the blocks ---- */
+
+/* Flips one byte of the stored block b of the file (cipher's layout). */
+static void flip_block(int cipher, uint64_t b, size_t at)
+{
+	uint8_t x;
+	off_t o = (off_t)(fmt_block_offset(cipher, b) + at);
+
+	REQ(pread(fd, &x, 1, o) == 1);
+	x ^= 0x40;
+	REQ(pwrite(fd, &x, 1, o) == 1);
+}
+
+/* content_verify over a file of 600 blocks and a bit: every bad block is
+ * found, in order, by resuming after it; a range stops at its end, an
+ * end past the file is the file's; a cut file names its first missing
+ * block. */
+static void verify_blocks_of(int cipher)
+{
+	const size_t len = 600 * BS + 123;
+	const uint64_t bad[] = { 0, 255, 256, 257, 599, 600 };
+	uint8_t *plain = aligned(len);
+	struct content v = { 0 };
+	uint64_t b = 0;
+	size_t i = 0;
+	int rc;
+
+	content_start(cipher, 0);
+	fill(plain, len, 7);
+	for (size_t off = 0; off < len; off += MIB)
+		REQ(content_write(&c, fd, plain + off, len - off < MIB ? len - off : MIB, off) > 0);
+	REQ(content_load(&v, fd) == 0);
+	ck_assert_int_eq(content_verify(&v, fd, &b, UINT64_MAX), 0);
+	ck_assert_uint_eq(b, 601);
+	b = 10;
+	ck_assert_int_eq(content_verify(&v, fd, &b, 20), 0);
+	ck_assert_uint_eq(b, 20);
+
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
+		flip_block(cipher, bad[k], 30);
+	for (b = 0; (rc = content_verify(&v, fd, &b, UINT64_MAX)) < 0; b++) {
+		ck_assert_int_eq(rc, -EBADMSG);
+		ck_assert_uint_lt(i, sizeof(bad) / sizeof(bad[0]));
+		ck_assert_uint_eq(b, bad[i]);
+		i++;
+	}
+	ck_assert_uint_eq(i, sizeof(bad) / sizeof(bad[0]));
+	ck_assert_uint_eq(b, 601);
+
+	/* Cut after block 300: 301 is the first that is not there. */
+	REQ(ftruncate(fd, (off_t)fmt_block_offset(cipher, 301)) == 0);
+	b = 258;
+	ck_assert_int_eq(content_verify(&v, fd, &b, UINT64_MAX), -ENODATA);
+	ck_assert_uint_eq(b, 301);
+	content_unload(&v);
+	ck_assert_int_eq(content_verify(&v, fd, &b, UINT64_MAX), -EINVAL);
+	content_end();
+	free(plain);
+}
+
+START_TEST(test_verify_chacha) { verify_blocks_of(FMT_CIPHER_CHACHAPOLY); }
+END_TEST
+START_TEST(test_verify_aes) { verify_blocks_of(FMT_CIPHER_AES); }
+END_TEST
+
+/* ---- the one conversion routine (convert.h) ---- */
+
+static char cdir[256];
+static int cdirfd = -1;
+
+static void conv_setup(void)
+{
+	snprintf(cdir, sizeof(cdir), "%s/test_convert.%d", TESTTMP, (int)getpid());
+	REQ(mkdir(cdir, 0700) == 0);
+	cdirfd = open(cdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	REQ(cdirfd >= 0);
+	content_start(FMT_CIPHER_CHACHAPOLY, 0);
+	/* As in an adopted store: plaintext files load as such. */
+	{
+		struct content_ctx cx = { .kr = kr, .cipher = FMT_CIPHER_CHACHAPOLY, .plaintext_allowed = 1 };
+
+		REQ(content_setup(&cx) == 0);
+	}
+}
+
+static void conv_teardown(void)
+{
+	DIR *d;
+	struct dirent *e;
+
+	content_end();
+	d = fdopendir(cdirfd);
+	REQ(d);
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			(void)unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+	rmdir(cdir);
+}
+
+/* The names in the test directory, sorted into one string. */
+static void dir_names(char *out, size_t len)
+{
+	int dfd = openat(cdirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fdopendir(dfd);
+	struct dirent *e;
+
+	REQ(d);
+	out[0] = '\0';
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			strncat(out, store_name_is_tmp(e->d_name) ? "TMP" : e->d_name, len - strlen(out) - 2);
+			strcat(out, " ");
+		}
+	closedir(d);
+}
+
+/* A plaintext file name of len bytes from fill(seed), mode 0640, times
+ * set; open for reading, loaded as src. */
+static int plain_file(const char *name, size_t len, unsigned seed, struct content *src)
+{
+	uint8_t *b = malloc(len + 1);
+	struct timespec t[2] = { { 1000000000, 123456789 }, { 1100000000, 987654321 } };
+	int f = openat(cdirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+
+	REQ(b && f >= 0);
+	fill(b, len, seed);
+	REQ(pwrite(f, b, len, 0) == (ssize_t)len);
+	REQ(fchmod(f, 0640) == 0 && futimens(f, t) == 0);
+	free(b);
+	close(f);
+	/* As the tools and the mount read: without changing the atime. */
+	f = openat(cdirfd, name, O_RDONLY | O_NOATIME | O_CLOEXEC);
+	REQ(f >= 0);
+	memset(src, 0, sizeof(*src));
+	REQ(content_load(src, f) == 0);
+	ck_assert_int_eq(src->kind, CONTENT_PLAINTEXT);
+	return f;
+}
+
+static void expect_converted(const char *name, size_t len, unsigned seed)
+{
+	uint8_t *want = malloc(len), *got = malloc(len + 1);
+	struct content r = { 0 };
+	struct stat st;
+	int f = openat(cdirfd, name, O_RDONLY | O_CLOEXEC);
+
+	REQ(want && got && f >= 0);
+	/* The times before any read here changes the atime. */
+	REQ(fstat(f, &st) == 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0640);
+	ck_assert_int_eq(st.st_mtim.tv_sec, 1100000000);
+	ck_assert_int_eq(st.st_mtim.tv_nsec, 987654321);
+	ck_assert_int_eq(st.st_atim.tv_sec, 1000000000);
+	fill(want, len, seed);
+	REQ(content_load(&r, f) == 0);
+	ck_assert_int_eq(r.kind, CONTENT_ENCRYPTED);
+	ck_assert_uint_eq(r.size, len);
+	for (size_t off = 0; off < len; off += MIB) {
+		size_t n = len - off < MIB ? len - off : MIB;
+
+		ck_assert_int_eq(content_read(&r, f, got + off, n, off), (ssize_t)n);
+	}
+	ck_assert_int_eq(content_read(&r, f, got, 1, len), 0);
+	ck_assert_int_eq(memcmp(got, want, len), 0);
+	content_unload(&r);
+	close(f);
+	free(want);
+	free(got);
+}
+
+START_TEST(test_convert_plain)
+{
+	const size_t len = 3 * MIB + 5;
+	struct content src;
+	struct convert_job j = { .dirfd = cdirfd, .name = "f" };
+	char why[512], names[256];
+
+	j.src_fd = plain_file("f", len, 3, &src);
+	j.src = &src;
+	ck_assert_int_eq(convert_file(&j, why, sizeof(why)), 0);
+	ck_assert_int_eq(j.renamed, 1);
+	ck_assert_uint_eq(j.bytes, len);
+	ck_assert_int_eq(j.fd, -1);
+	content_unload(&src);
+	close(j.src_fd);
+	expect_converted("f", len, 3);
+	dir_names(names, sizeof(names));
+	ck_assert_str_eq(names, "f ");
+}
+END_TEST
+
+/* keep: the new file stays open, its state loaded, for the mount. */
+START_TEST(test_convert_keep)
+{
+	struct content src;
+	struct convert_job j = { .dirfd = cdirfd, .name = "k", .keep = 1 };
+	uint8_t buf[100], want[100];
+	char why[512];
+
+	j.src_fd = plain_file("k", 100, 9, &src);
+	j.src = &src;
+	ck_assert_int_eq(convert_file(&j, why, sizeof(why)), 0);
+	expect_converted("k", 100, 9);
+	ck_assert_int_ge(j.fd, 0);
+	ck_assert_int_eq(j.c.kind, CONTENT_ENCRYPTED);
+	ck_assert_uint_eq(j.c.size, 100);
+	fill(want, sizeof(want), 9);
+	ck_assert_int_eq(content_read(&j.c, j.fd, buf, sizeof(buf), 0), 100);
+	ck_assert_int_eq(memcmp(buf, want, sizeof(want)), 0);
+	content_unload(&j.c);
+	close(j.fd);
+	content_unload(&src);
+	close(j.src_fd);
+}
+END_TEST
+
+static int stop_at_first(void *arg, uint64_t bytes)
+{
+	(void)arg;
+	(void)bytes;
+	return 1;
+}
+
+/* Whatever stops a conversion before its rename leaves the original as
+ * it was and no temp file: a second name, a stop, a file swapped in. */
+static int swap_name(void *arg, uint64_t bytes)
+{
+	(void)bytes;
+	REQ(renameat(cdirfd, "other", cdirfd, (const char *)arg) == 0);
+	return 0;
+}
+
+START_TEST(test_convert_refused)
+{
+	struct content src;
+	struct convert_job j = { .dirfd = cdirfd, .name = "h" };
+	char why[512], names[256];
+	uint8_t b[10];
+
+	j.src_fd = plain_file("h", 5000, 1, &src);
+	j.src = &src;
+	REQ(linkat(cdirfd, "h", cdirfd, "h2", 0) == 0);
+	ck_assert_int_eq(convert_file(&j, why, sizeof(why)), -EIO);
+	ck_assert_msg(strstr(why, "has 2 hard links") != NULL, "%s", why);
+	REQ(unlinkat(cdirfd, "h2", 0) == 0);
+
+	j.progress = stop_at_first;
+	ck_assert_int_eq(convert_file(&j, why, sizeof(why)), -ECANCELED);
+	ck_assert_int_eq(j.renamed, 0);
+
+	close(plain_file("other", 10, 5, &src));
+	content_unload(&src);
+	REQ(content_load(&src, j.src_fd) == 0);
+	j.progress = swap_name;
+	j.arg = (void *)"h";
+	ck_assert_int_eq(convert_file(&j, why, sizeof(why)), -EIO);
+	ck_assert_msg(strstr(why, "its name holds another file now") != NULL, "%s", why);
+	content_unload(&src);
+	close(j.src_fd);
+	dir_names(names, sizeof(names));
+	ck_assert_str_eq(names, "h ");
+	j.src_fd = openat(cdirfd, "h", O_RDONLY | O_CLOEXEC);
+	ck_assert_int_eq(read(j.src_fd, b, sizeof(b)), 10);        /* the file swapped in, as it was */
+	close(j.src_fd);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("content");
 	TCase *tp = tcase_create("safewrite_parts");
 	TCase *tc = tcase_create("content_write");
+	TCase *tr = tcase_create("read_path");
+	TCase *tv = tcase_create("convert");
 
 	tcase_add_checked_fixture(tp, file_setup, file_teardown);
 	tcase_add_test(tp, test_parts_direct_call);
@@ -640,6 +1112,22 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_new_id_after_truncate);
 	tcase_add_test(tc, test_budget_kept);
 	suite_add_tcase(s, tc);
+
+	tcase_add_checked_fixture(tr, file_setup, file_teardown);
+	tcase_add_test(tr, test_peek_header);
+	tcase_add_test(tr, test_range_edges);
+	tcase_add_test(tr, test_range_many_blocks);
+	tcase_add_test(tr, test_tail);
+	tcase_add_test(tr, test_verify_chacha);
+	tcase_add_test(tr, test_verify_aes);
+	suite_add_tcase(s, tr);
+
+	tcase_add_checked_fixture(tv, conv_setup, conv_teardown);
+	tcase_set_timeout(tv, 60);
+	tcase_add_test(tv, test_convert_plain);
+	tcase_add_test(tv, test_convert_keep);
+	tcase_add_test(tv, test_convert_refused);
+	suite_add_tcase(s, tv);
 	return s;
 }
 
